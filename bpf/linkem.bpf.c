@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Link emulation for tc (ingress or egress): drops packets at random with the
+ * probability the user space writes into linkem_config, and counts what passed
+ * and what was dropped. This machine has no netem, so loss is emulated here;
+ * rate is left to HTB/TBF. loss_ppm = 1000000 makes a strictly one-way link. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "types.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define PPM 1000000
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct linkem_config);
+} linkem_config SEC(".maps");
+
+/* Per-CPU so that counting never contends between CPUs; user space sums. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct linkem_counters);
+} linkem_counters SEC(".maps");
+
+SEC("tc")
+int linkem(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct linkem_config *cfg = bpf_map_lookup_elem(&linkem_config, &zero);
+	struct linkem_counters *cnt = bpf_map_lookup_elem(&linkem_counters, &zero);
+	if (!cfg || !cnt)
+		return TC_ACT_OK;
+
+	/* A GSO skb carries several wire packets; it is dropped or passed as a unit. */
+	__u32 segs = skb->gso_segs ? skb->gso_segs : 1;
+	__u32 loss = cfg->loss_ppm;
+	if (loss >= PPM || (loss && bpf_get_prandom_u32() % PPM < loss)) {
+		cnt->dropped_packets += segs;
+		cnt->dropped_bytes += skb->len;
+		return TC_ACT_SHOT;
+	}
+	cnt->passed_packets += segs;
+	cnt->passed_bytes += skb->len;
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

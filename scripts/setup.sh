@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One-step set-up of tacmesh on a Debian machine, as root: system packages, npm
+# dependencies, eBPF objects, TypeScript build, and the `tacmesh` command on PATH.
+# Idempotent: every step checks first and says what it does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs Debian packages and loads eBPF programs)" >&2
+  exit 1
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# Everything tacmesh and its tests use from Debian. Later components add their packages here.
+PACKAGES=(
+  clang llvm libbpf-dev libbpf1 bpftool make   # eBPF build and the libbpf.so.1 the binding loads
+  iproute2 iputils-ping iperf3                 # namespaces, links, tc; test traffic
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "Debian packages: all ${#PACKAGES[@]} present"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  say "npm dependencies: up to date"
+fi
+
+say "building eBPF objects (bpf/.output, vmlinux.h from /sys/kernel/btf/vmlinux)"
+make -s -C bpf
+
+say "building TypeScript (dist/)"
+npx --no-install tsc -p tsconfig.build.json
+
+if [ "$(readlink -f /usr/local/bin/tacmesh 2>/dev/null)" != "$PWD/bin/tacmesh.js" ]; then
+  say "linking /usr/local/bin/tacmesh -> $PWD/bin/tacmesh.js"
+  ln -sf "$PWD/bin/tacmesh.js" /usr/local/bin/tacmesh
+fi
+say "ready: $(node bin/tacmesh.js --version) ($(uname -r), $(node --version))"

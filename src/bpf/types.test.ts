@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { run } from '../shared/exec.js';
+import { objectPath } from './paths.js';
+import { linkemConfig, linkemCounters } from './types.js';
+
+/** Struct sizes as the compiler laid them out, read from the object's BTF. */
+async function btfStructSizes(program: string): Promise<Map<string, number>> {
+  const { stdout } = await run('bpftool', ['btf', 'dump', 'file', objectPath(program), 'format', 'raw']);
+  const sizes = new Map<string, number>();
+  for (const m of stdout.matchAll(/STRUCT '([a-z_0-9]+)' size=(\d+)/g)) sizes.set(m[1] ?? '', Number(m[2]));
+  return sizes;
+}
+
+test('the TypeScript mirrors of bpf/types.h have the sizes the compiler gave the C structs', async () => {
+  const sizes = await btfStructSizes('linkem');
+  assert.equal(linkemConfig.size, sizes.get('linkem_config'));
+  assert.equal(linkemCounters.size, sizes.get('linkem_counters'));
+});
+
+test('codecs round-trip', () => {
+  const buf = Buffer.alloc(linkemCounters.size);
+  const value = { passedPackets: 1n, passedBytes: 2n ** 40n, droppedPackets: 3n, droppedBytes: 4n };
+  linkemCounters.encode(value, buf, 0);
+  assert.deepEqual(linkemCounters.decode(buf, 0), value);
+});

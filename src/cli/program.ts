@@ -1,0 +1,13 @@
+/** The `tacmesh` command tree: one subcommand per component, each defined beside its component. */
+import { Command } from 'commander';
+import { testbedCommand } from '../testbed/cli.js';
+
+export function buildProgram(): Command {
+  return new Command('tacmesh')
+    .description(
+      'Tactical mesh network software: eBPF flow monitoring and QoS, control tower, reliable data diode',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(testbedCommand());
+}
