@@ -156,7 +156,8 @@ export const ffi = {
 const LIBBPF_WARN = 0;
 const LIBBPF_INFO = 1;
 let captured: string[] | null = null;
-const printBuf = Buffer.alloc(8192);
+// Big enough for a whole verifier log, whose end is the part that explains a failure.
+const printBuf = Buffer.alloc(4 << 20);
 
 const PrintFn = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *ap)');
 const printCallback = koffi.register((level: number, fmt: bigint, ap: bigint): number => {
@@ -164,7 +165,8 @@ const printCallback = koffi.register((level: number, fmt: bigint, ap: bigint): n
   const text = printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))).trimEnd();
   if (captured) {
     // The caller owns these: they go into its error, or are dropped when expected.
-    captured.push(text);
+    // Debug chatter (CO-RE relocations, map creation) would bury the one line that matters.
+    if (level <= LIBBPF_INFO) captured.push(tailOfLog(text));
     return 0;
   }
   if (level === LIBBPF_WARN) log.warn({ libbpf: true }, text);
@@ -173,6 +175,17 @@ const printCallback = koffi.register((level: number, fmt: bigint, ap: bigint): n
   return 0;
 }, koffi.pointer(PrintFn));
 (libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)') as (fn: unknown) => unknown)(printCallback);
+
+/** A verifier log can run to thousands of lines; its end says what went wrong. */
+const LOG_TAIL_LINES = 40;
+function tailOfLog(text: string): string {
+  const lines = text.split('\n');
+  if (lines.length <= LOG_TAIL_LINES) return text;
+  return [
+    `... (${lines.length - LOG_TAIL_LINES} lines of the log omitted)`,
+    ...lines.slice(-LOG_TAIL_LINES),
+  ].join('\n');
+}
 
 /** Runs fn and returns what libbpf printed meanwhile (the verifier log on a failed load) instead of logging it. */
 export function captureLibbpfLog<T>(fn: () => T): { result: T; messages: string[] } {

@@ -1,5 +1,6 @@
 /** The `tacmesh` command tree: one subcommand per component, each defined beside its component. */
 import { Command } from 'commander';
+import { monitorCommand } from '../node/monitor/cli.js';
 import { testbedCommand } from '../testbed/cli.js';
 
 export function buildProgram(): Command {
@@ -9,5 +10,6 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .addCommand(monitorCommand())
     .addCommand(testbedCommand());
 }

@@ -1,0 +1,114 @@
+/**
+ * bpf/flowmon.bpf.c loaded and attached: which interfaces it watches, its run-time
+ * configuration (metrics, sampling, per-interface enable) and its kernel counters.
+ */
+import { type Attachment, attach, BpfObject, ifindexOf, objectPath, type TypedMap } from '../../bpf/index.js';
+import {
+  FLOWMON_L3,
+  FLOWMON_L4,
+  FLOWMON_L7,
+  type FlowmonConfig,
+  type FlowmonCounters,
+  type FlowmonIface,
+  flowmonConfig,
+  flowmonCounters,
+  flowmonIface,
+  u32Key,
+  zeroFlowmonCounters,
+} from '../../bpf/types.js';
+
+export interface MetricSwitches {
+  l3: boolean;
+  l4: boolean;
+  l7: boolean;
+}
+
+export interface FlowmonSettings extends MetricSwitches {
+  /** Emit one HTTP event in N (1 = all). */
+  sample: number;
+}
+
+export interface FlowmonOptions {
+  netns?: string;
+  /** Flow table capacity (entries); full is counted, never fatal. */
+  maxFlows?: number;
+}
+
+export class Flowmon {
+  readonly obj: BpfObject;
+  private readonly attachments: Attachment[] = [];
+  private readonly config: TypedMap<number, FlowmonConfig>;
+  private readonly ifaces: TypedMap<number, FlowmonIface>;
+  private readonly counters: TypedMap<number, FlowmonCounters>;
+  private readonly names = new Map<number, string>();
+
+  constructor(
+    settings: FlowmonSettings,
+    private readonly options: FlowmonOptions = {},
+  ) {
+    this.obj = BpfObject.load(objectPath('flowmon'), {
+      maxEntries: options.maxFlows ? { flowmon_flows: options.maxFlows } : {},
+    });
+    this.config = this.obj.map('flowmon_config').typed(u32Key, flowmonConfig);
+    this.ifaces = this.obj.map('flowmon_ifaces').typed(u32Key, flowmonIface);
+    this.counters = this.obj.map('flowmon_counters').typed(u32Key, flowmonCounters);
+    this.configure(settings);
+  }
+
+  /** Watches both directions of an interface. */
+  watch(iface: string): void {
+    const ifindex = ifindexOf(iface, this.options.netns);
+    const netns = this.options.netns ? { netns: this.options.netns } : {};
+    this.ifaces.update(ifindex, { enabled: true });
+    this.attachments.push(attach(this.obj.program('flowmon_ingress'), iface, 'ingress', netns));
+    this.attachments.push(attach(this.obj.program('flowmon_egress'), iface, 'egress', netns));
+    this.names.set(ifindex, iface);
+  }
+
+  get interfaces(): string[] {
+    return [...this.names.values()];
+  }
+
+  ifaceName = (ifindex: number): string => this.names.get(ifindex) ?? `if${ifindex}`;
+
+  /** Pauses or resumes one interface without detaching (takes effect on the next packet). */
+  setInterfaceEnabled(iface: string, enabled: boolean): void {
+    const entry = [...this.names].find(([, name]) => name === iface);
+    if (!entry) throw new Error(`interface ${iface} is not watched`);
+    this.ifaces.update(entry[0], { enabled });
+  }
+
+  /** Takes effect on the next packet: the programs read the map every time. */
+  configure(settings: FlowmonSettings): void {
+    if (!Number.isInteger(settings.sample) || settings.sample < 1) {
+      throw new Error(`sampling must be a whole number >= 1 (1 in N), got ${settings.sample}`);
+    }
+    const metrics =
+      (settings.l3 ? FLOWMON_L3 : 0) | (settings.l4 ? FLOWMON_L4 : 0) | (settings.l7 ? FLOWMON_L7 : 0);
+    this.config.update(0, { metrics, l7Sample: settings.sample });
+  }
+
+  settings(): FlowmonSettings {
+    const c = this.config.lookup(0) ?? { metrics: 0, l7Sample: 1 };
+    return {
+      l3: (c.metrics & FLOWMON_L3) !== 0,
+      l4: (c.metrics & FLOWMON_L4) !== 0,
+      l7: (c.metrics & FLOWMON_L7) !== 0,
+      sample: Math.max(1, c.l7Sample),
+    };
+  }
+
+  /** The kernel counters, summed over CPUs. */
+  counts(): FlowmonCounters {
+    const total = zeroFlowmonCounters();
+    for (const perCpu of this.counters.lookupAll(0) ?? []) {
+      for (const k of Object.keys(total) as (keyof FlowmonCounters)[]) total[k] += perCpu[k];
+    }
+    return total;
+  }
+
+  close(): void {
+    for (const a of this.attachments.splice(0)) a.detach();
+    this.obj.close();
+  }
+}
