@@ -1,7 +1,7 @@
 /** The `tacmesh` command tree: one subcommand per component, each defined beside its component. */
 import { Command } from 'commander';
 import { monitorCommand } from '../node/monitor/cli.js';
-import { testbedCommand } from '../testbed/cli.js';
+import { demoCommand, testbedCommand } from '../testbed/cli.js';
 
 export function buildProgram(): Command {
   return new Command('tacmesh')
@@ -11,5 +11,6 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(monitorCommand())
-    .addCommand(testbedCommand());
+    .addCommand(testbedCommand())
+    .addCommand(demoCommand());
 }

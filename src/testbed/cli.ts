@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { runDemo } from './demo.js';
 import { cleanLeftovers } from './lab.js';
 
 export function testbedCommand(): Command {
@@ -19,4 +20,21 @@ export function testbedCommand(): Command {
       for (const link of report.links) console.log(`  link ${link}`);
     });
   return testbed;
+}
+
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description(
+      'The main job: a node with a slice switch, containers and live HTTP traffic, watched by eBPF (needs root)',
+    )
+    .option('--duration <s>', 'stop after this many seconds (default: until Ctrl-C)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new InvalidArgumentError('duration must be a whole number >= 1');
+      return n;
+    })
+    .option('--json', 'print records as JSON lines instead of the live view')
+    .action(async (opts: { duration?: number; json?: boolean }) => {
+      await runDemo(opts);
+    });
 }
