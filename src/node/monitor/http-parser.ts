@@ -14,7 +14,7 @@ export interface ParsedHttp {
   truncated: boolean;
 }
 
-const REQUEST = /^([A-Z]+) (\S*)(?: (HTTP\/1\.[01]))?$/;
+const REQUEST = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) (\S*)(?: (HTTP\/1\.[01]))?$/;
 const STATUS = /^(HTTP\/1\.[01]) (\d{3})(?: |$)/;
 
 /** `text` is the copy (latin1); `payloadLen` is how long the payload really was. */

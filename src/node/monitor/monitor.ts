@@ -71,7 +71,7 @@ export class Monitor {
 
   private constructor(
     private readonly sink: MonitorSink,
-    private readonly options: MonitorOptions,
+    options: MonitorOptions,
     interfaces: string[],
   ) {
     this.node = options.node ?? hostname();
