@@ -37,8 +37,10 @@ else
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: npm 11 leaves other platforms' optional packages out of the
+  # lock file here, and npm ci then refuses it as out of sync.
+  say "installing npm dependencies (npm install)"
+  npm install --no-audit --no-fund --loglevel=error
 else
   say "npm dependencies: up to date"
 fi
