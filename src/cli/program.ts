@@ -1,5 +1,6 @@
 /** The `tacmesh` command tree: one subcommand per component, each defined beside its component. */
 import { Command } from 'commander';
+import { diodeCommand } from '../diode/cli.js';
 import { monitorCommand } from '../node/monitor/cli.js';
 import { demoCommand, testbedCommand } from '../testbed/cli.js';
 
@@ -12,5 +13,6 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(monitorCommand())
     .addCommand(testbedCommand())
-    .addCommand(demoCommand());
+    .addCommand(demoCommand())
+    .addCommand(diodeCommand());
 }

@@ -1,0 +1,206 @@
+/**
+ * The diode's configuration files, send.yaml and recv.yaml (YAML, checked with zod). Every
+ * error names the file, the field and what is wrong with it. docs/diode.md has the reference
+ * and examples/diode/ a working pair.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_COPY_POLICY } from './copies.js';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/, 'expected host:port, e.g. 10.77.200.2:47000')
+  .transform((s, ctx) => {
+    const i = s.lastIndexOf(':');
+    const host = s.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(s.slice(i + 1));
+    if (port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `port ${port} is out of range 1-65535` });
+      return z.NEVER;
+    }
+    return { host, port };
+  });
+
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IP address');
+
+const copySteps = z.array(
+  z.object({ freeAtLeast: z.number().min(0).max(1), copies: z.number().int().min(0).max(8) }).strict(),
+);
+
+const importance = z.enum(['high', 'low']);
+
+const service = (defaultImportance: 'high' | 'low') =>
+  z
+    .object({
+      name: z.string().min(1),
+      listen: hostPort,
+      destination: hostPort.refine((d) => isIP(d.host) !== 0, {
+        message: 'the destination must be an IP address (the receiver resolves no names)',
+      }),
+      importance: importance.default(defaultImportance),
+    })
+    .strict();
+
+export const sendSchema = z
+  .object({
+    link: z
+      .object({
+        /** The receiver's address and port on the one-way link. */
+        to: hostPort,
+        /** Local address to send from (optional). */
+        from: ipAddress.optional(),
+        /** Pacing rate in Mbit/s, counted on the wire (IP, UDP and Ethernet headers included). */
+        rateMbit: z.number().positive().max(100_000),
+        /** Largest UDP payload: 1472 for a 1500-byte MTU. */
+        datagramBytes: z.number().int().min(128).max(65507).default(1472),
+        /** The send buffer the copy policy watches, in bytes. */
+        bufferBytes: z
+          .number()
+          .int()
+          .min(65536)
+          .default(4 * 1024 * 1024),
+      })
+      .strict(),
+    copies: z
+      .object({
+        everyMs: z.number().int().min(1).max(1000).default(10),
+        spreadMs: z.number().min(0).max(1000).default(5),
+        high: copySteps.default(DEFAULT_COPY_POLICY.high),
+        low: copySteps.default(DEFAULT_COPY_POLICY.low),
+      })
+      .strict()
+      .prefault({}),
+    tcp: z.array(service('high')).default([]),
+    udp: z.array(service('low')).default([]),
+    throughput: z
+      .array(
+        z
+          .object({
+            match: z
+              .object({
+                service: z.string().optional(),
+                srcIp: ipAddress.optional(),
+                srcPort: z.number().int().min(1).max(65535).optional(),
+                dstIp: ipAddress.optional(),
+                dstPort: z.number().int().min(1).max(65535).optional(),
+              })
+              .strict(),
+            mbit: z.number().positive(),
+          })
+          .strict(),
+      )
+      .default([]),
+    store: z
+      .object({
+        enabled: z.boolean().default(true),
+        dir: z.string().default(join(tmpdir(), 'tacmesh-diode')),
+      })
+      .strict()
+      .prefault({}),
+    heartbeat: z
+      .object({ everyMs: z.number().int().min(100).max(60_000).default(1000) })
+      .strict()
+      .prefault({}),
+    stats: statsSchema(),
+  })
+  .strict()
+  .refine((c) => c.tcp.length + c.udp.length > 0, { message: 'configure at least one tcp or udp service' });
+
+export const recvSchema = z
+  .object({
+    link: z
+      .object({
+        /** Address and port to receive the link on. */
+        listen: hostPort,
+        /** UDP receive buffer; the first cause of loss on a real diode when too small. */
+        receiveBufferBytes: z
+          .number()
+          .int()
+          .min(65536)
+          .default(32 * 1024 * 1024),
+        /** Datagrams longer than this are dropped as oversized. */
+        maxDatagramBytes: z.number().int().min(128).max(65507).default(9000),
+      })
+      .strict(),
+    /** window: the O(1) sequence window (default); adjacent: the paper's Algorithm 1, for comparison. */
+    dedup: z.enum(['window', 'adjacent']).default('window'),
+    windowFrames: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 24)
+      .default(1 << 17),
+    tcp: z
+      .object({
+        /** A missing frame not repaired by a copy within this time aborts its session. */
+        gapTimeoutMs: z.number().int().min(50).default(2000),
+        /** Frames a session may hold out of order before later ones are dropped as out of window. */
+        maxReorderFrames: z.number().int().min(16).default(16384),
+        /** Bytes waiting for a slow destination before the session is aborted. */
+        maxBufferBytes: z
+          .number()
+          .int()
+          .min(65536)
+          .default(64 * 1024 * 1024),
+        connectTimeoutMs: z.number().int().min(100).default(5000),
+        /** If given, only these destinations may be connected to; other sessions are refused. */
+        allow: z.array(hostPort).optional(),
+      })
+      .strict()
+      .prefault({}),
+    heartbeat: z
+      .object({
+        /** The link counts as down after this long without a heartbeat. */
+        timeoutMs: z.number().int().min(100).default(3000),
+        /** Incomplete sessions are aborted after the link has been down this long. */
+        abortAfterMs: z.number().int().min(100).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    stats: statsSchema(),
+  })
+  .strict();
+
+function statsSchema() {
+  return z
+    .object({
+      /** A JSON file rewritten with the counters every `everyMs`. */
+      file: z.string().optional(),
+      everyMs: z.number().int().min(100).default(1000),
+    })
+    .strict()
+    .prefault({});
+}
+
+export type SendConfig = z.infer<typeof sendSchema>;
+export type RecvConfig = z.infer<typeof recvSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads and checks a config file; throws ConfigError naming the file, each bad field and why. */
+export function loadConfig<S extends z.ZodType>(file: string, schema: S): z.infer<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  return parseConfig(file, text, schema);
+}
+
+export function parseConfig<S extends z.ZodType>(file: string, text: string, schema: S): z.infer<S> {
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(data ?? {});
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  throw new ConfigError(lines.join('\n'));
+}

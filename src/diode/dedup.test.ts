@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Aggregator } from './aggregator.js';
+import { CopyPolicy } from './copies.js';
+import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
+import { SequenceWindow } from './dedup-window.js';
+import { decodeFrame, encodeFrame, FrameType, Importance } from './frame.js';
+
+const frame = (linkSeq: number, copy: number, body = `frame ${linkSeq}`) =>
+  encodeFrame(
+    {
+      type: FrameType.Data,
+      flags: 0,
+      importance: Importance.High,
+      copy,
+      epoch: 1,
+      linkSeq,
+      session: 1,
+      seq: linkSeq,
+      block: 0,
+      keyId: 0,
+    },
+    Buffer.from(body),
+  );
+
+function filterBoth(datagrams: Buffer[]) {
+  const window = new SequenceWindow(1024);
+  const adjacent = new AdjacentDuplicateFilter();
+  let byWindow = 0;
+  let byAdjacent = 0;
+  for (const d of datagrams) {
+    const f = decodeFrame(d);
+    assert.ok(f.ok);
+    if (window.accept(f.frame.linkSeq) === 'duplicate') byWindow++;
+    if (adjacent.isDuplicate(d)) byAdjacent++;
+  }
+  return { byWindow, byAdjacent, lost: window.lost };
+}
+
+test('back-to-back copies: both filters catch them', () => {
+  const r = filterBoth([frame(0, 0), frame(0, 1), frame(1, 0), frame(1, 1), frame(1, 2)]);
+  assert.deepEqual(r, { byWindow: 3, byAdjacent: 3, lost: 0 });
+});
+
+test('copies out of order: the window filter catches them all, Algorithm 1 misses them', () => {
+  // A B A' B' C A'' B'' C': what a sender that spreads copies in time puts on the link.
+  const r = filterBoth([
+    frame(0, 0),
+    frame(1, 0),
+    frame(0, 1),
+    frame(1, 1),
+    frame(2, 0),
+    frame(0, 2),
+    frame(1, 2),
+    frame(2, 1),
+  ]);
+  assert.equal(r.byWindow, 5);
+  assert.equal(r.byAdjacent, 0);
+});
+
+test("the aggregator's own schedule (copies spread by 2 ms): window catches every copy, Algorithm 1 few", async () => {
+  const sent: Buffer[] = [];
+  const agg = new Aggregator({
+    epoch: 9,
+    rateBitsPerSecond: 50e6,
+    datagramBytes: 1472,
+    queueBytes: 1 << 22,
+    copyPolicy: new CopyPolicy({ high: [{ freeAtLeast: 0, copies: 2 }], low: [] }),
+    everyMs: 10,
+    spreadMs: 2,
+    send: (h, p) => sent.push(Buffer.concat([h, p])),
+  });
+  try {
+    for (let i = 0; i < 200; i++) {
+      agg.submit({
+        type: FrameType.Data,
+        importance: Importance.High,
+        session: 1,
+        seq: i,
+        payload: Buffer.alloc(1000, i),
+      });
+    }
+    await agg.flushed();
+  } finally {
+    agg.close();
+  }
+  assert.equal(sent.length, 600);
+  const r = filterBoth(sent);
+  assert.equal(r.byWindow, 400, 'every copy is a duplicate to the window');
+  assert.ok(r.byAdjacent < 40, `Algorithm 1 caught ${r.byAdjacent} of 400`);
+});
+
+test('window: stale frames, wrap-around, and frames lost in every copy are counted', () => {
+  const w = new SequenceWindow(64);
+  assert.equal(w.size, 64);
+  assert.equal(w.accept(0xfffffff0), 'new');
+  for (let s = 0xfffffff1; s <= 0xffffffff; s++) assert.equal(w.accept(s), 'new');
+  assert.equal(w.accept(0), 'new', 'wraps around');
+  assert.equal(w.accept(0xfffffff5), 'duplicate');
+  assert.equal(w.accept(2), 'new'); // 1 missing
+  assert.equal(w.accept(1000), 'new'); // jump: 3..999 never seen, 1 too
+  assert.equal(w.accept(5), 'stale', 'behind the window');
+  assert.equal(w.accept(1000 - 63), 'new', 'inside the window, late: accepted once');
+  assert.equal(w.accept(1000 - 63), 'duplicate');
+  // Left the window unseen: 1, and 3..936 (937..1000 is the window now; 937 came late).
+  assert.equal(w.lost, 1 + 934);
+});

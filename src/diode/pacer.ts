@@ -1,0 +1,162 @@
+/**
+ * Sends datagrams at the configured link rate (a token bucket over wire bytes), originals in
+ * order, and each extra copy no earlier than the time it was scheduled for, so that a short
+ * burst of loss cannot take a frame and all its copies. A due copy goes before the next
+ * original: it was only scheduled because there was capacity for it.
+ *
+ * The pacer never receives anything; it only calls `send`.
+ */
+
+/** What the link costs per datagram beyond the UDP payload: IPv4 20 + UDP 8 + Ethernet 14. */
+export const WIRE_OVERHEAD_BYTES = 42;
+
+export interface Outgoing {
+  header: Buffer;
+  payload: Buffer;
+  /** Not before this time (ms, the pacer's clock); 0 for originals. */
+  due: number;
+}
+
+export type SendDatagram = (header: Buffer, payload: Buffer) => void;
+
+/** A queue with O(1) push and shift. */
+export class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
+export interface PacerOptions {
+  rateBitsPerSecond: number;
+  /** Most bytes sent back to back after an idle moment; by default 2 ms at the rate. */
+  burstBytes?: number;
+  send: SendDatagram;
+  now?: () => number;
+}
+
+export class Pacer {
+  private readonly originals = new Fifo<Outgoing>();
+  /** One queue per copy number: within one the due times only grow. */
+  private readonly copies: Fifo<Outgoing>[] = [];
+  private readonly bytesPerMs: number;
+  private readonly burst: number;
+  private readonly now: () => number;
+  private tokens: number;
+  private last: number;
+  private timer: NodeJS.Timeout | undefined;
+  /** Bytes (wire) waiting to be sent: the send buffer the copy policy looks at. */
+  queuedBytes = 0;
+  sent = 0;
+  sentCopies = 0;
+  onIdle: (() => void) | undefined;
+  onSent: (() => void) | undefined;
+
+  constructor(private readonly options: PacerOptions) {
+    this.bytesPerMs = options.rateBitsPerSecond / 8 / 1000;
+    this.burst = options.burstBytes ?? Math.max(2 * this.bytesPerMs, 2 * 1600);
+    this.now = options.now ?? (() => performance.now());
+    this.tokens = this.burst;
+    this.last = this.now();
+  }
+
+  get pending(): number {
+    return this.originals.length + this.copies.reduce((n, q) => n + q.length, 0);
+  }
+
+  enqueue(item: Outgoing, copyNumber = 0): void {
+    if (copyNumber === 0) this.originals.push(item);
+    else {
+      while (this.copies.length < copyNumber) this.copies.push(new Fifo());
+      this.copies[copyNumber - 1]!.push(item);
+    }
+    this.queuedBytes += wireBytes(item);
+    this.schedule(0);
+  }
+
+  /** Sends what the tokens allow; returns when out of tokens or out of due datagrams. */
+  pump(): void {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.bytesPerMs);
+    this.last = now;
+    for (;;) {
+      const queue = this.nextQueue(now);
+      const item = queue?.peek();
+      if (!queue || !item) break;
+      const cost = wireBytes(item);
+      if (this.tokens < cost) break;
+      queue.shift();
+      this.tokens -= cost;
+      this.queuedBytes -= cost;
+      this.sent++;
+      if (queue !== this.originals) this.sentCopies++;
+      this.options.send(item.header, item.payload);
+    }
+    this.onSent?.();
+    if (this.pending === 0) {
+      this.onIdle?.();
+      return;
+    }
+    const next = this.nextQueue(now)?.peek();
+    const wait = next
+      ? Math.max(0, (wireBytes(next) - this.tokens) / this.bytesPerMs)
+      : Math.max(0, this.earliestCopyDue() - now);
+    this.schedule(wait);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The queue to send from now: the one with the earliest due copy if any is due, else the originals. */
+  private nextQueue(now: number): Fifo<Outgoing> | undefined {
+    let best: Fifo<Outgoing> | undefined;
+    let bestDue = Number.POSITIVE_INFINITY;
+    for (const q of this.copies) {
+      const due = q.peek()?.due ?? Number.POSITIVE_INFINITY;
+      if (due <= now && due < bestDue) {
+        best = q;
+        bestDue = due;
+      }
+    }
+    return best ?? (this.originals.length > 0 ? this.originals : undefined);
+  }
+
+  private earliestCopyDue(): number {
+    return Math.min(...this.copies.map((q) => q.peek()?.due ?? Number.POSITIVE_INFINITY));
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, ms);
+  }
+}
+
+export function wireBytes(item: Outgoing): number {
+  return item.header.length + item.payload.length + WIRE_OVERHEAD_BYTES;
+}

@@ -1,0 +1,36 @@
+/**
+ * A TCP destination for the diode tests, run inside a namespace:
+ *   tcp-sink <host> <port>
+ * prints "ready" once listening, then one JSON line per connection when it closes:
+ * {"bytes":n,"sha256":"...","outcome":"end"|"reset"|"error: ...","samples":[[ms,bytes],...]}.
+ * "end" means a clean FIN: a complete stream; "reset" an RST (an aborted session).
+ */
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+
+const [host = '0.0.0.0', port = '0'] = process.argv.slice(2);
+
+const server = createServer((socket) => {
+  const hash = createHash('sha256');
+  const opened = performance.now();
+  const samples: [number, number][] = [];
+  let bytes = 0;
+  let outcome = 'open';
+  const timer = setInterval(() => samples.push([Math.round(performance.now() - opened), bytes]), 100);
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  socket.on('end', () => {
+    outcome = 'end';
+  });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    outcome = err.code === 'ECONNRESET' ? 'reset' : `error: ${err.message}`;
+  });
+  socket.on('close', () => {
+    clearInterval(timer);
+    samples.push([Math.round(performance.now() - opened), bytes]);
+    console.log(JSON.stringify({ bytes, sha256: hash.digest('hex'), outcome, samples }));
+  });
+});
+server.listen(Number(port), host, () => console.log('ready'));
