@@ -25,6 +25,25 @@ export const BpfTcOpts = koffi.struct('bpf_tc_opts', {
   priority: 'uint32_t',
 });
 // The kernel-facing ABI: a wrong size here would corrupt libbpf's view of the struct.
+/** struct bpf_test_run_opts (bpf.h): runs a program on a given packet inside the kernel. */
+export const BpfTestRunOpts = koffi.struct('bpf_test_run_opts', {
+  sz: 'size_t',
+  data_in: 'void *',
+  data_out: 'void *',
+  data_size_in: 'uint32_t',
+  data_size_out: 'uint32_t',
+  ctx_in: 'void *',
+  ctx_out: 'void *',
+  ctx_size_in: 'uint32_t',
+  ctx_size_out: 'uint32_t',
+  retval: 'uint32_t',
+  repeat: 'int',
+  duration: 'uint32_t',
+  flags: 'uint32_t',
+  cpu: 'uint32_t',
+  batch_size: 'uint32_t',
+});
+if (koffi.sizeof(BpfTestRunOpts) !== 80) throw new Error('bpf_test_run_opts must be 80 bytes');
 if (koffi.sizeof(BpfTcHook) !== 24) throw new Error('bpf_tc_hook must be 24 bytes');
 if (koffi.sizeof(BpfTcOpts) !== 32) throw new Error('bpf_tc_opts must be 32 bytes');
 
@@ -41,6 +60,24 @@ export interface TcOpts {
   prog_id: number;
   handle: number;
   priority: number;
+}
+
+export interface TestRunOpts {
+  sz: number;
+  data_in: bigint | null;
+  data_out: bigint | null;
+  data_size_in: number;
+  data_size_out: number;
+  ctx_in: bigint | null;
+  ctx_out: bigint | null;
+  ctx_size_in: number;
+  ctx_size_out: number;
+  retval: number;
+  repeat: number;
+  duration: number;
+  flags: number;
+  cpu: number;
+  batch_size: number;
 }
 
 type Ptr = bigint | null;
@@ -142,6 +179,10 @@ export const ffi = {
   tcQuery: libbpf.func('int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)') as (
     hook: TcHook,
     opts: TcOpts,
+  ) => number,
+  progTestRun: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)') as (
+    progFd: number,
+    opts: TestRunOpts,
   ) => number,
   linkCreate: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int type, void *opts)') as (
     progFd: number,

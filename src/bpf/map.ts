@@ -45,7 +45,14 @@ export class BpfMap {
     this.valueBytes = this.perCpu ? Math.ceil(valueSize / 8) * 8 * numPossibleCpus() : valueSize;
   }
 
+  private checkKey(key: Buffer): void {
+    if (key.length !== this.keySize) {
+      throw new Error(`map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
+    }
+  }
+
   lookup(key: Buffer): Buffer | undefined {
+    this.checkKey(key);
     const value = Buffer.alloc(this.valueBytes);
     const rc = ffi.mapLookup(this.fd, key, value);
     if (rc === -ENOENT) return undefined;
@@ -54,6 +61,7 @@ export class BpfMap {
   }
 
   update(key: Buffer, value: Buffer, flags = BPF_ANY): void {
+    this.checkKey(key);
     if (value.length !== this.valueBytes) {
       throw new Error(`map ${this.name}: value is ${value.length} bytes, expected ${this.valueBytes}`);
     }
@@ -63,6 +71,7 @@ export class BpfMap {
 
   /** Returns false when the key was not there. */
   delete(key: Buffer): boolean {
+    this.checkKey(key);
     const rc = ffi.mapDelete(this.fd, key);
     if (rc === -ENOENT) return false;
     if (rc < 0) throw new SysError(`delete from map ${this.name}`, rc);

@@ -3,10 +3,11 @@
  * Errors carry the errno name and, for loads, the libbpf/verifier log.
  */
 import { existsSync } from 'node:fs';
+import koffi from 'koffi';
 import { SysError } from '../shared/errno.js';
 import { clearErrno, errno } from '../shared/libc.js';
 import { log } from '../shared/log.js';
-import { captureLibbpfLog, ffi } from './libbpf.js';
+import { captureLibbpfLog, ffi, type TestRunOpts } from './libbpf.js';
 import { BpfMap } from './map.js';
 
 export class BpfProgram {
@@ -14,6 +15,39 @@ export class BpfProgram {
     readonly name: string,
     readonly fd: number,
   ) {}
+
+  /**
+   * Runs the program in the kernel on `packet` (BPF_PROG_TEST_RUN), `repeat` times; returns
+   * its verdict and the kernel's average time per run. Maps are updated as by real traffic.
+   */
+  testRun(packet: Buffer, repeat = 1): { retval: number; nsPerRun: number } {
+    const data = koffi.alloc('uint8_t', packet.length);
+    try {
+      Buffer.from(koffi.view(data, packet.length)).set(packet);
+      const opts: TestRunOpts = {
+        sz: 80,
+        data_in: data,
+        data_out: null,
+        data_size_in: packet.length,
+        data_size_out: 0,
+        ctx_in: null,
+        ctx_out: null,
+        ctx_size_in: 0,
+        ctx_size_out: 0,
+        retval: 0,
+        repeat,
+        duration: 0,
+        flags: 0,
+        cpu: 0,
+        batch_size: 0,
+      };
+      const rc = ffi.progTestRun(this.fd, opts);
+      if (rc < 0) throw new SysError(`test run of ${this.name}`, rc);
+      return { retval: opts.retval, nsPerRun: opts.duration };
+    } finally {
+      koffi.free(data);
+    }
+  }
 
   /** The kernel's id of the loaded program (what `bpftool prog` and `tc filter show` print). */
   get id(): number {

@@ -20,8 +20,11 @@ const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const HEADER = 8;
 
-/** Receives one record: `data` is valid only during the call (it is the kernel's memory). */
-export type RecordHandler = (data: DataView, offset: number, length: number) => void;
+/**
+ * Receives one record at data[offset .. offset+length). `data` is the kernel's memory: read
+ * what you need during the call and copy anything that must outlive it.
+ */
+export type RecordHandler = (data: Buffer, offset: number, length: number) => void;
 
 export class RingBufferReader {
   private readonly page = libc.pageSize;
@@ -32,6 +35,7 @@ export class RingBufferReader {
   private readonly consumer: DataView;
   private readonly producer: DataView;
   private readonly data: DataView;
+  private readonly dataBytes: Buffer;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -52,6 +56,7 @@ export class RingBufferReader {
     const producer = view(this.producerPtr, producerLen);
     this.producer = new DataView(producer, 0, this.page);
     this.data = new DataView(producer, this.page, 2 * this.size);
+    this.dataBytes = Buffer.from(producer, this.page, 2 * this.size);
   }
 
   /** Consumes every committed record now; returns how many were handed to `handler`. */
@@ -67,7 +72,7 @@ export class RingBufferReader {
       if (header & BUSY_BIT) break; // the producer is still writing this one
       const length = header & ~(BUSY_BIT | DISCARD_BIT);
       if (!(header & DISCARD_BIT)) {
-        handler(this.data, at + HEADER, length);
+        handler(this.dataBytes, at + HEADER, length);
         delivered++;
       }
       cons += (length + HEADER + 7) & ~7;

@@ -5,13 +5,11 @@
  */
 import { hostname } from 'node:os';
 import { RingBufferReader } from '../../bpf/ringbuf.js';
-import { httpEventLayout as H, HTTP_KIND_RESPONSE } from '../../bpf/types.js';
 import { run } from '../../shared/exec.js';
 import { MonotonicClock } from './clock.js';
-import { decodeFlowKey } from './flow-key.js';
 import { FlowTable } from './flow-table.js';
 import { Flowmon, type FlowmonSettings } from './flowmon.js';
-import { parseHttp } from './http-parser.js';
+import { decodeHttpEvent } from './http-event.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from './records.js';
 
 export interface MonitorSink {
@@ -106,21 +104,9 @@ export class Monitor {
 
   /** HTTP events are drained more often than flows are read, so the ring never fills. */
   private drainHttp(): number {
-    return this.ring.drain((view, offset) => {
-      const raw = Buffer.from(view.buffer, view.byteOffset + offset, H.size);
-      const copied = raw.readUInt16LE(H.copied);
-      const parsed = parseHttp(
-        raw.toString('latin1', H.data, H.data + copied),
-        raw.readUInt16LE(H.payloadLen),
-      );
-      if (!parsed) return;
-      if ((raw[H.kind] === HTTP_KIND_RESPONSE) !== (parsed.kind === 'response')) return;
-      this.sink.http({
-        ...decodeFlowKey(raw, H.key, this.flowmon.ifaceName),
-        node: this.node,
-        time: this.clock.toWallMs(raw.readBigUInt64LE(H.timeNs)),
-        ...parsed,
-      });
+    return this.ring.drain((data, at) => {
+      const event = decodeHttpEvent(data, at, this.node, this.clock, this.flowmon.ifaceName);
+      if (event) this.sink.http(event);
     });
   }
 

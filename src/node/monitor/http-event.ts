@@ -1,0 +1,42 @@
+/** Decodes one struct http_event (bpf/types.h) from the ring buffer into an HttpEvent. */
+import { httpEventLayout as H, HTTP_KIND_RESPONSE } from '../../bpf/types.js';
+import type { MonotonicClock } from './clock.js';
+import { decodeFlowKey } from './flow-key.js';
+import { parseHttp } from './http-parser.js';
+import type { HttpEvent } from './records.js';
+
+/** `at` is the record's offset in `data`; undefined when the payload is not an HTTP line after all. */
+export function decodeHttpEvent(
+  data: Buffer,
+  at: number,
+  node: string,
+  clock: MonotonicClock,
+  ifaceName: (ifindex: number) => string,
+): HttpEvent | undefined {
+  const copied = data.readUInt16LE(at + H.copied);
+  const text = data.toString('latin1', at + H.data, at + H.data + copied);
+  const parsed = parseHttp(text, data.readUInt16LE(at + H.payloadLen));
+  if (!parsed || (data[at + H.kind] === HTTP_KIND_RESPONSE) !== (parsed.kind === 'response'))
+    return undefined;
+  const key = decodeFlowKey(data, at + H.key, ifaceName);
+  // Built field by field, in one fixed shape: object spread here cost 30x more (bench/monitor).
+  return {
+    node,
+    time: clock.toWallMs(data.readBigUInt64LE(at + H.timeNs)),
+    iface: key.iface,
+    direction: key.direction,
+    ipVersion: key.ipVersion,
+    src: key.src,
+    dst: key.dst,
+    srcPort: key.srcPort,
+    dstPort: key.dstPort,
+    protocol: key.protocol,
+    kind: parsed.kind,
+    method: parsed.method,
+    url: parsed.url,
+    host: parsed.host,
+    status: parsed.status,
+    version: parsed.version,
+    truncated: parsed.truncated,
+  };
+}
