@@ -159,17 +159,21 @@ export class DiodeLab {
   }
 
   /** A TCP client in the sender's namespace, sending to the sender's service on its loopback. */
-  source(port: number, amount: number | { seconds: number }, seed = 'tacmesh'): Promise<SourceResult> {
+  startSource(port: number, amount: number | { seconds: number }, seed = 'tacmesh'): Proc {
     const what = typeof amount === 'number' ? [String(amount)] : ['--seconds', String(amount.seconds)];
-    const p = new Proc(
+    return new Proc(
       this.lab,
       this.lab.spawnNode(this.sendNs, toolScript('tcp-source'), ['127.0.0.1', String(port), ...what, seed]),
     );
-    return p.tool.exited.then(() => {
-      const [r] = p.lines<SourceResult>().slice(-1);
-      if (!r) throw new Error(`tcp-source printed nothing: ${p.tool.stdout}`);
-      return r;
-    });
+  }
+
+  /** Runs a TCP client to its end; resolves with what it sent. */
+  async source(port: number, amount: number | { seconds: number }, seed = 'tacmesh'): Promise<SourceResult> {
+    const p = this.startSource(port, amount, seed);
+    await p.tool.exited;
+    const [r] = p.lines<SourceResult>().slice(-1);
+    if (!r) throw new Error(`tcp-source printed nothing: ${p.tool.stdout}`);
+    return r;
   }
 
   /** Polls a stats file until `until` holds for it. */

@@ -33,7 +33,7 @@ function make(i: number): [string, Buffer] {
   const base = valid(randomInt(1, 2 ** 32), i);
   switch (i % 9) {
     case 0:
-      return ['random', randomBytes(randomInt(0, 1500))];
+      return ['random', random()];
     case 1:
       return ['short', randomBytes(randomInt(0, HEADER_BYTES))];
     case 2:
@@ -53,8 +53,15 @@ function make(i: number): [string, Buffer] {
       return ['oversized', Buffer.concat([base, randomBytes(9500)])];
     default:
       if (epochArg) return ['stale', valid(Number(epochArg), 0xc0000000 + i)];
-      return ['random', randomBytes(randomInt(0, 1500))];
+      return ['random', random()];
   }
+}
+
+/** Random bytes of random length (at least a header's worth, not starting like a frame). */
+function random(): Buffer {
+  const b = randomBytes(randomInt(HEADER_BYTES, 1500));
+  if (b[0] === 0x52) b[0] = 0;
+  return b;
 }
 
 const total = Number(count);
