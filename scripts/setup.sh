@@ -22,6 +22,7 @@ fi
 PACKAGES=(
   clang llvm libbpf-dev libbpf1 bpftool make   # eBPF build and the libbpf.so.1 the binding loads
   iproute2 iputils-ping iperf3                 # namespaces, links, tc; test traffic
+  udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -252,6 +252,7 @@ describe('diode over a one-way link (real namespaces, TCP and UDP)', () => {
     const [t0, b0] = at(1000);
     const [t1, b1] = at(4500);
     const rate = ((b1 - b0) * 8) / ((t1 - t0) / 1000);
+    t.diagnostic(`held at ${(rate / 1e6).toFixed(2)} Mbit/s for Th2 ${th2 / 1e6} Mbit/s`);
     assert.ok(
       Math.abs(rate - th2) / th2 < 0.1,
       `held at ${(rate / 1e6).toFixed(2)} Mbit/s for Th2 ${th2 / 1e6}`,

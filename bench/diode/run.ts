@@ -1,0 +1,166 @@
+/**
+ * The diode against udpcast on the same emulated one-way link (TBF rate limit, linkem
+ * loss, nothing travels back), in one run:
+ *
+ *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 1] [--loss 0,0.1,1] [--rate 100]
+ *
+ * tacmesh: a TCP client sends --mb of random data through `tacmesh diode send` → `recv` to
+ * a TCP destination; goodput from the destination's connection (opened when the session's
+ * open frame arrives) to its close.
+ * udpcast: `udp-sender --async --fec 8x8/128` → `udp-receiver --rcvbuf 4194304` (their
+ * one-way mode; rendez-vous and data unicast to the receiver); goodput from "Starting
+ * transfer" to the receiver's exit. Both: bit-identical (SHA-256 at both ends) or not.
+ *
+ * Without FEC (issue 10) the diode protects against loss with copies only, so at a loss
+ * rate p it is configured the way an operator would: n copies such that frames·p^(n+1)
+ * stays under 1e-3, and Th2 = the link's payload rate / (n+1), which leaves room for them.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { connections, DiodeLab } from '../../src/diode/test-tools/harness.js';
+import { run } from '../../src/shared/exec.js';
+
+const { values } = parseArgs({
+  options: {
+    mb: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '1' },
+    loss: { type: 'string', default: '0,0.1,1' },
+    rate: { type: 'string', default: '100' },
+  },
+});
+const mb = Number(values.mb);
+const runs = Number(values.runs);
+const losses = values.loss.split(',').map((p) => Number(p) / 100);
+const rate = Number(values.rate);
+const bytes = mb * 1_000_000;
+const DATAGRAM = 1472;
+const PAYLOAD = DATAGRAM - 32;
+const WIRE = DATAGRAM + 42;
+
+interface Outcome {
+  mbit: number;
+  identical: boolean;
+  note: string;
+}
+
+/** Copies and Th2 an operator would set for loss p on this link (see the header). */
+function plan(p: number): { copies: number; th2Mbit: number | undefined } {
+  if (p === 0) return { copies: 0, th2Mbit: undefined };
+  const frames = bytes / PAYLOAD;
+  const copies = Math.max(1, Math.ceil(Math.log(1e-3 / frames) / Math.log(p)) - 1);
+  return { copies, th2Mbit: Math.floor(((rate * PAYLOAD) / WIRE / (copies + 1)) * 0.97) };
+}
+
+async function tacmesh(d: DiodeLab, p: number, i: number): Promise<Outcome> {
+  const { copies, th2Mbit } = plan(p);
+  const recv = await d.receiver();
+  const sink = await d.sink(9000 + i);
+  const send = await d.sender(
+    {
+      tcp: [{ name: 'bench', listen: `127.0.0.1:${9500 + i}`, destination: `127.0.0.1:${9000 + i}` }],
+      ...(th2Mbit ? { throughput: [{ match: { service: 'bench' }, mbit: th2Mbit }] } : {}),
+      ...(copies ? { copies: { high: [{ freeAtLeast: 0.2, copies }] } } : {}),
+    },
+    { rateMbit: rate, datagramBytes: DATAGRAM },
+  );
+  try {
+    const sent = await d.source(9500 + i, bytes, `bench-${i}`);
+    const [got] = await connections(sink, 1, 600_000);
+    // From the destination's connection (made on the session's open frame) to its close.
+    const seconds = (got?.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
+    const identical = got?.outcome === 'end' && got.sha256 === sent.sha256;
+    return {
+      mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
+      identical,
+      note: `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}${identical ? '' : `, ${got?.outcome}`}`,
+    };
+  } finally {
+    await send.stop().catch(() => undefined);
+    await recv.stop().catch(() => undefined);
+    await sink.kill();
+  }
+}
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function udpcast(d: DiodeLab, input: string, i: number): Promise<Outcome> {
+  const output = `${d.dir}/udpcast-out-${i}.bin`;
+  const rdv = ['--mcast-rdv-address', d.recvAddr];
+  const recv = d.lab.spawn(d.recvNs, 'udp-receiver', [
+    '--file',
+    output,
+    '--interface',
+    d.link.toIface,
+    '--nokbd',
+    '--rcvbuf',
+    '4194304',
+    ...rdv,
+  ]);
+  const received = new Promise<number | null>((r) => recv.once('exit', r));
+  await new Promise((r) => setTimeout(r, 300));
+  let t0 = 0;
+  const send = d.lab.spawn(d.sendNs, 'udp-sender', [
+    '--file',
+    input,
+    '--interface',
+    d.link.fromIface,
+    '--async',
+    '--fec',
+    '8x8/128',
+    '--max-bitrate',
+    `${rate}m`,
+    '--autostart',
+    '1',
+    '--nokbd',
+    ...rdv,
+    '--mcast-data-address',
+    d.recvAddr,
+  ]);
+  send.stderr?.on('data', (chunk: Buffer) => {
+    if (!t0 && chunk.toString().includes('Starting transfer')) t0 = performance.now();
+  });
+  await new Promise((r) => send.once('exit', r));
+  const code = await Promise.race([
+    received,
+    new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000)),
+  ]);
+  const seconds = (performance.now() - t0) / 1000;
+  if (code === 'timeout') recv.kill('SIGKILL');
+  const identical = code === 0 && (await sha256(output).catch(() => '')) === (await sha256(input));
+  return {
+    mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
+    identical,
+    note: `fec 8x8/128${identical ? '' : `, receiver ${code}`}`,
+  };
+}
+
+const rows: string[] = [];
+const d = await DiodeLab.create({ subnet: 210, rateMbit: rate });
+try {
+  const input = `${d.dir}/udpcast-in.bin`;
+  await run('sh', ['-c', `head -c ${bytes} /dev/urandom > ${input}`]);
+  let i = 0;
+  for (const p of losses) {
+    d.link.forward.setLoss(p);
+    for (let r = 0; r < runs; r++, i++) {
+      const a = await tacmesh(d, p, i);
+      const b = await udpcast(d, input, i);
+      const ratio = b.mbit > 0 ? (a.mbit / b.mbit).toFixed(2) : a.mbit > 0 ? 'inf' : '-';
+      const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
+      rows.push(row);
+      console.error(row);
+    }
+  }
+} finally {
+  await d.close();
+}
+console.log(
+  `\ntacmesh diode vs udpcast: ${mb} MB over a ${rate} Mbit/s one-way link (goodput in Mbit/s; 0 = not bit-identical)`,
+);
+console.log('  loss run  tacmesh  ok   udpcast  ok   ratio   configuration');
+for (const r of rows) console.log(r);
