@@ -108,11 +108,16 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
   };
 }
 
-async function iperf(ns: string, extra: string[]): Promise<Record<string, any>> {
+/** The parts of iperf3's JSON report this bench reads. */
+interface IperfReport {
+  end: { sum_received?: { bits_per_second: number }; sum?: { packets: number } };
+}
+
+async function iperf(ns: string, extra: string[]): Promise<IperfReport> {
   const { stdout } = await lab.exec(ns, 'iperf3', ['-c', SERVER, '-t', `${SECONDS}`, '-J', ...extra], {
     timeoutMs: (SECONDS + 30) * 1000,
   });
-  return JSON.parse(stdout);
+  return JSON.parse(stdout) as IperfReport;
 }
 
 try {
@@ -134,7 +139,7 @@ try {
       const peer = await startPeer(name, a, veth.a);
       try {
         const res = await iperf(a, []);
-        tput.get(name)?.push(res.end.sum_received.bits_per_second / 1e9);
+        tput.get(name)?.push((res.end.sum_received?.bits_per_second ?? 0) / 1e9);
       } finally {
         await peer.stop();
       }
@@ -156,7 +161,7 @@ try {
         console.error(`  ${name}: no count (${err.message.split('\n')[0]})`);
         return undefined;
       });
-      flood.set(name, { sent: res.end.sum.packets, counted });
+      flood.set(name, { sent: res.end.sum?.packets ?? 0, counted });
     } finally {
       await peer.stop();
     }
