@@ -3,11 +3,9 @@
  * error names the file, the field and what is wrong with it. docs/diode.md has the reference
  * and examples/diode/ a working pair.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_COPY_POLICY } from './copies.js';
 
@@ -179,28 +177,4 @@ function statsSchema() {
 export type SendConfig = z.infer<typeof sendSchema>;
 export type RecvConfig = z.infer<typeof recvSchema>;
 
-export class ConfigError extends Error {}
-
-/** Reads and checks a config file; throws ConfigError naming the file, each bad field and why. */
-export function loadConfig<S extends z.ZodType>(file: string, schema: S): z.infer<S> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${file}: cannot read: ${(err as Error).message}`);
-  }
-  return parseConfig(file, text, schema);
-}
-
-export function parseConfig<S extends z.ZodType>(file: string, text: string, schema: S): z.infer<S> {
-  let data: unknown;
-  try {
-    data = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`);
-  }
-  const result = schema.safeParse(data ?? {});
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((i) => `${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
-  throw new ConfigError(lines.join('\n'));
-}
+export { ConfigError, loadConfig, parseConfig } from '../shared/config.js';
