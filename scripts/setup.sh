@@ -49,6 +49,9 @@ fi
 say "building eBPF objects (bpf/.output, vmlinux.h from /sys/kernel/btf/vmlinux)"
 make -s -C bpf
 
+say "generating wire-schema types (proto/ -> src/proto/gen)"
+bash scripts/gen-proto.sh
+
 say "building TypeScript (dist/)"
 npx --no-install tsc -p tsconfig.build.json
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { diodeCommand } from '../diode/cli.js';
 import { monitorCommand } from '../node/monitor/cli.js';
 import { demoCommand, testbedCommand } from '../testbed/cli.js';
+import { towerCommand } from '../tower/cli.js';
 
 export function buildProgram(): Command {
   return new Command('tacmesh')
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .addCommand(towerCommand())
     .addCommand(monitorCommand())
     .addCommand(testbedCommand())
     .addCommand(demoCommand())

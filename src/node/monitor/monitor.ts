@@ -27,6 +27,8 @@ export interface MonitorOptions {
   idleTimeoutMs?: number;
   maxFlows?: number;
   settings?: Partial<FlowmonSettings>;
+  /** The flowmon object file to load (default: the build output). */
+  objectPath?: string;
 }
 
 /** 8 MiB of ring holds ~14k events: drained every 10 ms it absorbs over 1 M events/s. */
@@ -64,6 +66,7 @@ export class Monitor {
   private readonly clock = new MonotonicClock();
   private readonly node: string;
   private timer: NodeJS.Timeout | undefined;
+  private interval: number;
   private httpTimer: NodeJS.Timeout | undefined;
   private readMs = 0;
 
@@ -73,11 +76,13 @@ export class Monitor {
     interfaces: string[],
   ) {
     this.node = options.node ?? hostname();
+    this.interval = options.intervalMs ?? 1000;
     this.flowmon = new Flowmon(
       { ...DEFAULT_SETTINGS, ...options.settings },
       {
         ...(options.netns ? { netns: options.netns } : {}),
         ...(options.maxFlows ? { maxFlows: options.maxFlows } : {}),
+        ...(options.objectPath ? { objectPath: options.objectPath } : {}),
       },
     );
     try {
@@ -97,7 +102,7 @@ export class Monitor {
   static async start(sink: MonitorSink, options: MonitorOptions): Promise<Monitor> {
     const interfaces = await resolveInterfaces(options.interfaces, options.netns);
     const monitor = new Monitor(sink, options, interfaces);
-    monitor.timer = setInterval(() => monitor.tick(), options.intervalMs ?? 1000);
+    monitor.timer = setInterval(() => monitor.tick(), monitor.interval);
     monitor.httpTimer = setInterval(() => monitor.drainHttp(), HTTP_DRAIN_MS);
     return monitor;
   }
@@ -140,10 +145,33 @@ export class Monitor {
     };
   }
 
+  /** Starts watching one more interface while running. */
+  addInterface(iface: string): void {
+    this.flowmon.watch(iface);
+  }
+
+  /** Stops watching an interface; its flows already counted are still reported. */
+  removeInterface(iface: string): void {
+    this.flowmon.unwatch(iface);
+  }
+
   configure(settings: Partial<FlowmonSettings>): FlowmonSettings {
     const next = { ...this.flowmon.settings(), ...settings };
     this.flowmon.configure(next);
     return next;
+  }
+
+  get intervalMs(): number {
+    return this.interval;
+  }
+
+  /** A new export interval, from the next tick on. */
+  setInterval(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 100) throw new Error(`export interval must be >= 100 ms, got ${ms}`);
+    if (ms === this.interval || !this.timer) return;
+    this.interval = ms;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), ms);
   }
 
   /** Reads what is left, then detaches. */

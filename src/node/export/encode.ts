@@ -1,0 +1,67 @@
+/** Monitor records → wire records (proto/), each with its sequence number. */
+import type {
+  FlowRecord as WireFlow,
+  HttpEvent as WireHttp,
+  MonitorStats as WireStats,
+} from '../../proto/index.js';
+import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
+
+const direction = (d: 'ingress' | 'egress') => (d === 'egress' ? 'EGRESS' : 'INGRESS');
+
+export function encodeFlow(r: FlowRecord, seq: number): WireFlow {
+  return {
+    seq,
+    iface: r.iface,
+    direction: direction(r.direction),
+    ipVersion: r.ipVersion,
+    src: r.src,
+    dst: r.dst,
+    srcPort: r.srcPort,
+    dstPort: r.dstPort,
+    protocol: r.protocol,
+    packets: r.packets,
+    bytes: r.bytes,
+    tcpFlags: r.tcpFlags,
+    dscp: r.dscp,
+    firstSeenMs: r.firstSeen,
+    lastSeenMs: r.lastSeen,
+  };
+}
+
+export function encodeHttp(e: HttpEvent, seq: number): WireHttp {
+  return {
+    seq,
+    timeMs: e.time,
+    iface: e.iface,
+    direction: direction(e.direction),
+    ipVersion: e.ipVersion,
+    src: e.src,
+    dst: e.dst,
+    srcPort: e.srcPort,
+    dstPort: e.dstPort,
+    response: e.kind === 'response',
+    method: e.method ?? '',
+    url: e.url ?? '',
+    host: e.host ?? '',
+    status: e.status ?? 0,
+    version: e.version,
+    truncated: e.truncated,
+  };
+}
+
+export function encodeStats(s: MonitorStats, seq: number, recordsLost: number): WireStats {
+  return {
+    seq,
+    timeMs: s.time,
+    interfaces: s.interfaces,
+    activeFlows: s.activeFlows,
+    packetsSeen: s.packetsSeen,
+    bytesSeen: s.bytesSeen,
+    flowMapFull: s.flowMapFull,
+    httpEvents: s.httpEvents,
+    eventsDropped: s.eventsDropped,
+    l7SampledOut: s.l7SampledOut,
+    malformed: s.malformed,
+    recordsLost,
+  };
+}

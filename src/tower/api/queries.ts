@@ -1,0 +1,252 @@
+/**
+ * The dashboard's questions, answered by DuckDB over a time window and optional node and
+ * interface filters. A conversation is a distinct 5-tuple: a flow seen on several
+ * interfaces of a node counts once in frequencies. Throughput counts egress only, so a
+ * packet crossing a node is counted once there.
+ */
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { Endpoint, LocalityMap } from '../ingest/locality.js';
+import type { Locality } from '../model.js';
+
+export interface Window {
+  fromMs: number;
+  toMs: number;
+  node?: string | undefined;
+  iface?: string | undefined;
+  /** Only flows of this locality (a pie slice clicked on the dashboard). */
+  locality?: Locality | undefined;
+  /** Only flows with this address at either end. */
+  ip?: string | undefined;
+}
+
+function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
+  params.push(w.fromMs, w.toMs);
+  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`];
+  if (w.node) {
+    params.push(w.node);
+    clauses.push(`node = $${params.length}`);
+  }
+  if (w.iface) {
+    params.push(w.iface);
+    clauses.push(`iface = $${params.length}`);
+  }
+  if (w.ip) {
+    params.push(w.ip);
+    clauses.push(`(src = $${params.length} OR dst = $${params.length})`);
+  }
+  if (w.locality && opts.locality !== false) {
+    params.push(w.locality);
+    clauses.push(`locality = $${params.length}`);
+  }
+  return clauses.join(' AND ');
+}
+
+async function rows(
+  db: DuckDBConnection,
+  sql: string,
+  params: DuckDBValue[],
+): Promise<Record<string, unknown>[]> {
+  const r = await db.runAndReadAll(sql, params);
+  return r.getRowObjectsJS() as Record<string, unknown>[];
+}
+
+export interface PieSlice {
+  ip: string;
+  count: number;
+}
+
+export type Pies = Record<Locality | 'all', PieSlice[]>;
+
+const PIE_TOP = 12;
+
+function topWithOther(counts: Map<string, number>): PieSlice[] {
+  const sorted = [...counts].sort((a, b) => b[1] - a[1]);
+  const top = sorted.slice(0, PIE_TOP).map(([ip, count]) => ({ ip, count }));
+  const rest = sorted.slice(PIE_TOP).reduce((s, [, c]) => s + c, 0);
+  if (rest > 0) top.push({ ip: 'other', count: rest });
+  return top;
+}
+
+/** Frequency of each address as either end of a conversation, per locality and overall. */
+export async function pies(db: DuckDBConnection, w: Window): Promise<Pies> {
+  const params: DuckDBValue[] = [];
+  const result = await rows(
+    db,
+    `WITH f AS (SELECT DISTINCT locality, src, dst, src_port, dst_port, protocol FROM flows WHERE ${where(w, params, { locality: false })}),
+          e AS (SELECT locality, src AS ip FROM f UNION ALL SELECT locality, dst AS ip FROM f)
+     SELECT locality, ip, count(*)::DOUBLE AS n FROM e GROUP BY ALL`,
+    params,
+  );
+  const by: Record<Locality | 'all', Map<string, number>> = {
+    intra: new Map(),
+    inter: new Map(),
+    external: new Map(),
+    all: new Map(),
+  };
+  for (const r of result) {
+    const loc = r.locality as Locality;
+    const ip = String(r.ip);
+    const n = Number(r.n);
+    by[loc]?.set(ip, (by[loc].get(ip) ?? 0) + n);
+    by.all.set(ip, (by.all.get(ip) ?? 0) + n);
+  }
+  return {
+    intra: topWithOther(by.intra),
+    inter: topWithOther(by.inter),
+    external: topWithOther(by.external),
+    all: topWithOther(by.all),
+  };
+}
+
+export async function summary(db: DuckDBConnection, w: Window) {
+  const p1: DuckDBValue[] = [];
+  const [f] = await rows(
+    db,
+    `SELECT count(DISTINCT (src, dst, src_port, dst_port, protocol))::DOUBLE AS conversations,
+            coalesce(sum(bytes) FILTER (WHERE direction = 'egress'), 0)::DOUBLE AS bytes,
+            count(*)::DOUBLE AS records
+     FROM flows WHERE ${where(w, p1)}`,
+    p1,
+  );
+  const p2: DuckDBValue[] = [];
+  const [h] = await rows(
+    db,
+    `SELECT count(*) FILTER (WHERE NOT response)::DOUBLE AS requests,
+            count(*) FILTER (WHERE response AND status >= 400)::DOUBLE AS errors
+     FROM http WHERE ${where(w, p2)}`,
+    p2,
+  );
+  return {
+    conversations: Number(f?.conversations ?? 0),
+    bytes: Number(f?.bytes ?? 0),
+    flowRecords: Number(f?.records ?? 0),
+    httpRequests: Number(h?.requests ?? 0),
+    httpErrors: Number(h?.errors ?? 0),
+  };
+}
+
+export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20) {
+  const params: DuckDBValue[] = [];
+  const result = await rows(
+    db,
+    `SELECT src, dst, locality, sum(bytes)::DOUBLE AS bytes, sum(packets)::DOUBLE AS packets,
+            count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations
+     FROM flows WHERE ${where(w, params)} AND direction = 'egress'
+     GROUP BY ALL ORDER BY bytes DESC LIMIT ${Math.min(Math.max(1, limit), 1000)}`,
+    params,
+  );
+  return result.map((r) => ({
+    src: String(r.src),
+    dst: String(r.dst),
+    locality: r.locality as Locality,
+    bytes: Number(r.bytes),
+    packets: Number(r.packets),
+    conversations: Number(r.conversations),
+  }));
+}
+
+/** Bits per second per node (or per interface when a node is chosen), in buckets of stepMs. */
+export async function throughput(db: DuckDBConnection, w: Window, stepMs: number) {
+  const step = Math.max(1000, Math.round(stepMs));
+  const params: DuckDBValue[] = [];
+  const key = w.node ? 'iface' : 'node';
+  const result = await rows(
+    db,
+    `SELECT ${key} AS series, ((time_ms // ${step}) * ${step})::DOUBLE AS t, (sum(bytes) * 8 * 1000 / ${step})::DOUBLE AS bps
+     FROM flows WHERE ${where(w, params)} AND direction = 'egress' GROUP BY ALL ORDER BY t`,
+    params,
+  );
+  const series = new Map<string, [number, number][]>();
+  for (const r of result) {
+    const name = String(r.series);
+    if (!series.has(name)) series.set(name, []);
+    series.get(name)?.push([Number(r.t), Number(r.bps)]);
+  }
+  return { stepMs: step, series: Object.fromEntries(series) };
+}
+
+export interface HttpFilter {
+  status?: number | undefined;
+  url?: string | undefined;
+  method?: string | undefined;
+  limit?: number | undefined;
+}
+
+/** Requests with the status of the response that followed on the same connection. */
+export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilter) {
+  const params: DuckDBValue[] = [];
+  const cond = where(w, params);
+  let extra = '';
+  if (f.url) {
+    params.push(`%${f.url}%`);
+    extra += ` AND q.url ILIKE $${params.length}`;
+  }
+  if (f.method) {
+    params.push(f.method.toUpperCase());
+    extra += ` AND q.method = $${params.length}`;
+  }
+  if (f.status) {
+    params.push(f.status);
+    extra += ` AND r.status = $${params.length}`;
+  }
+  const result = await rows(
+    db,
+    `WITH req AS (SELECT * FROM http WHERE ${cond} AND NOT response),
+          res AS (SELECT * FROM http WHERE ${cond} AND response)
+     SELECT q.time_ms::DOUBLE AS time, q.node, q.iface, q.src, q.dst, q.dst_port, q.method, q.url, q.host,
+            q.truncated, q.locality, r.status, (r.time_ms - q.time_ms)::DOUBLE AS latency_ms
+     FROM req q ASOF LEFT JOIN res r
+       ON r.node = q.node AND r.iface = q.iface AND r.src = q.dst AND r.dst = q.src
+      AND r.src_port = q.dst_port AND r.dst_port = q.src_port AND r.time_ms >= q.time_ms
+     WHERE true ${extra}
+     ORDER BY q.time_ms DESC LIMIT ${Math.min(Math.max(1, f.limit ?? 100), 5000)}`,
+    params,
+  );
+  return result.map((r) => ({
+    time: Number(r.time),
+    node: String(r.node),
+    iface: String(r.iface),
+    src: String(r.src),
+    dst: String(r.dst),
+    dstPort: Number(r.dst_port),
+    method: String(r.method),
+    url: String(r.url),
+    host: String(r.host),
+    truncated: Boolean(r.truncated),
+    locality: r.locality as Locality,
+    status: r.status === null ? null : Number(r.status),
+    latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+  }));
+}
+
+export async function httpStatus(db: DuckDBConnection, w: Window) {
+  const params: DuckDBValue[] = [];
+  const result = await rows(
+    db,
+    `SELECT status, count(*)::DOUBLE AS n FROM http WHERE ${where(w, params)} AND response GROUP BY status ORDER BY status`,
+    params,
+  );
+  return result.map((r) => ({ status: Number(r.status), count: Number(r.n) }));
+}
+
+/** Conversation ends with where they are, for the map. */
+export async function endpointPairs(db: DuckDBConnection, w: Window, places: LocalityMap, limit = 500) {
+  const params: DuckDBValue[] = [];
+  const result = await rows(
+    db,
+    `SELECT src, dst, locality, count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations,
+            sum(bytes)::DOUBLE AS bytes
+     FROM flows WHERE ${where(w, params)} GROUP BY ALL ORDER BY conversations DESC LIMIT ${Math.min(limit, 5000)}`,
+    params,
+  );
+  const place = (e: Endpoint) => ({ node: e.node, position: e.position, label: e.label });
+  return result.map((r) => ({
+    src: String(r.src),
+    dst: String(r.dst),
+    locality: r.locality as Locality,
+    conversations: Number(r.conversations),
+    bytes: Number(r.bytes),
+    srcPlace: place(places.endpoint(String(r.src))),
+    dstPlace: place(places.endpoint(String(r.dst))),
+  }));
+}

@@ -1,0 +1,222 @@
+/**
+ * The tower's query API: JSON over HTTPS (the tower's certificate), described by
+ * docs/api/openapi.yaml. Every request needs a token (Authorization: Bearer, or the
+ * dashboard's cookie); changes need the operator role.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { z } from 'zod';
+import { log } from '../../shared/log.js';
+import type { LocalityMap } from '../ingest/locality.js';
+import type { Locality } from '../model.js';
+import type { Registry } from '../registry.js';
+import type { DuckStore } from '../store/duckdb.js';
+import {
+  endpointPairs,
+  httpRequests,
+  httpStatus,
+  pies,
+  summary,
+  throughput,
+  topTalkers,
+  type Window,
+} from './queries.js';
+import type { Role, Tokens } from './tokens.js';
+
+export const OPENAPI_PATH = new URL('../../../docs/api/openapi.yaml', import.meta.url);
+
+export interface ApiDeps {
+  store: DuckStore;
+  registry: Registry;
+  places: LocalityMap;
+  tokens: Tokens;
+  /** Counters of the other stages, shown by /health. */
+  health: () => Record<string, unknown>;
+}
+
+type Env = { Variables: { user: { name: string; role: Role } } };
+
+const DURATION = /^(\d+)(s|m|h|d)$/;
+const UNIT = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+function parseTime(v: string | undefined, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n))
+    throw new BadRequest(`${what} "${v}" is neither ms since the epoch nor an ISO time`);
+  return n;
+}
+
+class BadRequest extends Error {}
+
+/** ?from&to (ms or ISO) or ?last=5m|1h|24h; default the last 5 minutes. */
+export function windowOf(c: Context): Window {
+  const q = (k: string) => c.req.query(k);
+  const now = Date.now();
+  let fromMs = parseTime(q('from'), 'from');
+  const toMs = parseTime(q('to'), 'to') ?? now;
+  const last = q('last');
+  if (fromMs === undefined) {
+    const m = DURATION.exec(last ?? '5m');
+    if (!m) throw new BadRequest(`last "${last}" is not a duration like 30s, 5m, 1h, 7d`);
+    fromMs = toMs - Number(m[1]) * UNIT[m[2] as keyof typeof UNIT];
+  }
+  if (fromMs > toMs) throw new BadRequest('from is after to');
+  const locality = q('locality');
+  if (locality && !['intra', 'inter', 'external'].includes(locality)) {
+    throw new BadRequest(`locality "${locality}" is not one of intra, inter, external`);
+  }
+  return {
+    fromMs,
+    toMs,
+    node: q('node'),
+    iface: q('iface'),
+    ip: q('ip'),
+    locality: locality as Locality | undefined,
+  };
+}
+
+const MonitorChange = z
+  .object({
+    l3: z.boolean(),
+    l4: z.boolean(),
+    l7: z.boolean(),
+    sample: z.number().int().min(1).max(1_000_000),
+    intervalMs: z.number().int().min(100).max(60_000),
+  })
+  .partial()
+  .strict();
+
+export function buildApi(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const db = deps.store.reader;
+
+  app.onError((err, c) => {
+    if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
+    log.error({ path: c.req.path, reason: err.message }, 'API request failed');
+    return c.json({ error: 'internal error', detail: err.message }, 500);
+  });
+
+  app.use('/api/v1/*', async (c, next) => {
+    if (c.req.path === '/api/v1/openapi.yaml') return next();
+    const header = c.req.header('authorization');
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : getCookie(c, 'tacmesh_token');
+    const user = deps.tokens.check(token);
+    if (!user) return c.json({ error: 'a valid token is required (Authorization: Bearer <token>)' }, 401);
+    c.set('user', user);
+    return next();
+  });
+
+  app.get('/api/v1/openapi.yaml', (c) =>
+    c.body(readFileSync(OPENAPI_PATH, 'utf8'), 200, { 'content-type': 'application/yaml' }),
+  );
+  app.get('/api/v1/whoami', (c) => c.json(c.get('user')));
+  app.get('/api/v1/health', (c) => c.json(deps.health()));
+
+  app.get('/api/v1/nodes', (c) =>
+    c.json(
+      [...deps.registry.nodes.values()].map((n) => ({
+        name: n.name,
+        connected: n.connected,
+        subnets: n.subnets,
+        slices: n.slices,
+        position: n.position,
+        software: n.software,
+        firstSeen: n.firstSeenMs,
+        lastSeen: n.lastSeenMs,
+        clockSkewMs: n.clockSkewMs,
+        status: n.status,
+        monitor: n.monitor,
+        monitorApplied: n.appliedMonitorVersion === n.monitor.version,
+        recordsStored: n.recordsStored,
+        events: n.events.slice(-50),
+      })),
+    ),
+  );
+
+  app.put('/api/v1/nodes/:name/monitoring', async (c) => {
+    const user = c.get('user');
+    if (user.role !== 'operator')
+      return c.json({ error: 'changing monitoring needs the operator role' }, 403);
+    const name = c.req.param('name');
+    if (!deps.registry.nodes.has(name)) return c.json({ error: `no node named ${name}` }, 404);
+    const body = MonitorChange.safeParse(await c.req.json().catch(() => undefined));
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      return c.json({ error: `${issue?.path.join('.') || 'body'}: ${issue?.message}` }, 400);
+    }
+    const settings = await deps.registry.setMonitor(name, body.data);
+    log.info(
+      { user: user.name, node: name, change: body.data, version: settings.version },
+      'monitoring changed',
+    );
+    return c.json(settings);
+  });
+
+  app.get('/api/v1/summary', async (c) => c.json(await summary(db, windowOf(c))));
+  app.get('/api/v1/pies', async (c) => c.json(await pies(db, windowOf(c))));
+  app.get('/api/v1/talkers', async (c) =>
+    c.json(await topTalkers(db, windowOf(c), Number(c.req.query('limit') ?? 20))),
+  );
+  app.get('/api/v1/throughput', async (c) => {
+    const w = windowOf(c);
+    const step = Number(c.req.query('step') ?? Math.max(1000, Math.round((w.toMs - w.fromMs) / 120)));
+    if (!Number.isFinite(step) || step <= 0) throw new BadRequest('step must be milliseconds > 0');
+    return c.json(await throughput(db, w, step));
+  });
+  app.get('/api/v1/http', async (c) => {
+    const status = c.req.query('status');
+    return c.json(
+      await httpRequests(db, windowOf(c), {
+        status: status ? Number(status) : undefined,
+        url: c.req.query('url'),
+        method: c.req.query('method'),
+        limit: Number(c.req.query('limit') ?? 100),
+      }),
+    );
+  });
+  app.get('/api/v1/http/status', async (c) => c.json(await httpStatus(db, windowOf(c))));
+  app.get('/api/v1/map', async (c) => {
+    const pairs = await endpointPairs(db, windowOf(c), deps.places);
+    const nodes = [...deps.registry.nodes.values()].map((n) => ({
+      name: n.name,
+      position: n.position,
+      connected: n.connected,
+    }));
+    return c.json({ nodes, pairs });
+  });
+  return app;
+}
+
+export interface ApiServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startApi(
+  app: Hono<Env>,
+  listen: { host: string; port: number },
+  tls: { cert: string; key: string },
+): Promise<ApiServer> {
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve(
+      {
+        fetch: app.fetch,
+        hostname: listen.host,
+        port: listen.port,
+        createServer,
+        serverOptions: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) },
+      },
+      () => resolve(s),
+    );
+    s.once('error', reject);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

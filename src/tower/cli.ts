@@ -1,0 +1,41 @@
+import { Command, Option } from 'commander';
+import { loadConfig } from '../shared/config.js';
+import { createToken, type Role } from './api/tokens.js';
+import { towerConfigSchema } from './config.js';
+import { Tower } from './tower.js';
+
+export function towerCommand(): Command {
+  const tower = new Command('tower').description(
+    'The control tower: mTLS control plane for the nodes, time-series store, query API and dashboard',
+  );
+  tower
+    .command('run', { isDefault: true })
+    .description('Run the tower until SIGINT/SIGTERM')
+    .requiredOption('-c, --config <file>', 'tower.yaml (see docs/configuration.md)')
+    .action(async (opts: { config: string }) => {
+      const config = loadConfig(opts.config, towerConfigSchema);
+      const running = await Tower.start(config);
+      console.error(
+        `tacmesh tower: control plane on port ${running.controlPort}, API on https port ${running.api.port}`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await running.stop();
+    });
+  tower
+    .command('token')
+    .description('Create an API/dashboard token in the tokens file (printed once)')
+    .requiredOption('--file <tokens.yaml>', 'the tokens file named in tower.yaml (created 0600)')
+    .requiredOption('--name <name>', 'who holds it')
+    .addOption(
+      new Option('--role <role>', 'viewer reads; operator may also change settings')
+        .choices(['viewer', 'operator'])
+        .default('viewer'),
+    )
+    .action((opts: { file: string; name: string; role: Role }) => {
+      console.log(createToken(opts.file, opts.name, opts.role));
+    });
+  return tower;
+}

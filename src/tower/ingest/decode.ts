@@ -1,0 +1,102 @@
+/**
+ * Wire → rows: a node's RecordBatch (generated proto types) becomes an IngestBatch of typed
+ * rows, each end of every flow placed by the locality map. Bad records are refused here,
+ * with the reason, before anything is stored.
+ */
+import { isIP } from 'node:net';
+import type { RecordBatch__Output } from '../../proto/gen/tacmesh/v1/RecordBatch.js';
+import type { IngestBatch } from '../model.js';
+import type { LocalityMap } from './locality.js';
+
+/** More than this in one batch is a misbehaving node, not telemetry. */
+export const MAX_BATCH_RECORDS = 100_000;
+const MAX_TEXT = 2048;
+
+export class BadBatch extends Error {}
+
+function text(value: string, what: string): string {
+  if (value.length > MAX_TEXT)
+    throw new BadBatch(`${what} is ${value.length} characters, more than ${MAX_TEXT}`);
+  return value;
+}
+
+function address(value: string, what: string): string {
+  if (!isIP(value)) throw new BadBatch(`${what} "${value.slice(0, 60)}" is not an IP address`);
+  return value;
+}
+
+export function decodeBatch(node: string, batch: RecordBatch__Output, places: LocalityMap): IngestBatch {
+  const total = batch.flows.length + batch.http.length + batch.stats.length;
+  if (total > MAX_BATCH_RECORDS)
+    throw new BadBatch(`batch of ${total} records, more than ${MAX_BATCH_RECORDS}`);
+  if (batch.lastSeq < batch.firstSeq)
+    throw new BadBatch(`batch seq range ${batch.firstSeq}..${batch.lastSeq} is reversed`);
+  return {
+    node,
+    firstSeq: batch.firstSeq,
+    lastSeq: batch.lastSeq,
+    flows: batch.flows.map((f) => {
+      const src = address(f.src, 'flow source');
+      const dst = address(f.dst, 'flow destination');
+      const where = places.classify(src, dst);
+      return {
+        node,
+        seq: f.seq,
+        timeMs: f.lastSeenMs,
+        iface: text(f.iface, 'interface name'),
+        direction: f.direction === 'EGRESS' ? 'egress' : 'ingress',
+        ipVersion: f.ipVersion,
+        src,
+        dst,
+        srcPort: f.srcPort,
+        dstPort: f.dstPort,
+        protocol: f.protocol,
+        packets: f.packets,
+        bytes: f.bytes,
+        tcpFlags: f.tcpFlags,
+        dscp: f.dscp,
+        firstSeenMs: f.firstSeenMs,
+        locality: where.locality,
+        srcNode: where.srcNode,
+        dstNode: where.dstNode,
+      };
+    }),
+    http: batch.http.map((h) => {
+      const src = address(h.src, 'HTTP source');
+      const dst = address(h.dst, 'HTTP destination');
+      return {
+        node,
+        seq: h.seq,
+        timeMs: h.timeMs,
+        iface: text(h.iface, 'interface name'),
+        direction: h.direction === 'EGRESS' ? 'egress' : 'ingress',
+        ipVersion: h.ipVersion,
+        src,
+        dst,
+        srcPort: h.srcPort,
+        dstPort: h.dstPort,
+        response: h.response,
+        method: text(h.method, 'HTTP method'),
+        url: text(h.url, 'URL'),
+        host: text(h.host, 'Host'),
+        status: h.status,
+        version: text(h.version, 'HTTP version'),
+        truncated: h.truncated,
+        locality: places.classify(src, dst).locality,
+      };
+    }),
+    stats: batch.stats.map((s) => ({
+      node,
+      seq: s.seq,
+      timeMs: s.timeMs,
+      activeFlows: s.activeFlows,
+      packetsSeen: s.packetsSeen,
+      bytesSeen: s.bytesSeen,
+      flowMapFull: s.flowMapFull,
+      httpEvents: s.httpEvents,
+      eventsDropped: s.eventsDropped,
+      malformed: s.malformed,
+      recordsLost: s.recordsLost,
+    })),
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The tower's typed records, between its stages: ingest produces them from the wire,
+ * the stores persist them, the API reads them back.
+ */
+
+export type Locality = 'intra' | 'inter' | 'external';
+
+export interface Position {
+  lat: number;
+  lon: number;
+}
+
+/** A flow record as stored: the node's record plus what the tower knows of its ends. */
+export interface FlowRow {
+  node: string;
+  seq: number;
+  /** The record's interval end (lastSeen), ms since the epoch. */
+  timeMs: number;
+  iface: string;
+  direction: 'ingress' | 'egress';
+  ipVersion: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  protocol: number;
+  packets: number;
+  bytes: number;
+  tcpFlags: number;
+  dscp: number;
+  firstSeenMs: number;
+  locality: Locality;
+  /** The node whose subnets hold each end, if any. */
+  srcNode: string | null;
+  dstNode: string | null;
+}
+
+export interface HttpRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  iface: string;
+  direction: 'ingress' | 'egress';
+  ipVersion: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  response: boolean;
+  method: string;
+  url: string;
+  host: string;
+  status: number;
+  version: string;
+  truncated: boolean;
+  locality: Locality;
+}
+
+export interface StatsRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  activeFlows: number;
+  packetsSeen: number;
+  bytesSeen: number;
+  flowMapFull: number;
+  httpEvents: number;
+  eventsDropped: number;
+  malformed: number;
+  recordsLost: number;
+}
+
+/** One batch from one node, decoded and classified, stored whole. */
+export interface IngestBatch {
+  node: string;
+  firstSeq: number;
+  lastSeq: number;
+  flows: FlowRow[];
+  http: HttpRow[];
+  stats: StatsRow[];
+}
+
+export interface AgentEventRow {
+  node: string;
+  timeMs: number;
+  entity: string;
+  problem: string;
+  action: string;
+  ok: boolean;
+}
+
+export interface MonitorSettings {
+  l3: boolean;
+  l4: boolean;
+  l7: boolean;
+  sample: number;
+  intervalMs: number;
+  version: number;
+}
+
+export const DEFAULT_MONITOR_SETTINGS: MonitorSettings = {
+  l3: true,
+  l4: true,
+  l7: true,
+  sample: 1,
+  intervalMs: 1000,
+  version: 1,
+};

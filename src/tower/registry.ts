@@ -1,0 +1,151 @@
+/**
+ * What the tower knows of each node: its hello (subnets, slices, position), whether it is
+ * connected, its last status, its monitoring settings and what its agent reported. Feeds
+ * the locality map and persists through the store, so a restarted tower still places
+ * addresses before the nodes reconnect.
+ */
+import type { LocalityMap } from './ingest/locality.js';
+import type { AgentEventRow, MonitorSettings, Position } from './model.js';
+import { DEFAULT_MONITOR_SETTINGS } from './model.js';
+import type { DuckStore, NodeRow } from './store/duckdb.js';
+
+export interface NodeState {
+  name: string;
+  subnets: string[];
+  slices: { name: string; subnets: string[]; bridge: string }[];
+  position: Position | null;
+  software: string;
+  connected: boolean;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  clockSkewMs: number;
+  status: unknown;
+  monitor: MonitorSettings;
+  /** The monitor settings version the node last reported applying. */
+  appliedMonitorVersion: number;
+  events: AgentEventRow[];
+  recordsStored: number;
+}
+
+const RECENT_EVENTS = 200;
+
+/** Sends settings to a connected node; set by the control server per stream. */
+export type MonitorPush = (settings: MonitorSettings) => void;
+
+export class Registry {
+  readonly nodes = new Map<string, NodeState>();
+  private readonly pushers = new Map<string, MonitorPush>();
+
+  constructor(
+    private readonly store: DuckStore,
+    private readonly places: LocalityMap,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const row of await this.store.loadNodes()) {
+      const position = row.lat === null || row.lon === null ? null : { lat: row.lat, lon: row.lon };
+      this.nodes.set(row.name, {
+        name: row.name,
+        subnets: row.subnets,
+        slices: row.slices as NodeState['slices'],
+        position,
+        software: row.software,
+        connected: false,
+        firstSeenMs: row.firstSeenMs,
+        lastSeenMs: row.lastSeenMs,
+        clockSkewMs: 0,
+        status: row.status,
+        monitor: { ...DEFAULT_MONITOR_SETTINGS, ...(row.monitor as Partial<MonitorSettings> | null) },
+        appliedMonitorVersion: 0,
+        events: [],
+        recordsStored: 0,
+      });
+      this.places.setNode(row.name, row.subnets, position);
+    }
+  }
+
+  private row(n: NodeState): NodeRow {
+    return {
+      name: n.name,
+      subnets: n.subnets,
+      slices: n.slices,
+      lat: n.position?.lat ?? null,
+      lon: n.position?.lon ?? null,
+      software: n.software,
+      firstSeenMs: n.firstSeenMs,
+      lastSeenMs: n.lastSeenMs,
+      status: n.status,
+      monitor: n.monitor,
+    };
+  }
+
+  async hello(
+    hello: Pick<NodeState, 'name' | 'subnets' | 'slices' | 'position' | 'software' | 'clockSkewMs'>,
+    push: MonitorPush,
+  ): Promise<NodeState> {
+    const now = Date.now();
+    const prev = this.nodes.get(hello.name);
+    const state: NodeState = {
+      ...hello,
+      connected: true,
+      firstSeenMs: prev?.firstSeenMs ?? now,
+      lastSeenMs: now,
+      status: prev?.status ?? null,
+      monitor: prev?.monitor ?? { ...DEFAULT_MONITOR_SETTINGS },
+      appliedMonitorVersion: prev?.appliedMonitorVersion ?? 0,
+      events: prev?.events ?? [],
+      recordsStored: prev?.recordsStored ?? 0,
+    };
+    this.nodes.set(hello.name, state);
+    this.pushers.set(hello.name, push);
+    this.places.setNode(hello.name, hello.subnets, hello.position);
+    await this.store.saveNode(this.row(state));
+    return state;
+  }
+
+  seen(name: string, stored = 0): void {
+    const n = this.nodes.get(name);
+    if (!n) return;
+    n.lastSeenMs = Date.now();
+    n.recordsStored += stored;
+  }
+
+  disconnected(name: string, push: MonitorPush): void {
+    // A newer stream of the same node may have replaced this one already.
+    if (this.pushers.get(name) !== push) return;
+    this.pushers.delete(name);
+    const n = this.nodes.get(name);
+    if (n) n.connected = false;
+  }
+
+  async status(name: string, status: { monitorVersion: number } & Record<string, unknown>): Promise<void> {
+    const n = this.nodes.get(name);
+    if (!n) return;
+    n.status = status;
+    n.appliedMonitorVersion = status.monitorVersion;
+    n.lastSeenMs = Date.now();
+    await this.store.saveNode(this.row(n));
+  }
+
+  async event(e: AgentEventRow): Promise<void> {
+    const n = this.nodes.get(e.node);
+    if (n) {
+      n.events.push(e);
+      if (n.events.length > RECENT_EVENTS) n.events.shift();
+    }
+    await this.store.appendEvent(e);
+  }
+
+  /** An operator's change: stored, then pushed to the node if it is connected. */
+  async setMonitor(
+    name: string,
+    change: Partial<Omit<MonitorSettings, 'version'>>,
+  ): Promise<MonitorSettings> {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node named ${name}`);
+    n.monitor = { ...n.monitor, ...change, version: n.monitor.version + 1 };
+    await this.store.saveNode(this.row(n));
+    this.pushers.get(name)?.(n.monitor);
+    return n.monitor;
+  }
+}

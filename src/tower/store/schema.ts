@@ -1,0 +1,26 @@
+/** The tower's tables in DuckDB. Times are BIGINT milliseconds since the epoch. */
+export const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS flows (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, iface VARCHAR, direction VARCHAR, ip_version UTINYINT,
+    src VARCHAR, dst VARCHAR, src_port USMALLINT, dst_port USMALLINT, protocol UTINYINT,
+    packets UBIGINT, bytes UBIGINT, tcp_flags UTINYINT, dscp UTINYINT, first_seen_ms BIGINT,
+    locality VARCHAR, src_node VARCHAR, dst_node VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS http (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, iface VARCHAR, direction VARCHAR, ip_version UTINYINT,
+    src VARCHAR, dst VARCHAR, src_port USMALLINT, dst_port USMALLINT, response BOOLEAN,
+    method VARCHAR, url VARCHAR, host VARCHAR, status USMALLINT, version VARCHAR, truncated BOOLEAN,
+    locality VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS monitor_stats (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, active_flows UBIGINT, packets_seen UBIGINT, bytes_seen UBIGINT,
+    flow_map_full UBIGINT, http_events UBIGINT, events_dropped UBIGINT, malformed UBIGINT, records_lost UBIGINT)`,
+  // One-minute roll-ups of flows, kept longer than the raw rows.
+  `CREATE TABLE IF NOT EXISTS flows_1m (
+    minute_ms BIGINT, node VARCHAR, src VARCHAR, dst VARCHAR, protocol UTINYINT, locality VARCHAR,
+    src_node VARCHAR, dst_node VARCHAR, packets UBIGINT, bytes UBIGINT, records UBIGINT)`,
+  `CREATE TABLE IF NOT EXISTS nodes (
+    name VARCHAR PRIMARY KEY, subnets VARCHAR, slices VARCHAR, lat DOUBLE, lon DOUBLE, software VARCHAR,
+    first_seen_ms BIGINT, last_seen_ms BIGINT, status VARCHAR, monitor VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS agent_events (
+    time_ms BIGINT, node VARCHAR, entity VARCHAR, problem VARCHAR, action VARCHAR, ok BOOLEAN)`,
+  `CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, done_ms BIGINT)`,
+];

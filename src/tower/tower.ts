@@ -1,0 +1,109 @@
+/**
+ * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
+ * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS). Maintenance
+ * (roll-ups, retention) runs every minute.
+ */
+import maxmind, { type CityResponse, type Reader } from 'maxmind';
+import { pkiPaths } from '../pki/ca.js';
+import { loadConfig } from '../shared/config.js';
+import { log } from '../shared/log.js';
+import { type ApiServer, buildApi, startApi } from './api/server.js';
+import { Tokens } from './api/tokens.js';
+import { siteSchema, splitHostPort, type TowerConfig } from './config.js';
+import { ControlServer } from './control/server.js';
+import { type GeoLookup, LocalityMap } from './ingest/locality.js';
+import { Registry } from './registry.js';
+import { DuckStore } from './store/duckdb.js';
+import { InfluxSink } from './store/influx.js';
+
+const MAINTAIN_EVERY_MS = 60_000;
+
+export class Tower {
+  private maintainTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly store: DuckStore,
+    readonly registry: Registry,
+    readonly places: LocalityMap,
+    readonly control: ControlServer,
+    readonly api: ApiServer,
+    readonly controlPort: number,
+    readonly influx: InfluxSink | undefined,
+  ) {}
+
+  static async start(config: TowerConfig): Promise<Tower> {
+    const pki = pkiPaths(config.pki.dir);
+    const tls = { caCert: pki.caCert, cert: pki.cert(config.pki.name), key: pki.key(config.pki.name) };
+    const tokens = Tokens.load(config.tokens);
+    let geo: GeoLookup | null = null;
+    const site = config.site ? loadConfig(config.site, siteSchema) : undefined;
+    if (site?.mmdb) {
+      const reader: Reader<CityResponse> = await maxmind.open<CityResponse>(site.mmdb);
+      geo = (ip) => {
+        const loc = reader.get(ip)?.location;
+        return loc ? { lat: loc.latitude, lon: loc.longitude } : null;
+      };
+    }
+    const places = new LocalityMap(geo);
+    for (const s of site?.subnets ?? []) places.addSite(s.cidr, { node: s.node });
+    for (const p of site?.places ?? []) {
+      places.addSite(p.cidr, {
+        position: { lat: p.lat, lon: p.lon },
+        ...(p.label ? { label: p.label } : {}),
+      });
+    }
+
+    const store = await DuckStore.open(config.store.path, config.store);
+    try {
+      const registry = new Registry(store, places);
+      await registry.load();
+      const control = new ControlServer(registry, store, places, config.nodes ? new Set(config.nodes) : null);
+      let influx: InfluxSink | undefined;
+      if (config.influx) {
+        influx = new InfluxSink({ url: config.influx.url, database: config.influx.database });
+        await influx.start();
+        const sink = influx;
+        control.onBatch((b) => sink.write(b));
+      }
+      const controlPort = await control.listen(config.control.listen, tls);
+      const app = buildApi({
+        store,
+        registry,
+        places,
+        tokens,
+        health: () => ({
+          control: control.counters,
+          influx: influx ? { ...influx.counters, buffered: influx.buffered } : null,
+          storedNodes: store.stored.size,
+        }),
+      });
+      const api = await startApi(app, splitHostPort(config.api.listen), tls);
+      const tower = new Tower(store, registry, places, control, api, controlPort, influx);
+      tower.maintainTimer = setInterval(() => {
+        store
+          .maintain()
+          .catch((err: Error) => log.error({ reason: err.message }, 'store maintenance failed'));
+      }, MAINTAIN_EVERY_MS);
+      log.info(
+        {
+          control: `${config.control.listen} (port ${controlPort})`,
+          api: `https port ${api.port}`,
+          store: config.store.path,
+        },
+        'tower running',
+      );
+      return tower;
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.maintainTimer);
+    this.control.forceClose();
+    await this.api.close();
+    await this.influx?.stop();
+    this.store.close();
+  }
+}
