@@ -1,6 +1,7 @@
 /** The `tacmesh` command tree: one subcommand per component, each defined beside its component. */
 import { Command } from 'commander';
 import { diodeCommand } from '../diode/cli.js';
+import { nodeCommand } from '../node/cli.js';
 import { monitorCommand } from '../node/monitor/cli.js';
 import { demoCommand, testbedCommand } from '../testbed/cli.js';
 import { towerCommand } from '../tower/cli.js';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .addCommand(nodeCommand())
     .addCommand(towerCommand())
     .addCommand(monitorCommand())
     .addCommand(testbedCommand())
