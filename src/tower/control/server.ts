@@ -63,6 +63,7 @@ export class ControlServer {
     'grpc.keepalive_timeout_ms': 5_000,
   });
   private readonly listeners: BatchListener[] = [];
+  private readonly watched = new WeakSet<NodeJS.EventEmitter>();
 
   constructor(
     private readonly registry: Registry,
@@ -102,7 +103,8 @@ export class ControlServer {
     if (!servers)
       throw new Error('this @grpc/grpc-js no longer exposes its HTTP/2 servers: update watchHandshakes');
     for (const http2Server of servers.keys()) {
-      if (http2Server.listenerCount('tlsClientError') > 0) continue;
+      if (this.watched.has(http2Server)) continue;
+      this.watched.add(http2Server);
       http2Server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
         this.counters.tlsRefused++;
         log.warn({ peer: socket.remoteAddress, reason: err.message }, 'control plane: TLS handshake refused');

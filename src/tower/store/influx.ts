@@ -19,24 +19,31 @@ export interface InfluxOptions {
 const tag = (v: string) => v.replace(/[,= \\]/g, (c) => `\\${c}`);
 const str = (v: string) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
-/** Line protocol for one batch: measurements flow, http, monitor; time in ms. */
+/**
+ * A point's time in ns: the record's ms, and below the ms the record's seq, so two records
+ * of one series in the same millisecond stay two points (InfluxDB keeps one per series and
+ * time) and a resent record overwrites itself.
+ */
+const ns = (ms: number, seq: number) => `${ms}${String(seq % 1_000_000).padStart(6, '0')}`;
+
+/** Line protocol for one batch: measurements flow, http, monitor. */
 export function toLines(batch: IngestBatch): string[] {
   const lines: string[] = [];
   for (const f of batch.flows) {
     lines.push(
-      `flow,node=${tag(f.node)},iface=${tag(f.iface)},direction=${f.direction},locality=${f.locality},protocol=${f.protocol}` +
-        ` src=${str(f.src)},dst=${str(f.dst)},src_port=${f.srcPort}i,dst_port=${f.dstPort}i,packets=${f.packets}i,bytes=${f.bytes}i,seq=${f.seq}i ${f.timeMs}`,
+      `flow,node=${tag(f.node)},iface=${tag(f.iface)},direction=${f.direction},locality=${f.locality},protocol=${f.protocol},src=${tag(f.src)},dst=${tag(f.dst)}` +
+        ` src_port=${f.srcPort}i,dst_port=${f.dstPort}i,packets=${f.packets}i,bytes=${f.bytes}i,seq=${f.seq}i ${ns(f.timeMs, f.seq)}`,
     );
   }
   for (const h of batch.http) {
     lines.push(
       `http,node=${tag(h.node)},iface=${tag(h.iface)},response=${h.response},locality=${h.locality}` +
-        ` src=${str(h.src)},dst=${str(h.dst)},method=${str(h.method)},url=${str(h.url)},host=${str(h.host)},status=${h.status}i,seq=${h.seq}i ${h.timeMs}`,
+        ` src=${str(h.src)},dst=${str(h.dst)},method=${str(h.method)},url=${str(h.url)},host=${str(h.host)},status=${h.status}i,seq=${h.seq}i ${ns(h.timeMs, h.seq)}`,
     );
   }
   for (const s of batch.stats) {
     lines.push(
-      `monitor,node=${tag(s.node)} active_flows=${s.activeFlows}i,packets_seen=${s.packetsSeen}i,bytes_seen=${s.bytesSeen}i,events_dropped=${s.eventsDropped}i,seq=${s.seq}i ${s.timeMs}`,
+      `monitor,node=${tag(s.node)} active_flows=${s.activeFlows}i,packets_seen=${s.packetsSeen}i,bytes_seen=${s.bytesSeen}i,events_dropped=${s.eventsDropped}i,seq=${s.seq}i ${ns(s.timeMs, s.seq)}`,
     );
   }
   return lines;
@@ -97,7 +104,7 @@ export class InfluxSink {
       while (this.buffer.length) {
         const chunk = this.buffer.slice(0, this.options.batchPoints ?? 5000);
         const res = await fetch(
-          `${this.options.url}/write?db=${encodeURIComponent(this.options.database)}&precision=ms`,
+          `${this.options.url}/write?db=${encodeURIComponent(this.options.database)}&precision=ns`,
           { method: 'POST', body: chunk.join('\n') },
         );
         if (!res.ok) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
