@@ -23,6 +23,8 @@ PACKAGES=(
   clang llvm libbpf-dev libbpf1 bpftool make   # eBPF build and the libbpf.so.1 the binding loads
   iproute2 iputils-ping iperf3                 # namespaces, links, tc; test traffic
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
+  influxdb                                     # the paper's store: the tower's optional sink, its tests
+  softflowd pmacct                             # the peers of bench/monitor
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
