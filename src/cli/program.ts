@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { diodeCommand } from '../diode/cli.js';
 import { nodeCommand } from '../node/cli.js';
 import { monitorCommand } from '../node/monitor/cli.js';
+import { pkiCommand } from '../pki/cli.js';
 import { demoCommand, testbedCommand } from '../testbed/cli.js';
 import { towerCommand } from '../tower/cli.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(nodeCommand())
     .addCommand(towerCommand())
+    .addCommand(pkiCommand())
     .addCommand(monitorCommand())
     .addCommand(testbedCommand())
     .addCommand(demoCommand())

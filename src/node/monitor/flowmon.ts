@@ -32,6 +32,8 @@ export interface FlowmonOptions {
   netns?: string;
   /** Flow table capacity (entries); full is counted, never fatal. */
   maxFlows?: number;
+  /** The object file to load (default: the build output); e.g. a copy verified against a signed manifest. */
+  objectPath?: string;
 }
 
 export class Flowmon {
@@ -46,7 +48,7 @@ export class Flowmon {
     settings: FlowmonSettings,
     private readonly options: FlowmonOptions = {},
   ) {
-    this.obj = BpfObject.load(objectPath('flowmon'), {
+    this.obj = BpfObject.load(options.objectPath ?? objectPath('flowmon'), {
       maxEntries: options.maxFlows ? { flowmon_flows: options.maxFlows } : {},
     });
     this.config = this.obj.map('flowmon_config').typed(u32Key, flowmonConfig);
@@ -63,6 +65,15 @@ export class Flowmon {
     this.attachments.push(attach(this.obj.program('flowmon_ingress'), iface, 'ingress', netns));
     this.attachments.push(attach(this.obj.program('flowmon_egress'), iface, 'egress', netns));
     this.names.set(ifindex, iface);
+  }
+
+  /** Detaches from an interface (also one whose programs someone else already took off). */
+  unwatch(iface: string): void {
+    for (const a of this.attachments.filter((x) => x.iface === iface)) {
+      a.detach();
+      this.attachments.splice(this.attachments.indexOf(a), 1);
+    }
+    for (const [ifindex, name] of this.names) if (name === iface) this.names.delete(ifindex);
   }
 
   get interfaces(): string[] {
