@@ -6,9 +6,11 @@
  *
  *   1:      htb root, default 1:ffff (traffic of no slice: the node's own, routing)
  *   1:1     the uplink's rate
- *   1:10+i  slice i: rate = share % of the uplink, ceil = ceil %
+ *   1:<h>   a slice: rate = share % of the uplink, ceil = ceil %; <h> comes from a hash of the
+ *           slice's name, so adding or removing a slice never renumbers another's class
  *   1:ffff  the rest: rate = what the shares leave (at least 1 %), ceil = the uplink
  */
+import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { SliceConfig, UplinkConfig } from './config.js';
 
@@ -39,11 +41,12 @@ export function htbSpec(
   const rateKbit = Math.round(uplink.rateMbit * 1000);
   const classes: HtbClass[] = [];
   let shared = 0;
-  slices.forEach((s, i) => {
+  const minors = classMinors(slices.map((s) => s.name));
+  slices.forEach((s) => {
     if (s.uplink !== uplink.interface) return;
     shared += s.share;
     classes.push({
-      classid: `1:${(0x10 + i).toString(16)}`,
+      classid: `1:${minors.get(s.name)!.toString(16)}`,
       owner: s.name,
       rateKbit: Math.max(8, Math.round((rateKbit * s.share) / 100)),
       ceilKbit: Math.max(8, Math.round((rateKbit * s.ceil) / 100)),
@@ -60,6 +63,19 @@ export function htbSpec(
   return { rateKbit, classes };
 }
 
+/** Class minors 0x10..0xffef from a hash of each slice name; a rare collision takes the next free one. */
+export function classMinors(names: string[]): Map<string, number> {
+  const taken = new Set<number>();
+  const minors = new Map<string, number>();
+  for (const name of [...names].sort()) {
+    let m = 0x10 + (createHash('sha256').update(name).digest().readUInt16LE(0) % 0xffe0);
+    while (taken.has(m)) m = m + 1 >= 0xfff0 ? 0x10 : m + 1;
+    taken.add(m);
+    minors.set(name, m);
+  }
+  return minors;
+}
+
 /**
  * A burst of ~5 ms at the class's ceil (and never under two 64 KiB GSO packets): veth hands
  * HTB whole GSO packets, and a burst smaller than one makes the class overshoot and stall.
@@ -69,9 +85,25 @@ function burstBytes(kbit: number): number {
 }
 
 /** The `tc` argument lists that make the uplink's HTB tree exactly `spec` (replace is idempotent). */
-export function htbCommands(iface: string, spec: HtbSpec): string[][] {
+export function htbCommands(iface: string, spec: HtbSpec, createRoot: boolean): string[][] {
   const cmds: string[][] = [
-    ['qdisc', 'replace', 'dev', iface, 'root', 'handle', '1:', 'htb', 'default', DEFAULT_MINOR.toString(16)],
+    // HTB cannot `change` its root in place; an existing root is kept and its classes replaced.
+    ...(createRoot
+      ? [
+          [
+            'qdisc',
+            'replace',
+            'dev',
+            iface,
+            'root',
+            'handle',
+            '1:',
+            'htb',
+            'default',
+            DEFAULT_MINOR.toString(16),
+          ],
+        ]
+      : []),
     [
       'class',
       'replace',

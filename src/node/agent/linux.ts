@@ -169,7 +169,7 @@ export class Linux {
   }
 
   private async setHtb(op: Extract<Op, { op: 'set-htb' }>): Promise<void> {
-    for (const args of htbCommands(op.iface, op.spec)) {
+    for (const args of htbCommands(op.iface, op.spec, op.createRoot)) {
       // Deleting filters that are not there yet is fine; anything else is an error.
       const optional = args[0] === 'filter' && args[1] === 'del';
       await this.tc(...args).catch((err: Error) => {

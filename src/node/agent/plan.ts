@@ -34,7 +34,7 @@ export type Op =
   | { op: 'del-addr'; name: string; addr: string }
   | { op: 'set-default-route'; via: string; member?: string }
   | { op: 'del-default-route'; via: string }
-  | { op: 'set-htb'; iface: string; spec: HtbSpec; stale: string[] }
+  | { op: 'set-htb'; iface: string; spec: HtbSpec; stale: string[]; createRoot: boolean }
   | { op: 'del-htb'; iface: string }
   | { op: 'add-rule'; rule: RuleSpec }
   | { op: 'del-rule'; rule: RuleSpec }
@@ -128,7 +128,13 @@ function planUplink(u: DesiredUplink, observed: Observed, add: Add): void {
     if (drift.length) {
       const wanted = new Set(['1:1', ...u.htb.classes.map((c) => c.classid)]);
       const stale = [...htb.classes.keys()].filter((c) => !wanted.has(c));
-      add(`${entity} shaping`, drift.join('; '), { op: 'set-htb', iface: u.iface, spec: u.htb, stale });
+      add(`${entity} shaping`, drift.join('; '), {
+        op: 'set-htb',
+        iface: u.iface,
+        spec: u.htb,
+        stale,
+        createRoot: !htb.root,
+      });
     }
   }
 }

@@ -6,6 +6,7 @@
  *   slice a  10.77.101.0/24  members a1 .10, a2 .11   gateway .1 on the slice switch
  *   slice b  10.77.102.0/24  members b1 .10, b2 .11
  *   uplink   node 10.77.110.1/24  <->  wan 10.77.110.2/24
+ *            (or, with radioMbit, <-> radio 10.77.110.2 ==TBF==> 10.77.111.1 <-> wan 10.77.111.2)
  *   mgmt     node 10.77.120.1/24  <->  tower 10.77.120.2/24
  */
 import { createPrivateKey } from 'node:crypto';
@@ -18,6 +19,7 @@ import { defaultObjectDir } from '../../pki/cli.js';
 import { run } from '../../shared/exec.js';
 import { libc, loadLibrary } from '../../shared/libc.js';
 import type { Lab } from '../../testbed/lab.js';
+import { limitRate } from '../../testbed/link.js';
 import { type NodeConfig, parseNodeConfig } from './config.js';
 
 export interface TestNode {
@@ -36,6 +38,8 @@ export interface TestNodeOptions {
   dir?: string;
   rateMbit?: number;
   shares?: [number, number];
+  /** Reach the wan through a "radio" namespace whose link to it is a TBF at this rate (wan: 10.77.111.2). */
+  radioMbit?: number;
   checkIntervalMs?: number;
 }
 
@@ -58,11 +62,27 @@ export async function makeTestNode(lab: Lab, options: TestNodeOptions = {}): Pro
   const netns = await lab.netns('n1', { ipv6: false });
   const wan = await lab.netns('wan', { ipv6: false });
   const tower = await lab.netns('tower', { ipv6: false });
-  const up = await lab.veth({ netns, name: lab.ifname('up') }, { netns: wan, addr: '10.77.110.2/24' });
   const mg = await lab.veth({ netns, name: lab.ifname('mg') }, { netns: tower, addr: '10.77.120.2/24' });
-  // The far ends route the slices back through the node.
-  for (const net of ['10.77.101.0/24', '10.77.102.0/24'])
-    await lab.ip(wan, 'route', 'add', net, 'via', '10.77.110.1');
+  const slices = ['10.77.101.0/24', '10.77.102.0/24'];
+  let up: { a: string };
+  if (options.radioMbit) {
+    // node --uplink-- radio ==(TBF: the radio link's rate, a plain FIFO)==> wan
+    const radio = await lab.netns('radio', { ipv6: false });
+    up = await lab.veth({ netns, name: lab.ifname('up') }, { netns: radio, addr: '10.77.110.2/24' });
+    const air = await lab.veth(
+      { netns: radio, addr: '10.77.111.1/24' },
+      { netns: wan, addr: '10.77.111.2/24' },
+    );
+    await limitRate(lab, radio, air.a, options.radioMbit);
+    await lab.exec(radio, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    for (const net of slices) await lab.ip(radio, 'route', 'add', net, 'via', '10.77.110.1');
+    for (const net of [...slices, '10.77.110.0/24'])
+      await lab.ip(wan, 'route', 'add', net, 'via', '10.77.111.1');
+  } else {
+    up = await lab.veth({ netns, name: lab.ifname('up') }, { netns: wan, addr: '10.77.110.2/24' });
+    // The far end routes the slices back through the node.
+    for (const net of slices) await lab.ip(wan, 'route', 'add', net, 'via', '10.77.110.1');
+  }
   const [shareA, shareB] = options.shares ?? [50, 50];
   const raw = {
     node: 'n1',
@@ -70,7 +90,14 @@ export async function makeTestNode(lab: Lab, options: TestNodeOptions = {}): Pro
     netns,
     ...(options.checkIntervalMs ? { checkIntervalMs: options.checkIntervalMs } : {}),
     management: { interface: mg.a, address: '10.77.120.1/24', tower: ['10.77.120.2/32'] },
-    uplinks: [{ interface: up.a, rateMbit: options.rateMbit ?? 100, address: '10.77.110.1/24' }],
+    uplinks: [
+      {
+        interface: up.a,
+        rateMbit: options.rateMbit ?? 100,
+        address: '10.77.110.1/24',
+        ...(options.radioMbit ? { gateway: '10.77.110.2' } : {}),
+      },
+    ],
     slices: [
       {
         name: 'a',
