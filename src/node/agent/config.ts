@@ -165,8 +165,20 @@ function unique<T>(
   });
 }
 
-/** Rules that span fields: references, uniqueness, shares, addresses inside their subnets. */
+/**
+ * Rules that span fields: references, uniqueness, shares, addresses inside their subnets.
+ * zod runs this even when a field failed its own check; that field's error is the one to
+ * show, so a value that cannot even be parsed here ends the cross-field checks quietly.
+ */
 function checkConsistency(c: Raw, ctx: Ctx): void {
+  try {
+    crossChecks(c, ctx);
+  } catch {
+    // reported by the field's own check
+  }
+}
+
+function crossChecks(c: Raw, ctx: Ctx): void {
   const uplinks = new Set(c.uplinks.map((u) => u.interface));
   unique(
     ctx,
