@@ -13,8 +13,8 @@
  * runs, so dropping them in place would leave those threads privileged. Instead the process
  * lowers its bounding set, clears its inheritable and ambient sets, and re-executes itself
  * (execve replaces every thread): the new image — same pid, same arguments — has exactly the
- * kept set in every thread, and so do the `ip`/`tc` it runs. It then sets no_new_privs, so no
- * set-uid or file-capability program can give any back.
+ * kept set in every thread, and so do the `ip`/`tc` it runs. no_new_privs, set before the
+ * execve and kept by it, means no set-uid or file-capability program can give any back.
  *
  * Through libc (prctl, capget/capset, execve) by koffi: the kernel's own interface, no
  * extra package (libcap's capsh could only wrap the process from outside, before start).
@@ -85,6 +85,12 @@ const prctl = c.func(
 ) as (option: number, a2: number, a3: number, a4: number, a5: number) => number;
 const capget = c.func('int capget(void *hdr, void *data)') as (hdr: Buffer, data: Buffer) => number;
 const capset = c.func('int capset(void *hdr, void *data)') as (hdr: Buffer, data: Buffer) => number;
+const fcntl = c.func('int fcntl(int fd, int cmd, int arg)') as (
+  fd: number,
+  cmd: number,
+  arg: number,
+) => number;
+const F_SETFD = 2;
 const execve = c.func('int execve(const char *path, const char **argv, const char **envp)') as (
   path: string,
   argv: (string | null)[],
@@ -163,7 +169,7 @@ export interface HardeningReport {
 /**
  * Drops every capability but `keep` from the whole process (see the file comment): on first
  * call it re-executes the process and does not return; in the new image it checks that every
- * thread holds exactly `keep` at most, sets no_new_privs and returns what it found.
+ * thread holds `keep` at most and no_new_privs, and returns what it found.
  */
 export function dropCapabilities(keep: readonly string[] = NODE_CAPABILITIES): HardeningReport {
   const mask = capabilityMask(keep);
@@ -177,16 +183,20 @@ export function dropCapabilities(keep: readonly string[] = NODE_CAPABILITIES): H
     setInheritable(0n);
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) !== 0)
       throw new SysError('PR_CAP_AMBIENT_CLEAR_ALL', errno());
+    // Per thread as well, and kept across execve: every thread of the new image has it.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0) throw new SysError('PR_SET_NO_NEW_PRIVS', errno());
     const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
     const env = Object.entries({ ...process.env, [MARK]: '1' }).map(([k, v]) => `${k}=${v}`);
+    // libuv marks the standard streams close-on-exec; the new image needs them.
+    for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, 0);
     execve(process.execPath, [...argv, null], [...env, null]);
     throw new SysError(`execve(${process.execPath})`, errno());
   }
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0) throw new SysError('PR_SET_NO_NEW_PRIVS', errno());
   const tasks = processCapabilities();
   for (const t of tasks) {
     const extra = (t.effective | t.permitted | t.bounding | t.inheritable | t.ambient) & ~mask;
     if (extra) throw new Error(`thread ${t.tid} still holds ${capabilityNames(extra).join(', ')}`);
+    if (!t.noNewPrivs) throw new Error(`thread ${t.tid} lacks no_new_privs`);
   }
   const kept = capabilityNames(tasks[0]?.effective ?? 0n);
   log.info({ kept, threads: tasks.length }, 'capabilities dropped');
