@@ -202,6 +202,26 @@ describe('node agent on a two-slice node', () => {
     );
   });
 
+  test('a problem the agent cannot fix is reported once, not every round', async () => {
+    const from = events.length;
+    await lab.ip(node.netns, 'link', 'set', node.mgmt, 'down');
+    await lab.ip(node.netns, 'link', 'set', node.mgmt, 'name', 'tmpmgmt0');
+    await new Promise((r) => setTimeout(r, 2000)); // four rounds
+    const missing = events
+      .slice(from)
+      .filter((e) => e.problem === `interface ${node.mgmt} does not exist (the agent does not create it)`);
+    assert.equal(missing.length, 1, JSON.stringify(events.slice(from)));
+    assert.equal(missing[0]!.ok, false);
+    await lab.ip(node.netns, 'link', 'set', 'tmpmgmt0', 'name', node.mgmt);
+    await waitFor(
+      () =>
+        events
+          .slice(from)
+          .find((e) => e.entity === `management ${node.mgmt}` && e.problem === 'down' && e.ok),
+      2000,
+    );
+  });
+
   test('a tampered eBPF object is refused with an error naming the file', async () => {
     const objects = join(dir, 'objects');
     mkdirSync(objects, { recursive: true });

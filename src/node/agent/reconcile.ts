@@ -97,7 +97,7 @@ export class Reconciler {
   private running: Promise<void> | undefined;
   private rounds = 0;
   private stopped = true;
-  /** Problems already reported that the agent cannot fix: reported once, not every round. */
+  /** Failures of the last round, already reported. */
   private readonly reported = new Set<string>();
 
   constructor(
@@ -152,9 +152,6 @@ export class Reconciler {
     const fixable = actions.filter((a) => a.op.op !== 'none');
     const events = await execute(this.linux, this.desired.node, fixable, 'drift', started);
     for (const a of actions.filter((x) => x.op.op === 'none')) {
-      const key = `${a.entity}|${a.problem}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
       events.push({
         time: Date.now(),
         node: this.desired.node,
@@ -166,7 +163,6 @@ export class Reconciler {
         tookMs: 0,
       });
     }
-    if (actions.every((a) => a.op.op !== 'none')) this.reported.clear();
     if (this.options.monitor) {
       for (const r of this.options.monitor.reconcile(this.desired.monitored)) {
         events.push({
@@ -182,7 +178,24 @@ export class Reconciler {
         });
       }
     }
-    for (const e of events) this.options.onEvent(e);
-    return events;
+    const fresh = this.unreported(events);
+    for (const e of fresh) this.options.onEvent(e);
+    return fresh;
+  }
+
+  /**
+   * A failure that repeats round after round (an uplink that is not there, a command that
+   * keeps failing) is reported once, and again only after it went away.
+   */
+  private unreported(events: AgentEvent[]): AgentEvent[] {
+    const failing = new Set(
+      events.filter((e) => !e.ok).map((e) => `${e.entity}|${e.problem}|${e.error ?? ''}`),
+    );
+    const fresh = events.filter(
+      (e) => e.ok || !this.reported.has(`${e.entity}|${e.problem}|${e.error ?? ''}`),
+    );
+    this.reported.clear();
+    for (const k of failing) this.reported.add(k);
+    return fresh;
   }
 }
