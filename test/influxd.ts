@@ -20,6 +20,7 @@ async function freePort(): Promise<number> {
 
 export interface Influxd {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -67,6 +68,7 @@ bind-address = "127.0.0.1:${rpc}"
   }
   return {
     url,
+    pid: child.pid ?? 0,
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
