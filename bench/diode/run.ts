@@ -2,21 +2,22 @@
  * The diode against udpcast on the same emulated one-way link (TBF rate limit, linkem
  * loss, nothing travels back), in one run:
  *
- *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 1] [--loss 0,0.1,1] [--rate 100]
+ *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 1] [--loss 0,0.1,1,5] [--rate 100] [--mode fec|copies]
  *
- * tacmesh: a TCP client sends --mb of random data through `tacmesh diode send` → `recv` to
- * a TCP destination; goodput from the destination's connection (opened when the session's
- * open frame arrives) to its close.
- * udpcast: `udp-sender --async --fec 8x8/128` → `udp-receiver --rcvbuf 4194304` (their
- * one-way mode; rendez-vous and data unicast to the receiver); goodput from "Starting
- * transfer" to the receiver's exit. Both: bit-identical (SHA-256 at both ends) or not.
- *
- * Without FEC (issue 10) the diode protects against loss with copies only, so at a loss
- * rate p it is configured the way an operator would: n copies such that frames·p^(n+1)
- * stays under 1e-3, and Th2 = the link's payload rate / (n+1), which leaves room for them.
+ * tacmesh, --mode fec (default): a --mb file handed over with `tacmesh diode send-file`,
+ * with authenticated frames and RaptorQ FEC sized for the link's loss (expectedLoss = the
+ * loss, or 0.1 % on a clean link; blocks of 4096), no copies, paced at the link rate;
+ * goodput from the moment send-file has spooled it to the file's atomic arrival in the
+ * receiver's inbox (its SHA-256 checked there, and again here).
+ * --mode copies: issue 8's configuration — a TCP stream, copies only: n copies such that
+ * frames·p^(n+1) stays under 1e-3 and Th2 = the link's payload rate / (n+1).
+ * udpcast: `udp-sender --async --fec 8x8/128` (8x32/128, i.e. 25 %, above 1 % loss, where
+ * the lighter one fails) → `udp-receiver --rcvbuf 4194304` (their one-way mode); goodput
+ * from "Starting transfer" to the receiver's exit. Both: bit-identical (SHA-256) or not.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connections, DiodeLab } from '../../src/diode/test-tools/harness.js';
 import { run } from '../../src/shared/exec.js';
@@ -25,8 +26,9 @@ const { values } = parseArgs({
   options: {
     mb: { type: 'string', default: '200' },
     runs: { type: 'string', default: '1' },
-    loss: { type: 'string', default: '0,0.1,1' },
+    loss: { type: 'string', default: '0,0.1,1,5' },
     rate: { type: 'string', default: '100' },
+    mode: { type: 'string', default: 'fec' },
   },
 });
 const mb = Number(values.mb);
@@ -50,6 +52,49 @@ function plan(p: number): { copies: number; th2Mbit: number | undefined } {
   const frames = bytes / PAYLOAD;
   const copies = Math.max(1, Math.ceil(Math.log(1e-3 / frames) / Math.log(p)) - 1);
   return { copies, th2Mbit: Math.floor(((rate * PAYLOAD) / WIRE / (copies + 1)) * 0.97) };
+}
+
+/** A file with FEC and auth: send-file → inbox. */
+async function tacmeshFiles(
+  d: DiodeLab,
+  input: string,
+  inputSha: string,
+  p: number,
+  i: number,
+): Promise<Outcome> {
+  const keys = d.keyFile(`bench-keys-${i}`);
+  const inbox = join(d.dir, `bench-inbox-${i}`);
+  const expectedLoss = Math.max(p, 0.001);
+  const recv = await d.receiver({ auth: { keyFile: keys }, files: { inbox } });
+  const send = await d.sender(
+    {
+      auth: { keyFile: keys },
+      store: { dir: join(d.dir, `bench-store-${i}`) },
+      files: { outbox: join(d.dir, `bench-outbox-${i}`) },
+      fec: { expectedLoss, blockFrames: 4096 },
+      copies: { high: [], low: [] },
+    },
+    { rateMbit: rate, datagramBytes: DATAGRAM },
+  );
+  try {
+    const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
+    if (t.child.exitCode !== 0) throw new Error(`send-file failed: ${t.stdout}`);
+    const t0 = performance.now();
+    const sha = await d.arrived(join(inbox, 'udpcast-in.bin'), 900_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const identical = sha === inputSha;
+    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+    const s: any = JSON.parse(readFileSync(recv.statsFile, 'utf8'));
+    const fec = s.link.fec;
+    return {
+      mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
+      identical,
+      note: `FEC for ${(expectedLoss * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`,
+    };
+  } finally {
+    await send.stop().catch(() => undefined);
+    await recv.stop().catch(() => undefined);
+  }
 }
 
 async function tacmesh(d: DiodeLab, p: number, i: number): Promise<Outcome> {
@@ -88,7 +133,8 @@ async function sha256(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-async function udpcast(d: DiodeLab, input: string, i: number): Promise<Outcome> {
+async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promise<Outcome> {
+  const fec = p > 0.01 ? '8x32/128' : '8x8/128';
   const output = `${d.dir}/udpcast-out-${i}.bin`;
   const rdv = ['--mcast-rdv-address', d.recvAddr];
   const recv = d.lab.spawn(d.recvNs, 'udp-receiver', [
@@ -111,7 +157,7 @@ async function udpcast(d: DiodeLab, input: string, i: number): Promise<Outcome> 
     d.link.fromIface,
     '--async',
     '--fec',
-    '8x8/128',
+    fec,
     '--max-bitrate',
     `${rate}m`,
     '--autostart',
@@ -135,7 +181,7 @@ async function udpcast(d: DiodeLab, input: string, i: number): Promise<Outcome> 
   return {
     mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
     identical,
-    note: `fec 8x8/128${identical ? '' : `, receiver ${code}`}`,
+    note: `fec ${fec}${identical ? '' : `, receiver ${code}`}`,
   };
 }
 
@@ -144,12 +190,14 @@ const d = await DiodeLab.create({ subnet: 210, rateMbit: rate });
 try {
   const input = `${d.dir}/udpcast-in.bin`;
   await run('sh', ['-c', `head -c ${bytes} /dev/urandom > ${input}`]);
+  const inputSha = await sha256(input);
   let i = 0;
   for (const p of losses) {
     d.link.forward.setLoss(p);
     for (let r = 0; r < runs; r++, i++) {
-      const a = await tacmesh(d, p, i);
-      const b = await udpcast(d, input, i);
+      const a =
+        values.mode === 'copies' ? await tacmesh(d, p, i) : await tacmeshFiles(d, input, inputSha, p, i);
+      const b = await udpcast(d, input, p, i);
       const ratio = b.mbit > 0 ? (a.mbit / b.mbit).toFixed(2) : a.mbit > 0 ? 'inf' : '-';
       const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
       rows.push(row);
@@ -160,7 +208,7 @@ try {
   await d.close();
 }
 console.log(
-  `\ntacmesh diode vs udpcast: ${mb} MB over a ${rate} Mbit/s one-way link (goodput in Mbit/s; 0 = not bit-identical)`,
+  `\ntacmesh diode (${values.mode === 'copies' ? 'TCP, copies only' : 'file, FEC + auth'}) vs udpcast: ${mb} MB over a ${rate} Mbit/s one-way link (goodput in Mbit/s; 0 = not bit-identical)`,
 );
 console.log('  loss run  tacmesh  ok   udpcast  ok   ratio   configuration');
 for (const r of rows) console.log(r);

@@ -5,9 +5,15 @@
  * send buffer affords (copies.ts), spreads those copies in time, and hands everything to the
  * pacer. When the buffer passes its high-water mark it tells TCP sources to pause (so TCP's
  * own window slows the client) and calls them back once it has drained.
+ *
+ * With a key ring every frame gets a tag (auth.ts); with FEC every original frame is also a
+ * source symbol of the open block (fec.ts), and the block's repair symbols follow as repair
+ * frames, numbered in a sequence of their own so that source blocks stay contiguous.
  */
+import { type KeyRing, TAG_BYTES } from './auth.js';
 import type { CopyPolicy } from './copies.js';
-import { encodeHeader, type FrameType, HEADER_BYTES, type Importance, withCopyNumber } from './frame.js';
+import { FecEncoder, type FecEncoderOptions, type FecEncoderStats } from './fec.js';
+import { encodeHeader, FrameFlag, FrameType, HEADER_BYTES, Importance, withCopyNumber } from './frame.js';
 import { Pacer, type SendDatagram, WIRE_OVERHEAD_BYTES } from './pacer.js';
 
 export interface AggregatorOptions {
@@ -25,6 +31,10 @@ export interface AggregatorOptions {
   send: SendDatagram;
   /** Bytes already handed to the socket but not yet taken by the kernel. */
   socketBacklog?: () => number;
+  /** Signs every frame. */
+  auth?: KeyRing;
+  /** FEC over blocks of frames (symbol size and repair callback are the aggregator's). */
+  fec?: Omit<FecEncoderOptions, 'symbolBytes' | 'onRepairs'>;
 }
 
 export interface OutgoingFrame {
@@ -46,15 +56,30 @@ export interface AggregatorStats {
   droppedBufferFull: number;
   /** Free fraction of the send buffer at the last reading. */
   free: number;
+  repairFrames: number;
+  fec: FecEncoderStats | null;
 }
 
 const HIGH_WATER = 0.75;
 const LOW_WATER = 0.5;
 
+/** The FEC symbol size for a datagram size: what is left after header and tag, a multiple of 8. */
+export function symbolBytesFor(datagramBytes: number, tagBytes: number): number {
+  return Math.floor((datagramBytes - HEADER_BYTES - tagBytes) / 8) * 8;
+}
+
+/** The largest payload of a frame: what is left of a datagram after header and tag (and, with FEC, a symbol's size). */
+export function maxPayloadFor(datagramBytes: number, auth: boolean, fec: boolean): number {
+  const tag = auth ? TAG_BYTES : 0;
+  return fec ? symbolBytesFor(datagramBytes, tag) - HEADER_BYTES : datagramBytes - HEADER_BYTES - tag;
+}
+
 export class Aggregator {
   readonly maxPayload: number;
   private readonly pacer: Pacer;
+  private readonly fec: FecEncoder | undefined;
   private linkSeq = 0;
+  private repairSeq = 0;
   private free = 1;
   private paused = false;
   private readonly timer: NodeJS.Timeout;
@@ -67,11 +92,23 @@ export class Aggregator {
     payloadBytes: 0,
     droppedBufferFull: 0,
     free: 1,
+    repairFrames: 0,
+    fec: null,
   };
 
   constructor(private readonly options: AggregatorOptions) {
-    this.maxPayload = options.datagramBytes - HEADER_BYTES;
+    const tag = options.auth ? TAG_BYTES : 0;
+    this.maxPayload = maxPayloadFor(options.datagramBytes, !!options.auth, !!options.fec);
     if (this.maxPayload < 64) throw new Error(`datagramBytes ${options.datagramBytes} is too small`);
+    if (options.fec) {
+      this.fec = new FecEncoder({
+        ...options.fec,
+        symbolBytes: symbolBytesFor(options.datagramBytes, tag),
+        onRepairs: (block) => {
+          for (const x of block.repairs) this.sendRepair(block.first, block.k, block.r, x.esi, x.symbol);
+        },
+      });
+    }
     this.pacer = new Pacer({ rateBitsPerSecond: options.rateBitsPerSecond, send: options.send });
     this.pacer.onSent = () => this.checkDrained();
     this.timer = setInterval(() => this.readFree(), options.everyMs);
@@ -97,30 +134,34 @@ export class Aggregator {
 
   /** Queues a frame and its copies; returns hasRoom() afterwards. */
   submit(frame: OutgoingFrame): boolean {
-    const header = encodeHeader(
-      {
-        type: frame.type,
-        flags: 0,
-        importance: frame.importance,
-        copy: 0,
-        epoch: this.options.epoch,
-        linkSeq: this.linkSeq,
-        session: frame.session,
-        seq: frame.seq,
-        block: 0,
-        keyId: 0,
-      },
-      frame.payload.length,
+    if (frame.payload.length > this.maxPayload)
+      throw new RangeError(`payload of ${frame.payload.length} bytes exceeds ${this.maxPayload}`);
+    const linkSeq = this.linkSeq;
+    const block = this.fec ? this.fec.blockFor(linkSeq) : 0;
+    const { header, tag } = this.header(
+      frame.type,
+      frame.importance,
+      linkSeq,
+      frame.session,
+      frame.seq,
+      block,
+      frame.payload,
     );
+    this.fec?.add(header, frame.payload);
     this.linkSeq = (this.linkSeq + 1) >>> 0;
     this.stats.frames++;
     this.stats.payloadBytes += frame.payload.length;
-    this.pacer.enqueue({ header, payload: frame.payload, due: 0 });
+    this.pacer.enqueue({ header, payload: frame.payload, tag, due: 0 });
     const copies = frame.copies === false ? 0 : this.options.copyPolicy.copies(frame.importance, this.free);
     const now = performance.now();
     for (let k = 1; k <= copies; k++) {
       this.pacer.enqueue(
-        { header: withCopyNumber(header, k), payload: frame.payload, due: now + k * this.options.spreadMs },
+        {
+          header: withCopyNumber(header, k),
+          payload: frame.payload,
+          tag,
+          due: now + k * this.options.spreadMs,
+        },
         k,
       );
     }
@@ -130,9 +171,47 @@ export class Aggregator {
     return room;
   }
 
+  /** Header (and tag) of a frame; flags, key id and tag length follow from auth and FEC. */
+  private header(
+    type: FrameType,
+    importance: Importance,
+    linkSeq: number,
+    session: number,
+    seq: number,
+    block: number,
+    payload: Buffer,
+  ): { header: Buffer; tag: Buffer | undefined } {
+    const auth = this.options.auth;
+    const keyId = auth?.signingId ?? 0;
+    const flags = (auth ? FrameFlag.Authenticated : 0) | (this.fec ? FrameFlag.Fec : 0);
+    const header = encodeHeader(
+      { type, flags, importance, copy: 0, epoch: this.options.epoch, linkSeq, session, seq, block, keyId },
+      payload.length,
+      auth ? TAG_BYTES : 0,
+    );
+    return { header, tag: auth?.tag(keyId, header, payload) };
+  }
+
+  /** A repair frame: its own sequence; session = K << 16 | R, seq = symbol id, block = first source. */
+  private sendRepair(first: number, k: number, r: number, esi: number, symbol: Buffer): void {
+    const { header, tag } = this.header(
+      FrameType.Repair,
+      Importance.High,
+      this.repairSeq,
+      ((k << 16) | r) >>> 0,
+      esi,
+      first,
+      symbol,
+    );
+    this.repairSeq = (this.repairSeq + 1) >>> 0;
+    this.stats.repairFrames++;
+    this.pacer.enqueue({ header, payload: symbol, tag, due: 0 });
+  }
+
   /** Queues a frame only if the buffer is not full (UDP: nothing to pause, so drop and count). */
   offer(frame: OutgoingFrame): boolean {
-    const cost = HEADER_BYTES + frame.payload.length + WIRE_OVERHEAD_BYTES;
+    const cost =
+      HEADER_BYTES + frame.payload.length + WIRE_OVERHEAD_BYTES + (this.options.auth ? TAG_BYTES : 0);
     if (this.pacer.queuedBytes + cost > this.options.queueBytes) {
       this.stats.droppedBufferFull++;
       return false;
@@ -141,9 +220,10 @@ export class Aggregator {
     return true;
   }
 
-  /** Resolves once everything queued (copies included) has been sent. */
-  flushed(): Promise<void> {
-    if (this.pacer.pending === 0) return Promise.resolve();
+  /** Resolves once everything queued (copies and the open FEC block's repairs included) has been sent. */
+  async flushed(): Promise<void> {
+    await this.fec?.idle();
+    if (this.pacer.pending === 0) return;
     return new Promise((resolve) => {
       this.pacer.onIdle = () => {
         this.pacer.onIdle = undefined;
@@ -155,12 +235,14 @@ export class Aggregator {
   close(): void {
     clearInterval(this.timer);
     this.pacer.stop();
+    void this.fec?.stop();
   }
 
   snapshot(): AggregatorStats {
     this.stats.datagramsSent = this.pacer.sent;
     this.stats.copiesSent = this.pacer.sentCopies;
     this.stats.free = this.free;
+    this.stats.fec = this.fec ? { ...this.fec.stats } : null;
     return { ...this.stats };
   }
 

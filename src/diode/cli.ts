@@ -1,14 +1,26 @@
-/** `tacmesh diode`: the RED sender and receiver, and the paper's model. */
+/** `tacmesh diode`: the RED sender and receiver, files, status, keys, and the paper's model. */
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
-import { loadConfig, recvSchema, sendSchema } from './config.js';
+import { Command, InvalidArgumentError } from 'commander';
+import { maxPayloadFor } from './aggregator.js';
+import { generateKey, readKeyFile } from './auth.js';
+import { ConfigError, loadConfig, parseConfig, recvSchema, type SendConfig, sendSchema } from './config.js';
+import { describeSizing } from './fec-sizing.js';
+import type { FileProgress } from './files.js';
 import { type MeasuredRun, measuredReport, modelReport } from './model.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
+import { FileSpool, type Manifest, SpoolFullError } from './spool.js';
+import { progressLine, readStats, receiverStatus, senderStatus } from './status.js';
 
 /** Runs until SIGTERM/SIGINT, then stops and prints the final counters as one JSON line. */
-async function serve(part: { start(): Promise<void>; stop(): Promise<void> | void; stats(): unknown }) {
+async function serve(part: {
+  start(): Promise<void>;
+  stop(): Promise<void> | void;
+  stats(): unknown;
+  reloadKeys(): void;
+}) {
   await part.start();
+  process.on('SIGHUP', () => part.reloadKeys());
   console.log('ready');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -69,5 +81,131 @@ export function diodeCommand(): Command {
         console.log(`\n${measuredReport(run)}`);
       }
     });
+  diode
+    .command('send-file')
+    .description(
+      "hand files to the sender: each is copied into the sender's spool with its manifest (name, size, SHA-256, " +
+        'time) and acknowledged once it is safely on disk; then shows the progress of its first round',
+    )
+    .requiredOption('-c, --config <file>', 'the send.yaml of the running sender')
+    .option('--no-wait', 'return once the files are spooled')
+    .argument('<path...>', 'files to send')
+    .action(async (paths: string[], opts: { config: string; wait: boolean }) => {
+      const config = loadConfig(opts.config, sendSchema);
+      const spool = new FileSpool(config.store.dir, chunkBytes(config));
+      const accepted: Manifest[] = [];
+      for (const path of paths) {
+        try {
+          const m = await spool.accept(path);
+          accepted.push(m);
+          console.log(`accepted ${m.name}  ${m.size} bytes  sha256 ${m.sha256}  id ${m.id}`);
+        } catch (err) {
+          console.error(
+            `refused ${path}: ${err instanceof SpoolFullError ? err.message : (err as Error).message}`,
+          );
+          process.exitCode = 1;
+        }
+      }
+      if (opts.wait && accepted.length > 0) await followProgress(config, accepted);
+    });
+  diode
+    .command('status')
+    .description('what a sender or receiver is doing: link, files sent / received / incomplete / quarantined')
+    .requiredOption('-c, --config <file>', 'its send.yaml or recv.yaml')
+    .option('--json', 'as JSON')
+    .action((opts: { config: string; json?: boolean }) => {
+      const text = readFileSync(opts.config, 'utf8');
+      let s: ReturnType<typeof senderStatus>;
+      try {
+        s = senderStatus(parseConfig(opts.config, text, sendSchema));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        s = receiverStatus(parseConfig(opts.config, text, recvSchema));
+      }
+      console.log(opts.json ? JSON.stringify(s.json, null, 2) : s.text);
+    });
+  diode
+    .command('keygen')
+    .description('add a random key to a key file (created with mode 0600); see docs/diode.md for rotation')
+    .argument('<file>', 'the key file')
+    .option('--id <n>', 'key id (default: one more than the highest in the file)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('an integer 1-65535');
+      return n;
+    })
+    .action((file: string, opts: { id?: number }) => {
+      let ids: number[] = [];
+      try {
+        ids = [...readKeyFile(file).keys()];
+      } catch {
+        // a new file
+      }
+      const id = opts.id ?? Math.max(0, ...ids) + 1;
+      generateKey(file, id);
+      console.log(`key ${id} added to ${file}`);
+    });
+  diode
+    .command('fec')
+    .description('how many FEC repair symbols a block gets for a loss rate and burst length (fec-sizing.ts)')
+    .requiredOption('--loss <percent>', 'expected loss, %', Number)
+    .option('--burst <frames>', 'mean burst length', Number, 1)
+    .option('--margin <fraction>', 'extra loss planned for', Number, 0.1)
+    .option('--failure <p>', 'acceptable block failure probability', Number, 1e-5)
+    .action((o: { loss: number; burst: number; margin: number; failure: number }) => {
+      console.log(
+        describeSizing({ loss: o.loss / 100, burst: o.burst, margin: o.margin, failure: o.failure }),
+      );
+    });
   return diode;
+}
+
+/** The chunk size of files: one chunk per frame, so it follows the link's frame size. */
+function chunkBytes(config: SendConfig): number {
+  return maxPayloadFor(config.link.datagramBytes, !!config.auth, !!config.fec?.enabled);
+}
+
+/** Draws a progress bar per file from the sender's stats file until each finished its first round. */
+async function followProgress(config: SendConfig, files: Manifest[]): Promise<void> {
+  if (!config.stats.file) {
+    console.error('(no progress: set stats.file in the sender config to follow it)');
+    return;
+  }
+  const tty = process.stderr.isTTY;
+  const pending = new Set(files.map((f) => f.id));
+  let lastPrint = 0;
+  let waitedMs = 0;
+  while (pending.size > 0) {
+    await new Promise((r) => setTimeout(r, 250));
+    waitedMs += 250;
+    const live = readStats(config.stats.file);
+    if (!live || live.ageMs > 5000) {
+      if (waitedMs > 10_000) {
+        console.error(
+          'the sender is not running (its stats file is missing or stale); the files stay spooled',
+        );
+        return;
+      }
+      continue;
+    }
+    const progress: FileProgress[] = live.stats.files?.spool ?? [];
+    const mine = progress.filter((p) => pending.has(p.id));
+    for (const id of [...pending]) {
+      const p = progress.find((x) => x.id === id);
+      if (!p || p.roundsDone >= 1) {
+        pending.delete(id);
+        const f = files.find((x) => x.id === id)!;
+        process.stderr.write(`${tty ? '\r\x1b[K' : ''}sent ${f.name} (${f.size} bytes)\n`);
+      }
+    }
+    const line = mine
+      .filter((p) => pending.has(p.id))
+      .map((p) => progressLine(p))
+      .join(' | ');
+    if (!line) continue;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else if (Date.now() - lastPrint > 2000) {
+      process.stderr.write(`${line}\n`);
+      lastPrint = Date.now();
+    }
+  }
 }

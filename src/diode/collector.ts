@@ -10,13 +10,25 @@
  * Senders are told apart by epoch; a few are tracked at once (a restarted sender starts a
  * new one), and the least recently heard is dropped when a new one appears (the TCP proxy
  * then aborts its sessions: `silentMs` no longer knows it).
+ *
+ * With a key ring (auth.ts) the tag is checked before anything else: a forged, corrupted or
+ * unauthenticated frame is counted by reason and goes no further. Replays: within an epoch
+ * the sequence window drops a frame seen before (or too old); an epoch older than the newest
+ * one authenticated (kept on disk across restarts) is refused as `old-epoch`.
+ *
+ * FEC (fec.ts): source frames go on as usual and are also kept by the block decoder; repair
+ * frames (their own sequence window) go to it only; frames it recovers come back through
+ * the window and on to their handler like any other.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { log } from '../shared/log.js';
+import type { AuthFailure, KeyRing } from './auth.js';
 import type { RecvConfig } from './config.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
 import { SequenceWindow } from './dedup-window.js';
-import { decodeFrame, type Frame, FrameType, type RejectReason } from './frame.js';
+import { FecDecoder, type FecDecoderStats } from './fec.js';
+import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from './frame.js';
 import { type ReceiveBufferReport, setReceiveBuffer } from './socket-options.js';
 import { started } from './started.js';
 
@@ -24,6 +36,16 @@ export interface FrameHandlers {
   session(epoch: number, frame: Frame): void;
   udp(frame: Frame): void;
   heartbeat(epoch: number, frame: Frame, datagramsFromEpoch: number): void;
+  /** File manifests, data and ends (files.ts). */
+  file?(epoch: number, frame: Frame): void;
+}
+
+export interface CollectorOptions {
+  auth?: KeyRing;
+  /** Where the newest authenticated epoch is kept across restarts (replay of an old epoch). */
+  epochFile?: string;
+  /** FEC blocks are retired this long after their last symbol. */
+  fecHoldMs?: number;
 }
 
 export interface CollectorCounters {
@@ -33,12 +55,20 @@ export interface CollectorCounters {
   rejected: Record<RejectReason | 'oversized', number>;
   duplicates: number;
   stale: number;
-  /** Frames that never arrived in any copy (they left the window unseen). */
+  /** Frames that never arrived in any copy, nor were recovered (they left the window unseen). */
   lostFrames: number;
+  /** Frames dropped by the authentication check, by reason. */
+  auth: Record<AuthFailure, number>;
+  repairFrames: number;
+  repairDuplicates: number;
+  /** Repair frames that never arrived (their own window). */
+  lostRepairFrames: number;
+  fec: FecDecoderStats;
 }
 
 interface EpochState {
   window: SequenceWindow;
+  repairs: SequenceWindow;
   datagrams: number;
   lastHeard: number;
 }
@@ -49,7 +79,11 @@ export class Collector {
   private readonly socket: Socket;
   private readonly epochs = new Map<number, EpochState>();
   private readonly adjacent = new AdjacentDuplicateFilter();
+  private readonly fec: FecDecoder;
   private lostInDroppedEpochs = 0;
+  private lostRepairsInDroppedEpochs = 0;
+  /** Frames of an epoch older than this are refused (with auth only). */
+  private newestEpoch = 0;
   receiveBuffer: ReceiveBufferReport | undefined;
   readonly counters: CollectorCounters = {
     datagrams: 0,
@@ -59,12 +93,29 @@ export class Collector {
     duplicates: 0,
     stale: 0,
     lostFrames: 0,
+    auth: { unauthenticated: 0, 'unknown-key': 0, 'bad-tag': 0, 'old-epoch': 0 },
+    repairFrames: 0,
+    repairDuplicates: 0,
+    lostRepairFrames: 0,
+    fec: undefined as unknown as FecDecoderStats,
   };
 
   constructor(
     private readonly config: RecvConfig,
     private readonly handlers: FrameHandlers,
+    private readonly options: CollectorOptions = {},
   ) {
+    this.fec = new FecDecoder({
+      holdMs: options.fecHoldMs ?? 1000,
+      onRecovered: (epoch, frame) => this.recovered(epoch, frame),
+    });
+    if (options.auth && options.epochFile) {
+      try {
+        this.newestEpoch = Number(readFileSync(options.epochFile, 'utf8').trim()) || 0;
+      } catch {
+        // first start
+      }
+    }
     this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
     this.socket.on('message', (msg) => this.receive(msg));
     this.socket.on('error', (err) => log.error({ err: err.message }, 'link socket error'));
@@ -105,14 +156,40 @@ export class Collector {
       return;
     }
     const frame = decoded.frame;
+    const auth = this.options.auth;
+    if (auth) {
+      const failure =
+        (frame.flags & FrameFlag.Authenticated) === 0
+          ? 'unauthenticated'
+          : auth.verify(msg, frame.keyId, frame.payload.length);
+      if (failure) {
+        c.auth[failure]++;
+        return;
+      }
+      if (frame.epoch < this.newestEpoch) {
+        c.auth['old-epoch']++;
+        return;
+      }
+      if (frame.epoch > this.newestEpoch) this.newEpoch(frame.epoch);
+    }
     const state = this.epochState(frame.epoch);
     state.datagrams++;
     state.lastHeard = Date.now();
+    if (frame.type === FrameType.Repair) {
+      const verdict = state.repairs.accept(frame.linkSeq);
+      if (verdict !== 'new') c.repairDuplicates++;
+      else {
+        c.repairFrames++;
+        this.fec.repair(frame);
+      }
+      return;
+    }
     if (this.config.dedup === 'adjacent') {
       if (this.adjacent.isDuplicate(msg)) {
         c.duplicates++;
         return;
       }
+      state.window.accept(frame.linkSeq); // kept for FEC: a recovered frame that did arrive is not delivered twice
     } else {
       const verdict = state.window.accept(frame.linkSeq);
       if (verdict !== 'new') {
@@ -122,6 +199,11 @@ export class Collector {
       }
     }
     c.frames++;
+    if (frame.flags & FrameFlag.Fec) this.fec.source(frame, msg);
+    this.dispatch(frame, state);
+  }
+
+  private dispatch(frame: Frame, state: EpochState): void {
     switch (frame.type) {
       case FrameType.Udp:
         this.handlers.udp(frame);
@@ -129,15 +211,52 @@ export class Collector {
       case FrameType.Heartbeat:
         this.handlers.heartbeat(frame.epoch, frame, state.datagrams);
         break;
+      case FrameType.FileManifest:
+      case FrameType.FileData:
+      case FrameType.FileEnd:
+        this.handlers.file?.(frame.epoch, frame);
+        break;
       default:
         this.handlers.session(frame.epoch, frame);
     }
   }
 
+  /** A frame the FEC decoder rebuilt: through the window (it may have arrived meanwhile) to its handler. */
+  private recovered(epoch: number, frame: Frame): void {
+    const state = this.epochs.get(epoch);
+    if (!state) return;
+    if (state.window.accept(frame.linkSeq) !== 'new') return;
+    this.counters.frames++;
+    this.dispatch(frame, state);
+  }
+
+  /** Retires old FEC blocks; the receiver calls it every 100 ms. */
+  tick(): void {
+    this.fec.tick((epoch) => this.epochs.has(epoch));
+  }
+
+  private newEpoch(epoch: number): void {
+    this.newestEpoch = epoch;
+    const file = this.options.epochFile;
+    if (!file) return;
+    try {
+      writeFileSync(`${file}.tmp`, `${epoch}\n`);
+      renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, file }, 'cannot keep the newest epoch on disk');
+    }
+  }
+
   snapshot(): CollectorCounters {
     let lost = this.lostInDroppedEpochs;
-    for (const s of this.epochs.values()) lost += s.window.lost;
+    let lostRepairs = this.lostRepairsInDroppedEpochs;
+    for (const s of this.epochs.values()) {
+      lost += s.window.lost;
+      lostRepairs += s.repairs.lost;
+    }
     this.counters.lostFrames = lost;
+    this.counters.lostRepairFrames = lostRepairs;
+    this.counters.fec = this.fec.stats;
     return structuredClone(this.counters);
   }
 
@@ -153,10 +272,16 @@ export class Collector {
       if (oldest) {
         this.epochs.delete(oldest[0]);
         this.lostInDroppedEpochs += oldest[1].window.lost;
+        this.lostRepairsInDroppedEpochs += oldest[1].repairs.lost;
         log.warn({ epoch: oldest[0] }, 'sender epoch dropped: its sessions will be aborted');
       }
     }
-    state = { window: new SequenceWindow(this.config.windowFrames), datagrams: 0, lastHeard: Date.now() };
+    state = {
+      window: new SequenceWindow(this.config.windowFrames),
+      repairs: new SequenceWindow(this.config.windowFrames),
+      datagrams: 0,
+      lastHeard: Date.now(),
+    };
     this.epochs.set(epoch, state);
     log.info({ epoch }, 'new sender epoch');
     return state;

@@ -31,6 +31,24 @@ const copySteps = z.array(
 
 const importance = z.enum(['high', 'low']);
 
+const metricsSchema = () =>
+  z
+    .object({
+      /** Prometheus metrics over HTTP (GET /metrics) on this address:port; off if not set. */
+      listen: hostPort.optional(),
+    })
+    .strict()
+    .prefault({});
+
+const auditSchema = () =>
+  z
+    .object({
+      /** JSON lines, one per session and file event; off if not set. */
+      file: z.string().optional(),
+    })
+    .strict()
+    .prefault({});
+
 const service = (defaultImportance: 'high' | 'low') =>
   z
     .object({
@@ -103,10 +121,55 @@ export const sendSchema = z
       .object({ everyMs: z.number().int().min(100).max(60_000).default(1000) })
       .strict()
       .prefault({}),
+    /** Frames signed with a pre-shared key (auth.ts). */
+    auth: z
+      .object({
+        keyFile: z.string(),
+        /** Sign with this key id; by default the highest id in the file. */
+        keyId: z.number().int().min(1).max(65535).optional(),
+      })
+      .strict()
+      .optional(),
+    /** RaptorQ over blocks of frames (fec.ts, fec-sizing.ts). */
+    fec: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** The loss the link is expected to have, 0..0.5. */
+        expectedLoss: z.number().min(0).max(0.5),
+        /** Mean length of a loss burst in datagrams (1 = independent loss). */
+        burstFrames: z.number().min(1).max(1000).default(1),
+        /** Plan for this much more loss than expected (0.1 = 10 % more). */
+        margin: z.number().min(0).max(10).default(0.1),
+        /** Largest acceptable probability that a block fails at the expected loss. */
+        failure: z.number().gt(0).lt(0.5).default(1e-5),
+        blockFrames: z.number().int().min(1).max(4096).default(2048),
+        /** A block closes this long after its first frame even if not full. */
+        maxDelayMs: z.number().int().min(1).max(10_000).default(50),
+      })
+      .strict()
+      .optional(),
+    /** Files: `send-file` and the outbox (files.ts, outbox.ts), repeated by the carousel. */
+    files: z
+      .object({
+        /** A directory watched for files to send; off if not set. */
+        outbox: z.string().optional(),
+        /** Repeat each file this many rounds... */
+        rounds: z.number().int().min(1).max(1000).default(1),
+        /** ...or for this long after its first round started (overrides rounds). */
+        durationS: z.number().positive().optional(),
+        /** A manifest frame every this many chunks, for receivers that start mid-round. */
+        manifestEvery: z.number().int().min(16).default(512),
+      })
+      .strict()
+      .prefault({}),
+    metrics: metricsSchema(),
+    audit: auditSchema(),
     stats: statsSchema(),
   })
   .strict()
-  .refine((c) => c.tcp.length + c.udp.length > 0, { message: 'configure at least one tcp or udp service' });
+  .refine((c) => c.tcp.length + c.udp.length > 0 || c.files.outbox !== undefined, {
+    message: 'configure at least one tcp or udp service, or files.outbox',
+  });
 
 export const recvSchema = z
   .object({
@@ -159,6 +222,41 @@ export const recvSchema = z
       })
       .strict()
       .prefault({}),
+    /** Only frames signed with a key of this file are accepted (auth.ts). */
+    auth: z.object({ keyFile: z.string() }).strict().optional(),
+    /** Where the receiver keeps its state (the newest epoch seen). */
+    stateDir: z.string().default(join(tmpdir(), 'tacmesh-diode-recv')),
+    fec: z
+      .object({
+        /** An FEC block is given up this long after its last symbol. */
+        holdMs: z.number().int().min(50).default(1000),
+      })
+      .strict()
+      .prefault({}),
+    /** Files (inbox.ts): off unless `inbox` is set. */
+    files: z
+      .object({
+        inbox: z.string().optional(),
+        /** Temporary files, quarantine and state; on the inbox's filesystem. Default <inbox>/.tacmesh. */
+        spool: z.string().optional(),
+        /** An incomplete file not heard of for this long goes to quarantine. */
+        incompleteAfterMs: z.number().int().min(1000).default(120_000),
+        maxFileBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(2 ** 40),
+        reserveBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(256 * 1024),
+        persistEveryMs: z.number().int().min(100).default(1000),
+      })
+      .strict()
+      .prefault({}),
+    metrics: metricsSchema(),
+    audit: auditSchema(),
     stats: statsSchema(),
   })
   .strict();

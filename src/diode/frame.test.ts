@@ -59,10 +59,12 @@ test('datagrams that are not frames are rejected with a reason, never thrown', (
     [Buffer.alloc(0), 'short'],
     [good.subarray(0, HEADER_BYTES - 1), 'short'],
     [mutate(0, 0), 'magic'],
-    [mutate(2, 2), 'version'],
+    [mutate(2, 1), 'version'],
     [mutate(3, 0), 'type'],
     [mutate(3, 99), 'type'],
-    [mutate(4, 1), 'flags'], // authenticated frames are issue 10's; this version refuses them
+    [mutate(4, 1), 'flags'], // the authenticated flag without a tag
+    [mutate(4, 0x80), 'flags'],
+    [mutate(7, 16), 'flags'], // a tag without the authenticated flag
     [mutate(5, 7), 'type'],
     [good.subarray(0, good.length - 1), 'truncated'],
     [Buffer.concat([good, Buffer.alloc(1)]), 'trailing'],

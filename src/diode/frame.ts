@@ -1,30 +1,33 @@
 /**
  * The diode's frame: one UDP datagram on the one-way link. A fixed 32-byte header, the
- * payload, then an authentication tag (empty in version 1; issue 10 fills it).
+ * payload, then an authentication tag (auth.ts; empty when the link is not authenticated).
  *
  *  offset size field
  *   0     2   magic 0x5244 ('RD')
- *   2     1   version (1)
- *   3     1   type: open, data, close, abort, udp, heartbeat
- *   4     1   flags: bit 0 = authenticated (tag present), bit 1 = FEC block field in use
+ *   2     1   version (2)
+ *   3     1   type: open, data, close, abort, udp, heartbeat, repair, file manifest/data/end
+ *   4     1   flags: bit 0 = authenticated (tag present), bit 1 = FEC (block field in use)
  *   5     1   importance: 0 low (UDP), 1 high (TCP, control)
  *   6     1   copy number: 0 for the original, 1..n for extra copies (nothing else differs)
- *   7     1   tag length in bytes (0 in version 1)
- *   8     4   epoch: random per sender start; a new epoch resets the receiver's window
+ *   7     1   tag length in bytes (0 without auth)
+ *   8     4   epoch: per sender start; a new epoch resets the receiver's window
  *  12     4   link sequence: one per original frame, shared by its copies (dedup, gap count)
- *  16     4   session id (0 for heartbeats)
- *  20     4   session sequence: 0 = open, 1.. = data in order, last = close
- *  24     4   block: FEC block / symbol id (0 in version 1)
+ *  16     4   session id (0 for heartbeats); repair frames: K << 16 | R of their block
+ *  20     4   session sequence: 0 = open, 1.. = data in order, last = close; repair: symbol id
+ *  24     4   block: with the FEC flag, the link sequence of the block's first frame
  *  28     2   key id of the tag (0 = none)
  *  30     2   payload length
  *  32     n   payload, then the tag
+ *
+ * Version 2 (issue 10) added the flags, the repair and file types; version 1 frames are
+ * refused.
  *
  * Multi-byte fields are big-endian. Decoding never throws: a datagram that is not a valid
  * frame yields the reason it was rejected, so the collector can count it.
  */
 
 export const FRAME_MAGIC = 0x5244;
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 export const HEADER_BYTES = 32;
 /** The largest payload a length field can describe. */
 export const MAX_PAYLOAD_BYTES = 0xffff;
@@ -36,13 +39,21 @@ export const FrameType = {
   Abort: 4,
   Udp: 5,
   Heartbeat: 6,
+  /** A RaptorQ repair symbol of an FEC block (fec.ts). */
+  Repair: 7,
+  /** A file's manifest (files.ts): session = transfer id, seq = round. */
+  FileManifest: 8,
+  /** A chunk of a file: session = transfer id, seq = chunk index. */
+  FileData: 9,
+  /** The end of a round of a file: session = transfer id, seq = round. */
+  FileEnd: 10,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 const FRAME_TYPES = new Set<number>(Object.values(FrameType));
 
 export const FrameFlag = { Authenticated: 1, Fec: 2 } as const;
 /** Flags this version understands; a frame with any other flag set is rejected. */
-const KNOWN_FLAGS = 0;
+const KNOWN_FLAGS = FrameFlag.Authenticated | FrameFlag.Fec;
 
 export const Importance = { Low: 0, High: 1 } as const;
 export type Importance = (typeof Importance)[keyof typeof Importance];
@@ -103,6 +114,34 @@ export function encodeFrame(h: FrameHeader, payload: Buffer): Buffer {
   return Buffer.concat([encodeHeader(h, payload.length), payload]);
 }
 
+/**
+ * The frame an FEC symbol carries: header and payload, then zero padding up to the symbol
+ * size (the tag is not part of a symbol: the symbols it was recovered from were checked).
+ */
+export function decodeSymbol(symbol: Buffer): Frame | undefined {
+  if (symbol.length < HEADER_BYTES) return undefined;
+  const length = symbol.readUInt16BE(30);
+  const flags = symbol[4]!;
+  const type = symbol[3]!;
+  if (symbol.readUInt16BE(0) !== FRAME_MAGIC || symbol[2] !== FRAME_VERSION) return undefined;
+  if (!FRAME_TYPES.has(type) || (flags & ~KNOWN_FLAGS) !== 0) return undefined;
+  if (HEADER_BYTES + length > symbol.length) return undefined;
+  return {
+    type: type as FrameType,
+    flags,
+    importance: symbol[5] === Importance.High ? Importance.High : Importance.Low,
+    copy: 0,
+    epoch: symbol.readUInt32BE(8),
+    linkSeq: symbol.readUInt32BE(12),
+    session: symbol.readUInt32BE(16),
+    seq: symbol.readUInt32BE(20),
+    block: symbol.readUInt32BE(24),
+    keyId: symbol.readUInt16BE(28),
+    payload: symbol.subarray(HEADER_BYTES, HEADER_BYTES + length),
+    tag: Buffer.alloc(0),
+  };
+}
+
 export function decodeFrame(datagram: Buffer): Decoded {
   if (datagram.length < HEADER_BYTES) return { ok: false, reason: 'short' };
   if (datagram.readUInt16BE(0) !== FRAME_MAGIC) return { ok: false, reason: 'magic' };
@@ -114,6 +153,8 @@ export function decodeFrame(datagram: Buffer): Decoded {
   const importance = datagram[5]!;
   if (importance !== Importance.Low && importance !== Importance.High) return { ok: false, reason: 'type' };
   const tagLength = datagram[7]!;
+  // A tag exactly when the authenticated flag says so.
+  if (tagLength > 0 !== ((flags & FrameFlag.Authenticated) !== 0)) return { ok: false, reason: 'flags' };
   const length = datagram.readUInt16BE(30);
   const end = HEADER_BYTES + length + tagLength;
   if (end > datagram.length) return { ok: false, reason: 'truncated' };

@@ -5,8 +5,21 @@
  * link loses, and whether the tail of a session was lost (its close never came).
  *
  * Payload (big-endian): u32 interval ms, u32 uptime s, f64 datagrams sent, u8 truncated,
- * u16 count, then per session u32 id, u32 last sequence, u8 state (0 open, 1 closed).
+ * u16 count, then per session u32 id, u32 last sequence, u8 state (0 open, 1 closed); then
+ * u8 n and n f64 sender counters in the order of SENDER_COUNTERS (older senders: none), so
+ * the receiving side sees what the sender did — copies, repairs, files — with no return path.
  */
+
+export const SENDER_COUNTERS = [
+  'frames',
+  'copiesSent',
+  'repairFrames',
+  'fecBlocks',
+  'tcpSessions',
+  'filesSent',
+  'fileBytes',
+] as const;
+export type SenderCounters = Record<(typeof SENDER_COUNTERS)[number], number>;
 
 export interface SessionMark {
   session: number;
@@ -22,15 +35,19 @@ export interface Heartbeat {
   /** True when not every session fitted: the receiver must not read absence as "forgotten". */
   truncated: boolean;
   sessions: SessionMark[];
+  counters?: SenderCounters;
 }
 
 const FIXED = 4 + 4 + 8 + 1 + 2;
 const ENTRY = 9;
 
+const COUNTERS_BYTES = 1 + SENDER_COUNTERS.length * 8;
+
 export function encodeHeartbeat(h: Omit<Heartbeat, 'truncated'>, maxBytes: number): Buffer {
-  const fits = Math.max(0, Math.floor((maxBytes - FIXED) / ENTRY));
+  const extra = h.counters ? COUNTERS_BYTES : 0;
+  const fits = Math.max(0, Math.floor((maxBytes - FIXED - extra) / ENTRY));
   const sessions = h.sessions.slice(0, fits);
-  const b = Buffer.alloc(FIXED + sessions.length * ENTRY);
+  const b = Buffer.alloc(FIXED + sessions.length * ENTRY + extra);
   b.writeUInt32BE(h.intervalMs, 0);
   b.writeUInt32BE(h.uptimeS, 4);
   b.writeDoubleBE(h.datagramsSent, 8);
@@ -42,13 +59,22 @@ export function encodeHeartbeat(h: Omit<Heartbeat, 'truncated'>, maxBytes: numbe
     b.writeUInt32BE(s.lastSeq, o + 4);
     b[o + 8] = s.closed ? 1 : 0;
   });
+  if (h.counters) {
+    const o = FIXED + sessions.length * ENTRY;
+    b[o] = SENDER_COUNTERS.length;
+    SENDER_COUNTERS.forEach((name, i) => {
+      b.writeDoubleBE(h.counters![name], o + 1 + i * 8);
+    });
+  }
   return b;
 }
 
 export function decodeHeartbeat(b: Buffer): Heartbeat | undefined {
   if (b.length < FIXED) return undefined;
   const count = b.readUInt16BE(17);
-  if (b.length !== FIXED + count * ENTRY) return undefined;
+  const end = FIXED + count * ENTRY;
+  const n = b.length > end ? b[end]! : 0;
+  if (b.length !== end && b.length !== end + 1 + n * 8) return undefined;
   const sessions: SessionMark[] = [];
   for (let i = 0; i < count; i++) {
     const o = FIXED + i * ENTRY;
@@ -60,7 +86,16 @@ export function decodeHeartbeat(b: Buffer): Heartbeat | undefined {
     datagramsSent: b.readDoubleBE(8),
     truncated: b[16] === 1,
     sessions,
+    ...(b.length > end ? { counters: decodeCounters(b, end + 1, n) } : {}),
   };
+}
+
+function decodeCounters(b: Buffer, at: number, n: number): SenderCounters {
+  const c = Object.fromEntries(SENDER_COUNTERS.map((k) => [k, 0])) as SenderCounters;
+  SENDER_COUNTERS.forEach((name, i) => {
+    if (i < n) c[name] = b.readDoubleBE(at + i * 8);
+  });
+  return c;
 }
 
 export interface LinkHealth {
@@ -70,6 +105,8 @@ export interface LinkHealth {
   /** Fraction of datagrams (originals and copies) the link lost, from the sender's count. */
   datagramLoss: number | null;
   senderUptimeS: number | null;
+  /** The sender's counters from its last heartbeat. */
+  sender: SenderCounters | null;
 }
 
 /** The receiver's view of the link: alive while heartbeats keep coming; loss from their counts. */
@@ -111,6 +148,7 @@ export class LinkMonitor {
       lastHeartbeatAgoMs: last ? this.now() - last.at : null,
       datagramLoss: sent > 0 ? Math.max(0, 1 - got / sent) : null,
       senderUptimeS: last?.heartbeat.uptimeS ?? null,
+      sender: last?.heartbeat.counters ?? null,
     };
   }
 }

@@ -13,11 +13,13 @@ export const WIRE_OVERHEAD_BYTES = 42;
 export interface Outgoing {
   header: Buffer;
   payload: Buffer;
+  /** The authentication tag, shared by a frame and its copies (empty without auth). */
+  tag?: Buffer;
   /** Not before this time (ms, the pacer's clock); 0 for originals. */
   due: number;
 }
 
-export type SendDatagram = (header: Buffer, payload: Buffer) => void;
+export type SendDatagram = (header: Buffer, payload: Buffer, tag?: Buffer) => void;
 
 /** A queue with O(1) push and shift. */
 export class Fifo<T> {
@@ -111,7 +113,7 @@ export class Pacer {
       this.queuedBytes -= cost;
       this.sent++;
       if (queue !== this.originals) this.sentCopies++;
-      this.options.send(item.header, item.payload);
+      this.options.send(item.header, item.payload, item.tag);
     }
     this.onSent?.();
     if (this.pending === 0) {
@@ -158,5 +160,5 @@ export class Pacer {
 }
 
 export function wireBytes(item: Outgoing): number {
-  return item.header.length + item.payload.length + WIRE_OVERHEAD_BYTES;
+  return item.header.length + item.payload.length + (item.tag?.length ?? 0) + WIRE_OVERHEAD_BYTES;
 }

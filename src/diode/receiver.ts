@@ -1,17 +1,126 @@
 /**
- * The RED reception system: the collector takes frames off the link, TCP frames go to the
- * TCP sender proxy, UDP frames out to their destination, heartbeats to the link monitor.
+ * The RED reception system: the collector takes frames off the link (checking tags and
+ * rebuilding lost frames from FEC repairs), TCP frames go to the TCP sender proxy, UDP
+ * frames out to their destination, file frames to the inbox, heartbeats to the link monitor.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { log } from '../shared/log.js';
+import { AuditLog } from './audit.js';
+import { KeyRing } from './auth.js';
 import { Collector } from './collector.js';
 import type { RecvConfig } from './config.js';
 import { decodeHeartbeat, LinkMonitor } from './heartbeat.js';
+import { FileReceiver } from './inbox.js';
+import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
+import { duBytes } from './spool.js';
 import { StatsFile } from './stats-file.js';
 import { TcpSourceProxy } from './tcp-source-proxy.js';
 import { UdpDelivery } from './udp-delivery.js';
 
+type ReceiverStats = ReturnType<Receiver['stats']>;
+
+const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
+  { name: 'frames_total', help: 'frames accepted', type: 'counter', samples: (s) => one(s.link.frames) },
+  {
+    name: 'repairs_total',
+    help: 'FEC repair frames received',
+    type: 'counter',
+    samples: (s) => one(s.link.repairFrames),
+  },
+  {
+    name: 'duplicates_total',
+    help: 'copies dropped',
+    type: 'counter',
+    samples: (s) => one(s.link.duplicates),
+  },
+  {
+    name: 'lost_frames_total',
+    help: 'frames lost in every copy and not recovered',
+    type: 'counter',
+    samples: (s) => one(s.link.lostFrames),
+  },
+  {
+    name: 'auth_failures_total',
+    help: 'frames refused by the tag check',
+    type: 'counter',
+    labelNames: ['reason'],
+    samples: (s) => byLabel('reason', s.link.auth),
+  },
+  {
+    name: 'fec_blocks_total',
+    help: 'FEC blocks by outcome',
+    type: 'counter',
+    labelNames: ['outcome'],
+    samples: (s) =>
+      byLabel('outcome', {
+        intact: s.link.fec.intact,
+        repaired: s.link.fec.repaired,
+        failed: s.link.fec.failed,
+      }),
+  },
+  {
+    name: 'fec_recovered_frames_total',
+    help: 'frames rebuilt from repairs',
+    type: 'counter',
+    samples: (s) => one(s.link.fec.framesRecovered),
+  },
+  {
+    name: 'fec_min_spare',
+    help: 'smallest spare of any FEC block (symbols beyond K)',
+    type: 'gauge',
+    samples: (s) => one(s.link.fec.minSpare),
+  },
+  {
+    name: 'sessions_total',
+    help: 'TCP sessions by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', { opened: s.tcp.sessions, completed: s.tcp.completed, aborted: s.tcp.aborted }),
+  },
+  {
+    name: 'files_total',
+    help: 'files by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', {
+        delivered: s.files.delivered,
+        quarantined: s.files.quarantined,
+        incoming: s.files.incoming.length,
+      }),
+  },
+  { name: 'spool_bytes', help: 'bytes in the spool', type: 'gauge', samples: (s) => one(s.files.spoolBytes) },
+  {
+    name: 'link_up',
+    help: '1 while heartbeats arrive',
+    type: 'gauge',
+    samples: (s) => one(s.link.health.alive ? 1 : 0),
+  },
+  {
+    name: 'link_loss_ratio',
+    help: "datagram loss, from the sender's counts in heartbeats",
+    type: 'gauge',
+    samples: (s) => one('datagramLoss' in s.link.health ? s.link.health.datagramLoss : null),
+  },
+  {
+    name: 'sender_counter',
+    help: "the sender's counters from its heartbeats",
+    type: 'gauge',
+    labelNames: ['name'],
+    samples: (s) => byLabel('name', 'sender' in s.link.health ? s.link.health.sender : null),
+  },
+];
+
 export class Receiver {
   private readonly collector: Collector;
+  private readonly auth: KeyRing | undefined;
+  private readonly files: FileReceiver | undefined;
+  private readonly audit: AuditLog;
+  private readonly metrics: Metrics<ReceiverStats> | undefined;
+  private spoolBytes = 0;
+  private lastKeyCheck = 0;
   private readonly tcp: TcpSourceProxy;
   private readonly udp: UdpDelivery;
   private readonly monitors = new Map<number, LinkMonitor>();
@@ -22,38 +131,85 @@ export class Receiver {
   badHeartbeats = 0;
 
   constructor(private readonly config: RecvConfig) {
-    this.tcp = new TcpSourceProxy({ ...config.tcp, linkDownAbortMs: config.heartbeat.abortAfterMs });
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+    this.audit = new AuditLog(config.audit.file, 'receiver');
+    if (config.auth) this.auth = new KeyRing(config.auth.keyFile);
+    if (config.files.inbox) {
+      this.files = new FileReceiver(
+        {
+          inbox: config.files.inbox,
+          spool: config.files.spool ?? join(config.files.inbox, '.tacmesh'),
+          incompleteAfterMs: config.files.incompleteAfterMs,
+          maxFileBytes: config.files.maxFileBytes,
+          reserveBytes: config.files.reserveBytes,
+          persistEveryMs: config.files.persistEveryMs,
+        },
+        this.audit,
+      );
+    }
+    this.tcp = new TcpSourceProxy(
+      { ...config.tcp, linkDownAbortMs: config.heartbeat.abortAfterMs },
+      undefined,
+      this.audit,
+    );
     const allow = config.tcp.allow ? new Set(config.tcp.allow.map((d) => `${d.host}:${d.port}`)) : undefined;
     this.udp = new UdpDelivery(allow);
-    this.collector = new Collector(config, {
-      session: (epoch, frame) => this.tcp.onFrame(epoch, frame),
-      udp: (frame) => this.udp.deliver(frame),
-      heartbeat: (epoch, frame, received) => {
-        const hb = decodeHeartbeat(frame.payload);
-        if (!hb) {
-          this.badHeartbeats++;
-          return;
-        }
-        let monitor = this.monitors.get(epoch);
-        if (!monitor) {
-          monitor = new LinkMonitor(config.heartbeat.timeoutMs);
-          this.monitors.set(epoch, monitor);
-        }
-        monitor.heard(hb, received);
-        this.latestEpoch = epoch;
-        this.tcp.onHeartbeat(epoch, hb);
+    this.collector = new Collector(
+      config,
+      {
+        session: (epoch, frame) => this.tcp.onFrame(epoch, frame),
+        udp: (frame) => this.udp.deliver(frame),
+        heartbeat: (epoch, frame, received) => {
+          const hb = decodeHeartbeat(frame.payload);
+          if (!hb) {
+            this.badHeartbeats++;
+            return;
+          }
+          let monitor = this.monitors.get(epoch);
+          if (!monitor) {
+            monitor = new LinkMonitor(config.heartbeat.timeoutMs);
+            this.monitors.set(epoch, monitor);
+          }
+          monitor.heard(hb, received);
+          this.latestEpoch = epoch;
+          this.tcp.onHeartbeat(epoch, hb);
+        },
+        file: (epoch, frame) => this.files?.onFrame(epoch, frame),
       },
-    });
+      {
+        ...(this.auth ? { auth: this.auth } : {}),
+        epochFile: join(config.stateDir, 'newest-epoch'),
+        fecHoldMs: config.fec.holdMs,
+      },
+    );
+    if (config.metrics.listen) this.metrics = new Metrics('receiver', RECEIVER_METRICS, () => this.stats());
   }
 
   async start(): Promise<void> {
+    this.files?.start();
     await this.collector.start();
+    if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
     this.timer = setInterval(() => this.tick(), 100);
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     log.info({ listen: this.config.link.listen, dedup: this.config.dedup }, 'diode receiver ready');
   }
 
+  /** Re-reads the key file (rotation); every second and on SIGHUP. */
+  reloadKeys(): void {
+    const r = this.auth?.reload();
+    if (r?.changed) log.info({ keys: this.auth?.ids() }, 'keys reloaded');
+    if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
+  }
+
   private tick(): void {
+    this.collector.tick();
+    this.files?.tick();
+    if (Date.now() - this.lastKeyCheck > 1000) {
+      this.lastKeyCheck = Date.now();
+      this.reloadKeys();
+      if (this.files)
+        this.spoolBytes = duBytes(this.config.files.spool ?? join(this.config.files.inbox!, '.tacmesh'));
+    }
     this.tcp.tick((epoch) => this.collector.silentMs(epoch));
     const alive = this.linkAlive();
     if (alive !== this.wasAlive) {
@@ -84,6 +240,12 @@ export class Receiver {
       },
       tcp: { ...this.tcp.counters, active: this.tcp.active() },
       udp: this.udp.counters,
+      auth: this.auth ? { keys: this.auth.ids() } : null,
+      files: {
+        ...(this.files?.counters ?? { delivered: 0, quarantined: 0 }),
+        incoming: this.files?.list() ?? [],
+        spoolBytes: this.spoolBytes,
+      },
     };
   }
 
@@ -91,6 +253,8 @@ export class Receiver {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.tcp.shutdown();
+    this.files?.stop();
+    this.metrics?.close();
     this.collector.close();
     this.udp.close();
     this.statsFile?.close();

@@ -1,17 +1,29 @@
 /**
- * The RED transmission system: TCP destination proxy and UDP capture feed the aggregator,
- * which paces frames and their copies onto the one-way link; heartbeats once a second.
- * The link socket is connected to the receiver and only ever sends.
+ * The RED transmission system: TCP destination proxy, UDP capture and the file sender feed
+ * the aggregator, which signs frames, adds FEC repairs, paces frames and their copies onto
+ * the one-way link; heartbeats once a second carry the sender's counters. The link socket
+ * is connected to the receiver and only ever sends.
+ *
+ * The epoch is the start time in seconds, kept on disk so it always grows (a receiver with
+ * auth refuses an epoch older than the newest it has seen: replays of old traffic).
  */
-import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { log } from '../shared/log.js';
 import { Aggregator } from './aggregator.js';
+import { AuditLog } from './audit.js';
+import { KeyRing } from './auth.js';
+import { Carousel } from './carousel.js';
 import type { SendConfig } from './config.js';
 import { CopyPolicy } from './copies.js';
+import { FileSender } from './files.js';
 import { FrameType, Importance } from './frame.js';
 import { encodeHeartbeat } from './heartbeat.js';
+import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
+import { Outbox } from './outbox.js';
 import { SessionStore } from './session-store.js';
+import { duBytes, FileSpool, writeAtomic } from './spool.js';
 import { started } from './started.js';
 import { StatsFile } from './stats-file.js';
 import { TcpDestinationProxy } from './tcp-destination-proxy.js';
@@ -19,12 +31,80 @@ import { UdpCapture } from './udp-capture.js';
 
 const importanceOf = (i: 'high' | 'low') => (i === 'high' ? Importance.High : Importance.Low);
 
+/** A new epoch: the time in seconds, above the last one this spool used. */
+export function nextEpoch(dir: string): number {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'epoch');
+  let last = 0;
+  try {
+    last = Number(readFileSync(file, 'utf8').trim()) || 0;
+  } catch {
+    // first start
+  }
+  const epoch = Math.max(Math.floor(Date.now() / 1000), last + 1) >>> 0;
+  writeAtomic(file, `${epoch}\n`);
+  return epoch;
+}
+
+type SenderStats = ReturnType<Sender['stats']>;
+
+const SENDER_METRICS: MetricDef<SenderStats>[] = [
+  {
+    name: 'frames_total',
+    help: 'frames sent (originals)',
+    type: 'counter',
+    samples: (s) => one(s.link.frames),
+  },
+  {
+    name: 'copies_total',
+    help: 'extra copies sent',
+    type: 'counter',
+    samples: (s) => one(s.link.copiesSent),
+  },
+  {
+    name: 'repairs_total',
+    help: 'FEC repair frames sent',
+    type: 'counter',
+    samples: (s) => one(s.link.repairFrames),
+  },
+  {
+    name: 'fec_blocks_total',
+    help: 'FEC blocks encoded',
+    type: 'counter',
+    samples: (s) => one(s.link.fec?.blocks ?? 0),
+  },
+  {
+    name: 'sessions_total',
+    help: 'TCP sessions by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', { accepted: s.tcp.accepted, closed: s.tcp.closed, aborted: s.tcp.aborted }),
+  },
+  {
+    name: 'files_total',
+    help: 'files by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', { sent: s.files.sent, rounds: s.files.rounds, refused: s.files.refused }),
+  },
+  { name: 'spool_bytes', help: 'bytes in the spool', type: 'gauge', samples: (s) => one(s.files.spoolBytes) },
+];
+
 export class Sender {
-  readonly epoch = randomBytes(4).readUInt32BE(0) || 1;
+  readonly epoch: number;
   private readonly socket: Socket;
   private readonly aggregator: Aggregator;
   private readonly tcp: TcpDestinationProxy;
   private readonly udp: UdpCapture;
+  private readonly auth: KeyRing | undefined;
+  private readonly spool: FileSpool;
+  private readonly files: FileSender;
+  private readonly outbox: Outbox | undefined;
+  private readonly audit: AuditLog;
+  private readonly metrics: Metrics<SenderStats> | undefined;
+  private spoolBytes = 0;
   private readonly started = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private statsFile: StatsFile | undefined;
@@ -34,6 +114,21 @@ export class Sender {
 
   constructor(private readonly config: SendConfig) {
     const { link } = config;
+    this.epoch = nextEpoch(config.store.dir);
+    this.audit = new AuditLog(config.audit.file, 'sender');
+    if (config.auth) this.auth = new KeyRing(config.auth.keyFile, config.auth.keyId);
+    const fec = config.fec?.enabled
+      ? {
+          blockFrames: config.fec.blockFrames,
+          maxDelayMs: config.fec.maxDelayMs,
+          sizing: {
+            loss: config.fec.expectedLoss,
+            burst: config.fec.burstFrames,
+            margin: config.fec.margin,
+            failure: config.fec.failure,
+          },
+        }
+      : undefined;
     this.socket = createSocket({ type: link.to.host.includes(':') ? 'udp6' : 'udp4' });
     // A one-way link carries nothing back; anything that does arrive is counted and ignored.
     this.socket.on('message', () => {
@@ -51,15 +146,18 @@ export class Sender {
       copyPolicy: new CopyPolicy({ high: config.copies.high, low: config.copies.low }),
       everyMs: config.copies.everyMs,
       spreadMs: config.copies.spreadMs,
-      send: (header, payload) => this.socket.send([header, payload]),
+      send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
       socketBacklog: () => this.socket.getSendQueueSize(),
+      ...(this.auth ? { auth: this.auth } : {}),
+      ...(fec ? { fec } : {}),
     });
     const newSessionId = () => this.nextSession++;
     this.tcp = new TcpDestinationProxy(this.aggregator, {
       epoch: this.epoch,
       services: config.tcp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
       throughput: config.throughput,
-      ...(config.store.enabled ? { store: new SessionStore(config.store.dir) } : {}),
+      ...(config.store.enabled ? { store: new SessionStore(join(config.store.dir, 'sessions')) } : {}),
+      audit: this.audit,
       newSessionId,
     });
     this.udp = new UdpCapture(
@@ -67,6 +165,18 @@ export class Sender {
       config.udp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
       newSessionId,
     );
+    this.spool = new FileSpool(config.store.dir, this.aggregator.maxPayload);
+    const carousel = new Carousel({
+      rounds: config.files.rounds,
+      ...(config.files.durationS ? { durationMs: config.files.durationS * 1000 } : {}),
+    });
+    this.files = new FileSender(this.aggregator, this.spool, carousel, this.audit, {
+      manifestEvery: config.files.manifestEvery,
+      progressEveryMs: 1000,
+    });
+    if (config.files.outbox)
+      this.outbox = new Outbox(config.files.outbox, this.spool, this.audit, () => this.files.kick());
+    if (config.metrics.listen) this.metrics = new Metrics('sender', SENDER_METRICS, () => this.stats());
   }
 
   async start(): Promise<void> {
@@ -78,19 +188,42 @@ export class Sender {
     );
     await this.tcp.listen();
     await this.udp.listen();
+    await this.spool.recover();
+    this.files.start();
+    this.outbox?.start();
+    if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.config.heartbeat.everyMs);
     this.heartbeat();
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     log.info({ epoch: this.epoch, to: link.to, rateMbit: link.rateMbit }, 'diode sender ready');
   }
 
+  /** Re-reads the key file (rotation: the highest id signs); also on SIGHUP. */
+  reloadKeys(): void {
+    const r = this.auth?.reload();
+    if (r?.changed) log.info({ keys: this.auth?.ids(), signing: this.auth?.signingId }, 'keys reloaded');
+    if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
+  }
+
   private heartbeat(): void {
+    this.reloadKeys();
+    this.spoolBytes = duBytes(this.config.store.dir);
+    const a = this.aggregator.snapshot();
     const payload = encodeHeartbeat(
       {
         intervalMs: this.config.heartbeat.everyMs,
         uptimeS: Math.floor((Date.now() - this.started) / 1000),
         datagramsSent: this.aggregator.datagramsSent,
         sessions: this.tcp.marks(),
+        counters: {
+          frames: a.frames,
+          copiesSent: a.copiesSent,
+          repairFrames: a.repairFrames,
+          fecBlocks: a.fec?.blocks ?? 0,
+          tcpSessions: this.tcp.counters.accepted,
+          filesSent: this.files.counters.sent,
+          fileBytes: this.files.counters.bytes,
+        },
       },
       this.aggregator.maxPayload,
     );
@@ -115,12 +248,17 @@ export class Sender {
       },
       tcp: { ...this.tcp.counters, sessions: this.tcp.stats() },
       udp: this.udp.counters,
+      auth: this.auth ? { keys: this.auth.ids(), signing: this.auth.signingId } : null,
+      files: { ...this.files.counters, spoolBytes: this.spoolBytes, spool: this.files.progress() },
     };
   }
 
   /** Stops accepting, sends what is queued (up to `graceMs`), and closes. */
   async stop(graceMs = 2000): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.outbox?.stop();
+    this.files.stop();
+    this.metrics?.close();
     await this.tcp.close();
     this.udp.close();
     await Promise.race([this.aggregator.flushed(), new Promise((r) => setTimeout(r, graceMs))]);

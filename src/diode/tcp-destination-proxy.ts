@@ -7,6 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { log } from '../shared/log.js';
 import type { Aggregator } from './aggregator.js';
+import type { AuditLog } from './audit.js';
 import { encodeOpen, FrameType, type Importance } from './frame.js';
 import type { SessionMark } from './heartbeat.js';
 import type { SessionStore, StoredSession } from './session-store.js';
@@ -69,6 +70,7 @@ export class TcpDestinationProxy {
       services: TcpService[];
       throughput: ThroughputRule[];
       store?: SessionStore;
+      audit?: AuditLog;
       newSessionId: () => number;
     },
   ) {
@@ -113,6 +115,7 @@ export class TcpDestinationProxy {
     this.sessions.set(id, s);
     this.counters.accepted++;
     log.info({ session: id, ...key, th2: th2 ?? null }, 'session open');
+    this.options.audit?.write('session-open', { epoch: this.options.epoch, session: id, ...key });
     this.emit(
       s,
       FrameType.Open,
@@ -185,6 +188,12 @@ export class TcpDestinationProxy {
     this.closed.push(s);
     const stats = this.statsOf(s);
     log.info({ ...stats }, how === 'closed' ? 'session sent' : 'session aborted by the client');
+    this.options.audit?.write(how === 'closed' ? 'session-sent' : 'session-aborted', {
+      epoch: this.options.epoch,
+      session: s.id,
+      ...s.key,
+      bytes: s.bytes,
+    });
     void this.aggregator.flushed().then(() => s.store?.remove());
     if (how === 'closed') s.socket.end();
     else s.socket.destroy();

@@ -12,6 +12,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { log } from '../shared/log.js';
+import type { AuditLog } from './audit.js';
 import type { RecvConfig } from './config.js';
 import { decodeOpen, type Frame, FrameType } from './frame.js';
 import type { Heartbeat } from './heartbeat.js';
@@ -83,6 +84,7 @@ export class TcpSourceProxy {
   constructor(
     private readonly config: RecvConfig['tcp'] & { linkDownAbortMs: number },
     private readonly now: () => number = () => performance.now(),
+    private readonly audit?: AuditLog,
   ) {
     this.allow = config.allow ? new Set(config.allow.map((d) => `${d.host}:${d.port}`)) : undefined;
   }
@@ -271,6 +273,12 @@ export class TcpSourceProxy {
           { session: sink.id, destination: sink.destination, bytes: sink.delivered },
           'session delivered',
         );
+        this.audit?.write('session-delivered', {
+          epoch: sink.epoch,
+          session: sink.id,
+          destination: sink.destination,
+          bytes: sink.delivered,
+        });
         this.forget(sink);
       });
     };
@@ -293,6 +301,13 @@ export class TcpSourceProxy {
       },
       'session aborted: the destination gets a reset, not a stream with a hole',
     );
+    this.audit?.write('session-aborted', {
+      epoch: sink.epoch,
+      session: sink.id,
+      reason,
+      destination: sink.destination ?? null,
+      delivered: sink.delivered,
+    });
     const socket = sink.socket;
     if (socket && !socket.destroyed) {
       if (socket.connecting) socket.destroy();

@@ -4,7 +4,17 @@
  * processes with configs written to a temporary directory, a TCP sink (the destination)
  * in the receiver's namespace and TCP sources (the clients) in the sender's.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createCipheriv, createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +22,8 @@ import { stringify } from 'yaml';
 import { Lab } from '../../testbed/lab.js';
 import { type OneWayLink, oneWayLink } from '../../testbed/link.js';
 import { Tool } from '../../testbed/tools/index.js';
+import { generateKey } from '../auth.js';
+import { sha256File } from '../spool.js';
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const here = (rel: string) => fileURLToPath(new URL(`${rel}${ext}`, import.meta.url));
@@ -37,6 +49,8 @@ export interface SourceResult {
 /** A running `tacmesh diode send|recv` (or tool) with helpers to wait for it and stop it. */
 export class Proc {
   readonly tool: Tool;
+  /** The config file of a `tacmesh diode` process. */
+  configFile = '';
   constructor(
     readonly lab: Lab,
     child: ReturnType<Lab['spawnNode']>,
@@ -117,7 +131,76 @@ export class DiodeLab {
     const child = this.lab.spawnNode(ns, MAIN, ['diode', role, '--config', file], {
       env: { ...process.env, TACMESH_LOG_LEVEL: process.env.TACMESH_LOG_LEVEL ?? 'warn' },
     });
-    return new Proc(this.lab, child);
+    const p = new Proc(this.lab, child);
+    p.configFile = file;
+    return p;
+  }
+
+  /** Runs another `tacmesh diode` subcommand in the sender's namespace to its end. */
+  async cli(args: string[]): Promise<Tool> {
+    const tool = new Tool(
+      this.lab.spawnNode(this.sendNs, MAIN, ['diode', ...args], {
+        env: { ...process.env, TACMESH_LOG_LEVEL: process.env.TACMESH_LOG_LEVEL ?? 'warn' },
+      }),
+    );
+    await tool.exited;
+    return tool;
+  }
+
+  /** A UDP relay in the sender's namespace on 127.0.0.1:`port`, onto the link (udp-relay.ts). */
+  async relay(port: number, options: string[] = []): Promise<Proc> {
+    const p = new Proc(
+      this.lab,
+      this.lab.spawnNode(this.sendNs, toolScript('udp-relay'), [
+        String(port),
+        this.recvAddr,
+        String(LINK_PORT),
+        '--from',
+        this.sendAddr,
+        ...options,
+      ]),
+    );
+    await p.ready();
+    return p;
+  }
+
+  /** A key file with one fresh key (mode 0600). */
+  keyFile(name = `keys-${Date.now()}`): string {
+    const file = join(this.dir, name);
+    generateKey(file, 1);
+    return file;
+  }
+
+  /** A file of `bytes` seeded pseudo-random bytes; returns its path and SHA-256. */
+  makeFile(name: string, bytes: number, seed = name): { path: string; sha256: string; size: number } {
+    const path = join(this.dir, name);
+    const key = createHash('sha256').update(seed).digest();
+    const stream = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+    const hash = createHash('sha256');
+    const zeros = Buffer.alloc(1 << 20);
+    const fd = openSync(path, 'w');
+    try {
+      for (let done = 0; done < bytes; ) {
+        const n = Math.min(zeros.length, bytes - done);
+        const chunk = stream.update(zeros.subarray(0, n));
+        hash.update(chunk);
+        writeSync(fd, chunk);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return { path, sha256: hash.digest('hex'), size: bytes };
+  }
+
+  /** Waits until `path` exists; returns its SHA-256. */
+  async arrived(path: string, timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(path)) {
+      if (Date.now() > deadline) throw new Error(`${path} did not arrive within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return sha256File(path);
   }
 
   /** Starts a receiver on the link; `config` is merged over the defaults (listen, stats file). */
@@ -126,6 +209,7 @@ export class DiodeLab {
     const p = this.diode(this.recvNs, 'recv', {
       link: { listen: `${this.recvAddr}:${LINK_PORT}` },
       stats: { file: statsFile, everyMs: 200 },
+      stateDir: join(this.dir, `recv-state-${Date.now()}`),
       ...config,
     });
     await p.ready();

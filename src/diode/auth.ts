@@ -1,0 +1,158 @@
+/**
+ * Authenticated frames: every frame carries the id of a pre-shared key and a MAC over its
+ * header and payload (HMAC-SHA-256, truncated to 16 bytes). Copies share their original's
+ * tag: the copy byte is MACed as zero, so a copy costs no extra MAC and still differs from its
+ * original in that byte only.
+ *
+ * Keys come from a key file that only its owner may read (mode 0600 or stricter, owned by
+ * the user running the diode): one key per line, `<id> <64 hex digits>`, `#` comments. At
+ * most two keys are live at once, which is what a rotation needs: the receiver accepts
+ * both, the sender signs with the highest id (or the configured one). The file is re-read
+ * when it changes (docs/diode.md: rotation procedure).
+ *
+ * Replays are stopped by the collector: the link sequence window within an epoch, and an
+ * epoch never older than the newest one accepted (epochs are the sender's start time).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { HEADER_BYTES } from './frame.js';
+
+export const TAG_BYTES = 16;
+export const KEY_BYTES = 32;
+export const MAX_LIVE_KEYS = 2;
+
+export type AuthFailure = 'unauthenticated' | 'unknown-key' | 'bad-tag' | 'old-epoch';
+
+export class KeyFileError extends Error {}
+
+/** Parses and checks a key file; throws KeyFileError naming the file and the problem. */
+export function readKeyFile(file: string): Map<number, Buffer> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new KeyFileError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if ((st.mode & 0o077) !== 0)
+      throw new KeyFileError(
+        `${file}: mode ${(st.mode & 0o777).toString(8)} lets others read the keys; run: chmod 600 ${file}`,
+      );
+    const uid = process.getuid?.() ?? 0;
+    if (st.uid !== uid && uid !== 0)
+      throw new KeyFileError(`${file}: owned by uid ${st.uid}, not by this user (${uid})`);
+    const keys = new Map<number, Buffer>();
+    readFileSync(fd, 'utf8')
+      .split('\n')
+      .forEach((raw, i) => {
+        const line = raw.replace(/#.*/, '').trim();
+        if (!line) return;
+        const m = /^(\d{1,5})\s+([0-9a-fA-F]{64})$/.exec(line);
+        const id = Number(m?.[1]);
+        if (!m || id < 1 || id > 0xffff)
+          throw new KeyFileError(`${file}:${i + 1}: expected "<id 1-65535> <64 hex digits>"`);
+        if (keys.has(id)) throw new KeyFileError(`${file}:${i + 1}: key id ${id} appears twice`);
+        keys.set(id, Buffer.from(m[2]!, 'hex'));
+      });
+    if (keys.size === 0) throw new KeyFileError(`${file}: no key`);
+    if (keys.size > MAX_LIVE_KEYS)
+      throw new KeyFileError(
+        `${file}: ${keys.size} keys; at most ${MAX_LIVE_KEYS} may be live (remove the retired one)`,
+      );
+    return keys;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes a new random key with `id` into `file` (created 0600, or appended to). */
+export function generateKey(file: string, id: number): void {
+  let existing = '';
+  try {
+    existing = readFileSync(file, 'utf8');
+    readKeyFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== undefined || !existing) existing = '';
+    else throw err;
+  }
+  const line = `${id} ${randomBytes(KEY_BYTES).toString('hex')}\n`;
+  writeFileSync(file, existing + (existing && !existing.endsWith('\n') ? '\n' : '') + line, { mode: 0o600 });
+  readKeyFile(file);
+}
+
+/** The live keys of a key file, re-read when the file changes. */
+export class KeyRing {
+  private keys: Map<number, Buffer>;
+  private mtimeMs: number;
+  /** The key id frames are signed with. */
+  signingId: number;
+
+  constructor(
+    readonly file: string,
+    private readonly fixedId?: number,
+  ) {
+    this.keys = readKeyFile(file);
+    this.mtimeMs = statSync(file).mtimeMs;
+    this.signingId = this.pickSigningId();
+  }
+
+  /** Re-reads the file if it changed; keeps the old keys (and says why) if the new file is bad. */
+  reload(): { changed: boolean; error?: string } {
+    let mtime: number;
+    try {
+      mtime = statSync(this.file).mtimeMs;
+    } catch (err) {
+      return { changed: false, error: (err as Error).message };
+    }
+    if (mtime === this.mtimeMs) return { changed: false };
+    this.mtimeMs = mtime;
+    try {
+      this.keys = readKeyFile(this.file);
+      this.signingId = this.pickSigningId();
+      return { changed: true };
+    } catch (err) {
+      return { changed: false, error: (err as Error).message };
+    }
+  }
+
+  ids(): number[] {
+    return [...this.keys.keys()].sort((a, b) => a - b);
+  }
+
+  private pickSigningId(): number {
+    if (this.fixedId !== undefined) {
+      if (!this.keys.has(this.fixedId))
+        throw new KeyFileError(`${this.file}: no key with id ${this.fixedId}`);
+      return this.fixedId;
+    }
+    return Math.max(...this.keys.keys());
+  }
+
+  /** The tag of a frame: header (copy byte as 0) and payload under key `id`. */
+  tag(id: number, header: Buffer, payload: Buffer): Buffer | undefined {
+    const key = this.keys.get(id);
+    if (!key) return undefined;
+    const mac = createHmac('sha256', key);
+    if (header[6] === 0) mac.update(header);
+    else {
+      const h = Buffer.from(header);
+      h[6] = 0;
+      mac.update(h);
+    }
+    return mac.update(payload).digest().subarray(0, TAG_BYTES);
+  }
+
+  /** Checks the tag of a decoded datagram (header, payload, tag at the end). */
+  verify(datagram: Buffer, keyId: number, payloadLength: number): AuthFailure | undefined {
+    if (keyId === 0 || datagram[7] !== TAG_BYTES) return 'unauthenticated';
+    const end = HEADER_BYTES + payloadLength;
+    const expected = this.tag(
+      keyId,
+      datagram.subarray(0, HEADER_BYTES),
+      datagram.subarray(HEADER_BYTES, end),
+    );
+    if (!expected) return 'unknown-key';
+    return timingSafeEqual(expected, datagram.subarray(end, end + TAG_BYTES)) ? undefined : 'bad-tag';
+  }
+}

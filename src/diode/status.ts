@@ -1,0 +1,128 @@
+/**
+ * `tacmesh diode status` and `send-file`'s progress bar: what either side is doing, read from
+ * what it leaves on disk — the stats file (live counters and the spool's progress), the
+ * spool and quarantine directories, and the audit log. No port, no return path needed.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { readAudit } from './audit.js';
+import type { RecvConfig, SendConfig } from './config.js';
+import type { FileProgress } from './files.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: the stats file is JSON written by the other process
+type Json = any;
+
+export function readStats(file: string | undefined): { stats: Json; ageMs: number } | undefined {
+  if (!file) return undefined;
+  try {
+    return { stats: JSON.parse(readFileSync(file, 'utf8')), ageMs: Date.now() - statSync(file).mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+export function humanRate(bytesPerSecond: number): string {
+  return `${((bytesPerSecond * 8) / 1e6).toFixed(1)} Mbit/s`;
+}
+
+/** One line of progress: name, bar, percent, rate, ETA. */
+export function progressLine(p: FileProgress, width = 30): string {
+  const frac = p.size > 0 ? Math.min(1, p.roundBytes / p.size) : 1;
+  const filled = Math.round(frac * width);
+  const eta = p.rate > 0 ? Math.max(0, (p.size - p.roundBytes) / p.rate) : Number.NaN;
+  const etaText = Number.isFinite(eta)
+    ? `ETA ${Math.floor(eta / 60)}:${String(Math.round(eta % 60)).padStart(2, '0')}`
+    : 'ETA --:--';
+  return `${p.name.slice(0, 24).padEnd(24)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)} %  ${humanRate(p.rate).padStart(13)}  ${etaText}  round ${p.round}`;
+}
+
+function auditEvents(file: string | undefined, events: string[]): Json[] {
+  if (!file || !existsSync(file)) return [];
+  return readAudit(readFileSync(file, 'utf8')).filter((e) => events.includes(e.event));
+}
+
+export function senderStatus(config: SendConfig): { text: string; json: Json } {
+  const live = readStats(config.stats.file);
+  const spoolDir = join(config.store.dir, 'files');
+  const queued = existsSync(spoolDir) ? readdirSync(spoolDir).filter((e) => !e.startsWith('.')) : [];
+  const progress: FileProgress[] = live?.stats.files?.spool ?? [];
+  const sent = auditEvents(config.audit.file, ['file-sent']);
+  const refused = auditEvents(config.audit.file, ['file-refused']);
+  const lines = [
+    `sender: ${live ? `running (stats ${Math.round(live.ageMs / 1000)} s old), epoch ${live.stats.epoch}` : 'no stats file (not running, or stats.file not set)'}`,
+  ];
+  if (live) {
+    const l = live.stats.link;
+    lines.push(
+      `link: ${l.frames} frames, ${l.copiesSent} copies, ${l.repairFrames} repairs${l.fec ? ` (FEC overhead ${(l.fec.overhead * 100).toFixed(1)} %)` : ''}`,
+    );
+  }
+  lines.push(`files queued or sending: ${queued.length}`);
+  for (const p of progress) lines.push(`  ${progressLine(p)}`);
+  lines.push(`files sent: ${sent.length}`);
+  for (const e of sent.slice(-20))
+    lines.push(`  ${e.time}  ${e.name}  ${mb(e.size)}  ${e.sha256}  ${e.rounds} round(s)`);
+  if (refused.length) {
+    lines.push(`files refused: ${refused.length}`);
+    for (const e of refused.slice(-20)) lines.push(`  ${e.time}  ${e.name}  ${e.error}`);
+  }
+  return {
+    text: lines.join('\n'),
+    json: {
+      role: 'sender',
+      running: !!live,
+      stats: live?.stats ?? null,
+      queued: queued.length,
+      progress,
+      sent,
+      refused,
+    },
+  };
+}
+
+export function receiverStatus(config: RecvConfig): { text: string; json: Json } {
+  const live = readStats(config.stats.file);
+  const spool = config.files.spool ?? (config.files.inbox ? join(config.files.inbox, '.tacmesh') : undefined);
+  const quarantined: Json[] = [];
+  const qdir = spool ? join(spool, 'quarantine') : undefined;
+  for (const e of qdir && existsSync(qdir) ? readdirSync(qdir) : []) {
+    try {
+      quarantined.push({
+        dir: join(qdir!, e),
+        ...JSON.parse(readFileSync(join(qdir!, e, 'error.json'), 'utf8')),
+      });
+    } catch {
+      quarantined.push({ dir: join(qdir!, e), error: 'no error record' });
+    }
+  }
+  const received = auditEvents(config.audit.file, ['file-received']);
+  const incoming: Json[] = live?.stats.files?.incoming ?? [];
+  const lines = [
+    `receiver: ${live ? `running (stats ${Math.round(live.ageMs / 1000)} s old)` : 'no stats file (not running, or stats.file not set)'}`,
+  ];
+  if (live) {
+    const l = live.stats.link;
+    const h = l.health;
+    lines.push(
+      `link: ${h.alive ? 'up' : 'DOWN'}, ${h.heartbeats} heartbeats, loss ${h.datagramLoss === null || h.datagramLoss === undefined ? '-' : `${(h.datagramLoss * 100).toFixed(2)} %`}, ` +
+        `${l.frames} frames, ${l.duplicates} duplicates, ${l.lostFrames} lost, FEC ${l.fec.repaired} blocks repaired / ${l.fec.failed} failed (min spare ${l.fec.minSpare ?? '-'}), ` +
+        `auth failures ${Object.values(l.auth as Record<string, number>).reduce((a, b) => a + b, 0)}`,
+    );
+  }
+  lines.push(`files received: ${received.length}`);
+  for (const e of received.slice(-20))
+    lines.push(`  ${e.time}  ${e.name}  ${mb(e.size)}  ${e.sha256}  → ${e.path}`);
+  lines.push(`files incomplete (receiving): ${incoming.length}`);
+  for (const e of incoming) lines.push(`  ${e.name}  ${e.receivedChunks}/${e.chunks} chunks`);
+  lines.push(`files quarantined: ${quarantined.length}`);
+  for (const q of quarantined)
+    lines.push(
+      `  ${q.manifest?.name ?? '?'}  ${q.error}  missing ${(q.missing ?? []).length} range(s)  ${q.dir}`,
+    );
+  return {
+    text: lines.join('\n'),
+    json: { role: 'receiver', running: !!live, stats: live?.stats ?? null, received, incoming, quarantined },
+  };
+}
