@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
-import { NodeRuntime } from './runtime.js';
+import { loadNodeConfig } from './agent/config.js';
+import { dropCapabilities } from './agent/hardening.js';
+import { helloOf, NodeRuntime } from './runtime.js';
 
 function position(v: string): { lat: number; lon: number } {
   const [lat, lon] = v.split(',').map(Number);
@@ -12,11 +14,12 @@ function position(v: string): { lat: number; lon: number } {
 }
 
 interface RunOptions {
-  name: string;
+  config?: string;
+  name?: string;
   iface: string[];
-  tower: string;
-  towerName: string;
-  pki: string;
+  tower?: string;
+  towerName?: string;
+  pki?: string;
   cert?: string;
   key?: string;
   stateDir?: string;
@@ -26,49 +29,77 @@ interface RunOptions {
   position?: { lat: number; lon: number };
   netns?: string;
   interval: number;
+  keepCapabilities?: boolean;
 }
 
-/** `tacmesh node run`: monitor → tower, live config from the tower. */
+/** `tacmesh node run`: agent and monitor → tower, live config from the tower. */
 export function nodeRunCommand(): Command {
   return new Command('run')
-    .description('Run the node: eBPF monitor on the interfaces, records streamed to the tower over mTLS')
-    .requiredOption('--name <name>', "this node's name: its certificate must carry it")
-    .requiredOption('-i, --iface <name...>', 'interfaces to watch: names or glob patterns')
-    .requiredOption('--tower <host:port>', "the tower's control plane")
-    .option('--tower-name <name>', "the name in the tower's certificate", 'tower')
-    .option('--pki <dir>', 'holds ca.crt, <name>.crt and <name>.key', '/etc/tacmesh/pki')
+    .description(
+      'Run the node: with -c node.yaml the agent (slices, switches, repair) and the eBPF monitor on its slices; ' +
+        'records streamed to the tower over mTLS',
+    )
+    .option(
+      '-c, --config <node.yaml>',
+      'the node config (docs/agent.md); its tower, management and position sections apply',
+    )
+    .option('--name <name>', "this node's name (default: the config's); its certificate must carry it")
+    .option('-i, --iface <name...>', 'interfaces to watch besides the slices: names or glob patterns', [])
+    .option('--tower <host:port>', "the tower's control plane (default: the config's tower.address)")
+    .option('--tower-name <name>', "the name in the tower's certificate (default tower)")
+    .option(
+      '--pki <dir>',
+      "holds ca.crt, <name>.crt and <name>.key (default: the config's tower.pki, else /etc/tacmesh/pki)",
+    )
     .option('--cert <file>', 'certificate (default <pki>/<name>.crt)')
     .option('--key <file>', 'private key, mode 600 (default <pki>/<name>.key)')
     .option(
       '--state-dir <dir>',
-      'where the node keeps its sequence numbers (default /var/lib/tacmesh/<name>)',
+      'where the node keeps its sequence numbers and agent state (default /var/lib/tacmesh/<name>)',
     )
-    .option('--mgmt-iface <name>', "send control traffic from this interface's address only")
+    .option(
+      '--mgmt-iface <name>',
+      "send control traffic from this interface's address only (default: the config's management.interface)",
+    )
     .option('--mgmt-addr <ip>', 'send control traffic from this address only')
-    .option('--subnet <cidr...>', 'subnets whose addresses live on this node (for locality)', [])
+    .option(
+      '--subnet <cidr...>',
+      'subnets whose addresses live on this node, besides its slices (for locality)',
+      [],
+    )
     .option('--position <lat,lon>', 'where this node is, for the map', position)
     .option('--netns <name>', 'watch interfaces of this network namespace')
     .option('--interval <ms>', 'export interval', (v) => Number(v), 1000)
+    .option('--keep-capabilities', 'do not drop capabilities after start (debugging only)')
     .action(async (opts: RunOptions) => {
-      const pki = pkiPaths(opts.pki);
+      const config = opts.config ? loadNodeConfig(opts.config) : undefined;
+      const name = opts.name ?? config?.node;
+      const tower = opts.tower ?? config?.tower?.address;
+      if (!name) throw new InvalidArgumentError('--name is needed (or a config with node:)');
+      if (!tower) throw new InvalidArgumentError('--tower is needed (or a config with tower.address)');
+      if (!config && opts.iface.length === 0)
+        throw new InvalidArgumentError('nothing to watch: give -c node.yaml or --iface');
+      if (!opts.keepCapabilities) dropCapabilities();
+      const pki = pkiPaths(opts.pki ?? config?.tower?.pki ?? '/etc/tacmesh/pki');
+      const hello = config ? helloOf(config) : { subnets: [], slices: [], position: null };
+      hello.subnets.push(...opts.subnet);
+      if (opts.position) hello.position = opts.position;
+      const mgmtIface = opts.mgmtIface ?? config?.management?.interface;
       const runtime = new NodeRuntime({
-        name: opts.name,
+        name,
         interfaces: opts.iface,
-        stateDir: opts.stateDir ?? join('/var/lib/tacmesh', opts.name),
+        stateDir: opts.stateDir ?? join('/var/lib/tacmesh', name),
         intervalMs: opts.interval,
         ...(opts.netns ? { netns: opts.netns } : {}),
+        ...(config && opts.config ? { agent: { config, file: opts.config } } : {}),
         tower: {
-          tower: opts.tower,
-          towerName: opts.towerName,
-          tls: {
-            caCert: pki.caCert,
-            cert: opts.cert ?? pki.cert(opts.name),
-            key: opts.key ?? pki.key(opts.name),
-          },
-          ...(opts.mgmtIface ? { mgmtIface: opts.mgmtIface } : {}),
+          tower,
+          towerName: opts.towerName ?? config?.tower?.name ?? 'tower',
+          tls: { caCert: pki.caCert, cert: opts.cert ?? pki.cert(name), key: opts.key ?? pki.key(name) },
+          ...(mgmtIface ? { mgmtIface } : {}),
           ...(opts.mgmtAddr ? { mgmtAddr: opts.mgmtAddr } : {}),
         },
-        hello: { subnets: opts.subnet, slices: [], position: opts.position ?? null },
+        hello,
       });
       await runtime.start();
       await new Promise<void>((resolve) => {

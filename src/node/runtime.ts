@@ -1,36 +1,55 @@
 /**
- * `tacmesh node run`: the node process. The monitor stage feeds the tower link; the
- * tower's monitoring settings are applied live through the monitor's maps; the node's
- * status (interfaces, applied settings) is reported every few seconds.
+ * `tacmesh node run`: the node process. Either a plain monitor on named interfaces, or —
+ * with a node config — the agent (slices, switches, repair) whose monitor watches the
+ * slices' switch ports plus the interfaces the config names. Either way the records go to
+ * the tower link; the tower's monitoring settings are applied live through the monitor's
+ * maps; the agent's events and the node's status are reported.
  */
 import { hostname } from 'node:os';
 import type { MonitorConfig__Output } from '../proto/index.js';
 import { log } from '../shared/log.js';
+import { Agent } from './agent/agent.js';
+import { type NodeConfig, subnet } from './agent/config.js';
+import { bridgeName } from './agent/desired.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
-import { Monitor } from './monitor/monitor.js';
+import { Monitor, resolveInterfaces } from './monitor/monitor.js';
 
 export interface NodeRuntimeOptions {
   name?: string;
+  /** Interfaces to watch (names or globs), besides the slices of `agent`. */
   interfaces: string[];
   netns?: string;
   stateDir: string;
   tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig'>;
   hello: HelloInfo;
   intervalMs?: number;
+  /** Run the agent on this node config (slices, switches, repair) and monitor its slices. */
+  agent?: { config: NodeConfig; file: string };
 }
 
 const STATUS_EVERY_MS = 5000;
 
+/** What a node config tells the tower of the node: its slices' subnets, switches and position. */
+export function helloOf(config: NodeConfig): HelloInfo {
+  const slices = config.slices.map((s) => ({
+    name: s.name,
+    subnets: s.gateway ? [subnet(s.gateway)] : [],
+    bridge: bridgeName(config.prefix, s.name),
+  }));
+  return { subnets: slices.flatMap((s) => s.subnets), slices, position: config.position ?? null };
+}
+
 export class NodeRuntime {
   private monitor: Monitor | undefined;
+  private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private appliedVersion = 0;
   readonly link: TowerLink;
   readonly name: string;
 
   constructor(private readonly options: NodeRuntimeOptions) {
-    this.name = options.name ?? hostname();
+    this.name = options.agent?.config.node ?? options.name ?? hostname();
     this.link = new TowerLink(
       {
         ...options.tower,
@@ -43,12 +62,42 @@ export class NodeRuntime {
   }
 
   async start(): Promise<void> {
-    this.monitor = await Monitor.start(this.link, {
-      interfaces: this.options.interfaces,
-      node: this.name,
-      intervalMs: this.options.intervalMs ?? 1000,
-      ...(this.options.netns ? { netns: this.options.netns } : {}),
-    });
+    const { agent: withAgent } = this.options;
+    if (withAgent) {
+      this.agent = new Agent(withAgent.config, {
+        sink: this.link,
+        file: withAgent.file,
+        stateDir: `${this.options.stateDir}/agent`,
+        onEvent: (e) =>
+          this.link.sendSoon({
+            event: {
+              timeMs: e.time,
+              entity: e.entity,
+              problem: e.problem,
+              action: e.action,
+              ok: e.ok,
+              cause: e.cause,
+              error: e.error ?? '',
+              tookMs: Math.round(e.tookMs),
+            },
+          }),
+      });
+      await this.agent.apply();
+      await this.agent.start();
+      this.monitor = this.agent.monitorStage;
+      if (!this.monitor) throw new Error('the agent started no monitor');
+      const extra = [...this.options.interfaces, ...withAgent.config.watch];
+      const netns = withAgent.config.netns ?? this.options.netns;
+      for (const iface of extra.length ? await resolveInterfaces(extra, netns) : [])
+        this.monitor.addInterface(iface);
+    } else {
+      this.monitor = await Monitor.start(this.link, {
+        interfaces: this.options.interfaces,
+        node: this.name,
+        intervalMs: this.options.intervalMs ?? 1000,
+        ...(this.options.netns ? { netns: this.options.netns } : {}),
+      });
+    }
     await this.link.start();
     this.statusTimer = setInterval(() => this.reportStatus(), STATUS_EVERY_MS);
     log.info({ node: this.name, interfaces: this.monitor.flowmon.interfaces }, 'node running');
@@ -80,7 +129,8 @@ export class NodeRuntime {
 
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
-    this.monitor?.stop();
+    if (this.agent) await this.agent.stop();
+    else this.monitor?.stop();
     await this.link.stop();
   }
 }

@@ -87,6 +87,9 @@ export interface AgentEventRow {
   problem: string;
   action: string;
   ok: boolean;
+  cause: string;
+  error: string;
+  tookMs: number;
 }
 
 export interface MonitorSettings {

@@ -106,6 +106,19 @@ const bpfSchema = z
   })
   .strict();
 
+const towerSchema = z
+  .object({
+    /** host:port of the tower's control plane. */
+    address: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 10.77.120.2:7443'),
+    /** The name in the tower's certificate. */
+    name: z.string().default('tower'),
+    /** Holds ca.crt, <node>.crt and <node>.key (mode 600). */
+    pki: z.string().min(1),
+  })
+  .strict();
+
 const baseSchema = z
   .object({
     node: z
@@ -128,6 +141,15 @@ const baseSchema = z
     slices: z.array(sliceSchema).default([]),
     monitoring: monitoringSchema.prefault({}),
     bpf: bpfSchema.optional(),
+    /** Where `tacmesh node run` sends telemetry (the management section keeps it on its own link). */
+    tower: towerSchema.optional(),
+    /** Where the node is, for the tower's map. */
+    position: z
+      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+      .strict()
+      .optional(),
+    /** Further interfaces to watch besides the slices' switch ports (mesh links, uplinks): names or globs. */
+    watch: z.array(z.string().min(1)).default([]),
     /** How often the agent checks for drift, ms. */
     checkIntervalMs: z.number().int().min(100).max(10_000).default(500),
   })

@@ -50,10 +50,12 @@ interface QueuedBatch {
 }
 
 const BACKOFF_MIN_MS = 250;
+const MAX_HELD = 1000;
 const BACKOFF_MAX_MS = 10_000;
 
 export class TowerLink {
   private readonly queue: QueuedBatch[] = [];
+  private readonly held: NodeMessage[] = [];
   private queuedRecords = 0;
   private pending: { flows: FlowRecord[]; http: HttpEvent[]; stats: MonitorStats[] } = {
     flows: [],
@@ -68,7 +70,14 @@ export class TowerLink {
   private backoff = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Counters the node reports and tests check. */
-  readonly counters = { connects: 0, refusals: 0, batchesAcked: 0, recordsLost: 0, lastRefusal: '' };
+  readonly counters = {
+    connects: 0,
+    refusals: 0,
+    batchesAcked: 0,
+    recordsLost: 0,
+    messagesDropped: 0,
+    lastRefusal: '',
+  };
 
   constructor(
     private readonly options: TowerLinkOptions,
@@ -150,6 +159,7 @@ export class TowerLink {
       log.info({ tower: this.options.tower, queued: this.queuedRecords }, 'tower link up');
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
       for (const q of this.queue) this.call?.write({ batch: q.batch });
+      for (const m of this.held.splice(0)) this.call?.write(m);
     } else if (msg.ack) {
       const acked = msg.ack.lastSeq;
       while (this.queue.length && (this.queue[0]?.batch.lastSeq as number) <= acked) {
@@ -166,9 +176,22 @@ export class TowerLink {
     }
   }
 
-  /** Sends anything to the tower now if connected (status, agent events); dropped otherwise. */
+  /** Sends to the tower now if connected; dropped otherwise (status: the next one replaces it). */
   sendNow(message: NodeMessage): void {
     if (this.welcomed) this.call?.write(message);
+  }
+
+  /** Sends now, or as soon as the tower is back (the last MAX_HELD are kept meanwhile): agent events. */
+  sendSoon(message: NodeMessage): void {
+    if (this.welcomed && this.call) {
+      this.call.write(message);
+      return;
+    }
+    this.held.push(message);
+    if (this.held.length > MAX_HELD) {
+      this.held.shift();
+      this.counters.messagesDropped++;
+    }
   }
 
   flows(records: FlowRecord[]): void {

@@ -19,7 +19,7 @@ export interface Window {
   ip?: string | undefined;
 }
 
-function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
+export function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
   params.push(w.fromMs, w.toMs);
   const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`];
   if (w.node) {
@@ -39,6 +39,17 @@ function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = 
     clauses.push(`locality = $${params.length}`);
   }
   return clauses.join(' AND ');
+}
+
+/**
+ * HTTP lines of a window, each once: a request crossing a node's switch is seen on the port
+ * it enters and on the port it leaves; copies agree on everything but the interface and a
+ * few microseconds.
+ */
+function httpOnce(cond: string, response: boolean): string {
+  const what = response ? 'status' : 'method, url';
+  return `SELECT * FROM http WHERE ${cond} AND ${response ? '' : 'NOT '}response
+          QUALIFY row_number() OVER (PARTITION BY node, src, src_port, dst, dst_port, ${what}, time_ms // 100 ORDER BY time_ms) = 1`;
 }
 
 async function rows(
@@ -111,9 +122,10 @@ export async function summary(db: DuckDBConnection, w: Window) {
   const p2: DuckDBValue[] = [];
   const [h] = await rows(
     db,
-    `SELECT count(*) FILTER (WHERE NOT response)::DOUBLE AS requests,
+    `WITH h AS ((${httpOnce(where(w, p2), false)}) UNION ALL (${httpOnce(where(w, p2), true)}))
+     SELECT count(*) FILTER (WHERE NOT response)::DOUBLE AS requests,
             count(*) FILTER (WHERE response AND status >= 400)::DOUBLE AS errors
-     FROM http WHERE ${where(w, p2)}`,
+     FROM h`,
     p2,
   );
   return {
@@ -191,12 +203,12 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
   }
   const result = await rows(
     db,
-    `WITH req AS (SELECT * FROM http WHERE ${cond} AND NOT response),
-          res AS (SELECT * FROM http WHERE ${cond} AND response)
+    `WITH req AS (${httpOnce(cond, false)}),
+          res AS (${httpOnce(cond, true)})
      SELECT q.time_ms::DOUBLE AS time, q.node, q.iface, q.src, q.dst, q.dst_port, q.method, q.url, q.host,
             q.truncated, q.locality, r.status, (r.time_ms - q.time_ms)::DOUBLE AS latency_ms
      FROM req q ASOF LEFT JOIN res r
-       ON r.node = q.node AND r.iface = q.iface AND r.src = q.dst AND r.dst = q.src
+       ON r.node = q.node AND r.src = q.dst AND r.dst = q.src
       AND r.src_port = q.dst_port AND r.dst_port = q.src_port AND r.time_ms >= q.time_ms
      WHERE true ${extra}
      ORDER BY q.time_ms DESC LIMIT ${Math.min(Math.max(1, f.limit ?? 100), 5000)}`,
@@ -223,7 +235,7 @@ export async function httpStatus(db: DuckDBConnection, w: Window) {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
-    `SELECT status, count(*)::DOUBLE AS n FROM http WHERE ${where(w, params)} AND response GROUP BY status ORDER BY status`,
+    `SELECT status, count(*)::DOUBLE AS n FROM (${httpOnce(where(w, params), true)}) GROUP BY status ORDER BY status`,
     params,
   );
   return result.map((r) => ({ status: Number(r.status), count: Number(r.n) }));

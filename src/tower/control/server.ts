@@ -208,6 +208,9 @@ export class ControlServer {
             problem: e.problem,
             action: e.action,
             ok: e.ok,
+            cause: e.cause,
+            error: e.error,
+            tookMs: e.tookMs,
           });
         }
       }

@@ -232,13 +232,16 @@ export class DuckStore {
   }
 
   async appendEvent(e: AgentEventRow): Promise<void> {
-    await this.writer.run('INSERT INTO agent_events VALUES ($1, $2, $3, $4, $5, $6)', [
+    await this.writer.run('INSERT INTO agent_events VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
       e.timeMs,
       e.node,
       e.entity,
       e.problem,
       e.action,
       e.ok,
+      e.cause,
+      e.error,
+      e.tookMs,
     ]);
   }
 

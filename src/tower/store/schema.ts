@@ -21,6 +21,7 @@ export const SCHEMA = [
     name VARCHAR PRIMARY KEY, subnets VARCHAR, slices VARCHAR, lat DOUBLE, lon DOUBLE, software VARCHAR,
     first_seen_ms BIGINT, last_seen_ms BIGINT, status VARCHAR, monitor VARCHAR)`,
   `CREATE TABLE IF NOT EXISTS agent_events (
-    time_ms BIGINT, node VARCHAR, entity VARCHAR, problem VARCHAR, action VARCHAR, ok BOOLEAN)`,
+    time_ms BIGINT, node VARCHAR, entity VARCHAR, problem VARCHAR, action VARCHAR, ok BOOLEAN,
+    cause VARCHAR, error VARCHAR, took_ms UINTEGER)`,
   `CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, done_ms BIGINT)`,
 ];
