@@ -1,5 +1,4 @@
 /** tower.yaml and site.yaml: what the tower listens on, where it keeps things, what it knows of places. */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const hostPort = z
@@ -54,9 +53,3 @@ export const siteSchema = z
   .strict();
 
 export type SiteConfig = z.infer<typeof siteSchema>;
-
-export function splitHostPort(v: string): { host: string; port: number } {
-  const at = v.lastIndexOf(':');
-  const host = v.slice(0, at).replace(/^\[|\]$/g, '');
-  return { host: isIP(host) || host ? host : '0.0.0.0', port: Number(v.slice(at + 1)) };
-}

@@ -17,10 +17,11 @@ import {
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { log } from '../../shared/log.js';
+import { type Relay, startRelay } from '../../shared/relay.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 import { encodeFlow, encodeHttp, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
-import { addressOf, type Relay, startRelay } from './uplink.js';
+import { addressOf } from './uplink.js';
 
 export interface HelloInfo {
   subnets: string[];
@@ -97,7 +98,7 @@ export class TowerLink {
     const local =
       this.options.mgmtAddr ?? (this.options.mgmtIface ? addressOf(this.options.mgmtIface) : undefined);
     if (local) {
-      this.relay = await startRelay(this.options.tower, local);
+      this.relay = await startRelay(this.options.tower, { localAddress: local });
       target = this.relay.address;
       log.info({ tower: this.options.tower, from: local }, 'control plane bound to the management address');
     }
