@@ -25,6 +25,7 @@ PACKAGES=(
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
   influxdb                                     # the paper's store: the tower's optional sink, its tests
   softflowd pmacct                             # the peers of bench/monitor
+  chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -56,6 +57,9 @@ bash scripts/gen-proto.sh
 
 say "building TypeScript (dist/)"
 npx --no-install tsc -p tsconfig.build.json
+
+say "building the dashboard (web/ -> web/dist, served by the tower at /)"
+npm run --silent build:web
 
 if [ "$(readlink -f /usr/local/bin/tacmesh 2>/dev/null)" != "$PWD/bin/tacmesh.js" ]; then
   say "linking /usr/local/bin/tacmesh -> $PWD/bin/tacmesh.js"

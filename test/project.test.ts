@@ -17,3 +17,8 @@ test('the type checker (tsc --noEmit, strict) is clean', () => {
   const r = npx('tsc', '--noEmit');
   assert.equal(r.status, 0, r.stdout);
 });
+
+test('the dashboard (web/, DOM types) type-checks clean', () => {
+  const r = npx('tsc', '--noEmit', '-p', 'web');
+  assert.equal(r.status, 0, r.stdout);
+});

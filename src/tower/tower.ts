@@ -8,6 +8,7 @@ import { pkiPaths } from '../pki/ca.js';
 import { loadConfig } from '../shared/config.js';
 import { log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
+import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
 import { siteSchema, type TowerConfig } from './config.js';
@@ -30,6 +31,7 @@ export class Tower {
     readonly api: ApiServer,
     readonly controlPort: number,
     readonly influx: InfluxSink | undefined,
+    readonly live: LiveFeed,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -66,6 +68,8 @@ export class Tower {
         const sink = influx;
         control.onBatch((b) => sink.write(b));
       }
+      const live = new LiveFeed();
+      control.onBatch((b) => live.add(b));
       const controlPort = await control.listen(config.control.listen, tls);
       const app = buildApi({
         store,
@@ -76,10 +80,12 @@ export class Tower {
           control: control.counters,
           influx: influx ? { ...influx.counters, buffered: influx.buffered } : null,
           storedNodes: store.stored.size,
+          live: { clients: live.clients, pushes: live.pushes },
         }),
+        live,
       });
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
-      const tower = new Tower(store, registry, places, control, api, controlPort, influx);
+      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live);
       tower.maintainTimer = setInterval(() => {
         store
           .maintain()
@@ -103,6 +109,7 @@ export class Tower {
   async stop(): Promise<void> {
     clearInterval(this.maintainTimer);
     this.control.forceClose();
+    this.live.close();
     await this.api.close();
     await this.influx?.stop();
     this.store.close();

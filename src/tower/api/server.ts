@@ -8,13 +8,14 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import { getCookie } from 'hono/cookie';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { log } from '../../shared/log.js';
 import type { LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
+import { type LiveFeed, liveStream } from './live.js';
 import {
   endpointPairs,
   httpRequests,
@@ -25,6 +26,7 @@ import {
   topTalkers,
   type Window,
 } from './queries.js';
+import { StaticSite } from './static.js';
 import type { Role, Tokens } from './tokens.js';
 
 export const OPENAPI_PATH = new URL('../../../docs/api/openapi.yaml', import.meta.url);
@@ -36,7 +38,14 @@ export interface ApiDeps {
   tokens: Tokens;
   /** Counters of the other stages, shown by /health. */
   health: () => Record<string, unknown>;
+  /** The dashboard's live feed (GET /api/v1/live); without it the route answers 503. */
+  live?: LiveFeed;
+  /** The built dashboard served at /; by default web/dist. */
+  site?: StaticSite;
 }
+
+const COOKIE = 'tacmesh_token';
+const COOKIE_MAX_AGE_S = 12 * 3600;
 
 type Env = { Variables: { user: { name: string; role: Role } } };
 
@@ -102,9 +111,9 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   });
 
   app.use('/api/v1/*', async (c, next) => {
-    if (c.req.path === '/api/v1/openapi.yaml') return next();
+    if (c.req.path === '/api/v1/openapi.yaml' || c.req.path === '/api/v1/login') return next();
     const header = c.req.header('authorization');
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : getCookie(c, 'tacmesh_token');
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : getCookie(c, COOKIE);
     const user = deps.tokens.check(token);
     if (!user) return c.json({ error: 'a valid token is required (Authorization: Bearer <token>)' }, 401);
     c.set('user', user);
@@ -114,6 +123,26 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   app.get('/api/v1/openapi.yaml', (c) =>
     c.body(readFileSync(OPENAPI_PATH, 'utf8'), 200, { 'content-type': 'application/yaml' }),
   );
+  // The dashboard's login: the token goes into a cookie scripts cannot read.
+  app.post('/api/v1/login', async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as { token?: unknown } | undefined;
+    const token = typeof body?.token === 'string' ? body.token.trim() : undefined;
+    const user = deps.tokens.check(token);
+    if (!token || !user) return c.json({ error: 'this token is not valid' }, 401);
+    setCookie(c, COOKIE, token, {
+      httpOnly: true,
+      secure: true,
+      sameSite: 'Strict',
+      path: '/',
+      maxAge: COOKIE_MAX_AGE_S,
+    });
+    log.info({ user: user.name, role: user.role }, 'dashboard login');
+    return c.json(user);
+  });
+  app.post('/api/v1/logout', (c) => {
+    deleteCookie(c, COOKIE, { path: '/', secure: true });
+    return c.json({ ok: true });
+  });
   app.get('/api/v1/whoami', (c) => c.json(c.get('user')));
   app.get('/api/v1/health', (c) => c.json(deps.health()));
 
@@ -189,6 +218,14 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     }));
     return c.json({ nodes, pairs });
   });
+  app.get('/api/v1/live', (c) => {
+    if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);
+    const w = windowOf(c);
+    return liveStream(c, deps.live, { node: w.node, ip: w.ip, locality: w.locality });
+  });
+  app.all('/api/*', (c) => c.json({ error: `no such API route: ${c.req.method} ${c.req.path}` }, 404));
+  const site = deps.site ?? new StaticSite();
+  app.get('/*', (c) => site.serve(c));
   return app;
 }
 
