@@ -263,6 +263,21 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
       10_000,
     );
     await form.locator('.apply-state', { hasText: 'applied by the node' }).waitFor();
+    // What the node's agent reports (drift and repair) is listed with the node.
+    await rig.tower.registry.event({
+      node: 'node1',
+      timeMs: Date.now(),
+      entity: 'bridge br-ops',
+      problem: 'link down',
+      action: 'set up',
+      ok: true,
+      cause: 'administratively down',
+      error: '',
+      tookMs: 42,
+    });
+    await page
+      .locator('section.node[data-node="node1"] tr.event', { hasText: 'br-ops' })
+      .waitFor({ timeout: 5000 });
     // The node's own log line: it wrote sample=7 into its maps.
     await waitFor(
       'the node log',

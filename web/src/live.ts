@@ -23,11 +23,15 @@ class LiveFeed {
   /** Difference between the tower's clock and this browser's (tower − browser), ms. */
   clockOffsetMs = 0;
 
+  private filter: Filter = {};
+  private url: string | undefined;
+
   open(filter: Filter): void {
+    this.filter = filter;
     this.close();
     this.history = [];
     const es = new EventSource(
-      `/api/v1/live${query({ ip: filter.ip, locality: filter.locality, node: filter.node })}`,
+      `/api/v1/live${query({ ip: filter.ip, locality: filter.locality, node: filter.node, url: this.url })}`,
     );
     this.source = es;
     es.addEventListener('hello', (e) => {
@@ -45,6 +49,13 @@ class LiveFeed {
       for (const fn of this.listeners) fn(u);
     });
     es.onerror = () => this.setConnected(false);
+  }
+
+  /** The HTTP page's URL filter, applied by the tower before it picks the newest lines to send. */
+  setUrl(url: string | undefined): void {
+    if (url === this.url) return;
+    this.url = url;
+    this.open(this.filter);
   }
 
   close(): void {

@@ -17,11 +17,13 @@ export interface LiveFilter {
   node?: string | undefined;
   ip?: string | undefined;
   locality?: Locality | undefined;
+  /** Only HTTP lines whose URL contains this (case-insensitive); flows are not filtered by it. */
+  url?: string | undefined;
 }
 
 const FLUSH_MIN_MS = 100;
 const HEARTBEAT_MS = 1000;
-const RECENT_MAX = 50;
+const RECENT_MAX = 100;
 const QUEUE_MAX = 60;
 const LOCALITIES: Locality[] = ['intra', 'inter', 'external'];
 
@@ -182,7 +184,11 @@ export class LiveFeed {
         s.pending.addFlow(r);
         touched = true;
       }
-      const http = batch.http.filter((r) => matches(s.filter, r));
+      const url = s.filter.url?.toLowerCase();
+      const http = batch.http.filter(
+        // Responses carry no URL: keep them all, so statuses and error counts stay whole.
+        (r) => matches(s.filter, r) && (!url || r.response || r.url.toLowerCase().includes(url)),
+      );
       if (http.length) {
         s.pending.addHttp(http);
         touched = true;

@@ -221,7 +221,12 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   app.get('/api/v1/live', (c) => {
     if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);
     const w = windowOf(c);
-    return liveStream(c, deps.live, { node: w.node, ip: w.ip, locality: w.locality });
+    return liveStream(c, deps.live, {
+      node: w.node,
+      ip: w.ip,
+      locality: w.locality,
+      url: c.req.query('url'),
+    });
   });
   app.all('/api/*', (c) => c.json({ error: `no such API route: ${c.req.method} ${c.req.path}` }, 404));
   const site = deps.site ?? new StaticSite();

@@ -83,6 +83,7 @@ export function mountHttp(ctx: PageContext): () => void {
     f.url = urlIn.value.trim();
     f.method = methodIn.value;
     f.status = statusIn.value;
+    live.setUrl(f.url || undefined);
     const node = nodeIn.value || undefined;
     if (node !== state.filter.node) state.setFilter({ ...state.filter, node });
     else void reload();
@@ -272,5 +273,6 @@ export function mountHttp(ctx: PageContext): () => void {
     stop();
     offLive();
     clearTimeout(debounce);
+    live.setUrl(undefined);
   };
 }

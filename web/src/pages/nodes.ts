@@ -260,7 +260,9 @@ class NodeCard {
               h(
                 'tr',
                 {},
-                ['time', 'entity', 'problem', 'action', 'result'].map((c) => h('th', {}, c)),
+                ['time', 'entity', 'problem', 'cause', 'action', 'took', 'result'].map((c) =>
+                  h('th', { class: c === 'took' ? 'num' : '' }, c),
+                ),
               ),
             ),
             h(
@@ -269,15 +271,21 @@ class NodeCard {
               events.map((e) =>
                 h(
                   'tr',
-                  {},
+                  { class: 'event' },
                   h('td', { class: 'mono muted' }, fmt.time(Number(e.timeMs))),
                   h('td', { class: 'mono' }, e.entity),
                   h('td', {}, e.problem),
+                  h('td', { class: 'muted' }, e.cause || '–'),
                   h('td', {}, e.action),
+                  h('td', { class: 'num muted' }, e.tookMs ? `${Number(e.tookMs)} ms` : ''),
                   h(
                     'td',
-                    {},
-                    h('span', { class: e.ok ? 'ok-text' : 'bad-text' }, e.ok ? 'repaired' : 'failed'),
+                    { title: e.error || '' },
+                    h(
+                      'span',
+                      { class: e.ok ? 'ok-text' : 'bad-text' },
+                      e.ok ? 'repaired' : `failed${e.error ? `: ${e.error}` : ''}`,
+                    ),
                   ),
                 ),
               ),

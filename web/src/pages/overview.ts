@@ -74,7 +74,12 @@ class PieCard {
     );
   }
 
-  render(slices: PieSlice[]): void {
+  render(unordered: PieSlice[]): void {
+    // A fixed order (count, then address; "other" last), so equal slices do not swap places
+    // between refreshes under the operator's pointer.
+    const slices = [...unordered].sort((a, b) =>
+      a.ip === 'other' ? 1 : b.ip === 'other' ? -1 : b.count - a.count || a.ip.localeCompare(b.ip),
+    );
     const sum = slices.reduce((s, x) => s + x.count, 0);
     this.el.dataset.slices = JSON.stringify(slices);
     this.total.textContent = sum ? `${fmt.count(sum)} conversation ends` : '';
@@ -113,6 +118,7 @@ class PieCard {
           itemStyle: { borderColor: '#151a22', borderWidth: 2 },
           emphasis: { scale: true, scaleSize: 4 },
           animationDuration: 300,
+          animationDurationUpdate: 150,
           data: slices.map((s) => ({
             name: s.ip,
             value: s.count,
