@@ -70,7 +70,7 @@ function showLogin(message = ''): void {
       'p',
       { class: 'hint' },
       'Tokens are made on the tower with ',
-      h('code', {}, 'tacmesh tower token --name <you> --role viewer|operator'),
+      h('code', {}, 'tacmesh tower token --file <tokens.yaml> --name <you> --role viewer|operator'),
       '. The token is kept in a cookie this page cannot read.',
     ),
   );
