@@ -138,20 +138,39 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
 
   test('clicking a pie slice filters the page by that address and locality', async () => {
     const { ext } = rig.ip;
-    // A real mouse click on the slice of the outside address in the external pie.
-    const at = await page.evaluate((ip) => {
+    // A real mouse click on the slice of the outside address in the external pie: the pointer
+    // goes round the ring until the tooltip names that address, and clicks there.
+    const ring = await page.evaluate((ip) => {
       const c = window.tacmeshCharts['pie-external'];
       if (!c) return null;
       const data = c.getModel().getSeriesByIndex(0).getData();
       const l = data.getItemLayout(data.indexOfName(ip));
-      const mid = (l.startAngle + l.endAngle) / 2;
-      const rad = (l.r0 + l.r) / 2;
       const box = c.getDom().getBoundingClientRect();
-      return { x: box.left + l.cx + rad * Math.cos(mid), y: box.top + l.cy + rad * Math.sin(mid) };
+      return { x: box.left + l.cx, y: box.top + l.cy, r: (l.r0 + l.r) / 2 };
     }, ext);
-    assert.ok(at, 'the external pie is drawn');
+    assert.ok(ring, 'the external pie is drawn');
+    const tooltip = page.locator('#pie-external .pie-chart > div').last();
+    let at: { x: number; y: number } | undefined;
+    for (let deg = 0; deg < 360 && !at; deg += 20) {
+      const p = {
+        x: ring.x + ring.r * Math.sin((deg * Math.PI) / 180),
+        y: ring.y - ring.r * Math.cos((deg * Math.PI) / 180),
+      };
+      await page.mouse.move(p.x, p.y);
+      await sleep(120);
+      if (((await tooltip.textContent()) ?? '').includes(ext)) at = p;
+    }
+    assert.ok(at, `hovering the external pie shows ${ext} somewhere`);
     await page.mouse.click(at.x, at.y);
-    await page.locator('#filter .chip', { hasText: ext }).waitFor({ timeout: 3000 });
+    await page
+      .locator('#filter .chip', { hasText: ext })
+      .waitFor({ timeout: 3000 })
+      .catch(async (err) => {
+        await shot('debug-click');
+        throw new Error(
+          `${err.message}; clicked at ${JSON.stringify(at)}; filter shows "${await page.locator('#filter').textContent()}"`,
+        );
+      });
     await page.locator('#filter .chip', { hasText: 'external' }).waitFor();
     await waitFor('the page to be filtered', async () =>
       (await page.locator('#pie-intra').getAttribute('class'))?.includes('is-empty') ? true : undefined,
@@ -305,6 +324,22 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     assert.match((await page.locator('#kpi-flows .kpi-sub').textContent()) ?? '', /records\/s/);
     await sleep(2000);
     await shot('overview');
+  });
+
+  test('the time window: a preset is a snapshot, custom asks for its ends, live follows again', async () => {
+    await page.locator('#window-picker button[data-mode="1h"]').click();
+    await page.locator('#live-status', { hasText: 'snapshot' }).waitFor();
+    const conv = Number(await page.locator('#kpi-conversations .kpi-value').textContent());
+    assert.ok(conv >= 14, `the last hour holds everything sent (${conv} conversations)`);
+    await page.locator('#window-picker button[data-mode="custom"]').click();
+    await page.locator('#custom-from').waitFor();
+    // A window before anything was sent: the page says what is missing instead of drawing nothing.
+    await page.locator('#custom-from').fill('2020-01-01T00:00');
+    await page.locator('#custom-to').fill('2020-01-01T01:00');
+    await page.locator('#window-picker form.custom button').click();
+    await page.locator('#pie-all .empty', { hasText: 'No flow records in this window' }).waitFor();
+    await page.locator('#window-picker button[data-mode="live"]').click();
+    await page.locator('#live-status', { hasText: 'live ·' }).waitFor();
   });
 
   test('a viewer sees the monitoring settings read-only', async () => {
