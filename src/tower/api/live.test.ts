@@ -6,18 +6,23 @@ import { LiveFeed, type LiveUpdate } from './live.js';
 const feed = new LiveFeed();
 after(() => feed.close());
 
+/** What flow and HTTP rows share: one connection from a container to port 80. */
+const conn = () => ({
+  node: 'n1',
+  seq: 1,
+  timeMs: Date.now(),
+  iface: 'pa',
+  ipVersion: 4,
+  src: '10.77.151.1',
+  srcPort: 40000,
+  dstPort: 80,
+});
+
 function flow(over: Partial<FlowRow>): FlowRow {
   return {
-    node: 'n1',
-    seq: 1,
-    timeMs: Date.now(),
-    iface: 'pa',
+    ...conn(),
     direction: 'egress',
-    ipVersion: 4,
-    src: '10.77.151.1',
     dst: '10.77.151.2',
-    srcPort: 40000,
-    dstPort: 80,
     protocol: 6,
     packets: 2,
     bytes: 100,
@@ -33,16 +38,9 @@ function flow(over: Partial<FlowRow>): FlowRow {
 
 function http(over: Partial<HttpRow>): HttpRow {
   return {
-    node: 'n1',
-    seq: 1,
-    timeMs: Date.now(),
-    iface: 'pa',
+    ...conn(),
     direction: 'ingress',
-    ipVersion: 4,
-    src: '10.77.151.1',
     dst: '10.77.153.1',
-    srcPort: 40000,
-    dstPort: 80,
     response: false,
     method: 'GET',
     url: '/a',
