@@ -359,7 +359,13 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     assert.equal(put.status, 403);
   });
 
-  test('no page raised a script error along the way', () => {
+  test('no page raised a script error, and no live stream was left open behind the page', async () => {
     assert.deepEqual(pageErrors, []);
+    // The page re-opened its feed on every filter change and sign-in; only the current one is left.
+    await waitFor(
+      'closed streams to be dropped',
+      async () => (rig.tower.live.clients === 1 ? true : undefined),
+      5000,
+    ).catch(() => assert.fail(`${rig.tower.live.clients} live subscribers for one page`));
   });
 });

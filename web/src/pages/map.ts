@@ -253,7 +253,7 @@ export function mountMap(ctx: PageContext): () => void {
             polyline: true,
             silent: true,
             z: 1,
-            lineStyle: { color: '#2a3342', width: 0.6, type: 'dashed', opacity: 0.9 },
+            lineStyle: { color: '#34415a', width: 0.8, type: 'dashed', opacity: 0.9 },
             data: grid.lines.map((coords) => ({ coords })),
           },
           {
