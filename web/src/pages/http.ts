@@ -268,6 +268,7 @@ export function mountHttp(ctx: PageContext): () => void {
     const fresh = matching.filter((r) => !shown.has(keyOf(r)));
     tbody.prepend(...fresh.reverse().map((r) => row(r, true)));
     while (tbody.children.length > LIMIT) tbody.lastElementChild?.remove();
+    countNote.textContent = tbody.children.length >= LIMIT ? `newest ${LIMIT}` : `${tbody.children.length}`;
   });
   return () => {
     stop();
