@@ -12,7 +12,9 @@
 #include "parse.h"
 #include "http.h"
 
-#define TC_ACT_OK 0
+/* TC_ACT_UNSPEC is TCX_NEXT under tcx: the packet goes on to the other programs on the hook
+ * (linkem, qos, legacy tc filters). TC_ACT_OK would end the chain there. A monitor only looks. */
+#define TC_ACT_UNSPEC (-1)
 #define E2BIG_ 7
 #define EEXIST_ 17
 
@@ -142,11 +144,11 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 	__u32 ifindex = skb->ifindex;
 	struct flowmon_iface *iface = bpf_map_lookup_elem(&flowmon_ifaces, &ifindex);
 	if (iface && !iface->enabled)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	struct flowmon_config *cfg = bpf_map_lookup_elem(&flowmon_config, &zero);
 	struct flowmon_counters *cnt = bpf_map_lookup_elem(&flowmon_counters, &zero);
 	if (!cfg || !cnt)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 
 	__u32 segs = skb->gso_segs ? skb->gso_segs : 1;
 	cnt->packets_seen += segs;
@@ -156,12 +158,12 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 	int rc = parse_packet(skb, &p);
 	if (rc == PARSE_NON_IP) {
 		cnt->non_ip++;
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	if (rc == PARSE_MALFORMED)
 		cnt->malformed++;
 	if (!p.key.ip_version)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	p.key.ifindex = ifindex;
 	p.key.direction = direction;
 
@@ -170,14 +172,14 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 	if ((cfg->metrics & FLOWMON_L7) && rc == PARSE_OK && p.key.protocol == IPPROTO_TCP)
 		emit_http(skb, &p, now, cfg, cnt);
 	if (!(cfg->metrics & FLOWMON_L3))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (!(cfg->metrics & FLOWMON_L4)) {
 		p.key.src_port = 0;
 		p.key.dst_port = 0;
 		p.tcp_flags = 0;
 	}
 	account_flow(&p, segs, skb->len, now, cnt);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

@@ -7,7 +7,8 @@
 #include <bpf/bpf_helpers.h>
 #include "types.h"
 
-#define TC_ACT_OK 0
+/* Passing is TC_ACT_UNSPEC (TCX_NEXT): other programs on the hook still see the packet. */
+#define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
 #define PPM 1000000
 
@@ -33,7 +34,7 @@ int linkem(struct __sk_buff *skb)
 	struct linkem_config *cfg = bpf_map_lookup_elem(&linkem_config, &zero);
 	struct linkem_counters *cnt = bpf_map_lookup_elem(&linkem_counters, &zero);
 	if (!cfg || !cnt)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 
 	/* A GSO skb carries several wire packets; it is dropped or passed as a unit. */
 	__u32 segs = skb->gso_segs ? skb->gso_segs : 1;
@@ -45,7 +46,7 @@ int linkem(struct __sk_buff *skb)
 	}
 	cnt->passed_packets += segs;
 	cnt->passed_bytes += skb->len;
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,40 +1,180 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { runDemo } from './demo.js';
+import { loadConfig } from '../shared/config.js';
+import { type TestbedConfig, testbedConfigSchema } from './config.js';
 import { cleanLeftovers } from './lab.js';
+import { testbedDown, testbedLink, testbedStatus, testbedUp } from './testbed.js';
+
+const progress = (message: string) => process.stderr.write(`[testbed] ${message}\n`);
+
+function wholeNumber(what: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${what} must be a whole number >= ${min}`);
+    return n;
+  };
+}
+
+interface UpOptions {
+  config?: string;
+  nodes?: number;
+  apiPort?: number;
+}
+
+function configOf(opts: UpOptions): TestbedConfig {
+  const base = opts.config ? loadConfig(opts.config, testbedConfigSchema) : testbedConfigSchema.parse({});
+  return {
+    ...base,
+    ...(opts.nodes ? { nodes: opts.nodes } : {}),
+    ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
+  };
+}
+
+function upOptions(cmd: Command): Command {
+  return cmd
+    .option('--nodes <n>', "WAN nodes (2-12; default 4, the paper's)", wholeNumber('nodes', 2))
+    .option(
+      '--config <testbed.yaml>',
+      'positions, link rate and loss, extra links, request rate (docs/testbed.md)',
+    )
+    .option(
+      '--api-port <port>',
+      'the dashboard/API port on 127.0.0.1 (default 8443)',
+      wholeNumber('api-port', 1),
+    );
+}
 
 export function testbedCommand(): Command {
   const testbed = new Command('testbed').description(
-    "Build the papers' experiments on this machine in network namespaces (needs root)",
+    "The papers' experiment on this machine, in network namespaces (needs root)",
   );
+  upOptions(
+    testbed
+      .command('up')
+      .description(
+        'Build the mesh: N nodes with slices, radio links, babeld, external network, tower; runs until `down`',
+      ),
+  )
+    .option('--keep-on-failure', 'leave a testbed that failed to come up as it is, to look at its logs')
+    .action(async (opts: UpOptions & { keepOnFailure?: boolean }) => {
+      const state = await testbedUp(configOf(opts), progress, { keepOnFailure: opts.keepOnFailure ?? false });
+      console.log(`dashboard: ${state.apiUrl}\ntoken: ${state.token}\nCA certificate: ${state.caCert}`);
+    });
+  testbed
+    .command('down')
+    .description('Stop everything the testbed started and remove every namespace and link it made')
+    .option('--keep-data', 'keep the data directory (tower store, logs, certificates)')
+    .action(async (opts: { keepData?: boolean }) => {
+      await testbedDown(progress, undefined, opts.keepData);
+    });
+  testbed
+    .command('status')
+    .description('Processes, radio links and what the tower sees of the nodes')
+    .option('--json', 'as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const s = await testbedStatus();
+      if (!s) {
+        console.log('no testbed is up');
+        process.exitCode = 3;
+        return;
+      }
+      if (opts.json) {
+        console.log(JSON.stringify({ ...s, state: { ...s.state, token: undefined } }, null, 2));
+        return;
+      }
+      console.log(
+        `testbed ${s.state.prefix}, up since ${new Date(s.state.startedAt).toISOString()}, dashboard ${s.state.apiUrl}`,
+      );
+      console.log('radio links:');
+      for (const l of s.state.plan.links) {
+        const cut = s.state.cut.includes(`${l.a}-${l.b}`);
+        console.log(
+          `  ${l.a} ${l.addrA.padEnd(18)} ${cut ? '--X--' : '-----'} ${l.b} ${l.addrB}${cut ? '   CUT' : ''}`,
+        );
+      }
+      console.log('nodes (as the tower sees them):');
+      if ('error' in s.nodes) console.log(`  tower not answering: ${s.nodes.error}`);
+      else
+        for (const n of s.nodes)
+          console.log(
+            `  ${n.name.padEnd(4)} ${n.connected ? 'connected' : 'DISCONNECTED'}, last seen ${new Date(n.lastSeen).toISOString()}`,
+          );
+      const dead = s.processes.filter((p) => !p.alive);
+      console.log(
+        `processes: ${s.processes.length - dead.length} of ${s.processes.length} alive${dead.length ? ` — dead: ${dead.map((p) => p.name).join(', ')}` : ''}`,
+      );
+      if (dead.length) process.exitCode = 2;
+    });
+  testbed
+    .command('link')
+    .description('Cut a radio link between two nodes (nothing passes either way) or restore it')
+    .argument('<action>', 'cut or restore')
+    .argument('<a>', 'a node, e.g. n1')
+    .argument('<b>', 'the other node, e.g. n2')
+    .action((action: string, a: string, b: string) => {
+      if (action !== 'cut' && action !== 'restore')
+        throw new InvalidArgumentError(`action must be cut or restore, not "${action}"`);
+      const link = testbedLink(action, a, b);
+      console.log(`${action === 'cut' ? 'cut' : 'restored'} ${link.a}-${link.b}`);
+    });
   testbed
     .command('clean')
     .description(
-      'Remove namespaces, links and processes that earlier tacmesh runs left behind (names tm?????-*)',
+      'Remove namespaces, links and processes that earlier tacmesh runs left behind (names tm?????*)',
     )
     .action(async () => {
       const report = await cleanLeftovers();
       console.log(
         `removed ${report.namespaces.length} namespaces, ${report.links.length} links, ${report.processes} processes`,
       );
-      for (const ns of report.namespaces) console.log(`  netns ${ns}`);
+      for (const n of report.namespaces) console.log(`  netns ${n}`);
       for (const link of report.links) console.log(`  link ${link}`);
     });
   return testbed;
 }
 
 export function demoCommand(): Command {
-  return new Command('demo')
-    .description(
-      'The main job: a node with a slice switch, containers and live HTTP traffic, watched by eBPF (needs root)',
+  return upOptions(
+    new Command('demo').description(
+      "The main job: the paper's 4-node mesh with slices, radio links, routing and HTTP traffic, watched from the tower's dashboard; Ctrl-C ends it and removes everything (needs root)",
+    ),
+  )
+    .option(
+      '--duration <s>',
+      'stop after this many seconds (default: until Ctrl-C)',
+      wholeNumber('duration', 1),
     )
-    .option('--duration <s>', 'stop after this many seconds (default: until Ctrl-C)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1)
-        throw new InvalidArgumentError('duration must be a whole number >= 1');
-      return n;
-    })
-    .option('--json', 'print records as JSON lines instead of the live view')
-    .action(async (opts: { duration?: number; json?: boolean }) => {
-      await runDemo(opts);
+    .action(async (opts: UpOptions & { duration?: number }) => {
+      const state = await testbedUp(configOf(opts), progress);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        progress('stopping: taking the testbed down');
+        await testbedDown(progress, state);
+        progress('done: nothing of the demo is left');
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
+      console.log(
+        [
+          '',
+          `  Dashboard:  ${state.apiUrl}`,
+          `  Login token: ${state.token}`,
+          `  The dashboard's certificate comes from the testbed's own CA (${state.caCert}); your browser will ask you to accept it.`,
+          '',
+          '  Try:  tacmesh testbed status',
+          '        tacmesh testbed link cut n1 n2      (traffic between n1 and n2 moves to the relay n3)',
+          '        tacmesh testbed link restore n1 n2',
+          '',
+          opts.duration
+            ? `  Running for ${opts.duration} s.`
+            : '  Ctrl-C stops the demo and removes everything.',
+          '',
+        ].join('\n'),
+      );
+      if (opts.duration) setTimeout(() => void stop(), opts.duration * 1000);
+      await new Promise(() => undefined);
     });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Monitor } from '../node/monitor/monitor.js';
 import { Lab } from './lab.js';
 import { oneWayLink } from './link.js';
 import { LinkEmulator } from './linkem.js';
@@ -59,14 +60,22 @@ describe('emulated links (real kernel, namespaces)', () => {
     }
   });
 
-  test('a one-way link carries traffic forward and nothing back', async () => {
+  test('a one-way link carries traffic forward and nothing back, also with a monitor on the same hooks', async () => {
     const link = await oneWayLink(lab, a, b, { fromAddr: '10.77.12.1/24', toAddr: '10.77.12.2/24' });
+    // flowmon shares the receiver's hooks: it must pass packets on (TCX_NEXT), never decide for linkem.
+    const seen: number[] = [];
+    const monitor = await Monitor.start(
+      { flows: (r) => seen.push(...r.map((f) => f.packets)), http: () => undefined, stats: () => undefined },
+      { interfaces: [link.toIface], netns: b, intervalMs: 60_000 },
+    );
     try {
       const forward = await udp(a, b, '10.77.12.2', 7200, 1000);
       assert.equal(forward.received, 1000, 'forward: everything arrives');
       const backward = await udp(b, a, '10.77.12.1', 7201, 1000);
       assert.equal(backward.received, 0, 'backward: nothing arrives');
       assert.ok(link.backward.counts().droppedPackets >= 1000n, 'the reverse direction dropped them');
+      monitor.tick();
+      assert.ok(seen.reduce((s, n) => s + n, 0) >= 1000, 'the monitor saw the traffic it let through');
       assert.equal(link.backward.counts().passedPackets, 0n, 'and passed nothing');
       // TCP cannot even complete a handshake: the SYN-ACK never comes back.
       await assert.rejects(
@@ -77,7 +86,32 @@ describe('emulated links (real kernel, namespaces)', () => {
         /exited|failed/i,
       );
     } finally {
+      monitor.stop();
       link.close();
+    }
+  });
+  test('a tc filter behind a tcx monitor still acts: the monitor passes packets on (TCX_NEXT)', async () => {
+    const veth = await lab.veth({ netns: a, addr: '10.77.13.1/24' }, { netns: b, addr: '10.77.13.2/24' });
+    await lab.staticNeighbours(
+      { netns: a, iface: veth.a, ip: '10.77.13.1' },
+      { netns: b, iface: veth.b, ip: '10.77.13.2' },
+    );
+    // The testbed's order: the node's monitor (tcx) first, the link's loss (tc clsact) after it.
+    const monitor = await Monitor.start(
+      { flows: () => undefined, http: () => undefined, stats: () => undefined },
+      { interfaces: [veth.b], netns: b, intervalMs: 60_000 },
+    );
+    const cut = LinkEmulator.attach(veth.b, { netns: b, direction: 'ingress', loss: 1, mode: 'tc' });
+    try {
+      assert.equal(
+        (await udp(a, b, '10.77.13.2', 7300, 500)).received,
+        0,
+        'the tc program dropped everything',
+      );
+      assert.equal(cut.counts().droppedPackets, 500n);
+    } finally {
+      cut.close();
+      monitor.stop();
     }
   });
 });

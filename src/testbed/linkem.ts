@@ -76,6 +76,15 @@ export class LinkEmulator {
     return total;
   }
 
+  /**
+   * Lets go of the program but leaves it attached (mode 'tc' only): the filter keeps the
+   * link's loss after this process exits, as a long-lived testbed needs.
+   */
+  release(): void {
+    if (this.attachment?.mode !== 'tc') throw new Error('only a tc-mode emulator outlives its process');
+    this.obj.close();
+  }
+
   close(): void {
     this.attachment?.detach();
     this.obj.close();

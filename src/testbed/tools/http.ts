@@ -3,6 +3,7 @@
  *   http serve <port> [host]             answers /status/<code> with that code, anything else 200
  *   http get <base-url> <path>...        one request per path, in order; prints {"statuses":[...]}
  *   http load <base-url> <rps> <path>... requests at a steady rate until killed
+ *   http mix <rps> <url>...              the same over whole URLs (several servers), in turn
  * Prints "ready" when serving.
  */
 import { createServer, request } from 'node:http';
@@ -42,9 +43,15 @@ if (mode === 'serve') {
     const path = paths[i++ % paths.length] ?? '/';
     get(`${base}${path}`).catch(() => undefined); // the demo keeps going through link cuts
   }, 1000 / Number(rps));
+} else if (mode === 'mix') {
+  const [rps = '5', ...urls] = args;
+  let i = 0;
+  setInterval(() => {
+    get(urls[i++ % urls.length] ?? '').catch(() => undefined);
+  }, 1000 / Number(rps));
 } else {
   console.error(
-    'usage: http serve <port> [host] | http get <base-url> <path>... | http load <base-url> <rps> <path>...',
+    'usage: http serve <port> [host] | http get <base-url> <path>... | http load <base-url> <rps> <path>... | http mix <rps> <url>...',
   );
   process.exit(2);
 }

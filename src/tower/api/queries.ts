@@ -19,9 +19,17 @@ export interface Window {
   ip?: string | undefined;
 }
 
+/**
+ * Traffic that never leaves its link — IPv6 link-local and unspecified sources, multicast and
+ * broadcast destinations (neighbour discovery, MLD, the routing daemon's hellos) — is kept in
+ * the store but is no conversation between places: the views leave it out.
+ */
+const ROUTABLE = `NOT (src LIKE 'fe80:%' OR src = '::' OR dst LIKE 'fe80:%' OR dst LIKE 'ff%:%'
+  OR dst = '255.255.255.255' OR regexp_matches(dst, '^2(2[4-9]|3[0-9])\\.'))`;
+
 export function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
   params.push(w.fromMs, w.toMs);
-  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`];
+  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`, ROUTABLE];
   if (w.node) {
     params.push(w.node);
     clauses.push(`node = $${params.length}`);

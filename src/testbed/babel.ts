@@ -1,0 +1,22 @@
+/**
+ * babeld's configuration for one node: Babel on every mesh link (fast hellos, so a cut
+ * link is routed around within seconds), announcing the node's slices, and — on the node
+ * with the external link — the default route. The management network is never announced:
+ * it stays apart from the data plane.
+ */
+export function babelConfig(meshIfaces: string[], announceDefault: boolean): string {
+  return [
+    '# written by tacmesh testbed up',
+    ...meshIfaces.map((i) => `interface ${i} type wired hello-interval 1 update-interval 2`),
+    // Connected subnets (kernel routes, protocol 2) of the slices: not the management network,
+    // not the host link, not the /30s of the radio links themselves.
+    'redistribute ip 10.77.240.0/24 le 32 deny',
+    'redistribute ip 10.77.255.0/24 le 32 deny',
+    'redistribute ip 10.77.0.0/16 ge 16 le 29 proto 2 allow',
+    // The external link's default route, set by the agent (protocol boot, 3).
+    ...(announceDefault ? ['redistribute ip 0.0.0.0/0 eq 0 proto 3 allow'] : []),
+    'redistribute local deny',
+    'redistribute deny',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,32 @@
+/** testbed.yaml: the shape of the papers' experiment (every field optional; defaults are the paper's 4 nodes). */
+import { z } from 'zod';
+
+export const testbedConfigSchema = z
+  .object({
+    nodes: z.number().int().min(2).max(12).default(4),
+    /** Where the mesh sits; nodes are placed on a circle around it (tens of km, as the paper's §II.1). */
+    center: z
+      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+      .strict()
+      .default({ lat: 37.45, lon: 127.05 }),
+    radiusKm: z.number().positive().max(500).default(20),
+    /** Explicit positions, by node name (n1, n2, ...), overriding the circle. */
+    positions: z.record(z.string(), z.object({ lat: z.number(), lon: z.number() }).strict()).default({}),
+    /** The radio links: capacity and random loss of every mesh link. */
+    link: z
+      .object({
+        rateMbit: z.number().positive().max(10_000).default(20),
+        lossPct: z.number().min(0).max(50).default(0.1),
+      })
+      .strict()
+      .prefault({}),
+    /** Extra links beyond the ring (n1-n2-…-nN-n1) and its chord n1-n3: pairs of node names. */
+    extraLinks: z.array(z.tuple([z.string(), z.string()])).default([]),
+    /** HTTP requests per second of each client. */
+    rps: z.number().positive().max(200).default(3),
+    /** The dashboard/API on the host. */
+    apiPort: z.number().int().min(1).max(65535).default(8443),
+  })
+  .strict();
+
+export type TestbedConfig = z.infer<typeof testbedConfigSchema>;

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { run } from '../shared/exec.js';
+import { testbedConfigSchema } from './config.js';
+import { isAlive } from './processes.js';
+import { readState, type TestbedState, testbedDown, testbedLink, testbedUp, towerApi } from './testbed.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+const OUR_PROGRAMS = ['linkem', 'flowmon_ingress', 'flowmon_egress'];
+
+/** Ids of the loaded programs with our names. */
+async function ourPrograms(): Promise<Set<number>> {
+  const { stdout } = await run('bpftool', ['-j', 'prog', 'show']);
+  return new Set(
+    (JSON.parse(stdout) as { id: number; name?: string }[])
+      .filter((p) => OUR_PROGRAMS.includes(p.name ?? ''))
+      .map((p) => p.id),
+  );
+}
+
+interface Flow {
+  src: string;
+  dst: string;
+  locality: string;
+}
+
+describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tower)", () => {
+  let state: TestbedState;
+  let programsBefore: Set<number>;
+
+  before(async () => {
+    programsBefore = await ourPrograms();
+    const config = testbedConfigSchema.parse({ apiPort: 18443 + (process.pid % 1000) });
+    state = await testbedUp(config, (m) => process.stderr.write(`[testbed] ${m}\n`));
+  });
+
+  after(async () => {
+    if (readState()?.prefix === state?.prefix) await testbedDown(() => undefined, state);
+  });
+
+  test('within 30 s the tower shows every node healthy and traffic inside nodes, between nodes and external, with HTTP from every node', async () => {
+    const started = Date.now();
+    const result = await waitFor('nodes, localities and HTTP', 30_000, async () => {
+      const nodes = await towerApi<{ name: string; connected: boolean }[]>(state, 'nodes');
+      const pies = await towerApi<Record<string, { ip: string }[]>>(state, 'pies?last=1m');
+      const http = await towerApi<{ node: string }[]>(state, 'http?last=1m&limit=2000');
+      const ok =
+        state.plan.nodes.every((n) => nodes.some((x) => x.name === n.name && x.connected)) &&
+        ['intra', 'inter', 'external'].every((k) => (pies[k]?.length ?? 0) > 0) &&
+        state.plan.nodes.every((n) => http.some((h) => h.node === n.name));
+      return ok ? { pies } : undefined;
+    });
+    assert.ok(Date.now() - started < 30_000);
+    assert.ok(
+      result.pies.external?.some((s) => s.ip === state.plan.external.serverAddr),
+      'the external server is external',
+    );
+  });
+
+  test('cutting a radio link moves the traffic between its nodes to the relay; restoring it moves it back', async () => {
+    const n1 = `${state.prefix}-n1`;
+    const target = state.plan.nodes[1]?.slices[0]?.members[0]?.address.split('/')[0] ?? '';
+    const via = async () => (await run('ip', ['-n', n1, 'route', 'get', target])).stdout;
+    assert.match(await via(), /dev mesh-n2/, 'n1 reaches n2 directly while the link is up');
+    const relayFlows = async (since: number) => {
+      const flows = await towerApi<Flow[]>(state, `talkers?node=n3&from=${since}&limit=1000`);
+      return flows.filter((f) => f.src.startsWith('10.77.1') && f.dst.startsWith('10.77.2'));
+    };
+    testbedLink('cut', 'n1', 'n2');
+    const cutAt = Date.now();
+    await waitFor('n1 routing to n2 via the relay n3', 30_000, async () =>
+      (await via()).includes('dev mesh-n3') ? true : undefined,
+    );
+    const seen = await waitFor('n1 → n2 traffic in the relay node n3 flows', 20_000, async () => {
+      const f = await relayFlows(cutAt);
+      return f.length ? f : undefined;
+    });
+    assert.ok(seen.every((f) => f.locality === 'inter'));
+    testbedLink('restore', 'n1', 'n2');
+    await waitFor('n1 routing to n2 directly again', 60_000, async () =>
+      (await via()).includes('dev mesh-n2') ? true : undefined,
+    );
+    const backAt = Date.now();
+    await sleep(5000);
+    assert.equal((await relayFlows(backAt + 1500)).length, 0, 'the relay no longer carries n1 → n2 traffic');
+  });
+
+  test("an agent's repair is reported to the tower", async () => {
+    const bridge = `${state.prefix}-ops`;
+    await run('ip', ['-n', `${state.prefix}-n2`, 'link', 'del', bridge]);
+    const event = await waitFor('the repair event of n2 at the tower', 15_000, async () => {
+      const nodes = await towerApi<
+        { name: string; events: { entity: string; action: string; ok: boolean; cause: string }[] }[]
+      >(state, 'nodes');
+      return nodes
+        .find((n) => n.name === 'n2')
+        ?.events.find((e) => e.cause === 'drift' && e.entity.includes(bridge) && e.ok);
+    });
+    assert.match(event.action, /create|bridge/);
+  });
+
+  test('the dashboard during the demo (screenshot artifact)', async () => {
+    const cert = new X509Certificate(readFileSync(`${state.dir}/pki/tower.crt`));
+    const spki = createHash('sha256')
+      .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('base64');
+    const profile = mkdtempSync('/tmp/tacmesh-chromium-');
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      viewport: { width: 1600, height: 1000 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        `--ignore-certificate-errors-spki-list=${spki}`,
+      ],
+    });
+    try {
+      const page = await context.newPage();
+      await page.goto(state.apiUrl);
+      await page.locator('#token').fill(state.token);
+      await page.locator('form.login button[type=submit]').click();
+      await page.locator('header nav a.on').waitFor();
+      await sleep(4000);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}demo-overview.png` });
+      assert.ok(readFileSync(`${ARTIFACTS}demo-overview.png`).length > 10_000);
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  test('down leaves no namespace, link, process or program', async () => {
+    const pids = Object.values(state.pids);
+    const testbedPrograms = [...(await ourPrograms())].filter((id) => !programsBefore.has(id));
+    assert.ok(testbedPrograms.length >= state.plan.nodes.length, 'the testbed had its programs loaded');
+    await testbedDown(() => undefined, state);
+    const { stdout: ns } = await run('ip', ['netns', 'list']);
+    assert.doesNotMatch(ns, new RegExp(state.prefix));
+    const { stdout: links } = await run('ip', ['link', 'show']);
+    assert.doesNotMatch(links, new RegExp(state.prefix));
+    assert.deepEqual(pids.filter(isAlive), [], 'every process is gone');
+    await waitFor('the programs to be freed', 5000, async () => {
+      const now = await ourPrograms();
+      return testbedPrograms.some((id) => now.has(id)) ? undefined : true;
+    });
+    assert.equal(readState(), undefined, 'no state file');
+  });
+});

@@ -1,0 +1,508 @@
+/**
+ * `tacmesh testbed up|down|status|link`: the paper's experiment (§IV.3, Fig. 11–13) on one
+ * machine. N WAN nodes (namespaces running `tacmesh node run` with their agent: two slices,
+ * each a switch with a server and a client), radio links between them (rate by the agents'
+ * HTB, loss by linkem), babeld routing around cuts, an external network behind n1, a
+ * management network to the tower's namespace, the tower reachable from the host on
+ * 127.0.0.1, and continuous HTTP inside nodes, between nodes and to the outside.
+ *
+ * `up` returns once everything runs; the processes live on (detached) and the state file
+ * says what belongs to the testbed, for `status`, `link`, `down` — and `clean` after a crash.
+ */
+
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { objectPath } from '../bpf/index.js';
+import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
+import { initCa, issue } from '../pki/ca.js';
+import { run } from '../shared/exec.js';
+import { createToken } from '../tower/api/tokens.js';
+import { babelConfig } from './babel.js';
+import type { TestbedConfig } from './config.js';
+import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from './lab.js';
+import { LinkEmulator } from './linkem.js';
+import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
+import { isAlive, logTail, startDetached, stopAll } from './processes.js';
+import { toolPath } from './tools/index.js';
+
+export const STATE_FILE = '/run/tacmesh/testbed.json';
+const DATA_ROOT = '/var/lib/tacmesh/testbed';
+const BIN = fileURLToPath(new URL('../../bin/tacmesh.js', import.meta.url));
+const CONTROL_PORT = 7443;
+const TOWER_API_PORT = 8443;
+
+export interface TestbedState {
+  prefix: string;
+  dir: string;
+  config: TestbedConfig;
+  plan: TestbedPlan;
+  /** name → PID, in start order. */
+  pids: Record<string, number>;
+  apiUrl: string;
+  token: string;
+  caCert: string;
+  /** Links cut by `testbed link cut`, as "a-b". */
+  cut: string[];
+  startedAt: number;
+}
+
+export type Progress = (message: string) => void;
+
+const ns = (s: { prefix: string }, name: string) => `${s.prefix}-${name}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function readState(): TestbedState | undefined {
+  if (!existsSync(STATE_FILE)) return undefined;
+  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState;
+}
+
+function writeState(state: TestbedState): void {
+  mkdirSync(dirname(STATE_FILE), { recursive: true });
+  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** GET on the tower's API through the host relay, trusting only the testbed's CA. */
+export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
+  const url = new URL(`/api/v1/${path}`, state.apiUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        ca: readFileSync(state.caCert),
+        servername: 'localhost',
+        headers: { authorization: `Bearer ${state.token}` },
+        timeout: 5000,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () => {
+          if (res.statusCode !== 200)
+            reject(new Error(`tower API ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+          else resolve(JSON.parse(text) as T);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`tower API ${path}: no answer in 5 s`)));
+    req.end();
+  });
+}
+
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+  why?: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}${why ? `\n${why()}` : ''}`,
+      );
+    }
+    await sleep(500);
+  }
+}
+
+function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): object {
+  const { plan, config, dir } = state;
+  const mine = plan.links.filter((l) => l.a === node.name || l.b === node.name);
+  const uplinks = mine.map((l) => ({
+    interface: l.a === node.name ? l.ifA : l.ifB,
+    rateMbit: config.link.rateMbit,
+    address: l.a === node.name ? l.addrA : l.addrB,
+  }));
+  if (node.name === plan.external.gatewayNode) {
+    uplinks.push({
+      interface: 'ext0',
+      rateMbit: config.link.rateMbit * 5,
+      address: plan.external.linkNodeAddr,
+      gateway: plan.external.linkExtAddr.split('/')[0],
+    } as (typeof uplinks)[number]);
+  }
+  const first = uplinks[0]?.interface ?? 'ext0';
+  return {
+    node: node.name,
+    prefix: state.prefix,
+    checkIntervalMs: 500,
+    management: { interface: 'mg0', address: node.mgmtAddress, tower: [`${plan.towerMgmt}/32`] },
+    uplinks,
+    slices: node.slices.map((s) => ({
+      name: s.name,
+      uplink: first,
+      gateway: s.gateway,
+      share: 50,
+      members: s.members.map((m) => ({ name: m.name, address: m.address })),
+    })),
+    monitoring: { l3: true, l4: true, l7: true, sample: 1, intervalMs: 1000 },
+    bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
+    tower: { address: `${plan.towerMgmt}:${CONTROL_PORT}`, name: 'tower', pki: join(dir, 'pki', node.name) },
+    position: node.position,
+    watch: ['mesh-*', ...(node.name === plan.external.gatewayNode ? ['ext0'] : [])],
+  };
+}
+
+function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
+  return `${state.prefix}-${node}-${slice}-${member}`;
+}
+
+/** Traffic of every kind: inside a slice, to the same slice of the next node, to the outside. */
+function clientUrls(plan: TestbedPlan, nodeIndex: number, sliceIndex: number): string[] {
+  const here = plan.nodes[nodeIndex];
+  const next = plan.nodes[(nodeIndex + 1) % plan.nodes.length];
+  const host = (n: typeof here, addr = 0) =>
+    n?.slices[sliceIndex]?.members[addr]?.address.split('/')[0] ?? '';
+  const paths = [
+    '/',
+    '/status',
+    '/api/v1/track?id=7',
+    '/maps/tile/12/3496/1591.png',
+    '/status/404',
+    '/orders/latest',
+  ];
+  const urls: string[] = [];
+  for (const p of paths) urls.push(`http://${host(here)}${p}`);
+  for (const p of paths.slice(0, 4)) urls.push(`http://${host(next)}${p}`);
+  urls.push(`http://${plan.external.serverAddr}/feed`, `http://${plan.external.serverAddr}/status/503`);
+  return urls;
+}
+
+/** Replaces the loss program on both ends of a link (tc REPLACE): the configured loss, or 100 % (cut). */
+function setLinkLoss(state: TestbedState, link: LinkPlan, loss: number): void {
+  for (const [node, iface] of [
+    [link.a, link.ifA],
+    [link.b, link.ifB],
+  ] as const) {
+    LinkEmulator.attach(iface, { netns: ns(state, node), direction: 'ingress', loss, mode: 'tc' }).release();
+  }
+}
+
+export async function testbedUp(
+  config: TestbedConfig,
+  progress: Progress,
+  options: { keepOnFailure?: boolean } = {},
+): Promise<TestbedState> {
+  requireRoot();
+  const existing = readState();
+  if (existing && Object.values(existing.pids).some(isAlive)) {
+    throw new Error(
+      `a testbed is already up (${existing.prefix}, ${existing.apiUrl}): \`tacmesh testbed down\` first`,
+    );
+  }
+  if (existing) rmSync(STATE_FILE, { force: true });
+  if (!(await portFree(config.apiPort))) {
+    throw new Error(
+      `port ${config.apiPort} on 127.0.0.1 is taken: choose another with apiPort in testbed.yaml or --api-port`,
+    );
+  }
+  const plan = planTestbed(config);
+  const prefix = newRunPrefix();
+  const dir = join(DATA_ROOT, prefix);
+  mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
+  const logs = join(dir, 'logs');
+  const lab = new Lab(prefix);
+  const state: TestbedState = {
+    prefix,
+    dir,
+    config,
+    plan,
+    pids: {},
+    apiUrl: `https://127.0.0.1:${config.apiPort}/`,
+    token: '',
+    caCert: join(dir, 'pki', 'ca.crt'),
+    cut: [],
+    startedAt: Date.now(),
+  };
+  const node = (args: string[]) => [...process.execArgv, ...args];
+  try {
+    progress(
+      `testbed ${prefix}: ${plan.nodes.length} nodes, ${plan.links.length} radio links of ${config.link.rateMbit} Mbit/s with ${config.link.lossPct} % loss; data in ${dir}`,
+    );
+
+    progress('certificates: a CA, the tower, one per node; a signed manifest of the eBPF objects');
+    await initCa(join(dir, 'pki'));
+    await issue(join(dir, 'pki'), 'tower', 'tower', { altNames: [plan.towerMgmt, plan.host.towerAddr] });
+    for (const n of plan.nodes) {
+      // Each node gets a directory with the CA and only its own key.
+      mkdirSync(join(dir, 'pki', n.name), { mode: 0o700 });
+      await issue(join(dir, 'pki'), 'node', n.name);
+      for (const f of ['ca.crt', `${n.name}.crt`, `${n.name}.key`]) {
+        writeFileSync(join(dir, 'pki', n.name, f), readFileSync(join(dir, 'pki', f)), {
+          mode: f.endsWith('.key') ? 0o600 : 0o644,
+        });
+      }
+    }
+    mkdirSync(join(dir, 'bpf'), { mode: 0o700 });
+    const signing = generateSigningKey();
+    writeFileSync(join(dir, 'bpf', 'signing.pub'), signing.publicPem);
+    const manifest = signManifest(
+      [objectPath('flowmon'), objectPath('linkem')],
+      createPrivateKey(signing.privatePem),
+    );
+    writeFileSync(join(dir, 'bpf', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    state.token = createToken(join(dir, 'tokens.yaml'), 'operator', 'operator');
+
+    progress('namespaces: tower, external network, nodes; management network and radio links');
+    const tower = await lab.netns('tower');
+    const ext = await lab.netns('ext');
+    const nodes = new Map<string, string>();
+    for (const n of plan.nodes) {
+      const nsName = await lab.netns(n.name);
+      nodes.set(n.name, nsName);
+      await lab.exec(nsName, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    }
+    await lab.bridge(tower, 'mgbr', `${plan.towerMgmt}/24`);
+    for (const n of plan.nodes) {
+      const v = await lab.veth(
+        { netns: tower, name: `mg-${n.name}` },
+        { netns: nodes.get(n.name) ?? '', name: 'mg0' },
+      );
+      await lab.enslave(tower, v.a, 'mgbr');
+    }
+    await lab.veth(
+      { netns: nodes.get(plan.external.gatewayNode) ?? '', name: 'ext0' },
+      { netns: ext, name: 'ext0', addr: plan.external.linkExtAddr },
+    );
+    await lab.ip(ext, 'addr', 'add', `${plan.external.serverAddr}/24`, 'dev', 'lo');
+    await lab.ip(ext, 'route', 'add', '10.77.0.0/16', 'via', plan.external.linkNodeAddr.split('/')[0] ?? '');
+    for (const l of plan.links) {
+      await lab.veth(
+        { netns: nodes.get(l.a) ?? '', name: l.ifA },
+        { netns: nodes.get(l.b) ?? '', name: l.ifB },
+      );
+    }
+    // The host's way in: 127.0.0.1:<apiPort> → relay → veth → the tower's API.
+    const hostIf = lab.ifname('h0');
+    await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'up0', 'netns', tower]);
+    await run('ip', ['addr', 'add', plan.host.hostAddr, 'dev', hostIf]);
+    await run('ip', ['link', 'set', hostIf, 'up']);
+    await lab.ip(tower, 'addr', 'add', `${plan.host.towerAddr}/30`, 'dev', 'up0');
+    await lab.ip(tower, 'link', 'set', 'up0', 'up');
+
+    progress('tower: control plane on the management network, API and dashboard');
+    writeFileSync(
+      join(dir, 'site.yaml'),
+      stringify({
+        places: [
+          {
+            cidr: plan.external.subnet,
+            label: 'external network (HQ)',
+            lat: config.center.lat + 0.35,
+            lon: config.center.lon - 0.3,
+          },
+        ],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'tower.yaml'),
+      stringify({
+        control: { listen: `${plan.towerMgmt}:${CONTROL_PORT}` },
+        api: { listen: `0.0.0.0:${TOWER_API_PORT}` },
+        pki: { dir: join(dir, 'pki'), name: 'tower' },
+        store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
+        tokens: join(dir, 'tokens.yaml'),
+        site: join(dir, 'site.yaml'),
+      }),
+    );
+    state.pids.tower = startDetached(
+      'tower',
+      tower,
+      process.execPath,
+      [BIN, 'tower', 'run', '-c', join(dir, 'tower.yaml')],
+      logs,
+    );
+    state.pids.relay = startDetached(
+      'relay',
+      null,
+      process.execPath,
+      node([toolPath('relay'), `127.0.0.1:${config.apiPort}`, `${plan.host.towerAddr}:${TOWER_API_PORT}`]),
+      logs,
+    );
+    writeState(state);
+    await waitFor(
+      'the tower API',
+      60_000,
+      () => towerApi(state, 'health'),
+      () => logTail(logs, 'tower'),
+    );
+
+    progress(
+      `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,
+    );
+    for (const n of plan.nodes) {
+      writeFileSync(join(dir, `${n.name}.yaml`), stringify(nodeConfig(state, n)));
+      state.pids[n.name] = startDetached(
+        n.name,
+        nodes.get(n.name) ?? null,
+        process.execPath,
+        [BIN, 'node', 'run', '-c', join(dir, `${n.name}.yaml`), '--state-dir', join(dir, `state-${n.name}`)],
+        logs,
+      );
+    }
+    writeState(state);
+    await waitFor(
+      'every node connected to the tower',
+      90_000,
+      async () => {
+        const list = await towerApi<{ name: string; connected: boolean }[]>(state, 'nodes');
+        return plan.nodes.every((n) => list.some((x) => x.name === n.name && x.connected)) ? list : undefined;
+      },
+      () => plan.nodes.map((n) => `--- ${n.name}\n${logTail(logs, n.name, 6)}`).join('\n'),
+    );
+
+    progress('radio links: loss on every link end; babeld on every node');
+    for (const l of plan.links) setLinkLoss(state, l, config.link.lossPct / 100);
+    for (const n of plan.nodes) {
+      const meshIfs = plan.links
+        .filter((l) => l.a === n.name || l.b === n.name)
+        .map((l) => (l.a === n.name ? l.ifA : l.ifB));
+      const conf = join(dir, `babeld-${n.name}.conf`);
+      writeFileSync(conf, babelConfig(meshIfs, n.name === plan.external.gatewayNode));
+      state.pids[`babeld-${n.name}`] = startDetached(
+        `babeld-${n.name}`,
+        nodes.get(n.name) ?? null,
+        'babeld',
+        ['-c', conf, '-I', join(dir, `babeld-${n.name}.pid`), '-S', join(dir, `babeld-${n.name}.state`)],
+        logs,
+      );
+    }
+    writeState(state);
+    const last = plan.nodes[plan.nodes.length - 1];
+    const far = last?.slices[0]?.subnet ?? '';
+    await waitFor(`routes: n1 reaches ${far}, ${last?.name} reaches the outside`, 60_000, async () => {
+      const a = (await lab.ip(nodes.get('n1'), 'route', 'show', far)).stdout.trim();
+      const b = (await lab.ip(nodes.get(last?.name ?? ''), 'route', 'show', 'default')).stdout.trim();
+      return a && b ? true : undefined;
+    });
+
+    progress('traffic: HTTP servers and clients in every slice, a server on the external network');
+    state.pids['http-ext'] = startDetached(
+      'http-ext',
+      ext,
+      process.execPath,
+      node([toolPath('http'), 'serve', '80']),
+      logs,
+    );
+    plan.nodes.forEach((n, i) => {
+      n.slices.forEach((s, k) => {
+        const [server, client] = s.members;
+        if (!server || !client) return;
+        const tag = `${n.name}-${s.name}`;
+        state.pids[`http-${tag}-${server.name}`] = startDetached(
+          `http-${tag}-${server.name}`,
+          memberNs(state, n.name, s.name, server.name),
+          process.execPath,
+          node([toolPath('http'), 'serve', '80']),
+          logs,
+        );
+        state.pids[`http-${tag}-${client.name}`] = startDetached(
+          `http-${tag}-${client.name}`,
+          memberNs(state, n.name, s.name, client.name),
+          process.execPath,
+          node([toolPath('http'), 'mix', String(config.rps), ...clientUrls(plan, i, k)]),
+          logs,
+        );
+      });
+    });
+    writeState(state);
+    progress(`up: dashboard ${state.apiUrl} — token ${state.token} (CA ${state.caCert})`);
+    return state;
+  } catch (err) {
+    if (options.keepOnFailure) {
+      writeState(state);
+      progress(
+        `failed: ${(err as Error).message.split('\n')[0]} — left as it is for a look (logs in ${logs}); \`tacmesh testbed down\` removes it`,
+      );
+    } else {
+      progress(`failed: ${(err as Error).message.split('\n')[0]} — removing what was made`);
+      await testbedDown(() => undefined, state).catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+export async function testbedDown(progress: Progress, given?: TestbedState, keepData = false): Promise<void> {
+  requireRoot();
+  const state = given ?? readState();
+  if (!state) {
+    progress('no testbed is up (no state file); `tacmesh testbed clean` removes leftovers of a crash');
+    return;
+  }
+  const pids = Object.values(state.pids).reverse();
+  progress(`stopping ${pids.length} processes`);
+  await stopAll(pids);
+  const pattern = new RegExp(`^${state.prefix}`);
+  const report = await cleanLeftovers(pattern);
+  progress(`removed ${report.namespaces.length} namespaces and ${report.links.length} host links`);
+  if (!keepData) rmSync(state.dir, { recursive: true, force: true });
+  if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });
+}
+
+function findLink(state: TestbedState, a: string, b: string): LinkPlan {
+  const link = state.plan.links.find((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a));
+  if (!link) {
+    throw new Error(
+      `no radio link between ${a} and ${b}; links: ${state.plan.links.map((l) => `${l.a}-${l.b}`).join(', ')}`,
+    );
+  }
+  return link;
+}
+
+/** Cuts a radio link (nothing passes either way) or restores it to its configured loss. */
+export function testbedLink(action: 'cut' | 'restore', a: string, b: string): LinkPlan {
+  requireRoot();
+  const state = readState();
+  if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
+  const link = findLink(state, a, b);
+  setLinkLoss(state, link, action === 'cut' ? 1 : state.config.link.lossPct / 100);
+  const key = `${link.a}-${link.b}`;
+  state.cut = state.cut.filter((k) => k !== key);
+  if (action === 'cut') state.cut.push(key);
+  writeState(state);
+  return link;
+}
+
+export interface TestbedStatus {
+  state: TestbedState;
+  processes: { name: string; pid: number; alive: boolean }[];
+  nodes: { name: string; connected: boolean; lastSeen: number }[] | { error: string };
+}
+
+export async function testbedStatus(): Promise<TestbedStatus | undefined> {
+  const state = readState();
+  if (!state) return undefined;
+  const processes = Object.entries(state.pids).map(([name, pid]) => ({ name, pid, alive: isAlive(pid) }));
+  let nodes: TestbedStatus['nodes'];
+  try {
+    nodes = await towerApi(state, 'nodes');
+  } catch (err) {
+    nodes = { error: (err as Error).message };
+  }
+  return { state, processes, nodes };
+}
