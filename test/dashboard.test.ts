@@ -12,6 +12,7 @@ import { DashboardRig, login, openBrowser, POSITIONS, sleep, waitFor } from './d
 /** The page's globals as page.evaluate callbacks see them (they run in Chromium, not here). */
 interface PageChart {
   getOption(): unknown;
+  convertToPixel(finder: string, value: number[]): number[];
   getDom(): { getBoundingClientRect(): { left: number; top: number } };
   getModel(): {
     getSeriesByIndex(i: number): {
@@ -229,6 +230,49 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     );
     await page.locator('#map-links tr').first().waitFor();
     await sleep(800); // the 1:10m outlines
+    // Hovering the node1–node2 line shows the pair and its counts. The line is a curve: walk the
+    // pointer along the perpendicular bisector of its ends until it crosses it.
+    const ends = await page.evaluate(
+      ({ a, b }) => {
+        const c = window.tacmeshCharts.map;
+        if (!c) return null;
+        const box = c.getDom().getBoundingClientRect();
+        // (No named inner functions: the page has no helper for the names the test's compiler keeps.)
+        return [a, b].map((p) => {
+          const [x = 0, y = 0] = c.convertToPixel('geo', [p.lon, p.lat]);
+          return { x: box.left + x, y: box.top + y };
+        });
+      },
+      { a: POSITIONS.node1, b: POSITIONS.node2 },
+    );
+    assert.ok(ends?.[0] && ends[1], 'the map is drawn');
+    const [e1, e2] = ends;
+    const len = Math.hypot(e2.x - e1.x, e2.y - e1.y);
+    const normal = { x: -(e2.y - e1.y) / len, y: (e2.x - e1.x) / len };
+    const tip = page.locator('#map-chart > div').last();
+    let shown = '';
+    for (let d = 0; d <= 0.3 * len && !shown.includes('↔'); d += 3) {
+      for (const side of d === 0 ? [1] : [1, -1]) {
+        await page.mouse.move(
+          (e1.x + e2.x) / 2 + side * d * normal.x,
+          (e1.y + e2.y) / 2 + side * d * normal.y,
+        );
+        await sleep(40);
+        shown = (await tip.textContent()) ?? '';
+        if (shown.includes('↔')) break;
+      }
+    }
+    if (!shown.includes('↔')) await shot('debug-map');
+    assert.match(
+      shown,
+      /node[12] ↔ node[12]/,
+      `the tooltip shows the pair (got "${shown}" between ${JSON.stringify(ends)})`,
+    );
+    assert.match(shown, /\d+ conversations/);
+    assert.match(
+      shown,
+      new RegExp(`${rig.ip.ca.replaceAll('.', '\\.')} → ${rig.ip.n2.replaceAll('.', '\\.')}`),
+    );
     await shot('map');
   });
 

@@ -78,7 +78,9 @@ export function layout(data: MapData) {
     const key = [a.key, b.key].sort().join('|');
     let l = links.get(key);
     if (!l) {
-      l = { a, b, conversations: 0, bytes: 0, byLocality: {}, pairs: [] };
+      // Ends in a fixed order, so the line curves the same way on every refresh.
+      const [first, second] = a.key < b.key ? [a, b] : [b, a];
+      l = { a: first, b: second, conversations: 0, bytes: 0, byLocality: {}, pairs: [] };
       links.set(key, l);
     }
     l.conversations += pair.conversations;
