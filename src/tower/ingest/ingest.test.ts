@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RecordBatch__Output } from '../../proto/index.js';
+import { SeqRanges } from '../store/seq-ranges.js';
+import { BadBatch, decodeBatch } from './decode.js';
+import { LocalityMap } from './locality.js';
+
+test('seq ranges: merge, gaps, membership', () => {
+  const r = new SeqRanges();
+  for (const s of [1, 2, 3, 7, 8, 5]) r.addOne(s);
+  assert.deepEqual(r.ranges, [
+    [1, 3],
+    [5, 5],
+    [7, 8],
+  ]);
+  r.addOne(4);
+  r.addOne(6);
+  assert.deepEqual(r.ranges, [[1, 8]]);
+  assert.equal(r.contiguousHigh, 8);
+  assert.ok(r.has(5) && !r.has(9) && !r.has(0));
+  r.add(20, 30);
+  r.add(9, 19);
+  assert.deepEqual(r.ranges, [[1, 30]]);
+});
+
+test('locality: longest prefix, node positions, site places, intra/inter/external', () => {
+  const m = new LocalityMap();
+  m.setNode('alpha', ['10.77.11.0/24', '10.77.12.0/24'], { lat: 37.5, lon: 127 });
+  m.setNode('bravo', ['10.77.21.0/24'], { lat: 37.3, lon: 127.2 });
+  m.addSite('10.77.99.0/24', { position: { lat: 37.8, lon: 126.7 }, label: 'HQ' });
+  m.addSite('10.77.11.128/25', { node: 'bravo' }); // a longer prefix wins
+  assert.equal(m.classify('10.77.11.1', '10.77.12.9').locality, 'intra');
+  assert.equal(m.classify('10.77.11.1', '10.77.21.9').locality, 'inter');
+  assert.equal(m.classify('10.77.11.1', '10.77.99.10').locality, 'external');
+  assert.equal(m.classify('10.77.11.1', '10.77.11.200').locality, 'inter');
+  assert.deepEqual(m.endpoint('10.77.99.10'), {
+    node: null,
+    position: { lat: 37.8, lon: 126.7 },
+    label: 'HQ',
+  });
+  assert.deepEqual(m.endpoint('10.77.21.5').position, { lat: 37.3, lon: 127.2 });
+  // A new hello replaces what the node registered before.
+  m.setNode('bravo', ['10.77.22.0/24'], null);
+  assert.equal(m.endpoint('10.77.21.5').node, null);
+  assert.equal(m.endpoint('::ffff:10.77.22.3').node, 'bravo', 'IPv4-mapped IPv6 is the IPv4 address');
+  assert.throws(() => m.addSite('10.77.300.0/24', {}), /not a CIDR prefix/);
+});
+
+function batch(flows: Partial<RecordBatch__Output['flows'][number]>[]): RecordBatch__Output {
+  return {
+    firstSeq: 1,
+    lastSeq: flows.length,
+    http: [],
+    stats: [],
+    flows: flows.map((f, i) => ({
+      seq: i + 1,
+      iface: 'eth0',
+      direction: 'EGRESS',
+      ipVersion: 4,
+      src: '10.77.11.1',
+      dst: '10.77.99.10',
+      srcPort: 1000,
+      dstPort: 80,
+      protocol: 6,
+      packets: 1,
+      bytes: 100,
+      tcpFlags: 0,
+      dscp: 0,
+      firstSeenMs: 1,
+      lastSeenMs: 2,
+      ...f,
+    })),
+  };
+}
+
+test('a batch is decoded and classified, and a bad one is refused with the reason', () => {
+  const m = new LocalityMap();
+  m.setNode('alpha', ['10.77.11.0/24'], null);
+  const ok = decodeBatch('alpha', batch([{}]), m);
+  assert.equal(ok.flows[0]?.locality, 'external');
+  assert.equal(ok.flows[0]?.srcNode, 'alpha');
+  assert.equal(ok.flows[0]?.direction, 'egress');
+  assert.throws(
+    () => decodeBatch('alpha', batch([{ src: 'not-an-ip' }]), m),
+    (e: Error) => e instanceof BadBatch && /flow source "not-an-ip"/.test(e.message),
+  );
+  assert.throws(
+    () => decodeBatch('alpha', batch([{ iface: 'x'.repeat(5000) }]), m),
+    /interface name is 5000 characters/,
+  );
+  assert.throws(() => decodeBatch('alpha', { ...batch([{}]), firstSeq: 9, lastSeq: 2 }, m), /reversed/);
+});
