@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { run } from '../shared/exec.js';
+import { isAlive } from '../shared/proc.js';
 import { newRunPrefix } from './lab.js';
-
-/** Alive and not a zombie (a reparented child may wait a moment to be reaped). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const bin = new URL('../../bin/tacmesh.js', import.meta.url).pathname;
 
@@ -37,7 +27,7 @@ test('`tacmesh testbed clean` removes what a crashed run left: namespaces, host 
     assert.doesNotMatch(nsAfter, new RegExp(prefix));
     const { stdout: linksAfter } = await run('ip', ['link', 'show']);
     assert.doesNotMatch(linksAfter, new RegExp(prefix));
-    assert.ok(!isRunning(pid), 'the process in the namespace is gone');
+    assert.ok(!isAlive(pid), 'the process in the namespace is gone');
   } finally {
     await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     await run('ip', ['link', 'del', `${prefix}h0`]).catch(() => undefined);
