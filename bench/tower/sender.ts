@@ -17,7 +17,7 @@ const link = new TowerLink(
     tls: { caCert: `${pki}/ca.crt`, cert: `${pki}/${node}.crt`, key: `${pki}/${node}.key` },
     hello: () => ({ subnets: [], slices: [], position: null }),
     onMonitorConfig: () => undefined,
-    maxQueuedRecords: 1e9,
+    spool: { dir: `${state}/spool`, maxBytes: 8 * 1024 ** 3 },
   },
   new SeqAllocator(state),
 );

@@ -13,6 +13,12 @@ function position(v: string): { lat: number; lon: number } {
   return { lat, lon };
 }
 
+function mebibytes(v: string): number {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError('--spool-max must be a positive number of MiB');
+  return n;
+}
+
 interface RunOptions {
   config?: string;
   name?: string;
@@ -30,6 +36,7 @@ interface RunOptions {
   netns?: string;
   interval: number;
   keepCapabilities?: boolean;
+  spoolMax: number;
 }
 
 /** `tacmesh node run`: agent and monitor → tower, live config from the tower. */
@@ -70,6 +77,12 @@ export function nodeRunCommand(): Command {
     .option('--position <lat,lon>', 'where this node is, for the map', position)
     .option('--netns <name>', 'watch interfaces of this network namespace')
     .option('--interval <ms>', 'export interval', (v) => Number(v), 1000)
+    .option(
+      '--spool-max <MiB>',
+      'most disk the spool of records not yet acknowledged by the tower may use; beyond it the oldest go, counted',
+      mebibytes,
+      256,
+    )
     .option('--keep-capabilities', 'do not drop capabilities after start (debugging only)')
     .action(async (opts: RunOptions) => {
       const config = opts.config ? loadNodeConfig(opts.config) : undefined;
@@ -90,6 +103,7 @@ export function nodeRunCommand(): Command {
         interfaces: opts.iface,
         stateDir: opts.stateDir ?? join('/var/lib/tacmesh', name),
         intervalMs: opts.interval,
+        spoolMaxBytes: opts.spoolMax * 1024 * 1024,
         ...(opts.netns ? { netns: opts.netns } : {}),
         ...(config && opts.config ? { agent: { config, file: opts.config } } : {}),
         tower: {

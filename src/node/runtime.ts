@@ -21,7 +21,9 @@ export interface NodeRuntimeOptions {
   interfaces: string[];
   netns?: string;
   stateDir: string;
-  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig'>;
+  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'spool'>;
+  /** Most bytes the on-disk spool of unacknowledged records may hold (default 256 MiB). */
+  spoolMaxBytes?: number;
   hello: HelloInfo;
   intervalMs?: number;
   /** Run the agent on this node config (slices, switches, repair) and monitor its slices. */
@@ -56,6 +58,10 @@ export class NodeRuntime {
         node: this.name,
         hello: () => options.hello,
         onMonitorConfig: (c) => this.applyMonitorConfig(c),
+        spool: {
+          dir: `${options.stateDir}/spool`,
+          ...(options.spoolMaxBytes ? { maxBytes: options.spoolMaxBytes } : {}),
+        },
       },
       new SeqAllocator(options.stateDir),
     );

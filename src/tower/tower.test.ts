@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { type Influxd, startInfluxd } from '../../test/influxd.js';
+import { mgmtVeth } from '../../test/mgmt.js';
 import { initCa, issue } from '../pki/ca.js';
 import { Lab } from '../testbed/lab.js';
 import { Tool, toolPath } from '../testbed/tools/index.js';
@@ -150,22 +151,7 @@ describe('tower core: a real node, real traffic, mTLS, DuckDB, InfluxDB, query A
       await lab.ip(ns, 'route', 'add', 'default', 'via', gw);
     }
     // The management network: n1 ↔ this (host) namespace, apart from the data links.
-    await run('ip', [
-      'link',
-      'add',
-      lab.ifname('mh'),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      lab.ifname('mg'),
-      'netns',
-      n1,
-    ]);
-    await run('ip', ['addr', 'add', `${MGMT_TOWER}/24`, 'dev', lab.ifname('mh')]);
-    await run('ip', ['link', 'set', lab.ifname('mh'), 'up']);
-    await lab.ip(n1, 'addr', 'add', '10.77.68.1/24', 'dev', lab.ifname('mg'));
-    await lab.ip(n1, 'link', 'set', lab.ifname('mg'), 'up');
+    await mgmtVeth(lab, n1, `${MGMT_TOWER}/24`, '10.77.68.1/24');
     monitored = [pa.a, pb.a, to2.a, tox.a];
     for (const ns of [cb, n2, ext])
       await new Tool(lab.spawnNode(ns, toolPath('http'), ['serve', '80'])).line('ready');

@@ -31,21 +31,10 @@ export const POSITIONS = {
   node2: { lat: 37.42, lon: 127.1265 },
   hq: { lat: 37.2636, lon: 127.0286 },
 };
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { sleep, waitFor } from '../wait.js';
+
+export { sleep, waitFor };
 
 export interface RigAddresses {
   ca: string;

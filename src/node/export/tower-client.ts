@@ -1,9 +1,10 @@
 /**
  * The control plane's node end: one gRPC stream to the tower over mutual TLS, kept up
  * across tower restarts and link cuts (reconnect with exponential backoff). Records are
- * batched per export interval; every batch stays queued until the tower acknowledges it,
- * and everything unacknowledged is sent again after a reconnect, in order. The tower
- * recognises what it already stored by seq.
+ * batched per export interval; every batch goes to the on-disk spool (spool.ts) and stays
+ * there until the tower acknowledges it, so a lost link or a kill -9 of the node loses
+ * nothing. After a reconnect everything unacknowledged is sent again from the spool, in
+ * seq order, followed by the live batches. The tower recognises what it already stored by seq.
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -21,6 +22,7 @@ import { type Relay, startRelay } from '../../shared/relay.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 import { encodeFlow, encodeHttp, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
+import { Spool, type SpoolOptions } from './spool.js';
 import { addressOf } from './uplink.js';
 
 export interface HelloInfo {
@@ -41,13 +43,8 @@ export interface TowerLinkOptions {
   mgmtIface?: string;
   hello: () => HelloInfo;
   onMonitorConfig: (config: MonitorConfig__Output) => void;
-  /** Most records kept unacknowledged in memory; beyond it the oldest batches go, counted. */
-  maxQueuedRecords?: number;
-}
-
-interface QueuedBatch {
-  batch: RecordBatch;
-  records: number;
+  /** The on-disk spool of unacknowledged batches: its directory and bound. */
+  spool: SpoolOptions & { dir: string };
 }
 
 const BACKOFF_MIN_MS = 250;
@@ -55,9 +52,13 @@ const MAX_HELD = 1000;
 const BACKOFF_MAX_MS = 10_000;
 
 export class TowerLink {
-  private readonly queue: QueuedBatch[] = [];
+  readonly spool: Spool;
   private readonly held: NodeMessage[] = [];
-  private queuedRecords = 0;
+  /** The last seq written on the current stream. */
+  private sentTo = 0;
+  private waitingDrain = false;
+  /** Batches up to this seq were spooled before the link came up: the backfill. */
+  private resending = 0;
   private pending: { flows: FlowRecord[]; http: HttpEvent[]; stats: MonitorStats[] } = {
     flows: [],
     http: [],
@@ -75,6 +76,10 @@ export class TowerLink {
     connects: 0,
     refusals: 0,
     batchesAcked: 0,
+    /** Records sent again from the spool after a reconnect. */
+    recordsResent: 0,
+    /** Time of the newest acknowledged batch's cut (ms), for the export lag. */
+    lastAckedCutMs: 0,
     recordsLost: 0,
     messagesDropped: 0,
     lastRefusal: '',
@@ -83,14 +88,18 @@ export class TowerLink {
   constructor(
     private readonly options: TowerLinkOptions,
     private readonly seq: SeqAllocator,
-  ) {}
+  ) {
+    const { dir, ...bound } = options.spool;
+    this.spool = new Spool(dir, bound);
+    this.counters.recordsLost = this.spool.lost;
+  }
 
   get connected(): boolean {
     return this.welcomed;
   }
 
   get unacknowledged(): number {
-    return this.queuedRecords;
+    return this.spool.records;
   }
 
   async start(): Promise<void> {
@@ -123,6 +132,7 @@ export class TowerLink {
   private connect(): void {
     if (this.stopped || !this.client) return;
     this.welcomed = false;
+    this.waitingDrain = false;
     const call = this.client.Connect();
     this.call = call;
     const h = this.options.hello();
@@ -157,17 +167,16 @@ export class TowerLink {
       this.welcomed = true;
       this.backoff = BACKOFF_MIN_MS;
       this.counters.connects++;
-      log.info({ tower: this.options.tower, queued: this.queuedRecords }, 'tower link up');
+      log.info({ tower: this.options.tower, spooled: this.spool.records }, 'tower link up');
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
-      for (const q of this.queue) this.call?.write({ batch: q.batch });
       for (const m of this.held.splice(0)) this.call?.write(m);
+      this.sentTo = 0;
+      this.resending = this.spool.lastSeq;
+      this.pump();
     } else if (msg.ack) {
-      const acked = msg.ack.lastSeq;
-      while (this.queue.length && (this.queue[0]?.batch.lastSeq as number) <= acked) {
-        const done = this.queue.shift() as QueuedBatch;
-        this.queuedRecords -= done.records;
-        this.counters.batchesAcked++;
-      }
+      this.spool.ack(Number(msg.ack.lastSeq));
+      this.counters.batchesAcked++;
+      this.counters.lastAckedCutMs = Date.now();
     } else if (msg.monitorConfig) {
       this.options.onMonitorConfig(msg.monitorConfig);
     } else if (msg.refusal) {
@@ -223,24 +232,40 @@ export class TowerLink {
       lastSeq: 0,
     };
     batch.lastSeq = this.seq.last;
-    this.queue.push({ batch, records });
-    this.queuedRecords += records;
-    const max = this.options.maxQueuedRecords ?? 1_000_000;
-    while (this.queuedRecords > max && this.queue.length > 1) {
-      const dropped = this.queue.shift() as QueuedBatch;
-      this.queuedRecords -= dropped.records;
-      this.counters.recordsLost += dropped.records;
-      log.warn(
-        { records: dropped.records, lostSoFar: this.counters.recordsLost },
-        'tower unreachable too long: oldest records dropped',
-      );
+    this.spool.append(batch);
+    this.counters.recordsLost = this.spool.lost;
+    this.pump();
+  }
+
+  /**
+   * Writes what the spool holds past the last seq sent on this stream, oldest first,
+   * pausing while gRPC's buffer is full: the backlog after a cut, then live batches.
+   */
+  private pump(): void {
+    const call = this.call;
+    if (this.waitingDrain || !call) return;
+    while (this.welcomed && this.call === call) {
+      const batch = this.spool.next(this.sentTo);
+      if (!batch) return;
+      this.sentTo = Number(batch.lastSeq);
+      if (this.sentTo <= this.resending)
+        this.counters.recordsResent += this.sentTo - Number(batch.firstSeq) + 1;
+      if (!call.write({ batch })) {
+        this.waitingDrain = true;
+        call.once('drain', () => {
+          if (this.call !== call) return;
+          this.waitingDrain = false;
+          this.pump();
+        });
+        return;
+      }
     }
-    if (this.welcomed) this.call?.write({ batch });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    this.spool.close();
     this.call?.end();
     this.call?.cancel();
     this.client?.close();

@@ -1,0 +1,262 @@
+/**
+ * The node's on-disk spool of record batches not yet acknowledged by the tower: it is what
+ * lets telemetry survive a lost tower link and a kill -9 of the node.
+ *
+ * Layout (in `dir`): segment files `<firstSeq, 16 digits>.seg` holding frames
+ * `[u32 length][u32 crc32][v8-serialized RecordBatch]`, appended and fsync'ed once per
+ * batch (one batch per export interval; docs/operations.md has the measured cost), and
+ * `state.json` with the acknowledged cursor and the records lost so far (written by
+ * rename). A torn frame at the tail (power cut mid-write) is cut off at open.
+ *
+ * The read cursor moves only on the tower's ack; fully acknowledged segments are deleted.
+ * When the spool exceeds `maxBytes`, the oldest segment goes and its unacknowledged
+ * records are counted in `lost` — which the node reports in its MonitorStats
+ * (records_lost), so the loss is never silent.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import { crc32 } from 'node:zlib';
+import type { RecordBatch } from '../../proto/index.js';
+import { log } from '../../shared/log.js';
+
+const HEADER = 8;
+
+export interface SpoolOptions {
+  /** Most bytes on disk (default 256 MiB); beyond it the oldest segment goes, counted. */
+  maxBytes?: number;
+  /** A new segment starts past this size (default maxBytes / 16, at most 16 MiB). */
+  segmentBytes?: number;
+  /** fsync every append (default true). */
+  fsync?: boolean;
+}
+
+interface Entry {
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  offset: number;
+  length: number;
+}
+
+interface Segment {
+  file: string;
+  bytes: number;
+  entries: Entry[];
+}
+
+interface State {
+  acked: number;
+  lost: number;
+}
+
+const recordsOf = (b: RecordBatch) => (b.flows?.length ?? 0) + (b.http?.length ?? 0) + (b.stats?.length ?? 0);
+
+export class Spool {
+  private readonly segments: Segment[] = [];
+  private fd: number | undefined;
+  private state: State = { acked: 0, lost: 0 };
+  private readonly maxBytes: number;
+  private readonly segmentBytes: number;
+  private readonly sync: boolean;
+  private unacked = 0;
+
+  constructor(
+    private readonly dir: string,
+    options: SpoolOptions = {},
+  ) {
+    this.maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+    this.segmentBytes = options.segmentBytes ?? Math.min(16 * 1024 * 1024, Math.ceil(this.maxBytes / 16));
+    this.sync = options.fsync ?? true;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      this.state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const name of readdirSync(dir)
+      .filter((n) => n.endsWith('.seg'))
+      .sort()) {
+      this.segments.push(this.scan(join(dir, name)));
+    }
+    this.dropAcknowledged();
+    for (const s of this.segments)
+      for (const e of s.entries) if (e.lastSeq > this.state.acked) this.unacked += e.records;
+  }
+
+  /** Reads a segment's frames; a torn or corrupt tail is cut off. */
+  private scan(file: string): Segment {
+    const data = readFileSync(file);
+    const entries: Entry[] = [];
+    let offset = 0;
+    while (offset + HEADER <= data.length) {
+      const length = data.readUInt32LE(offset);
+      const sum = data.readUInt32LE(offset + 4);
+      const body = data.subarray(offset + HEADER, offset + HEADER + length);
+      if (body.length !== length || crc32(body) !== sum) break;
+      const b = deserialize(body) as RecordBatch;
+      entries.push({
+        firstSeq: Number(b.firstSeq),
+        lastSeq: Number(b.lastSeq),
+        records: recordsOf(b),
+        offset,
+        length,
+      });
+      offset += HEADER + length;
+    }
+    if (offset < data.length) {
+      log.warn({ file, kept: offset, cut: data.length - offset }, 'spool: torn tail cut off');
+      const fd = openSync(file, 'r+');
+      ftruncateSync(fd, offset);
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    return { file, bytes: offset, entries };
+  }
+
+  /** Adds a batch; durable on return when fsync is on. */
+  append(batch: RecordBatch): void {
+    const body = serialize(batch);
+    const frame = Buffer.allocUnsafe(HEADER + body.length);
+    frame.writeUInt32LE(body.length, 0);
+    frame.writeUInt32LE(crc32(body), 4);
+    body.copy(frame, HEADER);
+    let seg = this.segments.at(-1);
+    if (!seg || this.fd === undefined || seg.bytes >= this.segmentBytes) {
+      if (this.fd !== undefined) closeSync(this.fd);
+      seg = {
+        file: join(this.dir, `${String(batch.firstSeq).padStart(16, '0')}.seg`),
+        bytes: 0,
+        entries: [],
+      };
+      this.segments.push(seg);
+      this.fd = openSync(seg.file, 'a');
+      if (this.sync) this.syncDir();
+    }
+    writeSync(this.fd, frame);
+    if (this.sync) fsyncSync(this.fd);
+    seg.entries.push({
+      firstSeq: Number(batch.firstSeq),
+      lastSeq: Number(batch.lastSeq),
+      records: recordsOf(batch),
+      offset: seg.bytes,
+      length: body.length,
+    });
+    seg.bytes += frame.length;
+    this.unacked += recordsOf(batch);
+    this.enforceBound();
+  }
+
+  private syncDir(): void {
+    const fd = openSync(this.dir, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+
+  private enforceBound(): void {
+    while (this.bytes > this.maxBytes && this.segments.length > 1) {
+      const seg = this.segments.shift() as Segment;
+      const lost = seg.entries.filter((e) => e.lastSeq > this.state.acked).reduce((n, e) => n + e.records, 0);
+      const last = seg.entries.at(-1)?.lastSeq ?? 0;
+      unlinkSync(seg.file);
+      this.unacked -= lost;
+      this.state = { acked: Math.max(this.state.acked, last), lost: this.state.lost + lost };
+      this.saveState();
+      log.warn({ records: lost, lostSoFar: this.state.lost }, 'spool full: oldest records dropped');
+    }
+  }
+
+  /** The tower stored everything up to `lastSeq`. */
+  ack(lastSeq: number): void {
+    if (lastSeq <= this.state.acked) return;
+    for (const s of this.segments)
+      for (const e of s.entries)
+        if (e.lastSeq > this.state.acked && e.lastSeq <= lastSeq) this.unacked -= e.records;
+    this.state = { ...this.state, acked: lastSeq };
+    this.saveState();
+    this.dropAcknowledged();
+  }
+
+  private dropAcknowledged(): void {
+    while (this.segments.length > 1) {
+      const seg = this.segments[0] as Segment;
+      if ((seg.entries.at(-1)?.lastSeq ?? 0) > this.state.acked) break;
+      this.segments.shift();
+      unlinkSync(seg.file);
+    }
+  }
+
+  private saveState(): void {
+    const file = join(this.dir, 'state.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(this.state));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** The first unacknowledged batch after `seq`, read from disk; undefined when none. */
+  next(afterSeq: number): RecordBatch | undefined {
+    const after = Math.max(afterSeq, this.state.acked);
+    for (const seg of this.segments) {
+      if ((seg.entries.at(-1)?.lastSeq ?? 0) <= after) continue;
+      const e = seg.entries.find((x) => x.lastSeq > after);
+      if (!e) continue;
+      const fd = openSync(seg.file, 'r');
+      try {
+        const body = Buffer.allocUnsafe(e.length);
+        readSync(fd, body, 0, e.length, e.offset + HEADER);
+        return deserialize(body) as RecordBatch;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return undefined;
+  }
+
+  /** Records lost to the bound, over the spool's life (persisted). */
+  get lost(): number {
+    return this.state.lost;
+  }
+
+  get acked(): number {
+    return this.state.acked;
+  }
+
+  /** The last seq spooled (0 when empty). */
+  get lastSeq(): number {
+    return this.segments.at(-1)?.entries.at(-1)?.lastSeq ?? this.state.acked;
+  }
+
+  /** Unacknowledged records. */
+  get records(): number {
+    return this.unacked;
+  }
+
+  get bytes(): number {
+    return this.segments.reduce((n, s) => n + s.bytes, 0);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** Size on disk as the file system sees it (for checks). */
+  static diskBytes(dir: string): number {
+    return readdirSync(dir)
+      .filter((n) => n.endsWith('.seg'))
+      .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  }
+}
