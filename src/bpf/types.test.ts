@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { run } from '../shared/exec.js';
 import { objectPath } from './paths.js';
-import { linkemConfig, linkemCounters } from './types.js';
+import {
+  linkemConfig,
+  linkemCounters,
+  QOS_BUCKET_SIZE,
+  qosConfig,
+  qosCounters,
+  qosLpmKey,
+  qosRule,
+  qosRuleset,
+} from './types.js';
 
 /** Struct sizes as the compiler laid them out, read from the object's BTF. */
 async function btfStructSizes(program: string): Promise<Map<string, number>> {
@@ -16,6 +25,13 @@ test('the TypeScript mirrors of bpf/types.h have the sizes the compiler gave the
   const sizes = await btfStructSizes('linkem');
   assert.equal(linkemConfig.size, sizes.get('linkem_config'));
   assert.equal(linkemCounters.size, sizes.get('linkem_counters'));
+  const qos = await btfStructSizes('qos');
+  assert.equal(qosConfig.size, qos.get('qos_config'));
+  assert.equal(qosLpmKey.size, qos.get('qos_lpm_key'));
+  assert.equal(qosRuleset.size, qos.get('qos_ruleset'));
+  assert.equal(qosRule.size, qos.get('qos_rule'));
+  assert.equal(QOS_BUCKET_SIZE, qos.get('qos_bucket'));
+  assert.equal(qosCounters.size, qos.get('qos_counters'));
 });
 
 test('codecs round-trip', () => {

@@ -10,6 +10,20 @@ export const u32Key: Codec<number> = {
   decode: (b, o) => b.readUInt32LE(o),
 };
 
+/** A struct of u64 fields only, in the order of `names`. */
+export function u64Fields<N extends string>(names: readonly N[]): Codec<Record<N, bigint>> {
+  return {
+    size: names.length * 8,
+    encode: (v, b, o) => {
+      names.forEach((name, i) => {
+        b.writeBigUInt64LE(v[name], o + i * 8);
+      });
+    },
+    decode: (b, o) =>
+      Object.fromEntries(names.map((name, i) => [name, b.readBigUInt64LE(o + i * 8)])) as Record<N, bigint>,
+  };
+}
+
 export interface LinkemConfig {
   lossPpm: number;
 }
@@ -28,21 +42,12 @@ export interface LinkemCounters {
   droppedPackets: bigint;
   droppedBytes: bigint;
 }
-export const linkemCounters: Codec<LinkemCounters> = {
-  size: 32,
-  encode: (v, b, o) => {
-    b.writeBigUInt64LE(v.passedPackets, o);
-    b.writeBigUInt64LE(v.passedBytes, o + 8);
-    b.writeBigUInt64LE(v.droppedPackets, o + 16);
-    b.writeBigUInt64LE(v.droppedBytes, o + 24);
-  },
-  decode: (b, o) => ({
-    passedPackets: b.readBigUInt64LE(o),
-    passedBytes: b.readBigUInt64LE(o + 8),
-    droppedPackets: b.readBigUInt64LE(o + 16),
-    droppedBytes: b.readBigUInt64LE(o + 24),
-  }),
-};
+export const linkemCounters: Codec<LinkemCounters> = u64Fields([
+  'passedPackets',
+  'passedBytes',
+  'droppedPackets',
+  'droppedBytes',
+]);
 
 // ---- flowmon (bpf/flowmon.bpf.c) ----
 
@@ -111,18 +116,7 @@ const COUNTER_NAMES = [
   'nonIp',
 ] as const;
 export type FlowmonCounters = Record<(typeof COUNTER_NAMES)[number], bigint>;
-export const flowmonCounters: Codec<FlowmonCounters> = {
-  size: COUNTER_NAMES.length * 8,
-  encode: (v, b, o) => {
-    COUNTER_NAMES.forEach((name, i) => {
-      b.writeBigUInt64LE(v[name], o + i * 8);
-    });
-  },
-  decode: (b, o) =>
-    Object.fromEntries(
-      COUNTER_NAMES.map((name, i) => [name, b.readBigUInt64LE(o + i * 8)]),
-    ) as FlowmonCounters,
-};
+export const flowmonCounters: Codec<FlowmonCounters> = u64Fields(COUNTER_NAMES);
 export function zeroFlowmonCounters(): FlowmonCounters {
   return Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0n])) as FlowmonCounters;
 }
@@ -137,3 +131,122 @@ export const httpEventLayout = {
   data: 64,
   size: 64 + HTTP_COPY_MAX,
 } as const;
+
+// ---- qos (bpf/qos.bpf.c) ----
+
+export const QOS_MAX_RULES = 1024;
+export const QOS_RULE_WORDS = 16;
+export const QOS_MAX_CLASSES = 16;
+export const QOS_ANY_DSCP = 0xff;
+export const QOS_POLICE_DROP = 0;
+export const QOS_POLICE_REMARK = 1;
+
+export interface QosConfig {
+  active: number;
+  enabled: boolean;
+}
+export const qosConfig: Codec<QosConfig> = {
+  size: 8,
+  encode: (v, b, o) => {
+    b.writeUInt32LE(v.active, o);
+    b.writeUInt32LE(v.enabled ? 1 : 0, o + 4);
+  },
+  decode: (b, o) => ({ active: b.readUInt32LE(o), enabled: b.readUInt32LE(o + 4) !== 0 }),
+};
+
+/** struct qos_lpm_key; `prefixlen` counts the generation byte's 8 bits. */
+export interface QosLpmKey {
+  prefixlen: number;
+  gen: number;
+  /** 16 bytes: IPv6, or IPv4 as ::ffff:a.b.c.d */
+  addr: Uint8Array;
+}
+export const qosLpmKey: Codec<QosLpmKey> = {
+  size: 24,
+  encode: (v, b, o) => {
+    b.fill(0, o, o + 24);
+    b.writeUInt32LE(v.prefixlen, o);
+    b.writeUInt8(v.gen, o + 4);
+    b.set(v.addr, o + 5);
+  },
+  decode: (b, o) => ({
+    prefixlen: b.readUInt32LE(o),
+    gen: b.readUInt8(o + 4),
+    addr: Uint8Array.from(b.subarray(o + 5, o + 21)),
+  }),
+};
+
+/** struct qos_ruleset: bit i = rule i of the generation. */
+export const qosRuleset: Codec<bigint[]> = {
+  size: QOS_RULE_WORDS * 8,
+  encode: (v, b, o) => {
+    for (let i = 0; i < QOS_RULE_WORDS; i++) b.writeBigUInt64LE(v[i] ?? 0n, o + i * 8);
+  },
+  decode: (b, o) => Array.from({ length: QOS_RULE_WORDS }, (_, i) => b.readBigUInt64LE(o + i * 8)),
+};
+
+export interface QosRuleEntry {
+  srcPortMin: number;
+  srcPortMax: number;
+  dstPortMin: number;
+  dstPortMax: number;
+  ifindex: number;
+  /** HTB classid, major << 16 | minor; 0 leaves skb->priority */
+  priority: number;
+  protocol: number;
+  matchDscp: number;
+  setDscp: number;
+  policeAction: number;
+  policeDscp: number;
+  classIndex: number;
+  /** bytes per second; 0: no policer */
+  policeRate: bigint;
+  policeBurst: bigint;
+}
+export const qosRule: Codec<QosRuleEntry> = {
+  size: 40,
+  encode: (v, b, o) => {
+    b.fill(0, o, o + 40);
+    b.writeUInt16LE(v.srcPortMin, o);
+    b.writeUInt16LE(v.srcPortMax, o + 2);
+    b.writeUInt16LE(v.dstPortMin, o + 4);
+    b.writeUInt16LE(v.dstPortMax, o + 6);
+    b.writeUInt32LE(v.ifindex, o + 8);
+    b.writeUInt32LE(v.priority, o + 12);
+    b.writeUInt8(v.protocol, o + 16);
+    b.writeUInt8(v.matchDscp, o + 17);
+    b.writeUInt8(v.setDscp, o + 18);
+    b.writeUInt8(v.policeAction, o + 19);
+    b.writeUInt8(v.policeDscp, o + 20);
+    b.writeUInt8(v.classIndex, o + 21);
+    b.writeBigUInt64LE(v.policeRate, o + 24);
+    b.writeBigUInt64LE(v.policeBurst, o + 32);
+  },
+  decode: (b, o) => ({
+    srcPortMin: b.readUInt16LE(o),
+    srcPortMax: b.readUInt16LE(o + 2),
+    dstPortMin: b.readUInt16LE(o + 4),
+    dstPortMax: b.readUInt16LE(o + 6),
+    ifindex: b.readUInt32LE(o + 8),
+    priority: b.readUInt32LE(o + 12),
+    protocol: b.readUInt8(o + 16),
+    matchDscp: b.readUInt8(o + 17),
+    setDscp: b.readUInt8(o + 18),
+    policeAction: b.readUInt8(o + 19),
+    policeDscp: b.readUInt8(o + 20),
+    classIndex: b.readUInt8(o + 21),
+    policeRate: b.readBigUInt64LE(o + 24),
+    policeBurst: b.readBigUInt64LE(o + 32),
+  }),
+};
+
+/** struct qos_bucket (the spin lock and pad are user space's zeroes). */
+export const QOS_BUCKET_SIZE = 24;
+
+export interface QosCountersEntry {
+  packets: bigint;
+  bytes: bigint;
+  drops: bigint;
+  remarks: bigint;
+}
+export const qosCounters: Codec<QosCountersEntry> = u64Fields(['packets', 'bytes', 'drops', 'remarks']);

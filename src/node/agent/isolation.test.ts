@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { run } from '../../shared/exec.js';
 import { cleanLeftovers, Lab } from '../../testbed/lab.js';
+import { iperfServer } from '../../testbed/tools/iperf.js';
 import { Agent, removeNode } from './agent.js';
 import { parseNodeConfig } from './config.js';
 import { StateStore } from './state.js';
@@ -44,16 +45,6 @@ async function iperf(lab: Lab, from: string, port: number, args: string[], secon
   return JSON.parse(stdout) as Iperf3;
 }
 
-async function server(lab: Lab, netns: string, port: number): Promise<void> {
-  lab.spawn(netns, 'iperf3', ['-s', '-p', String(port)]);
-  for (let i = 0; i < 100; i++) {
-    const { stdout } = await lab.exec(netns, 'ss', ['-Hltn', `sport = :${port}`]);
-    if (stdout.trim()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`iperf3 server on port ${port} did not start`);
-}
-
 test('a flooded slice does not take another below its share; removing it leaves the other untouched', async () => {
   const lab = new Lab();
   const dir = mkdtempSync(join(tmpdir(), 'tacmesh-isolation-'));
@@ -65,8 +56,8 @@ test('a flooded slice does not take another below its share; removing it leaves 
       (await agent.apply()).filter((e) => !e.ok),
       [],
     );
-    await server(lab, node.wan, 5201);
-    await server(lab, node.wan, 5202);
+    await iperfServer(lab, node.wan, 5201);
+    await iperfServer(lab, node.wan, 5202);
     const a1 = `${lab.prefix}-n1-a-a1`;
     const b1 = `${lab.prefix}-n1-b-b1`;
     const share = (RATE_MBIT * SHARE) / 100;

@@ -1,0 +1,137 @@
+/**
+ * QoS on a 10 Mbit/s emulated link (namespaces a → radio r → b, see test-link.ts): the
+ * command-and-control class keeps its guarantee while bulk saturates the link (and, as the
+ * control, does not when both share one class); the receiver sees the DSCP the policy set;
+ * a new policy is in force within 1 s; a bad one is refused and the old one stays.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanLeftovers, Lab } from '../../testbed/lab.js';
+import { Tool, toolPath } from '../../testbed/tools/index.js';
+import { QosEnforcer } from './enforcer.js';
+import {
+  dscpReceiver,
+  iperfServer,
+  iperfUdp,
+  makeQosLink,
+  policy,
+  RECEIVER,
+  receivedMbit,
+} from './test-link.js';
+
+const C2_BPS = 2_000_000;
+const UDP = 17;
+
+const classes = [
+  { name: 'c2', priority: 0, guaranteedBps: C2_BPS, ceilingBps: 9_500_000, dscp: 46 },
+  { name: 'bulk', priority: 7, guaranteedBps: 1_000_000, ceilingBps: 9_500_000, dscp: 8 },
+];
+
+test('on a 10 Mbit/s link a C2 flow keeps >= 95 % of its guarantee while bulk saturates; sharing one class it does not', async () => {
+  const lab = new Lab();
+  let qos: QosEnforcer | undefined;
+  try {
+    const link = await makeQosLink(lab);
+    await iperfServer(lab, link.b, 5301);
+    await iperfServer(lab, link.b, 5302);
+    qos = QosEnforcer.open({ netns: link.a });
+    // iperf3's UDP flows open with a datagram the server must answer: C2 starts first, while
+    // the link is quiet; bulk joins 0.3 s later and C2's first second is left out.
+    const run = async () => {
+      const c2 = iperfUdp(lab, link.h, 5301, C2_BPS / 1e6, 5, 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const bulk = await iperfUdp(lab, link.h, 5302, 30, 6);
+      const result = { c2: receivedMbit(await c2), bulk: receivedMbit(bulk) };
+      await new Promise((r) => setTimeout(r, 1000)); // the servers finish their test
+      return result;
+    };
+    // control: both flows in the bulk class
+    await qos.apply(
+      policy(1, link.uplink, classes, [
+        { name: 'all', class: 'bulk', protocol: UDP, dstPortMin: 5301, dstPortMax: 5302 },
+      ]),
+    );
+    const shared = await run();
+    await qos.apply(
+      policy(2, link.uplink, classes, [
+        { name: 'c2', class: 'c2', protocol: UDP, dstPortMin: 5301 },
+        { name: 'bulk', class: 'bulk', protocol: UDP, dstPortMin: 5302 },
+      ]),
+    );
+    const classed = await run();
+    const counts = await qos.counters();
+    console.log(
+      `C2 ${C2_BPS / 1e6} Mbit/s guaranteed: in its class ${classed.c2.toFixed(2)} Mbit/s (bulk ${classed.bulk.toFixed(2)}); sharing bulk's class ${shared.c2.toFixed(2)} Mbit/s (bulk ${shared.bulk.toFixed(2)})`,
+    );
+    assert.ok(classed.c2 >= 0.95 * (C2_BPS / 1e6), `C2 got ${classed.c2} Mbit/s`);
+    assert.ok(classed.bulk > 5, `bulk should fill the rest of the link, got ${classed.bulk} Mbit/s`);
+    assert.ok(shared.c2 < 0.95 * (C2_BPS / 1e6), `control: C2 sharing bulk's class got ${shared.c2} Mbit/s`);
+    const c2Counts = counts.classes.find((c) => c.class === 'c2');
+    const bulkCounts = counts.classes.find((c) => c.class === 'bulk');
+    assert.ok(
+      Number(c2Counts?.bytes) > 0 && Number(bulkCounts?.bytes) > Number(c2Counts?.bytes),
+      JSON.stringify(counts),
+    );
+    assert.equal(counts.policyVersion, 2);
+  } finally {
+    await qos?.close();
+    await lab.cleanup();
+    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
+  }
+});
+
+test('the receiver sees the DSCP the policy set; a new policy is in force within 1 s; a bad policy is refused and the old one stays', async () => {
+  const lab = new Lab();
+  let qos: QosEnforcer | undefined;
+  try {
+    const link = await makeQosLink(lab);
+    const rx = await dscpReceiver(lab, link.b, 5310);
+    qos = QosEnforcer.open({ netns: link.a });
+    const rule = {
+      name: 'c2',
+      class: 'c2',
+      protocol: UDP,
+      dstPortMin: 5310,
+      dstPrefixes: ['10.77.181.0/24'],
+    };
+    await qos.apply(policy(1, link.uplink, classes, [rule]));
+    const sender = new Tool(
+      lab.spawnNode(link.h, toolPath('udp'), ['send', RECEIVER, '5310', '3000', '200', '500']),
+    );
+    const waitFor = async (pred: () => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      return pred();
+    };
+    assert.ok(await waitFor(() => rx.seen.length > 20, 5000), 'no datagrams arrived');
+    assert.deepEqual([...new Set(rx.seen.slice(-10).map((s) => s.dscp))], [46]);
+
+    // voice: the same rule now puts the flow in a class marked EF → AF41 (34)
+    const changed = classes.map((c) => (c.name === 'c2' ? { ...c, dscp: 34 } : c));
+    const t0 = Date.now();
+    await qos.apply(policy(2, link.uplink, changed, [rule]));
+    assert.ok(
+      await waitFor(() => rx.seen.some((s) => s.dscp === 34 && s.ms >= t0), 1000),
+      'DSCP 34 not seen within 1 s',
+    );
+    const took = Math.min(...rx.seen.filter((s) => s.dscp === 34).map((s) => s.ms)) - t0;
+    console.log(`policy change → first datagram with the new DSCP at the receiver: ${took.toFixed(0)} ms`);
+    assert.ok(took < 1000);
+
+    // a rule naming a class the policy does not have
+    await assert.rejects(
+      qos.apply(policy(3, link.uplink, changed, [{ ...rule, class: 'video' }])),
+      /rule "c2": unknown class "video"/,
+    );
+    assert.equal(qos.policy?.version, 2);
+    const before = rx.seen.length;
+    assert.ok(await waitFor(() => rx.seen.length > before + 20, 3000));
+    assert.deepEqual([...new Set(rx.seen.slice(before).map((s) => s.dscp))], [34]);
+    await sender.result();
+    assert.ok(Number(qos.ruleCounts().get('c2')?.packets) > 0);
+  } finally {
+    await qos?.close();
+    await lab.cleanup();
+    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
+  }
+});

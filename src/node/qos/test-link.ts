@@ -1,0 +1,158 @@
+/**
+ * Test fixtures for QoS: a host `h` behind a node `a` whose egress leads through a radio `r`
+ * (a 10 Mbit/s FIFO, TBF) to a receiver `b`. Traffic is sent from `h`, so the node forwards
+ * it as a mesh node does (a sender on the node itself would be held back by its socket
+ * buffer instead of losing packets in the queue); iperf3 servers and a receiver that reports the DSCP each
+ * datagram arrived with (IP_RECVTOS; python3 because Node's dgram cannot read it).
+ */
+
+import type { QosClass } from '../../proto/gen/tacmesh/v1/QosClass.js';
+import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosRule } from '../../proto/gen/tacmesh/v1/QosRule.js';
+import type { Lab } from '../../testbed/lab.js';
+import { limitRate } from '../../testbed/link.js';
+
+export { iperfServer } from '../../testbed/tools/iperf.js';
+
+export const RADIO_MBIT = 10;
+/** The node shapes a little under the radio's rate, so the queue forms in its HTB. */
+export const LINK_BPS = 9_500_000;
+export const RECEIVER = '10.77.181.2';
+
+export interface QosLink {
+  /** the sending host behind the node */
+  h: string;
+  a: string;
+  r: string;
+  b: string;
+  /** a's interface toward the radio */
+  uplink: string;
+}
+
+export async function makeQosLink(lab: Lab): Promise<QosLink> {
+  const h = await lab.netns('h', { ipv6: false });
+  const a = await lab.netns('a', { ipv6: false });
+  const r = await lab.netns('r', { ipv6: false });
+  const b = await lab.netns('b', { ipv6: false });
+  const ar = await lab.veth({ netns: a, addr: '10.77.180.1/24' }, { netns: r, addr: '10.77.180.2/24' });
+  const rb = await lab.veth({ netns: r, addr: '10.77.181.1/24' }, { netns: b, addr: '10.77.181.2/24' });
+  await lab.veth({ netns: h, addr: '10.77.182.2/24' }, { netns: a, addr: '10.77.182.1/24' });
+  for (const ns of [a, r]) await lab.exec(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+  await lab.ip(h, 'route', 'add', 'default', 'via', '10.77.182.1');
+  await lab.ip(a, 'route', 'add', '10.77.181.0/24', 'via', '10.77.180.2');
+  await lab.ip(r, 'route', 'add', '10.77.182.0/24', 'via', '10.77.180.1');
+  await lab.ip(b, 'route', 'add', '10.77.180.0/22', 'via', '10.77.181.1');
+  await limitRate(lab, r, rb.a, RADIO_MBIT);
+  return { h, a, r, b, uplink: ar.a };
+}
+
+/** A full policy from partial classes and rules (the wire's defaults filled in). */
+export function policy(
+  version: number,
+  uplink: string,
+  classes: QosClass[],
+  rules: QosRule[],
+): QosPolicy__Output {
+  return {
+    version,
+    links: [{ iface: uplink, rateBps: LINK_BPS }],
+    classes: classes.map((c) => ({
+      name: c.name ?? '',
+      priority: c.priority ?? 0,
+      guaranteedBps: Number(c.guaranteedBps ?? 0),
+      ceilingBps: Number(c.ceilingBps ?? 0),
+      dscp: c.dscp ?? 0,
+    })),
+    rules: rules.map((r) => ({
+      name: r.name ?? '',
+      class: r.class ?? '',
+      srcPrefixes: r.srcPrefixes ?? [],
+      dstPrefixes: r.dstPrefixes ?? [],
+      protocol: r.protocol ?? 0,
+      dstPortMin: r.dstPortMin ?? 0,
+      dstPortMax: r.dstPortMax ?? 0,
+      srcPortMin: r.srcPortMin ?? 0,
+      srcPortMax: r.srcPortMax ?? 0,
+      matchDscp: r.matchDscp ?? -1,
+      iface: r.iface ?? '',
+      policeBps: Number(r.policeBps ?? 0),
+      policeRemark: r.policeRemark ?? false,
+      policeDscp: r.policeDscp ?? 0,
+    })),
+  };
+}
+
+export interface Iperf3Udp {
+  end: { sum_received: { bits_per_second: number } };
+}
+
+/** Mbit/s a UDP iperf3 flow got through to the receiver, as the server counted it. */
+export function receivedMbit(r: Iperf3Udp): number {
+  return r.end.sum_received.bits_per_second / 1e6;
+}
+
+/** A UDP flow of `seconds`, the first `omit` of them left out of the result. */
+export async function iperfUdp(
+  lab: Lab,
+  from: string,
+  port: number,
+  mbit: number,
+  seconds: number,
+  omit = 0,
+): Promise<Iperf3Udp> {
+  const args = [
+    '-c',
+    RECEIVER,
+    '-p',
+    String(port),
+    '-u',
+    '-b',
+    `${mbit}M`,
+    '-l',
+    '1200',
+    '-t',
+    String(seconds),
+    '-O',
+    String(omit),
+    '-J',
+  ];
+  // iperf3 reports its own errors in the JSON it prints: keep them rather than the exit status
+  const { stdout } = await lab.exec(from, 'sh', ['-c', `iperf3 ${args.join(' ')} || true`], {
+    timeoutMs: (seconds + omit + 15) * 1000,
+  });
+  const out = JSON.parse(stdout) as Iperf3Udp & { error?: string };
+  if (out.error) throw new Error(`iperf3 to port ${port}: ${out.error}`);
+  return out;
+}
+
+const TOS_RECEIVER = `
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, anc, _, _ = s.recvmsg(2048, 64)
+    tos = next((c[2][0] for c in anc if c[0] == socket.IPPROTO_IP and c[1] == socket.IP_TOS), -1)
+    print(json.dumps({"dscp": tos >> 2 if tos >= 0 else -1, "ms": time.time() * 1000}), flush=True)
+`;
+
+/** A receiver on `port` in `netns`; `seen` holds the DSCP and arrival time of every datagram. */
+export async function dscpReceiver(lab: Lab, netns: string, port: number) {
+  const child = lab.spawn(netns, 'python3', ['-u', '-c', TOS_RECEIVER, String(port)]);
+  const seen: { dscp: number; ms: number }[] = [];
+  let buf = '';
+  let ready = false;
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'ready') ready = true;
+      else if (line) seen.push(JSON.parse(line) as { dscp: number; ms: number });
+    }
+  });
+  for (let i = 0; i < 250 && !ready; i++) await new Promise((r) => setTimeout(r, 20));
+  if (!ready) throw new Error('the DSCP receiver did not start');
+  return { seen };
+}
