@@ -382,6 +382,8 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     await page.locator('#custom-to').fill('2020-01-01T01:00');
     await page.locator('#window-picker form.custom button').click();
     await page.locator('#pie-all .empty', { hasText: 'No flow records in this window' }).waitFor();
+    await page.locator('#throughput-chart .empty').waitFor();
+    await shot('overview-empty');
     await page.locator('#window-picker button[data-mode="live"]').click();
     await page.locator('#live-status', { hasText: 'live ·' }).waitFor();
   });
