@@ -131,7 +131,8 @@ export class Linux {
       case 'set-addr':
         // Only addresses of the family being set, and never the IPv6 link-local one: routing
         // daemons (babeld) speak over it.
-        if (op.addr.includes(':')) await this.ip(op.member, '-6', 'addr', 'flush', 'dev', op.name, 'scope', 'global');
+        if (op.addr.includes(':'))
+          await this.ip(op.member, '-6', 'addr', 'flush', 'dev', op.name, 'scope', 'global');
         else await this.ip(op.member, '-4', 'addr', 'flush', 'dev', op.name);
         await this.ip(op.member, 'addr', 'add', op.addr, 'dev', op.name);
         return;
