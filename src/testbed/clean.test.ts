@@ -19,7 +19,10 @@ test('`tacmesh testbed clean` removes what a crashed run left: namespaces, host 
   const pid = Number(sleeper.stdout.trim());
   assert.ok(pid > 0);
   try {
-    const r = spawnSync(process.execPath, [bin, 'testbed', 'clean'], { encoding: 'utf8' });
+    // Only this run's prefix: other tests' namespaces may be alive beside it.
+    const r = spawnSync(process.execPath, [bin, 'testbed', 'clean', '--prefix', prefix], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`netns ${ns}`));
     assert.match(r.stdout, new RegExp(`link ${prefix}h0`));

@@ -122,8 +122,14 @@ export function testbedCommand(): Command {
     .description(
       'Remove namespaces, links and processes that earlier tacmesh runs left behind (names tm?????*)',
     )
-    .action(async () => {
-      const report = await cleanLeftovers();
+    .option('--prefix <tm?????>', "only one run's leftovers (its 7-character prefix)")
+    .action(async (opts: { prefix?: string }) => {
+      if (opts.prefix && !/^tm[0-9a-z]{5}$/.test(opts.prefix)) {
+        throw new InvalidArgumentError(
+          `prefix must be tm and 5 lowercase letters or digits, not "${opts.prefix}"`,
+        );
+      }
+      const report = await cleanLeftovers(opts.prefix ? new RegExp(`^${opts.prefix}`) : undefined);
       console.log(
         `removed ${report.namespaces.length} namespaces, ${report.links.length} links, ${report.processes} processes`,
       );
