@@ -6,7 +6,8 @@
  *   cl 10.77.<data>.1 ── veth (watched) ── 10.77.<data>.254 n1 ── mgmt veth ── 10.77.<mgmt>.254 tower
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { initCa, issue } from '../src/pki/ca.js';
 import { run } from '../src/shared/exec.js';
 import { Lab } from '../src/testbed/lab.js';
@@ -43,12 +44,15 @@ export class NodeTowerLab {
     this.server = `10.77.${data}.254`;
   }
 
-  async start(): Promise<void> {
+  /** An operator's API token. */
+  token = '';
+
+  async start(towerExtra: Partial<TowerConfig> = {}): Promise<void> {
     const { lab, dir } = this;
     await initCa(`${dir}/pki`);
     await issue(`${dir}/pki`, 'tower', 'tower', { altNames: [this.mgmtTower] });
     await issue(`${dir}/pki`, 'node', 'node1');
-    createToken(`${dir}/tokens.yaml`, 'op', 'operator');
+    this.token = createToken(`${dir}/tokens.yaml`, 'op', 'operator');
     this.n1 = await lab.netns('n1', { ipv6: false });
     this.cl = await lab.netns('cl', { ipv6: false });
     const v = await lab.veth(
@@ -64,6 +68,7 @@ export class NodeTowerLab {
       pki: { dir: `${dir}/pki`, name: 'tower' },
       store: { path: `${dir}/tower.duckdb`, retentionDays: 7, rollupRetentionDays: 90 },
       tokens: `${dir}/tokens.yaml`,
+      ...towerExtra,
     };
     this.tower = await Tower.start(this.config);
     this.config.control.listen = `${this.mgmtTower}:${this.tower.controlPort}`;
@@ -111,6 +116,31 @@ export class NodeTowerLab {
   /** Sets the tower's end of the management link down or up. */
   async mgmtLink(state: 'up' | 'down'): Promise<void> {
     await run('ip', ['link', 'set', this.lab.ifname('mh'), state]);
+  }
+
+  /** GET on the tower's API (HTTPS, our CA). */
+  async api(path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: (this.tower as Tower).api.port,
+          path: `/api/v1/${path}`,
+          ca: readFileSync(`${this.dir}/pki/ca.crt`),
+          servername: 'localhost',
+          headers: { authorization: `Bearer ${this.token}` },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   async query<T>(sql: string): Promise<T[]> {

@@ -16,7 +16,7 @@
  * from "Starting transfer" to the receiver's exit. Both: bit-identical (SHA-256) or not.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connections, DiodeLab } from '../../src/diode/test-tools/harness.js';
@@ -71,7 +71,7 @@ async function tacmeshFiles(
       auth: { keyFile: keys },
       store: { dir: join(d.dir, `bench-store-${i}`) },
       files: { outbox: join(d.dir, `bench-outbox-${i}`) },
-      fec: { expectedLoss, blockFrames: 4096 },
+      fec: { expectedLoss, blockFrames: 4096, maxDelayMs: 1000 },
       copies: { high: [], low: [] },
     },
     { rateMbit: rate, datagramBytes: DATAGRAM },
@@ -80,7 +80,15 @@ async function tacmeshFiles(
     const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
     if (t.child.exitCode !== 0) throw new Error(`send-file failed: ${t.stdout}`);
     const t0 = performance.now();
-    const sha = await d.arrived(join(inbox, 'udpcast-in.bin'), 900_000);
+    const quarantine = join(inbox, '.tacmesh', 'quarantine');
+    const sha = await Promise.race([
+      d.arrived(join(inbox, 'udpcast-in.bin'), 900_000),
+      (async () => {
+        while (!existsSync(quarantine) || readdirSync(quarantine).length === 0)
+          await new Promise((r) => setTimeout(r, 200));
+        return 'quarantined';
+      })(),
+    ]);
     const seconds = (performance.now() - t0) / 1000;
     const identical = sha === inputSha;
     // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
@@ -89,7 +97,7 @@ async function tacmeshFiles(
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `FEC for ${(expectedLoss * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`,
+      note: `FEC for ${(expectedLoss * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${sha === 'quarantined' ? ', QUARANTINED' : ''}`,
     };
   } finally {
     await send.stop().catch(() => undefined);

@@ -31,6 +31,8 @@ export interface AggregatorOptions {
   send: SendDatagram;
   /** Bytes already handed to the socket but not yet taken by the kernel. */
   socketBacklog?: () => number;
+  /** Most ms of link time the pacer may catch up on at once after a late timer. */
+  burstMs?: number;
   /** Signs every frame. */
   auth?: KeyRing;
   /** FEC over blocks of frames (symbol size and repair callback are the aggregator's). */
@@ -109,7 +111,13 @@ export class Aggregator {
         },
       });
     }
-    this.pacer = new Pacer({ rateBitsPerSecond: options.rateBitsPerSecond, send: options.send });
+    this.pacer = new Pacer({
+      rateBitsPerSecond: options.rateBitsPerSecond,
+      send: options.send,
+      ...(options.burstMs
+        ? { burstBytes: Math.max(3200, (options.burstMs * options.rateBitsPerSecond) / 8000) }
+        : {}),
+    });
     this.pacer.onSent = () => this.checkDrained();
     this.timer = setInterval(() => this.readFree(), options.everyMs);
     this.timer.unref();
@@ -249,6 +257,11 @@ export class Aggregator {
   /** Datagrams handed to the socket so far (heartbeats report it to the receiver). */
   get datagramsSent(): number {
     return this.pacer.sent;
+  }
+
+  /** Datagrams queued and not yet sent. */
+  get pending(): number {
+    return this.pacer.pending;
   }
 
   private readFree(): void {

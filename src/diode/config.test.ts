@@ -11,6 +11,10 @@ test('the example configs load, with defaults filled in', () => {
   assert.ok(send.tcp.length > 0 && send.tcp[0]!.destination.port > 0);
   const recv = loadConfig(`${examples}recv.yaml`, recvSchema);
   assert.equal(recv.dedup, 'window');
+  assert.equal(send.fec?.expectedLoss, 0.01);
+  assert.equal(send.fec?.blockFrames, 2048);
+  assert.equal(send.files.rounds, 2);
+  assert.ok(send.auth?.keyFile && recv.auth?.keyFile && recv.files.inbox);
   assert.ok(recv.link.receiveBufferBytes >= 4 << 20);
   assert.ok(readFileSync(`${examples}send.yaml`, 'utf8').includes('throughput'));
 });

@@ -73,6 +73,8 @@ export const sendSchema = z
         rateMbit: z.number().positive().max(100_000),
         /** Largest UDP payload: 1472 for a 1500-byte MTU. */
         datagramBytes: z.number().int().min(128).max(65507).default(1472),
+        /** Most ms of link time the pacer catches up on after a late timer (a burst at line rate). */
+        burstMs: z.number().min(0.1).max(100).default(2),
         /** The send buffer the copy policy watches, in bytes. */
         bufferBytes: z
           .number()
@@ -144,7 +146,7 @@ export const sendSchema = z
         failure: z.number().gt(0).lt(0.5).default(1e-5),
         blockFrames: z.number().int().min(1).max(4096).default(2048),
         /** A block closes this long after its first frame even if not full. */
-        maxDelayMs: z.number().int().min(1).max(10_000).default(50),
+        maxDelayMs: z.number().int().min(1).max(10_000).default(200),
       })
       .strict()
       .optional(),

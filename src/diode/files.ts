@@ -86,10 +86,12 @@ export interface FileSenderCounters {
 }
 
 const READ_BYTES = 1 << 20;
+const YIELD_EVERY = 32;
 
 export class FileSender {
   private running = false;
   private stopped = false;
+  private sinceYield = 0;
   private wake: (() => void) | undefined;
   private current: { file: SpooledFile; roundBytes: number; started: number } | undefined;
   readonly counters: FileSenderCounters = { accepted: 0, rounds: 0, sent: 0, refused: 0, bytes: 0 };
@@ -145,7 +147,7 @@ export class FileSender {
       if (!file) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          setTimeout(resolve, 500).unref();
+          setTimeout(resolve, 100).unref();
         });
         this.wake = undefined;
         continue;
@@ -229,6 +231,12 @@ export class FileSender {
 
   /** Submits a frame, waiting while the aggregator's buffer is full. */
   private async send(type: FrameType, session: number, seq: number, payload: Buffer): Promise<void> {
+    // Let the event loop turn every few frames: the pacer runs on timers, and a refill of
+    // the buffer in one go (~700 frames) would hold it for 10 ms and lose that link time.
+    if (++this.sinceYield >= YIELD_EVERY) {
+      this.sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     while (!this.aggregator.hasRoom() && !this.stopped) {
       await new Promise<void>((resolve) => {
         const off = this.aggregator.onDrain(() => {

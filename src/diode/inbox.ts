@@ -57,7 +57,9 @@ export interface InboxCounters {
   badManifests: number;
   chunks: number;
   duplicateChunks: number;
-  /** Chunks of a file whose manifest has not arrived (a later round brings them again). */
+  /** Chunks held because their manifest had not arrived yet (FEC may still be rebuilding it). */
+  heldBeforeManifest: number;
+  /** Chunks dropped for want of a manifest (held too long, or too many held). */
   withoutManifest: number;
   delivered: number;
   deliveredBytes: number;
@@ -110,8 +112,15 @@ export function missingRanges(have: Uint8Array, m: Manifest, max = 1000): [numbe
   return out;
 }
 
+/** Chunks of not-yet-announced files kept in memory, in all. */
+const HELD_MAX_BYTES = 32 * 1024 * 1024;
+const HELD_MAX_MS = 30_000;
+
 export class FileReceiver {
   private readonly incoming = new Map<number, Incoming>();
+  /** Chunks that arrived before their file's manifest (lost, and rebuilt by FEC a block later). */
+  private readonly held = new Map<number, { since: number; frames: Frame[] }>();
+  private heldBytes = 0;
   private readonly done = new Set<number>();
   private readonly dirs: { incoming: string; quarantine: string; done: string; reserve: string };
   private lastPersist = 0;
@@ -120,6 +129,7 @@ export class FileReceiver {
     badManifests: 0,
     chunks: 0,
     duplicateChunks: 0,
+    heldBeforeManifest: 0,
     withoutManifest: 0,
     delivered: 0,
     deliveredBytes: 0,
@@ -264,13 +274,21 @@ export class FileReceiver {
       rmSync(dir, { recursive: true, force: true });
       if (isDiskFull(err)) this.counters.refusedDiskFull++;
       this.refuse(manifest, `cannot store: ${(err as Error).message}`);
+      return;
+    }
+    const held = this.held.get(m.id);
+    if (!held) return;
+    this.held.delete(m.id);
+    for (const f of held.frames) {
+      this.heldBytes -= f.payload.length;
+      this.data(f);
     }
   }
 
   private data(frame: Frame): void {
     const inc = this.incoming.get(frame.session);
     if (!inc) {
-      if (!this.done.has(frame.session)) this.counters.withoutManifest++;
+      if (!this.done.has(frame.session)) this.hold(frame);
       return;
     }
     if (inc.verifying) return;
@@ -304,9 +322,31 @@ export class FileReceiver {
     if (inc.count === m.chunks) void this.finish(inc);
   }
 
+  /** Keeps a chunk whose manifest has not come (yet), within a memory budget. */
+  private hold(frame: Frame): void {
+    if (this.heldBytes + frame.payload.length > HELD_MAX_BYTES) {
+      this.counters.withoutManifest++;
+      return;
+    }
+    let h = this.held.get(frame.session);
+    if (!h) {
+      h = { since: Date.now(), frames: [] };
+      this.held.set(frame.session, h);
+    }
+    h.frames.push({ ...frame, payload: Buffer.from(frame.payload) });
+    this.heldBytes += frame.payload.length;
+    this.counters.heldBeforeManifest++;
+  }
+
   /** Saves chunk maps, quarantines files that can no longer complete; every 100 ms. */
   tick(): void {
     const now = Date.now();
+    for (const [id, h] of this.held) {
+      if (now - h.since < HELD_MAX_MS) continue;
+      this.held.delete(id);
+      for (const f of h.frames) this.heldBytes -= f.payload.length;
+      this.counters.withoutManifest += h.frames.length;
+    }
     if (now - this.lastPersist >= this.config.persistEveryMs) {
       this.lastPersist = now;
       for (const inc of this.incoming.values()) if (inc.dirty && !inc.verifying) this.persist(inc);

@@ -19,96 +19,12 @@
  *   link_loss_ratio            datagram loss from the sender's counts (receiver)
  *   sender_counter             the sender's counters as its heartbeats report them, label name
  */
-import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
-import { log } from '../shared/log.js';
-import { started } from './started.js';
+import { type MetricDef, PromMetrics } from '../shared/metrics.js';
 
-export interface Sample {
-  labels?: Record<string, string>;
-  value: number;
-}
+export { byLabel, type MetricDef, one, type Sample } from '../shared/metrics.js';
 
-export interface MetricDef<S> {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  labelNames?: string[];
-  samples(s: S): Sample[];
-}
-
-export const one = (value: number | null | undefined): Sample[] =>
-  value === null || value === undefined ? [] : [{ value }];
-
-/** One sample per key of a record, the key as label `label`. */
-export const byLabel = (label: string, record: Record<string, number> | undefined | null): Sample[] =>
-  Object.entries(record ?? {}).map(([k, value]) => ({ labels: { [label]: k }, value }));
-
-export class Metrics<S> {
-  readonly registry = new Registry();
-  private current: S | undefined;
-  private server: Server | undefined;
-
-  constructor(
-    role: 'sender' | 'receiver',
-    defs: MetricDef<S>[],
-    private readonly snapshot: () => S,
-  ) {
-    this.registry.setDefaultLabels({ role });
-    const self = this;
-    for (const def of defs) {
-      const name = `tacmesh_diode_${def.name}`;
-      const labelNames = def.labelNames ?? [];
-      if (def.type === 'counter') {
-        new Counter({
-          name,
-          help: def.help,
-          labelNames,
-          registers: [this.registry],
-          collect() {
-            this.reset();
-            for (const s of self.current ? def.samples(self.current) : [])
-              this.inc(s.labels ?? {}, Math.max(0, s.value));
-          },
-        });
-      } else {
-        new Gauge({
-          name,
-          help: def.help,
-          labelNames,
-          registers: [this.registry],
-          collect() {
-            this.reset();
-            for (const s of self.current ? def.samples(self.current) : []) this.set(s.labels ?? {}, s.value);
-          },
-        });
-      }
-    }
-  }
-
-  /** The exposition text, from a fresh snapshot. */
-  async text(): Promise<string> {
-    this.current = this.snapshot();
-    return this.registry.metrics();
-  }
-
-  async listen(at: { host: string; port: number }): Promise<void> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      this.text().then(
-        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    });
-    await started(server, (done) => server.listen(at.port, at.host, done));
-    this.server = server;
-    log.info({ listen: at }, 'metrics at /metrics');
-  }
-
-  close(): void {
-    this.server?.close();
+export class Metrics<S> extends PromMetrics<S> {
+  constructor(role: 'sender' | 'receiver', defs: MetricDef<S>[], snapshot: () => S) {
+    super('tacmesh_diode_', { role }, defs, snapshot);
   }
 }

@@ -148,6 +148,7 @@ export class Sender {
       spreadMs: config.copies.spreadMs,
       send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
       socketBacklog: () => this.socket.getSendQueueSize(),
+      burstMs: link.burstMs,
       ...(this.auth ? { auth: this.auth } : {}),
       ...(fec ? { fec } : {}),
     });
@@ -213,7 +214,8 @@ export class Sender {
       {
         intervalMs: this.config.heartbeat.everyMs,
         uptimeS: Math.floor((Date.now() - this.started) / 1000),
-        datagramsSent: this.aggregator.datagramsSent,
+        // What will have been sent when this heartbeat leaves: it queues behind the others.
+        datagramsSent: this.aggregator.datagramsSent + this.aggregator.pending,
         sessions: this.tcp.marks(),
         counters: {
           frames: a.frames,

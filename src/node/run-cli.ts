@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
+import { splitHostPort } from '../shared/relay.js';
 import { loadNodeConfig } from './agent/config.js';
 import { dropCapabilities } from './agent/hardening.js';
 import { helloOf, NodeRuntime } from './runtime.js';
@@ -17,6 +18,14 @@ function mebibytes(v: string): number {
   const n = Number(v);
   if (!(n > 0)) throw new InvalidArgumentError('--spool-max must be a positive number of MiB');
   return n;
+}
+
+function hostPort(v: string): { host: string; port: number } {
+  try {
+    return splitHostPort(v);
+  } catch {
+    throw new InvalidArgumentError(`"${v}" is not host:port, e.g. 127.0.0.1:9108`);
+  }
 }
 
 interface RunOptions {
@@ -37,6 +46,7 @@ interface RunOptions {
   interval: number;
   keepCapabilities?: boolean;
   spoolMax: number;
+  metricsListen?: { host: string; port: number };
 }
 
 /** `tacmesh node run`: agent and monitor → tower, live config from the tower. */
@@ -83,6 +93,11 @@ export function nodeRunCommand(): Command {
       mebibytes,
       256,
     )
+    .option(
+      '--metrics-listen <host:port>',
+      'serve Prometheus metrics at GET /metrics here, unauthenticated (off by default; e.g. 127.0.0.1:9108)',
+      hostPort,
+    )
     .option('--keep-capabilities', 'do not drop capabilities after start (debugging only)')
     .action(async (opts: RunOptions) => {
       const config = opts.config ? loadNodeConfig(opts.config) : undefined;
@@ -104,6 +119,7 @@ export function nodeRunCommand(): Command {
         stateDir: opts.stateDir ?? join('/var/lib/tacmesh', name),
         intervalMs: opts.interval,
         spoolMaxBytes: opts.spoolMax * 1024 * 1024,
+        ...(opts.metricsListen ? { metricsListen: opts.metricsListen } : {}),
         ...(opts.netns ? { netns: opts.netns } : {}),
         ...(config && opts.config ? { agent: { config, file: opts.config } } : {}),
         tower: {

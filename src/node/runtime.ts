@@ -13,6 +13,7 @@ import { type NodeConfig, subnet } from './agent/config.js';
 import { bridgeName } from './agent/desired.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
+import { type NodeSnapshot, nodeMetrics } from './metrics.js';
 import { Monitor, resolveInterfaces } from './monitor/monitor.js';
 
 export interface NodeRuntimeOptions {
@@ -26,6 +27,8 @@ export interface NodeRuntimeOptions {
   spoolMaxBytes?: number;
   hello: HelloInfo;
   intervalMs?: number;
+  /** Serve Prometheus metrics (GET /metrics) on this address; off when unset. */
+  metricsListen?: { host: string; port: number };
   /** Run the agent on this node config (slices, switches, repair) and monitor its slices. */
   agent?: { config: NodeConfig; file: string };
 }
@@ -47,6 +50,7 @@ export class NodeRuntime {
   private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private appliedVersion = 0;
+  private metrics: ReturnType<typeof nodeMetrics> | undefined;
   readonly link: TowerLink;
   readonly name: string;
 
@@ -105,8 +109,32 @@ export class NodeRuntime {
       });
     }
     await this.link.start();
+    if (this.options.metricsListen) {
+      this.metrics = nodeMetrics(this.name, () => this.snapshot());
+      await this.metrics.listen(this.options.metricsListen);
+    }
     this.statusTimer = setInterval(() => this.reportStatus(), STATUS_EVERY_MS);
     log.info({ node: this.name, interfaces: this.monitor.flowmon.interfaces }, 'node running');
+  }
+
+  /** What the metrics show, read at each scrape. */
+  private snapshot(): NodeSnapshot {
+    const { counters, spool } = this.link;
+    const oldest = spool.oldestUnackedMs;
+    return {
+      stats: this.link.lastStats,
+      flowMapCapacity: this.monitor?.flowmon.obj.map('flowmon_flows').maxEntries ?? 0,
+      flowRecords: counters.flowRecords,
+      exportLagMs: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest),
+      towerUp: this.link.connected,
+      reconnects: Math.max(0, counters.connects - 1),
+      batchesAcked: counters.batchesAcked,
+      recordsResent: counters.recordsResent,
+      spoolBytes: spool.bytes,
+      spoolRecords: spool.records,
+      spoolLost: spool.lost,
+      ipfixRecords: undefined,
+    };
   }
 
   /** Settings from the tower take effect on the next packet; the version is reported back. */
@@ -135,6 +163,7 @@ export class NodeRuntime {
 
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
+    this.metrics?.close();
     if (this.agent) await this.agent.stop();
     else this.monitor?.stop();
     await this.link.stop();

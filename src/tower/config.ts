@@ -26,6 +26,8 @@ export const towerConfigSchema = z
     tokens: z.string().min(1),
     site: z.string().optional(),
     influx: z.object({ url: z.string().url(), database: z.string().default('tacmesh') }).optional(),
+    /** Prometheus metrics (GET /metrics) on a listener of their own, unauthenticated; off when unset. */
+    metrics: z.object({ listen: hostPort }).strict().optional(),
     /** When set, only these nodes may connect (besides holding a certificate of our CA). */
     nodes: z.array(z.string()).optional(),
   })

@@ -14,6 +14,7 @@ import { Tokens } from './api/tokens.js';
 import { siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
+import { TowerMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { DuckStore } from './store/duckdb.js';
 import { InfluxSink } from './store/influx.js';
@@ -32,6 +33,7 @@ export class Tower {
     readonly controlPort: number,
     readonly influx: InfluxSink | undefined,
     readonly live: LiveFeed,
+    readonly metrics: TowerMetrics | undefined,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -71,6 +73,7 @@ export class Tower {
       const live = new LiveFeed();
       control.onBatch((b) => live.add(b));
       const controlPort = await control.listen(config.control.listen, tls);
+      let metrics: TowerMetrics | undefined;
       const app = buildApi({
         store,
         registry,
@@ -83,9 +86,19 @@ export class Tower {
           live: { clients: live.clients, pushes: live.pushes },
         }),
         live,
+        onRequest: (path, status, ms) => metrics?.request(path, status, ms),
       });
+      if (config.metrics) {
+        metrics = new TowerMetrics(() => ({
+          nodesConnected: [...registry.nodes.values()].filter((n) => n.connected).length,
+          control: control.counters,
+          influx: influx?.counters,
+          liveClients: live.clients,
+        }));
+        await metrics.listen(splitHostPort(config.metrics.listen));
+      }
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
-      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live);
+      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics);
       tower.maintainTimer = setInterval(() => {
         store
           .maintain()
@@ -110,6 +123,7 @@ export class Tower {
     clearInterval(this.maintainTimer);
     this.control.forceClose();
     this.live.close();
+    this.metrics?.close();
     await this.api.close();
     await this.influx?.stop();
     this.store.close();

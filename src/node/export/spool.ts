@@ -49,6 +49,8 @@ interface Entry {
   firstSeq: number;
   lastSeq: number;
   records: number;
+  /** When the batch was cut (its stats record's time), for the export lag. */
+  timeMs: number;
   offset: number;
   length: number;
 }
@@ -64,6 +66,7 @@ interface State {
   lost: number;
 }
 
+const timeOf = (b: RecordBatch) => Number(b.stats?.[0]?.timeMs ?? Date.now());
 const recordsOf = (b: RecordBatch) => (b.flows?.length ?? 0) + (b.http?.length ?? 0) + (b.stats?.length ?? 0);
 
 export class Spool {
@@ -113,6 +116,7 @@ export class Spool {
         firstSeq: Number(b.firstSeq),
         lastSeq: Number(b.lastSeq),
         records: recordsOf(b),
+        timeMs: timeOf(b),
         offset,
         length,
       });
@@ -153,6 +157,7 @@ export class Spool {
       firstSeq: Number(batch.firstSeq),
       lastSeq: Number(batch.lastSeq),
       records: recordsOf(batch),
+      timeMs: timeOf(batch),
       offset: seg.bytes,
       length: body.length,
     });
@@ -222,6 +227,13 @@ export class Spool {
         closeSync(fd);
       }
     }
+    return undefined;
+  }
+
+  /** When the oldest unacknowledged batch was cut (ms since the epoch); undefined when none. */
+  get oldestUnackedMs(): number | undefined {
+    for (const s of this.segments)
+      for (const e of s.entries) if (e.lastSeq > this.state.acked) return e.timeMs;
     return undefined;
   }
 

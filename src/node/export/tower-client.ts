@@ -74,12 +74,11 @@ export class TowerLink {
   /** Counters the node reports and tests check. */
   readonly counters = {
     connects: 0,
+    flowRecords: 0,
     refusals: 0,
     batchesAcked: 0,
     /** Records sent again from the spool after a reconnect. */
     recordsResent: 0,
-    /** Time of the newest acknowledged batch's cut (ms), for the export lag. */
-    lastAckedCutMs: 0,
     recordsLost: 0,
     messagesDropped: 0,
     lastRefusal: '',
@@ -176,7 +175,6 @@ export class TowerLink {
     } else if (msg.ack) {
       this.spool.ack(Number(msg.ack.lastSeq));
       this.counters.batchesAcked++;
-      this.counters.lastAckedCutMs = Date.now();
     } else if (msg.monitorConfig) {
       this.options.onMonitorConfig(msg.monitorConfig);
     } else if (msg.refusal) {
@@ -204,8 +202,12 @@ export class TowerLink {
     }
   }
 
+  /** The monitor's latest stats (for metrics). */
+  lastStats: MonitorStats | undefined;
+
   flows(records: FlowRecord[]): void {
     this.pending.flows.push(...records);
+    this.counters.flowRecords += records.length;
   }
 
   http(event: HttpEvent): void {
@@ -214,6 +216,7 @@ export class TowerLink {
 
   /** The monitor's stats close an export interval: what gathered becomes one batch. */
   stats(stats: MonitorStats): void {
+    this.lastStats = stats;
     this.pending.stats.push(stats);
     this.cutBatch();
   }

@@ -42,6 +42,8 @@ export interface ApiDeps {
   live?: LiveFeed;
   /** The built dashboard served at /; by default web/dist. */
   site?: StaticSite;
+  /** Told of every API request answered: path, status, time taken (for the latency metric). */
+  onRequest?: (path: string, status: number, ms: number) => void;
 }
 
 const COOKIE = 'tacmesh_token';
@@ -108,6 +110,12 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
     log.error({ path: c.req.path, reason: err.message }, 'API request failed');
     return c.json({ error: 'internal error', detail: err.message }, 500);
+  });
+
+  app.use('/api/v1/*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    deps.onRequest?.(c.req.path, c.res.status, performance.now() - t0);
   });
 
   app.use('/api/v1/*', async (c, next) => {
