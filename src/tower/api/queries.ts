@@ -51,13 +51,13 @@ export function where(w: Window, params: DuckDBValue[], opts: { locality?: boole
 
 /**
  * HTTP lines of a window, each once: a request crossing a node's switch is seen on the port
- * it enters and on the port it leaves; copies agree on everything but the interface and a
- * few microseconds.
+ * it enters and on the port it leaves, and one between nodes by both nodes (and any relay);
+ * the copies agree on everything but the node, the interface and a few microseconds.
  */
 function httpOnce(cond: string, response: boolean): string {
   const what = response ? 'status' : 'method, url';
   return `SELECT * FROM http WHERE ${cond} AND ${response ? '' : 'NOT '}response
-          QUALIFY row_number() OVER (PARTITION BY node, src, src_port, dst, dst_port, ${what}, time_ms // 100 ORDER BY time_ms) = 1`;
+          QUALIFY row_number() OVER (PARTITION BY src, src_port, dst, dst_port, ${what}, time_ms // 100 ORDER BY time_ms) = 1`;
 }
 
 async function rows(
@@ -216,7 +216,7 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
      SELECT q.time_ms::DOUBLE AS time, q.node, q.iface, q.src, q.dst, q.dst_port, q.method, q.url, q.host,
             q.truncated, q.locality, r.status, (r.time_ms - q.time_ms)::DOUBLE AS latency_ms
      FROM req q ASOF LEFT JOIN res r
-       ON r.node = q.node AND r.src = q.dst AND r.dst = q.src
+       ON r.src = q.dst AND r.dst = q.src
       AND r.src_port = q.dst_port AND r.dst_port = q.src_port AND r.time_ms >= q.time_ms
      WHERE true ${extra}
      ORDER BY q.time_ms DESC LIMIT ${Math.min(Math.max(1, f.limit ?? 100), 5000)}`,
