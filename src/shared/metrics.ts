@@ -42,31 +42,26 @@ export class PromMetrics<S> {
     private readonly snapshot: () => S,
   ) {
     this.registry.setDefaultLabels(labels);
-    const self = this;
     for (const def of defs) {
-      const name = `${prefix}${def.name}`;
-      const labelNames = def.labelNames ?? [];
+      const common = { name: `${prefix}${def.name}`, help: def.help, labelNames: def.labelNames ?? [] };
+      const samples = () => (this.current ? def.samples(this.current) : []);
+      const registers = [this.registry];
       if (def.type === 'counter') {
         new Counter({
-          name,
-          help: def.help,
-          labelNames,
-          registers: [this.registry],
+          ...common,
+          registers,
           collect() {
             this.reset();
-            for (const s of self.current ? def.samples(self.current) : [])
-              this.inc(s.labels ?? {}, Math.max(0, s.value));
+            for (const s of samples()) this.inc(s.labels ?? {}, Math.max(0, s.value));
           },
         });
       } else {
         new Gauge({
-          name,
-          help: def.help,
-          labelNames,
-          registers: [this.registry],
+          ...common,
+          registers,
           collect() {
             this.reset();
-            for (const s of self.current ? def.samples(self.current) : []) this.set(s.labels ?? {}, s.value);
+            for (const s of samples()) this.set(s.labels ?? {}, s.value);
           },
         });
       }
