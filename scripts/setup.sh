@@ -25,6 +25,7 @@ PACKAGES=(
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
   influxdb                                     # the paper's store: the tower's optional sink, its tests
   softflowd pmacct                             # the peers of bench/monitor
+  nfdump                                       # IPFIX export test (nfcapd collects, nfdump reads)
   chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)
 )
 missing=()

@@ -4,6 +4,7 @@ import { pkiPaths } from '../pki/ca.js';
 import { splitHostPort } from '../shared/relay.js';
 import { loadNodeConfig } from './agent/config.js';
 import { dropCapabilities } from './agent/hardening.js';
+import { parseIpfixTarget } from './export/ipfix.js';
 import { helloOf, NodeRuntime } from './runtime.js';
 
 function position(v: string): { lat: number; lon: number } {
@@ -47,6 +48,7 @@ interface RunOptions {
   keepCapabilities?: boolean;
   spoolMax: number;
   metricsListen?: { host: string; port: number };
+  ipfix?: ReturnType<typeof parseIpfixTarget>;
 }
 
 /** `tacmesh node run`: agent and monitor → tower, live config from the tower. */
@@ -98,6 +100,17 @@ export function nodeRunCommand(): Command {
       'serve Prometheus metrics at GET /metrics here, unauthenticated (off by default; e.g. 127.0.0.1:9108)',
       hostPort,
     )
+    .option(
+      '--ipfix <udp://host:port|tcp://host:port>',
+      'also export flows and HTTP lines over IPFIX (RFC 7011) to this collector',
+      (v) => {
+        try {
+          return parseIpfixTarget(v);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      },
+    )
     .option('--keep-capabilities', 'do not drop capabilities after start (debugging only)')
     .action(async (opts: RunOptions) => {
       const config = opts.config ? loadNodeConfig(opts.config) : undefined;
@@ -120,6 +133,7 @@ export function nodeRunCommand(): Command {
         intervalMs: opts.interval,
         spoolMaxBytes: opts.spoolMax * 1024 * 1024,
         ...(opts.metricsListen ? { metricsListen: opts.metricsListen } : {}),
+        ...(opts.ipfix ? { ipfix: opts.ipfix } : {}),
         ...(opts.netns ? { netns: opts.netns } : {}),
         ...(config && opts.config ? { agent: { config, file: opts.config } } : {}),
         tower: {

@@ -11,10 +11,11 @@ import { log } from '../shared/log.js';
 import { Agent } from './agent/agent.js';
 import { type NodeConfig, subnet } from './agent/config.js';
 import { bridgeName } from './agent/desired.js';
+import { IpfixExporter, teeSink } from './export/ipfix.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
 import { type NodeSnapshot, nodeMetrics } from './metrics.js';
-import { Monitor, resolveInterfaces } from './monitor/monitor.js';
+import { Monitor, type MonitorSink, resolveInterfaces } from './monitor/monitor.js';
 
 export interface NodeRuntimeOptions {
   name?: string;
@@ -27,6 +28,8 @@ export interface NodeRuntimeOptions {
   spoolMaxBytes?: number;
   hello: HelloInfo;
   intervalMs?: number;
+  /** Also export flows and HTTP lines over IPFIX to this collector. */
+  ipfix?: { transport: 'udp' | 'tcp'; host: string; port: number };
   /** Serve Prometheus metrics (GET /metrics) on this address; off when unset. */
   metricsListen?: { host: string; port: number };
   /** Run the agent on this node config (slices, switches, repair) and monitor its slices. */
@@ -51,6 +54,9 @@ export class NodeRuntime {
   private statusTimer: NodeJS.Timeout | undefined;
   private appliedVersion = 0;
   private metrics: ReturnType<typeof nodeMetrics> | undefined;
+  private readonly ipfix: IpfixExporter | undefined;
+  /** Where the monitor's records go: the tower link, and the IPFIX exporter when set. */
+  private readonly sink: MonitorSink;
   readonly link: TowerLink;
   readonly name: string;
 
@@ -69,13 +75,15 @@ export class NodeRuntime {
       },
       new SeqAllocator(options.stateDir),
     );
+    this.ipfix = options.ipfix ? new IpfixExporter(options.ipfix) : undefined;
+    this.sink = this.ipfix ? teeSink(this.link, this.ipfix) : this.link;
   }
 
   async start(): Promise<void> {
     const { agent: withAgent } = this.options;
     if (withAgent) {
       this.agent = new Agent(withAgent.config, {
-        sink: this.link,
+        sink: this.sink,
         file: withAgent.file,
         stateDir: `${this.options.stateDir}/agent`,
         onEvent: (e) =>
@@ -101,7 +109,7 @@ export class NodeRuntime {
       for (const iface of extra.length ? await resolveInterfaces(extra, netns) : [])
         this.monitor.addInterface(iface);
     } else {
-      this.monitor = await Monitor.start(this.link, {
+      this.monitor = await Monitor.start(this.sink, {
         interfaces: this.options.interfaces,
         node: this.name,
         intervalMs: this.options.intervalMs ?? 1000,
@@ -109,6 +117,7 @@ export class NodeRuntime {
       });
     }
     await this.link.start();
+    this.ipfix?.start();
     if (this.options.metricsListen) {
       this.metrics = nodeMetrics(this.name, () => this.snapshot());
       await this.metrics.listen(this.options.metricsListen);
@@ -133,7 +142,7 @@ export class NodeRuntime {
       spoolBytes: spool.bytes,
       spoolRecords: spool.records,
       spoolLost: spool.lost,
-      ipfixRecords: undefined,
+      ipfixRecords: this.ipfix?.counters.records,
     };
   }
 
@@ -167,5 +176,6 @@ export class NodeRuntime {
     if (this.agent) await this.agent.stop();
     else this.monitor?.stop();
     await this.link.stop();
+    this.ipfix?.stop();
   }
 }
