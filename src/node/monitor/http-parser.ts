@@ -53,15 +53,11 @@ export function parseHttp(text: string, payloadLen: number): ParsedHttp | undefi
   return parsed;
 }
 
+/** The Host header's value, when its whole line is in the copy (before the blank line ending the headers). */
+const HOST = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i;
+
 function hostHeader(text: string, from: number): string | undefined {
-  let at = from;
-  while (at >= 0 && at + 2 < text.length) {
-    const next = text.indexOf('\r\n', at + 2);
-    if (next < 0) return undefined; // the header line is cut: do not report half a host
-    const header = text.slice(at + 2, next);
-    if (header === '') return undefined; // end of headers
-    if (header.length > 5 && header.slice(0, 5).toLowerCase() === 'host:') return header.slice(5).trim();
-    at = next;
-  }
-  return undefined;
+  const end = text.indexOf('\r\n\r\n', from);
+  const m = HOST.exec(end < 0 ? text.slice(from) : text.slice(from, end + 2));
+  return m ? m[1] : undefined;
 }
