@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
+import { requireFiles } from '../shared/config.js';
 import { splitHostPort } from '../shared/relay.js';
 import { loadNodeConfig } from './agent/config.js';
 import { dropCapabilities } from './agent/hardening.js';
@@ -122,6 +123,14 @@ export function nodeRunCommand(): Command {
         throw new InvalidArgumentError('nothing to watch: give -c node.yaml or --iface');
       if (!opts.keepCapabilities) dropCapabilities();
       const pki = pkiPaths(opts.pki ?? config?.tower?.pki ?? '/etc/tacmesh/pki');
+      // Missing certificates are named with where they came from: the config's field or the flag.
+      const pkiFrom = opts.pki || !config?.tower?.pki ? '--pki' : 'tower.pki';
+      const where = pkiFrom === 'tower.pki' ? (opts.config as string) : 'command line';
+      requireFiles(where, [
+        [pkiFrom, pki.caCert],
+        [opts.cert ? '--cert' : pkiFrom, opts.cert ?? pki.cert(name)],
+        [opts.key ? '--key' : pkiFrom, opts.key ?? pki.key(name)],
+      ]);
       const hello = config ? helloOf(config) : { subnets: [], slices: [], position: null };
       hello.subnets.push(...opts.subnet);
       if (opts.position) hello.position = opts.position;

@@ -2,7 +2,7 @@
  * Config files of every component: YAML checked against a zod schema. An error names the
  * file, the field (its path) and the problem, one line each.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 
@@ -30,4 +30,24 @@ export function parseConfig<S extends z.ZodType>(file: string, text: string, sch
   if (result.success) return result.data;
   const lines = result.error.issues.map((i) => `${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
   throw new ConfigError(lines.join('\n'));
+}
+
+/**
+ * Checks that the files a config names exist and can be read, before anything starts: an
+ * error names the config file, the field and the missing file.
+ */
+export function requireFiles(file: string, fields: [field: string, path: string | undefined][]): void {
+  const lines: string[] = [];
+  for (const [field, path] of fields) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      lines.push(
+        `${file}: ${field}: ${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`,
+      );
+    }
+  }
+  if (lines.length) throw new ConfigError(lines.join('\n'));
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { loadConfig } from '../shared/config.js';
+import { pkiPaths } from '../pki/ca.js';
+import { loadConfig, requireFiles } from '../shared/config.js';
 import { createToken, type Role } from './api/tokens.js';
 import { towerConfigSchema } from './config.js';
 import { Tower } from './tower.js';
@@ -14,6 +15,14 @@ export function towerCommand(): Command {
     .requiredOption('-c, --config <file>', 'tower.yaml (see docs/configuration.md)')
     .action(async (opts: { config: string }) => {
       const config = loadConfig(opts.config, towerConfigSchema);
+      const pki = pkiPaths(config.pki.dir);
+      requireFiles(opts.config, [
+        ['pki.dir', pki.caCert],
+        ['pki.name', pki.cert(config.pki.name)],
+        ['pki.name', pki.key(config.pki.name)],
+        ['tokens', config.tokens],
+        ['site', config.site],
+      ]);
       const running = await Tower.start(config);
       console.error(
         `tacmesh tower: control plane on port ${running.controlPort}, API on https port ${running.api.port}`,
