@@ -16,6 +16,7 @@ import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
 import { type NodeSnapshot, nodeMetrics } from './metrics.js';
 import { Monitor, type MonitorSink, resolveInterfaces } from './monitor/monitor.js';
+import { QosStage } from './qos/stage.js';
 
 export interface NodeRuntimeOptions {
   name?: string;
@@ -23,7 +24,7 @@ export interface NodeRuntimeOptions {
   interfaces: string[];
   netns?: string;
   stateDir: string;
-  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'spool'>;
+  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'onQosPolicy' | 'spool'>;
   /** Most bytes the on-disk spool of unacknowledged records may hold (default 256 MiB). */
   spoolMaxBytes?: number;
   hello: HelloInfo;
@@ -53,6 +54,7 @@ export class NodeRuntime {
   private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private appliedVersion = 0;
+  private qos: QosStage | undefined;
   private metrics: ReturnType<typeof nodeMetrics> | undefined;
   private readonly ipfix: IpfixExporter | undefined;
   /** Where the monitor's records go: the tower link, and the IPFIX exporter when set. */
@@ -68,6 +70,11 @@ export class NodeRuntime {
         node: this.name,
         hello: () => options.hello,
         onMonitorConfig: (c) => this.applyMonitorConfig(c),
+        onQosPolicy: (p) => {
+          const netns = options.agent?.config.netns ?? options.netns;
+          this.qos ??= new QosStage((m) => this.link.sendNow(m), netns ? { netns } : {});
+          void this.qos.apply(p);
+        },
         spool: {
           dir: `${options.stateDir}/spool`,
           ...(options.spoolMaxBytes ? { maxBytes: options.spoolMaxBytes } : {}),
@@ -172,6 +179,7 @@ export class NodeRuntime {
 
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
+    await this.qos?.stop();
     this.metrics?.close();
     if (this.agent) await this.agent.stop();
     else this.monitor?.stop();

@@ -13,6 +13,7 @@ import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
 import { siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
+import { QosService } from './qos/service.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
 import { TowerMetrics } from './metrics.js';
 import { Registry } from './registry.js';
@@ -34,6 +35,7 @@ export class Tower {
     readonly influx: InfluxSink | undefined,
     readonly live: LiveFeed,
     readonly metrics: TowerMetrics | undefined,
+    readonly qos: QosService,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -62,7 +64,15 @@ export class Tower {
     try {
       const registry = new Registry(store, places);
       await registry.load();
-      const control = new ControlServer(registry, store, places, config.nodes ? new Set(config.nodes) : null);
+      const qos = new QosService(store);
+      await qos.load();
+      const control = new ControlServer(
+        registry,
+        store,
+        places,
+        config.nodes ? new Set(config.nodes) : null,
+        qos,
+      );
       let influx: InfluxSink | undefined;
       if (config.influx) {
         influx = new InfluxSink({ url: config.influx.url, database: config.influx.database });
@@ -86,6 +96,7 @@ export class Tower {
           live: { clients: live.clients, pushes: live.pushes },
         }),
         live,
+        qos,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
       });
       if (config.metrics) {
@@ -98,7 +109,7 @@ export class Tower {
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
-      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics);
+      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics, qos);
       tower.maintainTimer = setInterval(() => {
         store
           .maintain()

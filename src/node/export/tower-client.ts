@@ -13,6 +13,7 @@ import {
   type MonitorConfig__Output,
   type NodeMessage,
   proto,
+  type QosPolicy__Output,
   type RecordBatch,
   SCHEMA_VERSION,
   type TowerMessage__Output,
@@ -43,6 +44,8 @@ export interface TowerLinkOptions {
   mgmtIface?: string;
   hello: () => HelloInfo;
   onMonitorConfig: (config: MonitorConfig__Output) => void;
+  /** The tower's QoS policy for this node (on welcome and whenever it changes). */
+  onQosPolicy?: (policy: QosPolicy__Output) => void;
   /** The on-disk spool of unacknowledged batches: its directory and bound. */
   spool: SpoolOptions & { dir: string };
 }
@@ -168,6 +171,7 @@ export class TowerLink {
       this.counters.connects++;
       log.info({ tower: this.options.tower, spooled: this.spool.records }, 'tower link up');
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
+      if (msg.welcome.qosPolicy) this.options.onQosPolicy?.(msg.welcome.qosPolicy);
       for (const m of this.held.splice(0)) this.call?.write(m);
       this.sentTo = 0;
       this.resending = this.spool.lastSeq;
@@ -177,6 +181,8 @@ export class TowerLink {
       this.counters.batchesAcked++;
     } else if (msg.monitorConfig) {
       this.options.onMonitorConfig(msg.monitorConfig);
+    } else if (msg.qosPolicy) {
+      this.options.onQosPolicy?.(msg.qosPolicy);
     } else if (msg.refusal) {
       this.counters.refusals++;
       this.counters.lastRefusal = msg.refusal.reason;

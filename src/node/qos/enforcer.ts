@@ -100,7 +100,11 @@ export class QosEnforcer {
   private async applyNow(policy: QosPolicy__Output): Promise<void> {
     const compiled = compilePolicy(policy, (iface) => ifindexOf(iface, this.options.netns));
     const old = this.gens[this.active];
-    const links = policy.links.map((l) => ({ iface: l.iface, rateBps: l.rateBps }));
+    const links = policy.links.map((l) => ({
+      iface: l.iface,
+      rateBps: l.rateBps,
+      limits: new Map(l.limits.map((x) => [x.class, x.ceilingBps])),
+    }));
     if (links.length === 0) throw new Error('the policy names no link to enforce it on');
     for (const l of links) ifindexOf(l.iface, this.options.netns); // an unknown link fails here, before any change
     try {

@@ -12,6 +12,8 @@ import type { CompiledClass } from './compile.js';
 export interface QosLinkSpec {
   iface: string;
   rateBps: number;
+  /** Ceilings lowered on this link only, by class name (the tower's closed loop). */
+  limits?: Map<string, number>;
 }
 
 const kbit = (bps: number) => `${Math.max(8, Math.round(bps / 1000))}kbit`;
@@ -77,7 +79,12 @@ export function defaultClassCommands(link: QosLinkSpec, guaranteedBps: number): 
 
 export function classCommands(link: QosLinkSpec, classes: CompiledClass[]): string[][] {
   return classes.map((c) => {
-    const ceil = Math.min(link.rateBps, c.ceilingBps > 0 ? c.ceilingBps : link.rateBps);
+    const limit = link.limits?.get(c.name);
+    const ceil = Math.min(
+      link.rateBps,
+      c.ceilingBps > 0 ? c.ceilingBps : link.rateBps,
+      limit ?? Number.POSITIVE_INFINITY,
+    );
     const rate = Math.min(ceil, Math.max(8000, c.guaranteedBps));
     return htbClass(link.iface, '1:1', c.classid, rate, ceil, c.priority);
   });

@@ -55,7 +55,7 @@ export function policy(
 ): QosPolicy__Output {
   return {
     version,
-    links: [{ iface: uplink, rateBps: LINK_BPS }],
+    links: [{ iface: uplink, rateBps: LINK_BPS, limits: [] }],
     classes: classes.map((c) => ({
       name: c.name ?? '',
       priority: c.priority ?? 0,

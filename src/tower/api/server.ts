@@ -13,6 +13,8 @@ import { z } from 'zod';
 import { log } from '../../shared/log.js';
 import type { LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
+import { qosApi } from '../qos/routes.js';
+import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { type LiveFeed, liveStream } from './live.js';
@@ -40,6 +42,8 @@ export interface ApiDeps {
   health: () => Record<string, unknown>;
   /** The dashboard's live feed (GET /api/v1/live); without it the route answers 503. */
   live?: LiveFeed;
+  /** The QoS policy service (/api/v1/qos); without it the routes are absent. */
+  qos?: QosService;
   /** The built dashboard served at /; by default web/dist. */
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
@@ -193,6 +197,8 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     );
     return c.json(settings);
   });
+
+  if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
 
   app.get('/api/v1/summary', async (c) => c.json(await summary(db, windowOf(c))));
   app.get('/api/v1/pies', async (c) => c.json(await pies(db, windowOf(c))));

@@ -18,6 +18,7 @@ import { log } from '../../shared/log.js';
 import { BadBatch, decodeBatch } from '../ingest/decode.js';
 import type { LocalityMap } from '../ingest/locality.js';
 import type { IngestBatch, MonitorSettings } from '../model.js';
+import type { QosPush, QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 
@@ -70,6 +71,8 @@ export class ControlServer {
     private readonly store: DuckStore,
     private readonly places: LocalityMap,
     private readonly allowedNodes: Set<string> | null = null,
+    /** The QoS policy pushed to nodes and their counters; none: no QoS. */
+    private readonly qos?: QosService,
   ) {
     const handlers: TowerHandlers = { Connect: (call) => void this.serve(call) };
     this.server.addService(proto.tacmesh.v1.Tower.service, handlers);
@@ -133,6 +136,7 @@ export class ControlServer {
     }
     let node: string | undefined;
     let push: ((s: MonitorSettings) => void) | undefined;
+    const qosPush: QosPush = (policy) => call.write({ qosPolicy: policy });
     try {
       for await (const msg of call as AsyncIterable<NodeMessage__Output>) {
         if (msg.hello) {
@@ -169,12 +173,14 @@ export class ControlServer {
             push,
           );
           node = h.node;
+          const qosPolicy = this.qos?.connect(node, qosPush);
           log.info({ node, peer, subnets: h.subnets }, 'node connected');
           call.write({
             welcome: {
               schemaVersion: SCHEMA_VERSION,
               storedSeq: this.store.stored.get(node)?.contiguousHigh ?? 0,
               monitorConfig: toWireMonitor(state.monitor),
+              ...(qosPolicy ? { qosPolicy } : {}),
             },
           });
           continue;
@@ -199,6 +205,8 @@ export class ControlServer {
             interfaces: msg.status.interfaces,
             monitorVersion: msg.status.monitorConfig?.version ?? 0,
           });
+        } else if (msg.qos) {
+          await this.qos?.counters(node, msg.qos);
         } else if (msg.event) {
           const e = msg.event;
           await this.registry.event({
@@ -219,6 +227,7 @@ export class ControlServer {
     } finally {
       if (node && push) {
         this.registry.disconnected(node, push);
+        this.qos?.disconnect(node, qosPush);
         log.info({ node }, 'node disconnected');
       }
     }

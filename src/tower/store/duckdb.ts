@@ -18,6 +18,18 @@ export interface StoreOptions {
   rollupRetentionDays: number;
 }
 
+export interface QosAuditRow {
+  timeMs: number;
+  /** the operator's token name, or "auto" for the closed loop */
+  who: string;
+  /** set | refused | auto-lower | auto-restore */
+  action: string;
+  version: number;
+  summary: string;
+  /** the policy as set (refused: as submitted) */
+  policy: unknown;
+}
+
 export interface NodeRow {
   name: string;
   subnets: string[];
@@ -228,6 +240,33 @@ export class DuckStore {
       lastSeenMs: Number(row.l),
       status: JSON.parse(String(row.status)),
       monitor: JSON.parse(String(row.monitor)),
+    }));
+  }
+
+  async appendQosAudit(row: QosAuditRow): Promise<void> {
+    await this.writer.run('INSERT INTO qos_audit VALUES ($1, $2, $3, $4, $5, $6)', [
+      row.timeMs,
+      row.who,
+      row.action,
+      row.version,
+      row.summary,
+      JSON.stringify(row.policy ?? null),
+    ]);
+  }
+
+  /** The newest `limit` audit rows, newest first. */
+  async loadQosAudit(limit: number): Promise<QosAuditRow[]> {
+    const r = await this.reader.runAndReadAll(
+      `SELECT time_ms::DOUBLE AS t, who, action, version::DOUBLE AS v, summary, policy
+       FROM qos_audit ORDER BY time_ms DESC, rowid DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
+    );
+    return r.getRowObjectsJS().map((row) => ({
+      timeMs: Number(row.t),
+      who: String(row.who),
+      action: String(row.action),
+      version: Number(row.v),
+      summary: String(row.summary),
+      policy: JSON.parse(String(row.policy)) as unknown,
     }));
   }
 

@@ -24,4 +24,7 @@ export const SCHEMA = [
     time_ms BIGINT, node VARCHAR, entity VARCHAR, problem VARCHAR, action VARCHAR, ok BOOLEAN,
     cause VARCHAR, error VARCHAR, took_ms UINTEGER)`,
   `CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, done_ms BIGINT)`,
+  // Every change of the QoS policy (an operator's, a refused one, the closed loop's): who, when, what.
+  `CREATE TABLE IF NOT EXISTS qos_audit (
+    time_ms BIGINT, who VARCHAR, action VARCHAR, version UBIGINT, summary VARCHAR, policy VARCHAR)`,
 ];

@@ -1,0 +1,93 @@
+/**
+ * The closed loop, per link: from each node's per-class counters it decides when to lower
+ * the ceilings of the lower classes so the higher ones keep their guarantee, and when to
+ * restore them. Pure: samples in, decisions out (the QoS service applies, audits and pushes).
+ *
+ * Congestion starts when the link carries >= congestedAt of its rate for holdMs while some
+ * class below the top priority uses more than its guarantee; the loop then caps every class
+ * below the top priority at its guarantee. The classes that may still fill the link are the
+ * top ones, so when the real bottleneck is downstream (a radio that fell below the rate the
+ * policy names) the traffic that reaches it is what the guarantees promise. Congestion ends
+ * when the capped classes together send < clearAt of their caps for holdMs: their demand is
+ * gone, and the caps are lifted. Two thresholds and a hold time: hysteresis, no flapping.
+ */
+import type { QosAutoSpec, QosClassSpec } from './model.js';
+
+export interface LinkSample {
+  timeMs: number;
+  rateBps: number;
+  /** bits per second the link carried over the last interval */
+  linkBps: number;
+  /** per class: bits per second over the last interval */
+  classBps: Map<string, number>;
+}
+
+export type LoopDecision =
+  | { action: 'auto-lower'; limits: Map<string, number>; reason: string }
+  | { action: 'auto-restore'; reason: string };
+
+interface LinkState {
+  limited: Map<string, number> | undefined;
+  /** since when the condition to act has held */
+  since: number | undefined;
+}
+
+const pct = (x: number) => `${Math.round(x * 100)} %`;
+
+export class ClosedLoop {
+  private readonly links = new Map<string, LinkState>();
+
+  /** The caps in force on `link`, if the loop lowered them. */
+  limits(link: string): Map<string, number> | undefined {
+    return this.links.get(link)?.limited;
+  }
+
+  forget(link: string): void {
+    this.links.delete(link);
+  }
+
+  step(link: string, s: LinkSample, classes: QosClassSpec[], auto: QosAutoSpec): LoopDecision | undefined {
+    let st = this.links.get(link);
+    if (!st) {
+      st = { limited: undefined, since: undefined };
+      this.links.set(link, st);
+    }
+    if (classes.length === 0) return undefined;
+    const top = Math.min(...classes.map((c) => c.priority));
+    const lower = classes.filter((c) => c.priority > top);
+    const util = s.linkBps / s.rateBps;
+    const hold = (cond: boolean): boolean => {
+      if (!cond) {
+        st.since = undefined;
+        return false;
+      }
+      st.since ??= s.timeMs;
+      return s.timeMs - st.since >= auto.holdMs;
+    };
+    if (!st.limited) {
+      const borrowing = lower.filter(
+        (c) => (s.classBps.get(c.name) ?? 0) > Math.max(c.guaranteedBps, 8000) * 1.05,
+      );
+      if (!hold(util >= auto.congestedAt && borrowing.length > 0)) return undefined;
+      const limits = new Map(
+        lower.map((c) => [c.name, Math.max(c.guaranteedBps, Math.round(s.rateBps / 100))]),
+      );
+      st.limited = limits;
+      st.since = undefined;
+      return {
+        action: 'auto-lower',
+        limits,
+        reason: `link ${link} at ${pct(util)} of its rate for ${auto.holdMs} ms with ${borrowing.map((c) => `"${c.name}"`).join(', ')} above guarantee: ${[...limits].map(([c, v]) => `${c} ceiling → ${(v / 1e6).toFixed(3)} Mbit/s`).join(', ')}`,
+      };
+    }
+    const capped = [...st.limited].reduce((sum, [, v]) => sum + v, 0);
+    const sending = [...st.limited.keys()].reduce((sum, c) => sum + (s.classBps.get(c) ?? 0), 0);
+    if (!hold(sending < auto.clearAt * capped)) return undefined;
+    st.limited = undefined;
+    st.since = undefined;
+    return {
+      action: 'auto-restore',
+      reason: `link ${link}: the capped classes send ${pct(sending / capped)} of their caps (under ${pct(auto.clearAt)}) for ${auto.holdMs} ms: ceilings restored`,
+    };
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The tower's QoS service: keeps the policy (restored from the audit log at start), validates
+ * and audits every change, pushes each node its share at once and tracks what each node
+ * reports — the version in force, a refusal and its reason, per-class counters turned into
+ * rates — which also feed the closed loop when the policy's automatic mode is on.
+ */
+import type { QosCounters__Output } from '../../proto/gen/tacmesh/v1/QosCounters.js';
+import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import { log } from '../../shared/log.js';
+import type { DuckStore, QosAuditRow } from '../store/duckdb.js';
+import { ClosedLoop, type LoopDecision } from './loop.js';
+import { EMPTY_POLICY, QosPolicySpec } from './model.js';
+import { type CeilingLimits, nodePolicy } from './resolve.js';
+import { validatePolicy } from './validate.js';
+
+export type QosPush = (policy: QosPolicy) => void;
+
+export interface NodeQosState {
+  connected: boolean;
+  /** the version the node reports in force */
+  applied: number;
+  refused: { version: number; error: string } | undefined;
+  /** per link and class: bits per second over the last report interval, and drops in it */
+  rates: { iface: string; class: string; bps: number; drops: number }[];
+  reportedMs: number;
+}
+
+export interface SetResult {
+  ok: boolean;
+  version?: number;
+  errors?: string[];
+}
+
+export class QosService {
+  private spec: QosPolicySpec = EMPTY_POLICY;
+  private version = 0;
+  private readonly pushers = new Map<string, QosPush>();
+  readonly nodes = new Map<string, NodeQosState>();
+  private readonly last = new Map<string, QosCounters__Output>();
+  private readonly loop = new ClosedLoop();
+  private readonly limits: CeilingLimits = new Map();
+  private readonly waiters = new Set<() => void>();
+
+  /** HTTP host → server addresses the monitor saw requests go to (refreshed before each push). */
+  private readonly hosts = new Map<string, string[]>();
+  private readonly hostAddresses = (host: string) => this.hosts.get(host) ?? [];
+
+  constructor(private readonly store: DuckStore) {}
+
+  /** Looks up the servers of every HTTP host the rules name, from the last day of HTTP lines. */
+  private async refreshHosts(): Promise<void> {
+    this.hosts.clear();
+    const since = Date.now() - 86_400_000;
+    for (const host of new Set(this.spec.rules.flatMap((r) => r.httpHosts))) {
+      const r = await this.store.reader.runAndReadAll(
+        'SELECT DISTINCT dst FROM http WHERE host = $1 AND NOT response AND time_ms >= $2 ORDER BY dst',
+        [host, since],
+      );
+      this.hosts.set(
+        host,
+        r.getRowObjectsJS().map((row) => String(row.dst)),
+      );
+    }
+  }
+
+  async load(): Promise<void> {
+    const rows = await this.store.loadQosAudit(1000);
+    this.version = rows.reduce((m, r) => Math.max(m, r.version), 0);
+    const current = rows.find((r) => r.action !== 'refused');
+    if (current) this.spec = QosPolicySpec.parse(current.policy);
+    await this.refreshHosts();
+  }
+
+  get policy(): { version: number; policy: QosPolicySpec; limits: Record<string, Record<string, number>> } {
+    const limits: Record<string, Record<string, number>> = {};
+    for (const [node, ifaces] of this.limits)
+      for (const [iface, classes] of ifaces) limits[`${node}/${iface}`] = Object.fromEntries(classes);
+    return { version: this.version, policy: this.spec, limits };
+  }
+
+  /** A node's share of the policy in force (for its welcome). */
+  connect(node: string, push: QosPush): QosPolicy {
+    this.pushers.set(node, push);
+    const n = this.nodeState(node);
+    n.connected = true;
+    return this.forNode(node);
+  }
+
+  disconnect(node: string, push: QosPush): void {
+    if (this.pushers.get(node) !== push) return;
+    this.pushers.delete(node);
+    this.nodeState(node).connected = false;
+  }
+
+  private nodeState(node: string): NodeQosState {
+    let n = this.nodes.get(node);
+    if (!n) {
+      n = { connected: false, applied: 0, refused: undefined, rates: [], reportedMs: 0 };
+      this.nodes.set(node, n);
+    }
+    return n;
+  }
+
+  private forNode(node: string): QosPolicy {
+    return nodePolicy(this.spec, this.version, node, this.limits, this.hostAddresses);
+  }
+
+  /** An operator's policy: refused with the reasons (and audited), or stored, audited and pushed. */
+  async set(who: string, input: unknown): Promise<SetResult> {
+    const v = validatePolicy(input);
+    if (!v.ok) {
+      await this.audit(who, 'refused', this.version, v.errors.join('; '), input);
+      log.warn({ who, errors: v.errors }, 'QoS policy refused');
+      return { ok: false, errors: v.errors };
+    }
+    const summary = describeChange(this.spec, v.policy);
+    this.spec = v.policy;
+    this.limits.clear();
+    for (const link of this.spec.links) this.loop.forget(`${link.node}/${link.iface}`);
+    this.version++;
+    await this.audit(who, 'set', this.version, summary, this.spec);
+    log.info({ who, version: this.version, summary }, 'QoS policy set');
+    await this.refreshHosts();
+    this.pushAll();
+    return { ok: true, version: this.version };
+  }
+
+  private pushAll(): void {
+    for (const [node, push] of this.pushers) push(this.forNode(node));
+  }
+
+  private async audit(who: string, action: string, version: number, summary: string, policy: unknown) {
+    await this.store.appendQosAudit({ timeMs: Date.now(), who, action, version, summary, policy });
+  }
+
+  auditLog(limit = 200): Promise<QosAuditRow[]> {
+    return this.store.loadQosAudit(limit);
+  }
+
+  /** Resolves once every connected node that has links in the policy runs `version` or refused it. */
+  async settled(version: number, timeoutMs: number): Promise<boolean> {
+    const done = () =>
+      [...this.pushers.keys()].every((node) => {
+        const n = this.nodes.get(node);
+        return n && (n.applied >= version || (n.refused?.version ?? 0) >= version);
+      });
+    if (done()) return true;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  /** A node's report: its version, any refusal, counters → rates → the closed loop. */
+  async counters(node: string, c: QosCounters__Output): Promise<void> {
+    const n = this.nodeState(node);
+    n.applied = c.policyVersion;
+    n.refused = c.refusedVersion ? { version: c.refusedVersion, error: c.error } : undefined;
+    n.reportedMs = Date.now();
+    const prev = this.last.get(node);
+    this.last.set(node, c);
+    for (const w of [...this.waiters]) w();
+    if (!prev || prev.policyVersion !== c.policyVersion || c.timeMs <= prev.timeMs) return;
+    const seconds = (c.timeMs - prev.timeMs) / 1000;
+    const before = new Map(prev.classes.map((x) => [`${x.iface}\0${x.class}`, x]));
+    n.rates = c.classes.flatMap((x) => {
+      const p = before.get(`${x.iface}\0${x.class}`);
+      if (!p || x.bytes < p.bytes) return [];
+      return [
+        {
+          iface: x.iface,
+          class: x.class,
+          bps: ((x.bytes - p.bytes) * 8) / seconds,
+          drops: x.drops - p.drops,
+        },
+      ];
+    });
+    if (this.spec.auto.enabled) await this.runLoop(node, c.timeMs, n.rates);
+  }
+
+  private async runLoop(node: string, timeMs: number, rates: NodeQosState['rates']): Promise<void> {
+    for (const link of this.spec.links.filter((l) => l.node === node)) {
+      const mine = rates.filter((r) => r.iface === link.iface);
+      const whole = mine.find((r) => r.class === '*');
+      if (!whole) continue;
+      const key = `${node}/${link.iface}`;
+      const decision = this.loop.step(
+        key,
+        {
+          timeMs,
+          rateBps: link.rateBps,
+          linkBps: whole.bps,
+          classBps: new Map(mine.map((r) => [r.class, r.bps])),
+        },
+        this.spec.classes,
+        this.spec.auto,
+      );
+      if (decision) await this.enact(node, link.iface, decision);
+    }
+  }
+
+  private async enact(node: string, iface: string, d: LoopDecision): Promise<void> {
+    let ifaces = this.limits.get(node);
+    if (!ifaces) {
+      ifaces = new Map();
+      this.limits.set(node, ifaces);
+    }
+    if (d.action === 'auto-lower') ifaces.set(iface, d.limits);
+    else ifaces.delete(iface);
+    this.version++;
+    await this.audit('auto', d.action, this.version, d.reason, this.spec);
+    log.info({ node, iface, version: this.version, reason: d.reason }, `QoS closed loop: ${d.action}`);
+    this.pushAll();
+  }
+}
+
+/** What an operator's change did, in one line for the audit log. */
+export function describeChange(before: QosPolicySpec, after: QosPolicySpec): string {
+  const parts: string[] = [];
+  const diff = (what: string, a: { name: string }[], b: { name: string }[]) => {
+    const was = new Map(a.map((x) => [x.name, JSON.stringify(x)]));
+    const now = new Map(b.map((x) => [x.name, JSON.stringify(x)]));
+    const added = [...now.keys()].filter((k) => !was.has(k));
+    const removed = [...was.keys()].filter((k) => !now.has(k));
+    const changed = [...now.keys()].filter((k) => was.has(k) && was.get(k) !== now.get(k));
+    if (added.length) parts.push(`${what} added: ${added.join(', ')}`);
+    if (removed.length) parts.push(`${what} removed: ${removed.join(', ')}`);
+    if (changed.length) parts.push(`${what} changed: ${changed.join(', ')}`);
+  };
+  diff('classes', before.classes, after.classes);
+  diff('rules', before.rules, after.rules);
+  diff(
+    'links',
+    before.links.map((l) => ({ ...l, name: `${l.node}/${l.iface}` })),
+    after.links.map((l) => ({ ...l, name: `${l.node}/${l.iface}` })),
+  );
+  if (JSON.stringify(before.auto) !== JSON.stringify(after.auto))
+    parts.push(
+      `automatic mode ${after.auto.enabled ? 'on' : 'off'} (congested at ${after.auto.congestedAt}, clear at ${after.auto.clearAt}, hold ${after.auto.holdMs} ms)`,
+    );
+  return parts.join('; ') || 'no change';
+}
