@@ -228,7 +228,7 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
       await sink.kill();
     }
   });
-  test('kill -9 of the sender mid-transfer: restarted, it resumes, and the acknowledged file arrives', async () => {
+  test('kill -9 of the sender mid-transfer: restarted, it resumes, and the acknowledged file arrives', async (t) => {
     const x = dirs();
     const f = d.makeFile('resume-send.bin', 30 * MB);
     const recv = await d.receiver(recvConfig(x));
@@ -240,10 +240,16 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
       await sendFile(send, f.path); // acknowledged: spooled on disk
       await d.waitStats<Stats>(recv.statsFile, (s) => s.files.chunks > 5000);
       await send.kill();
+      const killed = performance.now();
       send = undefined;
       send2 = await d.sender(sendConfig(x, { fec: { expectedLoss: 0.01 } }), { rateMbit: 60 });
+      const restarted = performance.now();
       assert.equal(await d.arrived(join(x.inbox, 'resume-send.bin')), f.sha256);
       const s = await d.waitStats<Stats>(recv.statsFile, (st) => st.files.delivered === 1);
+      t.diagnostic(
+        `sender restarted ${((restarted - killed) / 1000).toFixed(1)} s after kill -9; file complete ` +
+          `${((performance.now() - restarted) / 1000).toFixed(1)} s later; ${s.files.duplicateChunks} chunks sent twice`,
+      );
       assert.ok(s.files.duplicateChunks < f.size / 1000, 'resumed where it was, not from the start');
       const audit = readFileSync(`${x.audit}-send.jsonl`, 'utf8');
       assert.match(audit, /"event":"file-sent"/);
@@ -252,7 +258,7 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
     }
   });
 
-  test('kill -9 of the receiver mid-transfer: restarted, delivery resumes from the carousel', async () => {
+  test('kill -9 of the receiver mid-transfer: restarted, delivery resumes from the carousel', async (t) => {
     const x = dirs();
     const f = d.makeFile('resume-recv.bin', 20 * MB);
     let recv: Running | undefined = await d.receiver(recvConfig(x));
@@ -268,8 +274,13 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
       recv = undefined;
       await new Promise((r) => setTimeout(r, 1000)); // blind for a while
       recv2 = await d.receiver(recvConfig(x));
+      const restarted = performance.now();
       assert.equal(await d.arrived(join(x.inbox, 'resume-recv.bin'), 60_000), f.sha256);
       const s = await d.waitStats<Stats>(recv2.statsFile, (st) => st.files.delivered === 1);
+      t.diagnostic(
+        `receiver restarted; file complete ${((performance.now() - restarted) / 1000).toFixed(1)} s later, ` +
+          `receiving ${s.files.chunks} of ${Math.ceil(f.size / 1392)} chunks after the restart`,
+      );
       assert.ok(s.files.chunks < f.size / 1392, 'the chunks kept before the crash were not received again');
       // The second round does not deliver it twice.
       await d.waitStats<Stats>(send.statsFile, (st) => st.files.sent === 1, 60_000);
