@@ -77,8 +77,16 @@ export function defaultClassCommands(link: QosLinkSpec, guaranteedBps: number): 
   ];
 }
 
+/** A class's queue holds ~100 ms at its ceiling (at least 16 packets): a lowered ceiling drains fast. */
+export const QUEUE_MS = 100;
+
+export function queueLimit(ceilBps: number): number {
+  return Math.max(16, Math.round((ceilBps * QUEUE_MS) / 1000 / 8 / 1514));
+}
+
+/** Each class, then its leaf queue (a pfifo whose handle major is the class's minor). */
 export function classCommands(link: QosLinkSpec, classes: CompiledClass[]): string[][] {
-  return classes.map((c) => {
+  return classes.flatMap((c) => {
     const limit = link.limits?.get(c.name);
     const ceil = Math.min(
       link.rateBps,
@@ -86,7 +94,23 @@ export function classCommands(link: QosLinkSpec, classes: CompiledClass[]): stri
       limit ?? Number.POSITIVE_INFINITY,
     );
     const rate = Math.min(ceil, Math.max(8000, c.guaranteedBps));
-    return htbClass(link.iface, '1:1', c.classid, rate, ceil, c.priority);
+    const minor = c.classid.split(':')[1] ?? '';
+    return [
+      htbClass(link.iface, '1:1', c.classid, rate, ceil, c.priority),
+      [
+        'qdisc',
+        'replace',
+        'dev',
+        link.iface,
+        'parent',
+        c.classid,
+        'handle',
+        `${minor}:`,
+        'pfifo',
+        'limit',
+        String(queueLimit(ceil)),
+      ],
+    ];
   });
 }
 

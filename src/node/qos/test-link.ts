@@ -27,6 +27,8 @@ export interface QosLink {
   b: string;
   /** a's interface toward the radio */
   uplink: string;
+  /** the radio's interface toward b, where its rate is set */
+  radio: string;
 }
 
 export async function makeQosLink(lab: Lab): Promise<QosLink> {
@@ -43,7 +45,7 @@ export async function makeQosLink(lab: Lab): Promise<QosLink> {
   await lab.ip(r, 'route', 'add', '10.77.182.0/24', 'via', '10.77.180.1');
   await lab.ip(b, 'route', 'add', '10.77.180.0/22', 'via', '10.77.181.1');
   await limitRate(lab, r, rb.a, RADIO_MBIT);
-  return { h, a, r, b, uplink: ar.a };
+  return { h, a, r, b, uplink: ar.a, radio: rb.a };
 }
 
 /** A full policy from partial classes and rules (the wire's defaults filled in). */
@@ -155,4 +157,31 @@ export async function dscpReceiver(lab: Lab, netns: string, port: number) {
   for (let i = 0; i < 250 && !ready; i++) await new Promise((r) => setTimeout(r, 20));
   if (!ready) throw new Error('the DSCP receiver did not start');
   return { seen };
+}
+
+const PACED_SENDER = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dst, pps, seconds, payload = (sys.argv[1], int(sys.argv[2])), float(sys.argv[3]), float(sys.argv[4]), b"x" * int(sys.argv[5])
+t0, n = time.time(), 0
+while time.time() - t0 < seconds:
+    wait = t0 + n / pps - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    s.sendto(payload, dst)
+    n += 1
+print(n, flush=True)
+`;
+
+/** Datagrams of `size` bytes to the receiver at an even `pps` for `seconds` (python3: exact pacing). */
+export function pacedUdp(lab: Lab, netns: string, port: number, pps: number, seconds: number, size: number) {
+  return lab.spawn(netns, 'python3', [
+    '-c',
+    PACED_SENDER,
+    RECEIVER,
+    String(port),
+    String(pps),
+    String(seconds),
+    String(size),
+  ]);
 }
