@@ -86,3 +86,42 @@ test('a 60 s cut of the management link under traffic, with a kill -9 of the nod
   );
   assert.equal(cut?.lost, 0, 'no loss reported: the spool was never full');
 });
+
+test('a spool too small for the cut drops its oldest records, and the tower is told how many', async () => {
+  const before = (await t.seqs()).at(-1) as number;
+  const from = Number(readFileSync(`${t.dir}/state/seq`, 'utf8')); // this life's first seq
+  const node = t.startNode(['--spool-max', '0.05']); // 50 KiB: a few seconds of this load
+  await waitFor('the restarted node reporting', async () =>
+    ((await t.seqs()).at(-1) as number) > before ? true : undefined,
+  );
+  const load = t.load(RPS, '/small');
+  await sleep(2000);
+  await t.mgmtLink('down');
+  await sleep(15_000);
+  await t.mgmtLink('up');
+  const restored = Date.now();
+  await waitFor(
+    'records after the restore',
+    async () => {
+      const [r] = await t.query<{ n: number }>(
+        `SELECT count(*)::DOUBLE AS n FROM monitor_stats WHERE node = 'node1' AND time_ms > ${restored + 1000}`,
+      );
+      return (r?.n ?? 0) > 0 ? true : undefined;
+    },
+    30_000,
+  );
+  load.kill('SIGTERM');
+  node.child.kill('SIGTERM');
+  await node.exited;
+  const seqs = (await t.seqs()).filter((s) => s >= from);
+  const last = seqs.at(-1) as number;
+  const missing = last - from + 1 - seqs.length;
+  const [r] = await t.query<{ lost: number }>(
+    `SELECT max(records_lost)::DOUBLE AS lost FROM monitor_stats WHERE node = 'node1'`,
+  );
+  console.log(JSON.stringify({ from, last, stored: seqs.length, missing, reported: r?.lost }));
+  assert.equal(new Set(seqs).size, seqs.length, 'no record stored twice');
+  assert.equal(seqs[0], from, 'from the first record of this life');
+  assert.ok(missing > 0, 'the spool was too small: records went');
+  assert.equal(r?.lost, missing, 'the node reported exactly what the tower lacks');
+});
