@@ -256,9 +256,7 @@ export class DashboardRig {
 
   /** The SHA-256 of the tower certificate's public key, for Chromium to trust exactly that key. */
   towerSpki(): string {
-    const cert = new X509Certificate(readFileSync(`${this.dir}/pki/tower.crt`));
-    const der = cert.publicKey.export({ type: 'spki', format: 'der' });
-    return createHash('sha256').update(der).digest('base64');
+    return spkiOfTower(this.dir);
   }
 
   async stop(): Promise<void> {
@@ -270,9 +268,16 @@ export class DashboardRig {
   }
 }
 
+/** The SHA-256 of the public key of the tower certificate in `<dir>/pki`. */
+export function spkiOfTower(dir: string): string {
+  const cert = new X509Certificate(readFileSync(`${dir}/pki/tower.crt`));
+  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64');
+}
+
 /** Debian's Chromium with a fresh profile, trusting the tower's certificate key only. */
 export async function openBrowser(
-  rig: DashboardRig,
+  rig: Pick<DashboardRig, 'towerSpki'>,
 ): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = mkdtempSync('/tmp/tacmesh-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
@@ -301,7 +306,7 @@ export async function openBrowser(
 }
 
 /** Signs in through the login form with a token; resolves on the Overview page. */
-export async function login(page: Page, rig: DashboardRig, token: string): Promise<void> {
+export async function login(page: Page, rig: Pick<DashboardRig, 'url'>, token: string): Promise<void> {
   await page.goto(`${rig.url}/`);
   await page.locator('#token').fill(token);
   await page.locator('form.login button[type=submit]').click();

@@ -1,6 +1,6 @@
 /**
  * The dashboard's shell: login, the bar (pages, filter, time window, live status, user),
- * and the router (#/overview, #/map, #/http, #/nodes). Each page is a module with mount()
+ * and the router (#/overview, #/map, #/http, #/nodes, #/qos). Each page is a module with mount()
  * returning its unmount; pages redraw on window/filter changes and on the live feed.
  */
 import './style.css';
@@ -13,6 +13,7 @@ import { mountHttp } from './pages/http.js';
 import { mountMap } from './pages/map.js';
 import { mountNodes } from './pages/nodes.js';
 import { mountOverview } from './pages/overview.js';
+import { mountQos } from './pages/qos.js';
 import { state, type WindowMode } from './state.js';
 import { LOCALITY_COLOR, LOCALITY_LABEL } from './theme.js';
 
@@ -27,6 +28,7 @@ const PAGES: { id: string; title: string; mount: Mount }[] = [
   { id: 'map', title: 'Map', mount: mountMap },
   { id: 'http', title: 'HTTP', mount: mountHttp },
   { id: 'nodes', title: 'Nodes', mount: mountNodes },
+  { id: 'qos', title: 'QoS', mount: mountQos },
 ];
 
 const app = document.getElementById('app') as HTMLElement;

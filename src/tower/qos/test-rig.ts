@@ -21,13 +21,15 @@ export class QosRig {
   link!: QosLink;
   tower!: Tower;
   node!: NodeRuntime;
+  /** an operator's API token */
+  token = '';
 
   async start(): Promise<void> {
     const pki = `${this.dir}/pki`;
     await initCa(pki);
     await issue(pki, 'tower', 'tower', { altNames: ['127.0.0.1'] });
     await issue(pki, 'node', NODE);
-    createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
+    this.token = createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
     this.link = await makeQosLink(this.lab);
     this.tower = await Tower.start({
       control: { listen: '127.0.0.1:0' },
@@ -55,6 +57,11 @@ export class QosRig {
       if (Date.now() > end) throw new Error('the node did not connect to the tower');
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** The dashboard's address. */
+  get url(): string {
+    return `https://127.0.0.1:${this.tower.api.port}`;
   }
 
   /** The policy's links: the node's uplink at the rate the node shapes to. */
