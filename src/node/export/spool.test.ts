@@ -74,3 +74,23 @@ test('over its bound the oldest go, and the loss is counted and kept across a re
   assert.equal(again.lost, s.lost);
   assert.equal(again.records, s.records);
 });
+
+test('a long backlog drains in order and in linear time (read, then acknowledged)', () => {
+  const dir = tmp();
+  const s = new Spool(dir, { fsync: false, maxBytes: 1 << 30 });
+  const N = 20_000;
+  for (let i = 0; i < N; i++) s.append(batch(1 + i * 10, 10));
+  const t0 = performance.now();
+  let n = 0;
+  let expected = 1;
+  for (let b = s.next(0); b; b = s.next(Number(b.lastSeq))) {
+    assert.equal(Number(b.firstSeq), expected);
+    expected += 10;
+    n++;
+    if (n % 100 === 0) s.ack(Number(b.lastSeq));
+  }
+  const ms = performance.now() - t0;
+  console.log(JSON.stringify({ batches: n, ms: Math.round(ms), batchesPerS: Math.round(n / (ms / 1000)) }));
+  assert.equal(n, N);
+  assert.ok(ms < 10_000, `${N} batches read back in ${ms} ms`);
+});

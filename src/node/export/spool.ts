@@ -69,6 +69,18 @@ interface State {
 const timeOf = (b: RecordBatch) => Number(b.stats?.[0]?.timeMs ?? Date.now());
 const recordsOf = (b: RecordBatch) => (b.flows?.length ?? 0) + (b.http?.length ?? 0) + (b.stats?.length ?? 0);
 
+/** The first index of a sorted array where `past` holds (the array's length if nowhere). */
+function firstIndex<T>(items: T[], past: (item: T) => boolean): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (past(items[mid] as T)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 export class Spool {
   private readonly segments: Segment[] = [];
   private fd: number | undefined;
@@ -188,9 +200,12 @@ export class Spool {
   /** The tower stored everything up to `lastSeq`. */
   ack(lastSeq: number): void {
     if (lastSeq <= this.state.acked) return;
-    for (const s of this.segments)
-      for (const e of s.entries)
-        if (e.lastSeq > this.state.acked && e.lastSeq <= lastSeq) this.unacked -= e.records;
+    // Only the first segments hold acknowledged entries (the rest are deleted): stop early.
+    scan: for (const seg of this.segments)
+      for (const e of seg.entries) {
+        if (e.lastSeq > lastSeq) break scan;
+        if (e.lastSeq > this.state.acked) this.unacked -= e.records;
+      }
     this.state = { ...this.state, acked: lastSeq };
     this.saveState();
     this.dropAcknowledged();
@@ -211,23 +226,23 @@ export class Spool {
     renameSync(`${file}.tmp`, file);
   }
 
-  /** The first unacknowledged batch after `seq`, read from disk; undefined when none. */
+  /** The first unacknowledged batch after `afterSeq`, read from disk; undefined when none. */
   next(afterSeq: number): RecordBatch | undefined {
     const after = Math.max(afterSeq, this.state.acked);
-    for (const seg of this.segments) {
-      if ((seg.entries.at(-1)?.lastSeq ?? 0) <= after) continue;
-      const e = seg.entries.find((x) => x.lastSeq > after);
-      if (!e) continue;
-      const fd = openSync(seg.file, 'r');
-      try {
-        const body = Buffer.allocUnsafe(e.length);
-        readSync(fd, body, 0, e.length, e.offset + HEADER);
-        return deserialize(body) as RecordBatch;
-      } finally {
-        closeSync(fd);
-      }
+    // Segments and their entries are in seq order: binary searches keep a long backfill linear.
+    const si = firstIndex(this.segments, (s) => (s.entries.at(-1)?.lastSeq ?? 0) > after);
+    const seg = this.segments[si];
+    if (!seg) return undefined;
+    const e = seg.entries[firstIndex(seg.entries, (x) => x.lastSeq > after)];
+    if (!e) return undefined;
+    const fd = openSync(seg.file, 'r');
+    try {
+      const body = Buffer.allocUnsafe(e.length);
+      readSync(fd, body, 0, e.length, e.offset + HEADER);
+      return deserialize(body) as RecordBatch;
+    } finally {
+      closeSync(fd);
     }
-    return undefined;
   }
 
   /** When the oldest unacknowledged batch was cut (ms since the epoch); undefined when none. */
