@@ -1,5 +1,6 @@
 /** Prometheus scrapes in tests: GET /metrics and the samples by name and labels. */
 import { request } from 'node:http';
+import type { Lab } from '../src/testbed/lab.js';
 
 export async function scrape(host: string, port: number): Promise<Map<string, number>> {
   const text = await new Promise<string>((resolve, reject) => {
@@ -15,6 +16,18 @@ export async function scrape(host: string, port: number): Promise<Map<string, nu
       .on('error', reject)
       .end();
   });
+  return parseMetrics(text);
+}
+
+/** GET /metrics from inside a network namespace (where the host has no route to). */
+export async function scrapeIn(lab: Lab, netns: string, port: number): Promise<Map<string, number>> {
+  const fetcher = `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  const { stdout } = await lab.exec(netns, process.execPath, ['-e', fetcher]);
+  return parseMetrics(stdout);
+}
+
+/** The exposition text's samples: `name{labels}` → value. */
+export function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;

@@ -12,7 +12,7 @@
  *   events_dropped_total          HTTP events lost because the ring buffer was full
  *   malformed_total               packets the parser gave up on
  *   read_seconds                  wall time of the last read of the flow table
- *   export_lag_seconds            age of the oldest batch the tower has not acknowledged (0: none)
+ *   export_lag_seconds            age of the newest batch the tower acknowledged, while batches wait (0: none waits)
  *   tower_up                      1 while the tower link is up
  *   tower_reconnects_total        times the link came back after going down
  *   batches_acked_total           batches the tower acknowledged
@@ -77,7 +77,7 @@ export const NODE_METRICS: Def[] = [
   ),
   gauge(
     'export_lag_seconds',
-    'age of the oldest batch not acknowledged by the tower',
+    'age of the newest batch the tower acknowledged, while others wait (0: none waits)',
     (s) => s.exportLagMs / 1000,
   ),
   gauge('tower_up', '1 while the tower link is up', (s) => (s.towerUp ? 1 : 0)),

@@ -136,12 +136,13 @@ export class NodeRuntime {
   /** What the metrics show, read at each scrape. */
   private snapshot(): NodeSnapshot {
     const { counters, spool } = this.link;
-    const oldest = spool.oldestUnackedMs;
+    // How old the newest data the tower acknowledged is; 0 when nothing waits.
+    const since = spool.ackedTimeMs ?? spool.oldestUnackedMs;
     return {
       stats: this.link.lastStats,
       flowMapCapacity: this.monitor?.flowmon.obj.map('flowmon_flows').maxEntries ?? 0,
       flowRecords: counters.flowRecords,
-      exportLagMs: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest),
+      exportLagMs: spool.records === 0 || since === undefined ? 0 : Math.max(0, Date.now() - since),
       towerUp: this.link.connected,
       reconnects: Math.max(0, counters.connects - 1),
       batchesAcked: counters.batchesAcked,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { NodeTowerLab, sleep, waitFor } from '../../../test/node-tower.js';
+import { sample, scrapeIn } from '../../../test/scrape.js';
 import { Spool } from './spool.js';
 
 const CUT_MS = 60_000;
@@ -90,7 +91,11 @@ test('a 60 s cut of the management link under traffic, with a kill -9 of the nod
 test('a spool too small for the cut drops its oldest records, and the tower is told how many', async () => {
   const before = (await t.seqs()).at(-1) as number;
   const from = Number(readFileSync(`${t.dir}/state/seq`, 'utf8')); // this life's first seq
-  const node = t.startNode(['--spool-max', '0.05']); // 50 KiB: a few seconds of this load
+  const node = t.startNode(['--spool-max', '0.05', '--metrics-listen', '127.0.0.1:9108']); // 50 KiB: a few seconds of this load
+  const metrics = async () => {
+    const m = await scrapeIn(t.lab, t.n1, 9108);
+    return (name: string) => sample(m, `tacmesh_node_${name}`);
+  };
   await waitFor('the restarted node reporting', async () =>
     ((await t.seqs()).at(-1) as number) > before ? true : undefined,
   );
@@ -98,6 +103,7 @@ test('a spool too small for the cut drops its oldest records, and the tower is t
   await sleep(2000);
   await t.mgmtLink('down');
   await sleep(15_000);
+  const during = await metrics();
   await t.mgmtLink('up');
   const restored = Date.now();
   await waitFor(
@@ -110,6 +116,7 @@ test('a spool too small for the cut drops its oldest records, and the tower is t
     },
     30_000,
   );
+  const afterwards = await metrics();
   load.kill('SIGTERM');
   node.child.kill('SIGTERM');
   await node.exited;
@@ -124,4 +131,24 @@ test('a spool too small for the cut drops its oldest records, and the tower is t
   assert.equal(seqs[0], from, 'from the first record of this life');
   assert.ok(missing > 0, 'the spool was too small: records went');
   assert.equal(r?.lost, missing, 'the node reported exactly what the tower lacks');
+  // The node's metrics told the same story.
+  const m = {
+    duringLag: during('export_lag_seconds'),
+    duringSpool: during('spool_records'),
+    duringBytes: during('spool_bytes'),
+    lost: afterwards('spool_lost_records_total'),
+    reconnects: afterwards('tower_reconnects_total'),
+    resent: afterwards('records_resent_total'),
+    lagAfter: afterwards('export_lag_seconds'),
+  };
+  console.log(JSON.stringify(m));
+  assert.ok(m.duringLag >= 5, 'the export lag grew during the cut');
+  assert.ok(
+    m.duringSpool > 0 && m.duringBytes <= 0.05 * 1024 * 1024 * 1.1,
+    'the spool held records, within its bound',
+  );
+  assert.equal(m.lost, missing, 'spool_lost_records_total');
+  assert.ok(m.reconnects >= 1, 'the reconnect was counted');
+  assert.ok(m.resent > 0, 'the backlog was resent');
+  assert.ok(m.lagAfter < 3, 'and the lag went back down');
 });

@@ -89,6 +89,8 @@ export class Spool {
   private readonly segmentBytes: number;
   private readonly sync: boolean;
   private unacked = 0;
+  /** When the newest acknowledged batch was cut (this process's life; undefined before the first ack). */
+  ackedTimeMs: number | undefined;
 
   constructor(
     private readonly dir: string,
@@ -205,6 +207,7 @@ export class Spool {
       for (const e of seg.entries) {
         if (e.lastSeq > lastSeq) break scan;
         if (e.lastSeq > this.state.acked) this.unacked -= e.records;
+        this.ackedTimeMs = e.timeMs;
       }
     this.state = { ...this.state, acked: lastSeq };
     this.saveState();
