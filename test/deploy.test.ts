@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadNodeConfig } from '../src/node/agent/config.js';
-import { loadConfig } from '../src/shared/config.js';
+import { loadConfig, parseConfig } from '../src/shared/config.js';
 import { run } from '../src/shared/exec.js';
 import { siteSchema, towerConfigSchema } from '../src/tower/config.js';
 
@@ -33,4 +33,12 @@ test('the systemd units: one per service, clean for systemd-analyze, hardened', 
     const most = unit === 'tacmesh-node.service' ? 5.5 : 2;
     assert.ok(exposure <= most, `${unit}: exposure ${exposure} (at most ${most})`);
   }
+});
+
+test('tower metrics: off without the section, on loopback by default with it', () => {
+  const base = 'pki: { dir: /etc/tacmesh/pki }\ntokens: /etc/tacmesh/tokens.yaml\n';
+  assert.equal(parseConfig('t.yaml', base, towerConfigSchema).metrics, undefined);
+  assert.deepEqual(parseConfig('t.yaml', `${base}metrics: {}\n`, towerConfigSchema).metrics, {
+    listen: '127.0.0.1:9109',
+  });
 });

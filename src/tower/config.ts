@@ -26,8 +26,14 @@ export const towerConfigSchema = z
     tokens: z.string().min(1),
     site: z.string().optional(),
     influx: z.object({ url: z.string().url(), database: z.string().default('tacmesh') }).optional(),
-    /** Prometheus metrics (GET /metrics) on a listener of their own, unauthenticated; off when unset. */
-    metrics: z.object({ listen: hostPort }).strict().optional(),
+    /**
+     * Prometheus metrics (GET /metrics) on a listener of their own, unauthenticated: off
+     * without this section, on loopback (127.0.0.1:9109) with `metrics: {}`.
+     */
+    metrics: z
+      .object({ listen: hostPort.default('127.0.0.1:9109') })
+      .strict()
+      .optional(),
     /** When set, only these nodes may connect (besides holding a certificate of our CA). */
     nodes: z.array(z.string()).optional(),
   })
