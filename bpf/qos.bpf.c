@@ -67,8 +67,6 @@ QOS_COUNTER_MAP(qos_class_counters, 2 * QOS_MAX_CLASSES);
 
 struct match_ctx {
 	struct parsed *p;
-	struct qos_ruleset *src;
-	struct qos_ruleset *dst;
 	__u32 gen;
 	__u32 ifindex;
 	__s32 found; /* rule index in the generation, -1: none */
@@ -110,23 +108,6 @@ static long match_bit(__u32 b, void *data)
 		return 1;
 	}
 	return 0;
-}
-
-/* bpf_loop callback: one 64-rule word of the candidates (src & dst); empty words cost nothing. */
-static long match_word(__u32 w, void *data)
-{
-	struct match_ctx *c = data;
-	if (w >= QOS_RULE_WORDS)
-		return 1;
-	/* a mask the compiler cannot drop, so the verifier sees the index bounded */
-	asm volatile("" : "+r"(w));
-	w &= QOS_RULE_WORDS - 1;
-	c->bits = c->src->bits[w] & c->dst->bits[w];
-	if (!c->bits)
-		return 0;
-	c->word = w;
-	bpf_loop(64, match_bit, c, 0);
-	return c->found >= 0;
 }
 
 /* Token bucket: 1 when the packet is within the rate (and its bytes are taken). */
@@ -234,8 +215,18 @@ int qos_egress(struct __sk_buff *skb)
 	if (!dst)
 		return TC_ACT_UNSPEC;
 
-	struct match_ctx c = { .p = &p, .src = src, .dst = dst, .gen = gen, .ifindex = skb->ifindex, .found = -1 };
-	bpf_loop(QOS_RULE_WORDS, match_word, &c, 0);
+	struct match_ctx c = { .p = &p, .gen = gen, .ifindex = skb->ifindex, .found = -1 };
+	/* Words with no candidate cost one AND; bpf_loop walks the bits of the others. */
+#pragma unroll
+	for (int w = 0; w < QOS_RULE_WORDS; w++) {
+		c.bits = src->bits[w] & dst->bits[w];
+		if (!c.bits)
+			continue;
+		c.word = w;
+		bpf_loop(64, match_bit, &c, 0);
+		if (c.found >= 0)
+			break;
+	}
 	if (c.found < 0 || c.found >= QOS_MAX_RULES)
 		return TC_ACT_UNSPEC;
 

@@ -17,6 +17,7 @@ import {
   policy,
   RECEIVER,
   receivedMbit,
+  udpFrame,
 } from './test-link.js';
 
 const C2_BPS = 2_000_000;
@@ -129,6 +130,54 @@ test('the receiver sees the DSCP the policy set; a new policy is in force within
     assert.deepEqual([...new Set(rx.seen.slice(before).map((s) => s.dscp))], [34]);
     await sender.result();
     assert.ok(Number(qos.ruleCounts().get('c2')?.packets) > 0);
+  } finally {
+    await qos?.close();
+    await lab.cleanup();
+    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
+  }
+});
+
+test('the policer passes a burst, then drops (or re-marks) above the rate; counters per rule and class', async () => {
+  const lab = new Lab();
+  let qos: QosEnforcer | undefined;
+  try {
+    const link = await makeQosLink(lab);
+    qos = QosEnforcer.open({ netns: link.a });
+    const rules = [
+      { name: 'drop', class: 'bulk', protocol: UDP, dstPortMin: 6001, policeBps: 8000 },
+      {
+        name: 'remark',
+        class: 'bulk',
+        protocol: UDP,
+        dstPortMin: 6002,
+        policeBps: 8000,
+        policeRemark: true,
+        policeDscp: 1,
+      },
+      { name: 'plain', class: 'c2', protocol: UDP, dstPortMin: 6003 },
+    ];
+    await qos.apply(policy(1, link.uplink, classes, rules));
+    const frame = udpFrame(6001, 1000);
+    const burst = 2 * 65_536; // the policer's smallest bucket: two 64 KiB GSO packets
+    const runs = 1000;
+    const drop = qos.testRun(frame, runs);
+    assert.equal(drop.retval, 2, 'the last packet, far above the rate, is dropped (TC_ACT_SHOT)');
+    const remark = qos.testRun(udpFrame(6002, 1000), runs);
+    assert.equal(remark.retval | 0, -1, 're-marked packets pass');
+    assert.equal(qos.testRun(udpFrame(6003), 10).retval | 0, -1);
+    const counts = qos.ruleCounts();
+    const passed = Math.floor(burst / frame.length);
+    // BPF_PROG_TEST_RUN counts each run: the bucket lets `passed` through, refills by ~nothing
+    assert.ok(
+      Math.abs(Number(counts.get('drop')?.drops) - (runs - passed)) <= 2,
+      JSON.stringify(counts.get('drop'), (_, v) => (typeof v === 'bigint' ? Number(v) : v)),
+    );
+    assert.equal(counts.get('drop')?.packets, BigInt(runs));
+    assert.ok(Math.abs(Number(counts.get('remark')?.remarks) - (runs - passed)) <= 2);
+    assert.equal(counts.get('remark')?.drops, 0n);
+    assert.equal(counts.get('plain')?.packets, 10n);
+    const cls = (await qos.counters()).classes.find((c) => c.class === 'bulk');
+    assert.ok(Number(cls?.drops) >= runs - passed - 2 && Number(cls?.remarks) >= runs - passed - 2);
   } finally {
     await qos?.close();
     await lab.cleanup();

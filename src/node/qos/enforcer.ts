@@ -161,7 +161,6 @@ export class QosEnforcer {
       }
     }
     const zero = { packets: 0n, bytes: 0n, drops: 0n, remarks: 0n };
-    const emptyBucket = Buffer.alloc(QOS_BUCKET_SIZE);
     const buckets = this.obj.map('qos_buckets');
     const previous = this.gens[gen]?.compiled.rules.length ?? 0;
     for (let i = 0; i < Math.max(previous, compiled.rules.length); i++) {
@@ -171,7 +170,10 @@ export class QosEnforcer {
       this.ruleCounters.update(idx, zero);
       const k = Buffer.alloc(4);
       k.writeUInt32LE(idx);
-      buckets.update(k, emptyBucket);
+      // a policer starts with a full bucket: its burst passes at once
+      const bucket = Buffer.alloc(QOS_BUCKET_SIZE);
+      bucket.writeBigUInt64LE(rule?.policeBurst ?? 0n, 8);
+      buckets.update(k, bucket);
     }
     for (let c = 0; c < QOS_MAX_CLASSES; c++) this.classCounters.update(gen * QOS_MAX_CLASSES + c, zero);
     this.gens[gen] = { policy, compiled, lpmKeys };
@@ -188,6 +190,11 @@ export class QosEnforcer {
   private detachFrom(iface: string): void {
     this.attachments.get(iface)?.detach();
     this.attachments.delete(iface);
+  }
+
+  /** Runs the program on one packet `repeat` times (BPF_PROG_TEST_RUN): its cost per packet. */
+  testRun(packet: Buffer, repeat: number): { retval: number; nsPerRun: number } {
+    return this.obj.program('qos_egress').testRun(packet, repeat);
   }
 
   /** Per-rule counters of the policy in force (summed over CPUs), by rule name. */

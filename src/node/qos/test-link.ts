@@ -185,3 +185,20 @@ export function pacedUdp(lab: Lab, netns: string, port: number, pps: number, sec
     String(size),
   ]);
 }
+
+/** An Ethernet frame with a UDP datagram from h (10.77.182.2:40000) to the receiver, for BPF_PROG_TEST_RUN. */
+export function udpFrame(dstPort: number, payload = 64, tos = 0): Buffer {
+  const pkt = Buffer.alloc(14 + 20 + 8 + payload);
+  pkt.writeUInt16BE(0x0800, 12);
+  pkt[14] = 0x45;
+  pkt[15] = tos;
+  pkt.writeUInt16BE(20 + 8 + payload, 16);
+  pkt[22] = 64;
+  pkt[23] = 17;
+  Buffer.from([10, 77, 182, 2]).copy(pkt, 26);
+  Buffer.from(RECEIVER.split('.').map(Number)).copy(pkt, 30);
+  pkt.writeUInt16BE(40000, 34);
+  pkt.writeUInt16BE(dstPort, 36);
+  pkt.writeUInt16BE(8 + payload, 38);
+  return pkt;
+}
