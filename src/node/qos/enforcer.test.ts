@@ -6,8 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { run } from '../../shared/exec.js';
 import { cleanLeftovers, Lab } from '../../testbed/lab.js';
 import { Tool, toolPath } from '../../testbed/tools/index.js';
+import type { SliceConfig, UplinkConfig } from '../agent/config.js';
+import { htbCommands, htbDrift, htbSpec, parseHtbClasses, parseU32Filters } from '../agent/isolation.js';
 import { QosEnforcer } from './enforcer.js';
 import {
   dscpReceiver,
@@ -178,6 +181,43 @@ test('the policer passes a burst, then drops (or re-marks) above the rate; count
     assert.equal(counts.get('plain')?.packets, 10n);
     const cls = (await qos.counters()).classes.find((c) => c.class === 'bulk');
     assert.ok(Number(cls?.drops) >= runs - passed - 2 && Number(cls?.remarks) >= runs - passed - 2);
+  } finally {
+    await qos?.close();
+    await lab.cleanup();
+    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
+  }
+});
+
+test("on the agent's HTB tree the QoS classes are added beside the slices' and removed alone; the agent sees no drift", async () => {
+  const lab = new Lab();
+  let qos: QosEnforcer | undefined;
+  try {
+    const link = await makeQosLink(lab);
+    const uplink = { interface: link.uplink, rateMbit: 9.5 };
+    const slices = [{ name: 'alpha', uplink: link.uplink, share: 40, ceil: 100 }] as SliceConfig[];
+    const spec = htbSpec(uplink as UplinkConfig, slices, [{ name: 'alpha', subnets: ['10.77.182.0/24'] }]);
+    for (const cmd of htbCommands(link.uplink, spec, true))
+      await run('tc', ['-n', link.a, ...cmd]).catch(() => undefined); // the first filter del finds none
+    const observe = async () => ({
+      root: true,
+      classes: parseHtbClasses((await run('tc', ['-n', link.a, 'class', 'show', 'dev', link.uplink])).stdout),
+      filters: parseU32Filters(
+        (await run('tc', ['-n', link.a, '-j', 'filter', 'show', 'dev', link.uplink, 'parent', '1:'])).stdout,
+      ),
+    });
+    const agentClasses = [...(await observe()).classes.keys()].sort();
+    qos = QosEnforcer.open({ netns: link.a });
+    await qos.apply(
+      policy(1, link.uplink, classes, [{ name: 'c2', class: 'c2', protocol: UDP, dstPortMin: 5301 }]),
+    );
+    const both = await observe();
+    assert.deepEqual(htbDrift(spec, both), []);
+    assert.deepEqual([...both.classes.keys()].sort(), [...agentClasses, '1:fff0', '1:fff1'].sort());
+    await qos.close();
+    qos = undefined;
+    const after = await observe();
+    assert.deepEqual([...after.classes.keys()].sort(), agentClasses);
+    assert.deepEqual(htbDrift(spec, after), []);
   } finally {
     await qos?.close();
     await lab.cleanup();
