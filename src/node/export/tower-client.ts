@@ -6,7 +6,9 @@
  * nothing. After a reconnect everything unacknowledged is sent again from the spool, in
  * seq order, followed by the live batches. The tower recognises what it already stored by seq.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
 import {
   type TowerClient as GrpcTowerClient,
@@ -56,7 +58,9 @@ const BACKOFF_MAX_MS = 10_000;
 
 export class TowerLink {
   readonly spool: Spool;
+  /** Agent events waiting for the tower, also on disk so that a restart keeps them. */
   private readonly held: NodeMessage[] = [];
+  private readonly heldFile: string;
   /** The last seq written on the current stream. */
   private sentTo = 0;
   private waitingDrain = false;
@@ -94,6 +98,12 @@ export class TowerLink {
     const { dir, ...bound } = options.spool;
     this.spool = new Spool(dir, bound);
     this.counters.recordsLost = this.spool.lost;
+    this.heldFile = join(dir, 'held-events');
+    try {
+      this.held.push(...(deserialize(readFileSync(this.heldFile)) as NodeMessage[]));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   get connected(): boolean {
@@ -173,6 +183,7 @@ export class TowerLink {
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
       if (msg.welcome.qosPolicy) this.options.onQosPolicy?.(msg.welcome.qosPolicy);
       for (const m of this.held.splice(0)) this.call?.write(m);
+      this.saveHeld();
       this.sentTo = 0;
       this.resending = this.spool.lastSeq;
       this.pump();
@@ -195,7 +206,10 @@ export class TowerLink {
     if (this.welcomed) this.call?.write(message);
   }
 
-  /** Sends now, or as soon as the tower is back (the last MAX_HELD are kept meanwhile): agent events. */
+  /**
+   * Sends now, or as soon as the tower is back (the last MAX_HELD are kept meanwhile, on disk
+   * too, so a restart of the node keeps them): agent events.
+   */
   sendSoon(message: NodeMessage): void {
     if (this.welcomed && this.call) {
       this.call.write(message);
@@ -206,6 +220,21 @@ export class TowerLink {
       this.held.shift();
       this.counters.messagesDropped++;
     }
+    this.saveHeld();
+  }
+
+  /** Messages held for the tower (agent events). */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  private saveHeld(): void {
+    if (this.held.length === 0) {
+      rmSync(this.heldFile, { force: true });
+      return;
+    }
+    writeFileSync(`${this.heldFile}.tmp`, serialize(this.held));
+    renameSync(`${this.heldFile}.tmp`, this.heldFile);
   }
 
   /** The monitor's latest stats (for metrics). */
