@@ -32,13 +32,19 @@ async function transfer(): Promise<void> {
 }
 
 /** The monitor's own account of the transfer, as the tower stored it: per direction. */
-async function measured(): Promise<{ records: number; toServer: number; toClient: number }> {
-  const [r] = await t.query<{ records: number; toServer: number; toClient: number }>(`
-    SELECT count(*)::DOUBLE AS records,
+interface Account {
+  records: number;
+  packets: number;
+  toServer: number;
+  toClient: number;
+}
+async function measured(): Promise<Account> {
+  const [r] = await t.query<Account>(`
+    SELECT count(*)::DOUBLE AS records, coalesce(sum(packets), 0)::DOUBLE AS packets,
            coalesce(sum(bytes) FILTER (WHERE dst_port = ${PORT}), 0)::DOUBLE AS toServer,
            coalesce(sum(bytes) FILTER (WHERE src_port = ${PORT}), 0)::DOUBLE AS toClient
     FROM flows WHERE node = 'node1' AND (dst_port = ${PORT} OR src_port = ${PORT})`);
-  return r as { records: number; toServer: number; toClient: number };
+  return r as Account;
 }
 
 test('over UDP to nfcapd: the flows and bytes nfdump shows equal what the monitor measured', async () => {
@@ -78,8 +84,9 @@ test('over UDP to nfcapd: the flows and bytes nfdump shows equal what the monito
     .filter(Boolean)
     .map((l) => l.split(',').map((f) => f.trim()));
   const sum = (pick: (r: string[]) => boolean) => rows.filter(pick).reduce((n, r) => n + Number(r[6]), 0);
-  const seen = {
+  const seen: Account = {
     records: rows.length,
+    packets: rows.reduce((n, r) => n + Number(r[5]), 0),
     toServer: sum((r) => r[3] === String(PORT)),
     toClient: sum((r) => r[2] === String(PORT)),
   };
