@@ -20,16 +20,14 @@ import {
   iperfServer,
   iperfUdp,
   LINK_BPS,
-  makeQosLink,
   policy,
-  type QosLink,
   RECEIVER,
   receivedMbit,
   udpFrame,
+  withQosLink,
 } from '../../src/node/qos/test-link.js';
 import type { QosRule } from '../../src/proto/gen/tacmesh/v1/QosRule.js';
 import { run } from '../../src/shared/exec.js';
-import { Lab } from '../../src/testbed/lab.js';
 import { Tool, toolPath } from '../../src/testbed/tools/index.js';
 import { QosRig } from '../../src/tower/qos/test-rig.js';
 
@@ -69,20 +67,8 @@ function thousandRules(kind: 'typical' | 'worst', port: number): QosRule[] {
   return rules;
 }
 
-/** Runs `body` on a fresh QoS link (test-link.ts); whatever enforcer it leaves in `held` is closed after. */
-async function onLink(body: (lab: Lab, link: QosLink, held: { qos?: QosEnforcer }) => Promise<void>) {
-  const lab = new Lab();
-  const held: { qos?: QosEnforcer } = {};
-  try {
-    await body(lab, await makeQosLink(lab), held);
-  } finally {
-    await held.qos?.close();
-    await lab.cleanup();
-  }
-}
-
 async function throughput(): Promise<void> {
-  await onLink(async (lab, link, held) => {
+  await withQosLink(async (lab, link, held) => {
     await run('tc', ['-n', link.r, 'qdisc', 'del', 'dev', link.radio, 'root']);
     await iperfServer(lab, link.b, 5401);
     const tcp = async () => {
@@ -130,7 +116,7 @@ async function throughput(): Promise<void> {
 
 /** The program's own time per packet (BPF_PROG_TEST_RUN), 0 vs 1,000 rules. */
 async function perPacket(): Promise<void> {
-  await onLink(async (_lab, link, held) => {
+  await withQosLink(async (_lab, link, held) => {
     held.qos = QosEnforcer.open({ netns: link.a });
     // to port 20998: in the worst case the last wildcard rule matches
     const pkt = udpFrame(20998);
@@ -198,7 +184,7 @@ async function pushToEnforcement(): Promise<void> {
 }
 
 async function versusHandTc(): Promise<void> {
-  await onLink(async (lab, link, held) => {
+  await withQosLink(async (lab, link, held) => {
     await iperfServer(lab, link.b, 5501);
     await iperfServer(lab, link.b, 5502);
     const saturate = async () => {

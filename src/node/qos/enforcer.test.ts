@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { run } from '../../shared/exec.js';
-import { cleanLeftovers, Lab } from '../../testbed/lab.js';
 import { Tool, toolPath } from '../../testbed/tools/index.js';
 import type { SliceConfig, UplinkConfig } from '../agent/config.js';
 import { htbCommands, htbDrift, htbSpec, parseHtbClasses, parseU32Filters } from '../agent/isolation.js';
@@ -16,11 +15,11 @@ import {
   dscpReceiver,
   iperfServer,
   iperfUdp,
-  makeQosLink,
   policy,
   RECEIVER,
   receivedMbit,
   udpFrame,
+  withQosLink,
 } from './test-link.js';
 
 const C2_BPS = 2_000_000;
@@ -32,13 +31,10 @@ const classes = [
 ];
 
 test('on a 10 Mbit/s link a C2 flow keeps >= 95 % of its guarantee while bulk saturates; sharing one class it does not', async () => {
-  const lab = new Lab();
-  let qos: QosEnforcer | undefined;
-  try {
-    const link = await makeQosLink(lab);
+  await withQosLink(async (lab, link, held) => {
     await iperfServer(lab, link.b, 5301);
     await iperfServer(lab, link.b, 5302);
-    qos = QosEnforcer.open({ netns: link.a });
+    held.qos = QosEnforcer.open({ netns: link.a });
     // iperf3's UDP flows open with a datagram the server must answer: C2 starts first, while
     // the link is quiet; bulk joins 0.3 s later and C2's first second is left out.
     const run = async () => {
@@ -50,20 +46,20 @@ test('on a 10 Mbit/s link a C2 flow keeps >= 95 % of its guarantee while bulk sa
       return result;
     };
     // control: both flows in the bulk class
-    await qos.apply(
+    await held.qos.apply(
       policy(1, link.uplink, classes, [
         { name: 'all', class: 'bulk', protocol: UDP, dstPortMin: 5301, dstPortMax: 5302 },
       ]),
     );
     const shared = await run();
-    await qos.apply(
+    await held.qos.apply(
       policy(2, link.uplink, classes, [
         { name: 'c2', class: 'c2', protocol: UDP, dstPortMin: 5301 },
         { name: 'bulk', class: 'bulk', protocol: UDP, dstPortMin: 5302 },
       ]),
     );
     const classed = await run();
-    const counts = await qos.counters();
+    const counts = await held.qos.counters();
     console.log(
       `C2 ${C2_BPS / 1e6} Mbit/s guaranteed: in its class ${classed.c2.toFixed(2)} Mbit/s (bulk ${classed.bulk.toFixed(2)}); sharing bulk's class ${shared.c2.toFixed(2)} Mbit/s (bulk ${shared.bulk.toFixed(2)})`,
     );
@@ -77,20 +73,13 @@ test('on a 10 Mbit/s link a C2 flow keeps >= 95 % of its guarantee while bulk sa
       JSON.stringify(counts),
     );
     assert.equal(counts.policyVersion, 2);
-  } finally {
-    await qos?.close();
-    await lab.cleanup();
-    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
-  }
+  });
 });
 
 test('the receiver sees the DSCP the policy set; a new policy is in force within 1 s; a bad policy is refused and the old one stays', async () => {
-  const lab = new Lab();
-  let qos: QosEnforcer | undefined;
-  try {
-    const link = await makeQosLink(lab);
+  await withQosLink(async (lab, link, held) => {
     const rx = await dscpReceiver(lab, link.b, 5310);
-    qos = QosEnforcer.open({ netns: link.a });
+    held.qos = QosEnforcer.open({ netns: link.a });
     const rule = {
       name: 'c2',
       class: 'c2',
@@ -98,7 +87,7 @@ test('the receiver sees the DSCP the policy set; a new policy is in force within
       dstPortMin: 5310,
       dstPrefixes: ['10.77.181.0/24'],
     };
-    await qos.apply(policy(1, link.uplink, classes, [rule]));
+    await held.qos.apply(policy(1, link.uplink, classes, [rule]));
     const sender = new Tool(
       lab.spawnNode(link.h, toolPath('udp'), ['send', RECEIVER, '5310', '3000', '200', '500']),
     );
@@ -113,7 +102,7 @@ test('the receiver sees the DSCP the policy set; a new policy is in force within
     // voice: the same rule now puts the flow in a class marked EF → AF41 (34)
     const changed = classes.map((c) => (c.name === 'c2' ? { ...c, dscp: 34 } : c));
     const t0 = Date.now();
-    await qos.apply(policy(2, link.uplink, changed, [rule]));
+    await held.qos.apply(policy(2, link.uplink, changed, [rule]));
     assert.ok(
       await waitFor(() => rx.seen.some((s) => s.dscp === 34 && s.ms >= t0), 1000),
       'DSCP 34 not seen within 1 s',
@@ -124,28 +113,21 @@ test('the receiver sees the DSCP the policy set; a new policy is in force within
 
     // a rule naming a class the policy does not have
     await assert.rejects(
-      qos.apply(policy(3, link.uplink, changed, [{ ...rule, class: 'video' }])),
+      held.qos.apply(policy(3, link.uplink, changed, [{ ...rule, class: 'video' }])),
       /rule "c2": unknown class "video"/,
     );
-    assert.equal(qos.policy?.version, 2);
+    assert.equal(held.qos.policy?.version, 2);
     const before = rx.seen.length;
     assert.ok(await waitFor(() => rx.seen.length > before + 20, 3000));
     assert.deepEqual([...new Set(rx.seen.slice(before).map((s) => s.dscp))], [34]);
     await sender.result();
-    assert.ok(Number(qos.ruleCounts().get('c2')?.packets) > 0);
-  } finally {
-    await qos?.close();
-    await lab.cleanup();
-    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
-  }
+    assert.ok(Number(held.qos.ruleCounts().get('c2')?.packets) > 0);
+  });
 });
 
 test('the policer passes a burst, then drops (or re-marks) above the rate; counters per rule and class', async () => {
-  const lab = new Lab();
-  let qos: QosEnforcer | undefined;
-  try {
-    const link = await makeQosLink(lab);
-    qos = QosEnforcer.open({ netns: link.a });
+  await withQosLink(async (_lab, link, held) => {
+    held.qos = QosEnforcer.open({ netns: link.a });
     const rules = [
       { name: 'drop', class: 'bulk', protocol: UDP, dstPortMin: 6001, policeBps: 8000 },
       {
@@ -159,16 +141,16 @@ test('the policer passes a burst, then drops (or re-marks) above the rate; count
       },
       { name: 'plain', class: 'c2', protocol: UDP, dstPortMin: 6003 },
     ];
-    await qos.apply(policy(1, link.uplink, classes, rules));
+    await held.qos.apply(policy(1, link.uplink, classes, rules));
     const frame = udpFrame(6001, 1000);
     const burst = 2 * 65_536; // the policer's smallest bucket: two 64 KiB GSO packets
     const runs = 1000;
-    const drop = qos.testRun(frame, runs);
+    const drop = held.qos.testRun(frame, runs);
     assert.equal(drop.retval, 2, 'the last packet, far above the rate, is dropped (TC_ACT_SHOT)');
-    const remark = qos.testRun(udpFrame(6002, 1000), runs);
+    const remark = held.qos.testRun(udpFrame(6002, 1000), runs);
     assert.equal(remark.retval | 0, -1, 're-marked packets pass');
-    assert.equal(qos.testRun(udpFrame(6003), 10).retval | 0, -1);
-    const counts = qos.ruleCounts();
+    assert.equal(held.qos.testRun(udpFrame(6003), 10).retval | 0, -1);
+    const counts = held.qos.ruleCounts();
     const passed = Math.floor(burst / frame.length);
     // BPF_PROG_TEST_RUN counts each run: the bucket lets `passed` through, refills by ~nothing
     assert.ok(
@@ -179,20 +161,13 @@ test('the policer passes a burst, then drops (or re-marks) above the rate; count
     assert.ok(Math.abs(Number(counts.get('remark')?.remarks) - (runs - passed)) <= 2);
     assert.equal(counts.get('remark')?.drops, 0n);
     assert.equal(counts.get('plain')?.packets, 10n);
-    const cls = (await qos.counters()).classes.find((c) => c.class === 'bulk');
+    const cls = (await held.qos.counters()).classes.find((c) => c.class === 'bulk');
     assert.ok(Number(cls?.drops) >= runs - passed - 2 && Number(cls?.remarks) >= runs - passed - 2);
-  } finally {
-    await qos?.close();
-    await lab.cleanup();
-    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
-  }
+  });
 });
 
 test("on the agent's HTB tree the QoS classes are added beside the slices' and removed alone; the agent sees no drift", async () => {
-  const lab = new Lab();
-  let qos: QosEnforcer | undefined;
-  try {
-    const link = await makeQosLink(lab);
+  await withQosLink(async (_lab, link, held) => {
     const uplink = { interface: link.uplink, rateMbit: 9.5 };
     const slices = [{ name: 'alpha', uplink: link.uplink, share: 40, ceil: 100 }] as SliceConfig[];
     const spec = htbSpec(uplink as UplinkConfig, slices, [{ name: 'alpha', subnets: ['10.77.182.0/24'] }]);
@@ -206,21 +181,32 @@ test("on the agent's HTB tree the QoS classes are added beside the slices' and r
       ),
     });
     const agentClasses = [...(await observe()).classes.keys()].sort();
-    qos = QosEnforcer.open({ netns: link.a });
-    await qos.apply(
+    held.qos = QosEnforcer.open({ netns: link.a });
+    await held.qos.apply(
       policy(1, link.uplink, classes, [{ name: 'c2', class: 'c2', protocol: UDP, dstPortMin: 5301 }]),
     );
     const both = await observe();
     assert.deepEqual(htbDrift(spec, both), []);
     assert.deepEqual([...both.classes.keys()].sort(), [...agentClasses, '1:fff0', '1:fff1'].sort());
-    await qos.close();
-    qos = undefined;
+    await held.qos.close();
+    held.qos = undefined;
     const after = await observe();
     assert.deepEqual([...after.classes.keys()].sort(), agentClasses);
     assert.deepEqual(htbDrift(spec, after), []);
-  } finally {
-    await qos?.close();
-    await lab.cleanup();
-    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
-  }
+  });
+});
+
+test('what is removed from under the policy in force is put back by repair()', async () => {
+  await withQosLink(async (_lab, link, held) => {
+    held.qos = QosEnforcer.open({ netns: link.a });
+    await held.qos.apply(
+      policy(1, link.uplink, classes, [{ name: 'c2', class: 'c2', protocol: UDP, dstPortMin: 5301 }]),
+    );
+    assert.deepEqual(await held.qos.repair(), []);
+    await run('tc', ['-n', link.a, 'class', 'del', 'dev', link.uplink, 'classid', '1:fff1']);
+    assert.deepEqual(await held.qos.repair(), [`classes bulk missing on ${link.uplink}: rebuilt`]);
+    const { stdout } = await run('tc', ['-n', link.a, 'class', 'show', 'dev', link.uplink]);
+    assert.match(stdout, /class htb 1:fff1 /);
+    assert.deepEqual(await held.qos.repair(), []);
+  });
 });

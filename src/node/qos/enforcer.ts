@@ -26,6 +26,7 @@ import type { QosClassCounters } from '../../proto/gen/tacmesh/v1/QosClassCounte
 import type { QosCounters } from '../../proto/gen/tacmesh/v1/QosCounters.js';
 import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
 import { run } from '../../shared/exec.js';
+import { parseHtbClasses } from '../agent/isolation.js';
 import { type CompiledClass, type CompiledPolicy, compilePolicy } from './compile.js';
 import {
   classCommands,
@@ -130,6 +131,46 @@ export class QosEnforcer {
     }
     this.links.clear();
     for (const l of links) this.links.set(l.iface, l);
+  }
+
+  /**
+   * Puts back what someone else removed: classes of the policy in force missing from a link
+   * (an HTB root replaced, a class deleted) are rebuilt, and a link re-created under the same
+   * name gets the program again. Returns what was found; empty when all was in place.
+   */
+  repair(): Promise<string[]> {
+    const next = this.queue.then(() => this.repairNow());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async repairNow(): Promise<string[]> {
+    const gen = this.gens[this.active];
+    if (!gen) return [];
+    const problems: string[] = [];
+    let rebuild = false;
+    for (const link of this.links.values()) {
+      let index: number;
+      try {
+        index = ifindexOf(link.iface, this.options.netns);
+      } catch {
+        problems.push(`link ${link.iface} is gone`);
+        continue;
+      }
+      if (this.attachments.get(link.iface)?.ifindex !== index) {
+        this.detachFrom(link.iface);
+        this.attachTo(link.iface);
+        problems.push(`link ${link.iface} was re-created: program attached again`);
+      }
+      const have = parseHtbClasses((await this.tc(['class', 'show', 'dev', link.iface])).stdout);
+      const missing = gen.compiled.classes.filter((c) => !have.has(c.classid)).map((c) => c.name);
+      if (missing.length) {
+        problems.push(`classes ${missing.join(', ')} missing on ${link.iface}: rebuilt`);
+        rebuild = true;
+      }
+    }
+    if (rebuild) await this.buildClasses([...this.links.values()], gen.compiled.classes);
+    return problems;
   }
 
   private async buildClasses(links: QosLinkSpec[], classes: CompiledClass[]): Promise<void> {

@@ -31,12 +31,23 @@ export class QosStage {
       } else {
         this.enforcer ??= QosEnforcer.open(this.options.netns ? { netns: this.options.netns } : {});
         await this.enforcer.apply(policy);
-        this.timer ??= setInterval(() => void this.report(), QOS_REPORT_EVERY_MS);
+        this.timer ??= setInterval(() => void this.tick(), QOS_REPORT_EVERY_MS);
       }
       log.info({ version: policy.version, rules: policy.rules.length }, 'QoS policy applied');
     } catch (err) {
       this.refused = { version: policy.version, error: (err as Error).message };
       log.error({ version: policy.version, reason: this.refused.error }, 'QoS policy refused');
+    }
+    await this.report();
+  }
+
+  /** Every second: put back what was removed from under the policy, then report. */
+  private async tick(): Promise<void> {
+    try {
+      const repaired = (await this.enforcer?.repair()) ?? [];
+      if (repaired.length) log.warn({ repaired }, 'QoS repaired');
+    } catch (err) {
+      log.warn({ reason: (err as Error).message }, 'QoS repair failed');
     }
     await this.report();
   }

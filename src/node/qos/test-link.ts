@@ -9,8 +9,9 @@
 import type { QosClass } from '../../proto/gen/tacmesh/v1/QosClass.js';
 import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
 import type { QosRule } from '../../proto/gen/tacmesh/v1/QosRule.js';
-import type { Lab } from '../../testbed/lab.js';
+import { cleanLeftovers, Lab } from '../../testbed/lab.js';
 import { limitRate } from '../../testbed/link.js';
+import type { QosEnforcer } from './enforcer.js';
 
 export { iperfServer } from '../../testbed/tools/iperf.js';
 
@@ -201,4 +202,22 @@ export function udpFrame(dstPort: number, payload = 64, tos = 0): Buffer {
   pkt.writeUInt16BE(dstPort, 36);
   pkt.writeUInt16BE(8 + payload, 38);
   return pkt;
+}
+
+/**
+ * Runs `body` on a fresh QoS link; the enforcer it leaves in `held.qos` is closed and the
+ * namespaces removed afterwards, whatever happened.
+ */
+export async function withQosLink(
+  body: (lab: Lab, link: QosLink, held: { qos?: QosEnforcer }) => Promise<void>,
+): Promise<void> {
+  const lab = new Lab();
+  const held: { qos?: QosEnforcer } = {};
+  try {
+    await body(lab, await makeQosLink(lab), held);
+  } finally {
+    await held.qos?.close();
+    await lab.cleanup();
+    await cleanLeftovers(new RegExp(`^${lab.prefix}`));
+  }
 }
