@@ -141,7 +141,12 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
         `FEC: ${got.link.fec.repaired} blocks repaired, ${got.link.fec.failed} failed, min spare ${got.link.fec.minSpare}`,
     );
     assert.ok((r?.bursts ?? 0) > 20, 'bursts happened');
-    assert.equal(r?.dropped, (r?.bursts ?? 0) * 20);
+    // Every burst is 20 datagrams, but the last may be cut short by the end of the stream.
+    const bursts = r?.bursts ?? 0;
+    assert.ok(
+      (r?.dropped ?? 0) > (bursts - 1) * 20 && (r?.dropped ?? 0) <= bursts * 20,
+      `${r?.dropped} dropped in ${bursts} bursts`,
+    );
     assert.equal(got.link.fec.failed, 0);
   });
 
