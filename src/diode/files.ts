@@ -9,8 +9,9 @@
  *   data      session = transfer id, seq = chunk index; payload = the chunk
  *   end       session = transfer id, seq = round; payload = {round, final}
  *
- * Where sending got to is saved every second (progress.json), so a sender killed and
- * restarted resumes the round it was in. The receiving side is inbox.ts.
+ * Where sending got to is saved every second (progress.json), one save behind what was
+ * handed to the aggregator, so a sender killed and restarted resumes the round it was in
+ * without a gap. The receiving side is inbox.ts.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { log } from '../shared/log.js';
@@ -170,6 +171,11 @@ export class FileSender {
     await this.send(FrameType.FileManifest, m.id, round, manifest);
     const fd = openSync(file.data, 'r');
     let lastSaved = performance.now();
+    // What goes to disk as progress is where sending was one save earlier: a chunk handed to
+    // the aggregator may still wait in its FEC block or the pacer, and a sender killed then
+    // must send it again after the restart. Everything below `safe` was handed over at least
+    // one save interval ago, and so has left.
+    let safe = startChunk;
     try {
       const readBytes = Math.max(READ_BYTES - (READ_BYTES % m.chunkBytes), m.chunkBytes);
       let chunk = startChunk;
@@ -188,14 +194,16 @@ export class FileSender {
           if (chunk % this.options.manifestEvery === 0)
             await this.send(FrameType.FileManifest, m.id, round, manifest);
         }
-        p.nextChunk = chunk;
         if (performance.now() - lastSaved > this.options.progressEveryMs) {
+          p.nextChunk = safe;
           this.spool.saveProgress(file, false);
+          safe = chunk;
           lastSaved = performance.now();
         }
+        p.nextChunk = chunk;
       }
       if (this.stopped) {
-        p.nextChunk = chunk;
+        p.nextChunk = safe;
         this.spool.saveProgress(file, true);
         return;
       }
