@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { openBrowser, spkiOfTower } from '../../test/dashboard/rig.js';
 import { run } from '../shared/exec.js';
 import { testbedConfigSchema } from './config.js';
 import { isAlive } from './processes.js';
@@ -115,27 +114,9 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
   });
 
   test('the dashboard during the demo (screenshot artifact)', async () => {
-    const cert = new X509Certificate(readFileSync(`${state.dir}/pki/tower.crt`));
-    const spki = createHash('sha256')
-      .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('base64');
-    const profile = mkdtempSync('/tmp/tacmesh-chromium-');
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      viewport: { width: 1600, height: 1000 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    const browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
     try {
-      const page = await context.newPage();
+      const page = await browser.context.newPage();
       await page.goto(state.apiUrl);
       await page.locator('#token').fill(state.token);
       await page.locator('form.login button[type=submit]').click();
@@ -145,8 +126,7 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       await page.screenshot({ path: `${ARTIFACTS}demo-overview.png` });
       assert.ok(readFileSync(`${ARTIFACTS}demo-overview.png`).length > 10_000);
     } finally {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      await browser.close();
     }
   });
 
