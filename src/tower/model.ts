@@ -10,11 +10,11 @@ export interface Position {
   lon: number;
 }
 
-/** A flow record as stored: the node's record plus what the tower knows of its ends. */
-export interface FlowRow {
+/** What every stored record of a node's traffic has: its identity and where it was seen. */
+export interface SeenOnWire {
   node: string;
   seq: number;
-  /** The record's interval end (lastSeen), ms since the epoch. */
+  /** ms since the epoch: a flow's interval end (lastSeen), an HTTP line's time. */
   timeMs: number;
   iface: string;
   direction: 'ingress' | 'egress';
@@ -23,29 +23,23 @@ export interface FlowRow {
   dst: string;
   srcPort: number;
   dstPort: number;
+  locality: Locality;
+}
+
+/** A flow record as stored: the node's record plus what the tower knows of its ends. */
+export interface FlowRow extends SeenOnWire {
   protocol: number;
   packets: number;
   bytes: number;
   tcpFlags: number;
   dscp: number;
   firstSeenMs: number;
-  locality: Locality;
   /** The node whose subnets hold each end, if any. */
   srcNode: string | null;
   dstNode: string | null;
 }
 
-export interface HttpRow {
-  node: string;
-  seq: number;
-  timeMs: number;
-  iface: string;
-  direction: 'ingress' | 'egress';
-  ipVersion: number;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
+export interface HttpRow extends SeenOnWire {
   response: boolean;
   method: string;
   url: string;
@@ -53,7 +47,6 @@ export interface HttpRow {
   status: number;
   version: string;
   truncated: boolean;
-  locality: Locality;
 }
 
 export interface StatsRow {
