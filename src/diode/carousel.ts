@@ -1,9 +1,10 @@
 /**
- * The carousel: each file is sent for `rounds` rounds, or over and over for `durationMs`
- * after its first round started (at least one round either way), so that a receiver that
- * started late, or was blind for a while, completes it from a later round. Rounds go
- * round-robin: the file with the fewest rounds sent goes next (ties: the oldest), so a new
- * file does not wait behind the repeats of an old one.
+ * The carousel: each file (and each stored TCP session of a service that asks for it) is sent
+ * for `rounds` rounds, or over and over for `durationMs` after its first round started (at
+ * least one round either way), so that a receiver that started late, or was blind for a
+ * while, completes it from a later round. Rounds go round-robin: the item with the fewest
+ * rounds sent goes next (ties: the oldest), so a new one does not wait behind the repeats of
+ * an old one.
  */
 import type { Progress, SpooledFile } from './spool.js';
 
@@ -13,32 +14,37 @@ export interface CarouselConfig {
   durationMs?: number;
 }
 
+/** What the carousel needs to know of an item: rounds sent, and when the first started. */
+export type RoundProgress = Pick<Progress, 'roundsDone' | 'startedAt'>;
+
+/** True once an item has had all its rounds. */
+export function roundsFinished(config: CarouselConfig, p: RoundProgress, now = Date.now()): boolean {
+  if (p.roundsDone === 0) return false;
+  if (config.durationMs !== undefined) return p.startedAt !== null && now - p.startedAt >= config.durationMs;
+  return p.roundsDone >= config.rounds;
+}
+
+/** The first item (in the given order: oldest first) among those with the fewest rounds sent. */
+export function fewestRounds<T>(items: Iterable<T>, progress: (item: T) => RoundProgress): T | undefined {
+  let best: T | undefined;
+  for (const item of items) {
+    if (!best || progress(item).roundsDone < progress(best).roundsDone) best = item;
+  }
+  return best;
+}
+
 export class Carousel {
   constructor(private readonly config: CarouselConfig) {}
 
   /** True once the file has had all its rounds. */
   finished(p: Progress, now = Date.now()): boolean {
-    if (p.roundsDone === 0) return false;
-    const { durationMs } = this.config;
-    if (durationMs !== undefined) return p.startedAt !== null && now - p.startedAt >= durationMs;
-    return p.roundsDone >= this.config.rounds;
+    return roundsFinished(this.config, p, now);
   }
 
   /** The file to send a round of next. */
   pick(files: SpooledFile[], now = Date.now()): SpooledFile | undefined {
-    let best: SpooledFile | undefined;
-    for (const f of files) {
-      if (this.finished(f.progress, now)) continue;
-      // A round already under way goes on first (after a restart, too).
-      if (f.progress.nextChunk > 0) return f;
-      if (!best || f.progress.roundsDone < best.progress.roundsDone) best = f;
-    }
-    return best;
-  }
-
-  describe(): string {
-    return this.config.durationMs !== undefined
-      ? `for ${this.config.durationMs / 1000} s`
-      : `${this.config.rounds} round${this.config.rounds === 1 ? '' : 's'}`;
+    const due = files.filter((f) => !this.finished(f.progress, now));
+    // A round already under way goes on first (after a restart, too).
+    return due.find((f) => f.progress.nextChunk > 0) ?? fewestRounds(due, (f) => f.progress);
   }
 }

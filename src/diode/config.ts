@@ -61,6 +61,19 @@ const service = (defaultImportance: 'high' | 'low') =>
     })
     .strict();
 
+/**
+ * A TCP service: a session is accepted once its client closed cleanly and the store holds it;
+ * the first round goes live, the carousel adds rounds from the store (session-rounds.ts).
+ */
+const tcpService = service('high')
+  .extend({
+    /** Send each accepted session this many rounds in all (the live one included)... */
+    rounds: z.number().int().min(1).max(1000).default(1),
+    /** ...or again and again until this long after it opened (overrides rounds). */
+    durationS: z.number().positive().optional(),
+  })
+  .strict();
+
 export const sendSchema = z
   .object({
     link: z
@@ -92,7 +105,7 @@ export const sendSchema = z
       })
       .strict()
       .prefault({}),
-    tcp: z.array(service('high')).default([]),
+    tcp: z.array(tcpService).default([]),
     udp: z.array(service('low')).default([]),
     throughput: z
       .array(
@@ -171,6 +184,9 @@ export const sendSchema = z
   .strict()
   .refine((c) => c.tcp.length + c.udp.length > 0 || c.files.outbox !== undefined, {
     message: 'configure at least one tcp or udp service, or files.outbox',
+  })
+  .refine((c) => c.store.enabled || c.tcp.every((s) => s.rounds === 1 && s.durationS === undefined), {
+    message: 'a tcp service with rounds or durationS needs store.enabled: the rounds come from the store',
   });
 
 export const recvSchema = z
@@ -212,6 +228,25 @@ export const recvSchema = z
         connectTimeoutMs: z.number().int().min(100).default(5000),
         /** If given, only these destinations may be connected to; other sessions are refused. */
         allow: z.array(hostPort).optional(),
+        /**
+         * Hold each session on disk until delivered (tcp-spool.ts): a receiver killed and
+         * restarted delivers what it held complete; a destination down or slow is retried.
+         */
+        store: z
+          .object({
+            /** Default <stateDir>/tcp-spool. */
+            dir: z.string().optional(),
+            /** A failed delivery of a session held complete is tried again after this long. */
+            retryMs: z.number().int().min(100).default(2000),
+          })
+          .strict()
+          .optional(),
+        /** Sessions delivered are remembered this long, so later rounds of them are not delivered again. */
+        rememberDeliveredS: z
+          .number()
+          .int()
+          .min(60)
+          .default(7 * 86_400),
       })
       .strict()
       .prefault({}),

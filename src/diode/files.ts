@@ -19,6 +19,7 @@ import type { Aggregator } from './aggregator.js';
 import type { AuditLog } from './audit.js';
 import type { Carousel } from './carousel.js';
 import { FrameType, Importance } from './frame.js';
+import { Doorbell, PacedSubmitter } from './paced-submit.js';
 import type { FileSpool, Manifest, SpooledFile } from './spool.js';
 
 export interface ManifestPayload extends Manifest {
@@ -87,13 +88,12 @@ export interface FileSenderCounters {
 }
 
 const READ_BYTES = 1 << 20;
-const YIELD_EVERY = 32;
 
 export class FileSender {
   private running = false;
   private stopped = false;
-  private sinceYield = 0;
-  private wake: (() => void) | undefined;
+  private readonly submitter: PacedSubmitter;
+  private readonly doorbell = new Doorbell();
   private current: { file: SpooledFile; roundBytes: number; started: number } | undefined;
   readonly counters: FileSenderCounters = { accepted: 0, rounds: 0, sent: 0, refused: 0, bytes: 0 };
 
@@ -103,7 +103,9 @@ export class FileSender {
     private readonly carousel: Carousel,
     private readonly audit: AuditLog,
     private readonly options: { manifestEvery: number; progressEveryMs: number },
-  ) {}
+  ) {
+    this.submitter = new PacedSubmitter(aggregator, () => this.stopped);
+  }
 
   /** Starts the sending loop (resuming what the spool holds). */
   start(): void {
@@ -114,12 +116,12 @@ export class FileSender {
 
   /** Something new is in the spool. */
   kick(): void {
-    this.wake?.();
+    this.doorbell.wake();
   }
 
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.doorbell.wake();
   }
 
   progress(): FileProgress[] {
@@ -146,11 +148,7 @@ export class FileSender {
     while (!this.stopped) {
       const file = this.carousel.pick(this.spool.list());
       if (!file) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, 100).unref();
-        });
-        this.wake = undefined;
+        await this.doorbell.wait(100);
         continue;
       }
       await this.round(file);
@@ -238,25 +236,7 @@ export class FileSender {
   }
 
   /** Submits a frame, waiting while the aggregator's buffer is full. */
-  private async send(type: FrameType, session: number, seq: number, payload: Buffer): Promise<void> {
-    // Let the event loop turn every few frames: the pacer runs on timers, and a refill of
-    // the buffer in one go (~700 frames) would hold it for 10 ms and lose that link time.
-    if (++this.sinceYield >= YIELD_EVERY) {
-      this.sinceYield = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    while (!this.aggregator.hasRoom() && !this.stopped) {
-      await new Promise<void>((resolve) => {
-        const off = this.aggregator.onDrain(() => {
-          off();
-          resolve();
-        });
-        setTimeout(() => {
-          off();
-          resolve();
-        }, 50).unref();
-      });
-    }
-    this.aggregator.submit({ type, importance: Importance.High, session, seq, payload });
+  private send(type: FrameType, session: number, seq: number, payload: Buffer): Promise<void> {
+    return this.submitter.submit({ type, importance: Importance.High, session, seq, payload });
   }
 }

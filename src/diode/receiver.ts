@@ -16,6 +16,7 @@ import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
 import { duBytes } from './spool.js';
 import { StatsFile } from './stats-file.js';
 import { TcpSourceProxy } from './tcp-source-proxy.js';
+import { DeliveredOrigins, ReceiverSpool, receiverSpoolDir } from './tcp-spool.js';
 import { UdpDelivery } from './udp-delivery.js';
 
 type ReceiverStats = ReturnType<Receiver['stats']>;
@@ -77,7 +78,19 @@ const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
     type: 'counter',
     labelNames: ['state'],
     samples: (s) =>
-      byLabel('state', { opened: s.tcp.sessions, completed: s.tcp.completed, aborted: s.tcp.aborted }),
+      byLabel('state', {
+        opened: s.tcp.sessions,
+        completed: s.tcp.completed,
+        aborted: s.tcp.aborted,
+        round_ignored: s.tcp.roundsIgnored,
+        from_spool: s.tcp.deliveredFromSpool,
+      }),
+  },
+  {
+    name: 'tcp_held_sessions',
+    help: "TCP sessions held in the receiver's spool until delivered",
+    type: 'gauge',
+    samples: (s) => one(s.tcp.held),
   },
   {
     name: 'files_total',
@@ -91,7 +104,12 @@ const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
         incoming: s.files.incoming.length,
       }),
   },
-  { name: 'spool_bytes', help: 'bytes in the spool', type: 'gauge', samples: (s) => one(s.files.spoolBytes) },
+  {
+    name: 'spool_bytes',
+    help: 'bytes in the spools (files and TCP)',
+    type: 'gauge',
+    samples: (s) => one(s.files.spoolBytes + s.tcp.spoolBytes),
+  },
   {
     name: 'link_up',
     help: '1 while heartbeats arrive',
@@ -122,6 +140,8 @@ export class Receiver {
   private spoolBytes = 0;
   private lastKeyCheck = 0;
   private readonly tcp: TcpSourceProxy;
+  private readonly tcpSpool: ReceiverSpool | undefined;
+  private tcpSpoolBytes = 0;
   private readonly udp: UdpDelivery;
   private readonly monitors = new Map<number, LinkMonitor>();
   private latestEpoch: number | undefined;
@@ -147,10 +167,19 @@ export class Receiver {
         this.audit,
       );
     }
+    const tcpStore = config.tcp.store;
+    const tcpSpoolDir = receiverSpoolDir(config);
+    this.tcpSpool = tcpSpoolDir ? new ReceiverSpool(tcpSpoolDir) : undefined;
     this.tcp = new TcpSourceProxy(
       { ...config.tcp, linkDownAbortMs: config.heartbeat.abortAfterMs },
-      undefined,
-      this.audit,
+      {
+        ...(this.tcpSpool && tcpStore ? { spool: { spool: this.tcpSpool, retryMs: tcpStore.retryMs } } : {}),
+        delivered: new DeliveredOrigins(
+          join(config.stateDir, 'tcp-delivered'),
+          config.tcp.rememberDeliveredS * 1000,
+        ),
+        audit: this.audit,
+      },
     );
     const allow = config.tcp.allow ? new Set(config.tcp.allow.map((d) => `${d.host}:${d.port}`)) : undefined;
     this.udp = new UdpDelivery(allow);
@@ -187,6 +216,7 @@ export class Receiver {
 
   async start(): Promise<void> {
     this.files?.start();
+    this.tcp.resumeSpool();
     await this.collector.start();
     if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
     this.timer = setInterval(() => this.tick(), 100);
@@ -209,6 +239,7 @@ export class Receiver {
       this.reloadKeys();
       if (this.files)
         this.spoolBytes = duBytes(this.config.files.spool ?? join(this.config.files.inbox!, '.tacmesh'));
+      this.tcpSpoolBytes = this.tcpSpool?.bytes() ?? 0;
     }
     this.tcp.tick((epoch) => this.collector.silentMs(epoch));
     const alive = this.linkAlive();
@@ -238,7 +269,13 @@ export class Receiver {
         health: monitor?.health() ?? { alive: false, heartbeats: 0 },
         badHeartbeats: this.badHeartbeats,
       },
-      tcp: { ...this.tcp.counters, active: this.tcp.active() },
+      tcp: {
+        ...this.tcp.counters,
+        /** Sessions held in the receiver's TCP spool, and its bytes. */
+        held: this.tcp.held,
+        spoolBytes: this.tcpSpoolBytes,
+        active: this.tcp.active(),
+      },
       udp: this.udp.counters,
       auth: this.auth ? { keys: this.auth.ids() } : null,
       files: {

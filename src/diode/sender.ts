@@ -22,7 +22,8 @@ import { FrameType, Importance } from './frame.js';
 import { encodeHeartbeat } from './heartbeat.js';
 import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
 import { Outbox } from './outbox.js';
-import { SessionStore } from './session-store.js';
+import { SessionRounds } from './session-rounds.js';
+import { type AcceptedSession, SessionStore } from './session-store.js';
 import { duBytes, FileSpool, writeAtomic } from './spool.js';
 import { started } from './started.js';
 import { StatsFile } from './stats-file.js';
@@ -79,7 +80,20 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
     type: 'counter',
     labelNames: ['state'],
     samples: (s) =>
-      byLabel('state', { accepted: s.tcp.accepted, closed: s.tcp.closed, aborted: s.tcp.aborted }),
+      byLabel('state', {
+        opened: s.tcp.opened,
+        accepted: s.tcp.accepted,
+        aborted: s.tcp.aborted,
+        refused: s.tcp.refused,
+        replayed: s.tcp.replayed,
+        sent: s.tcp.sent,
+      }),
+  },
+  {
+    name: 'session_rounds_total',
+    help: 'rounds of stored TCP sessions sent from the spool (carousel and replays)',
+    type: 'counter',
+    samples: (s) => one(s.tcp.rounds),
   },
   {
     name: 'files_total',
@@ -89,7 +103,12 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
     samples: (s) =>
       byLabel('state', { sent: s.files.sent, rounds: s.files.rounds, refused: s.files.refused }),
   },
-  { name: 'spool_bytes', help: 'bytes in the spool', type: 'gauge', samples: (s) => one(s.files.spoolBytes) },
+  {
+    name: 'spool_bytes',
+    help: 'bytes in the spool (files and TCP sessions)',
+    type: 'gauge',
+    samples: (s) => one(s.files.spoolBytes),
+  },
 ];
 
 export class Sender {
@@ -97,6 +116,8 @@ export class Sender {
   private readonly socket: Socket;
   private readonly aggregator: Aggregator;
   private readonly tcp: TcpDestinationProxy;
+  private readonly rounds: SessionRounds | undefined;
+  private readonly sessionStore: SessionStore | undefined;
   private readonly udp: UdpCapture;
   private readonly auth: KeyRing | undefined;
   private readonly spool: FileSpool;
@@ -105,6 +126,7 @@ export class Sender {
   private readonly audit: AuditLog;
   private readonly metrics: Metrics<SenderStats> | undefined;
   private spoolBytes = 0;
+  private sessionSpoolBytes = 0;
   private readonly started = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private statsFile: StatsFile | undefined;
@@ -153,11 +175,30 @@ export class Sender {
       ...(fec ? { fec } : {}),
     });
     const newSessionId = () => this.nextSession++;
+    if (config.store.enabled) {
+      this.sessionStore = new SessionStore(join(config.store.dir, 'sessions'));
+      this.rounds = new SessionRounds(this.aggregator, this.sessionStore, this.audit, {
+        services: new Map(
+          config.tcp.map((s) => [
+            s.name,
+            {
+              importance: importanceOf(s.importance),
+              carousel: { rounds: s.rounds, ...(s.durationS ? { durationMs: s.durationS * 1000 } : {}) },
+            },
+          ]),
+        ),
+        throughput: config.throughput,
+        newSessionId,
+      });
+    }
+    const rounds = this.rounds;
     this.tcp = new TcpDestinationProxy(this.aggregator, {
       epoch: this.epoch,
       services: config.tcp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
       throughput: config.throughput,
-      ...(config.store.enabled ? { store: new SessionStore(join(config.store.dir, 'sessions')) } : {}),
+      ...(this.sessionStore && rounds
+        ? { store: this.sessionStore, onAccepted: (a: AcceptedSession) => rounds.liveRoundQueued(a) }
+        : {}),
       audit: this.audit,
       newSessionId,
     });
@@ -190,6 +231,7 @@ export class Sender {
     await this.tcp.listen();
     await this.udp.listen();
     await this.spool.recover();
+    this.rounds?.start();
     this.files.start();
     this.outbox?.start();
     if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
@@ -209,6 +251,7 @@ export class Sender {
   private heartbeat(): void {
     this.reloadKeys();
     this.spoolBytes = duBytes(this.config.store.dir);
+    this.sessionSpoolBytes = this.sessionStore?.bytes() ?? 0;
     const a = this.aggregator.snapshot();
     const payload = encodeHeartbeat(
       {
@@ -216,13 +259,13 @@ export class Sender {
         uptimeS: Math.floor((Date.now() - this.started) / 1000),
         // What will have been sent when this heartbeat leaves: it queues behind the others.
         datagramsSent: this.aggregator.datagramsSent + this.aggregator.pending,
-        sessions: this.tcp.marks(),
+        sessions: [...this.tcp.marks(), ...(this.rounds?.marks() ?? [])],
         counters: {
           frames: a.frames,
           copiesSent: a.copiesSent,
           repairFrames: a.repairFrames,
           fecBlocks: a.fec?.blocks ?? 0,
-          tcpSessions: this.tcp.counters.accepted,
+          tcpSessions: this.tcp.counters.opened,
           filesSent: this.files.counters.sent,
           fileBytes: this.files.counters.bytes,
         },
@@ -248,7 +291,14 @@ export class Sender {
         unexpectedInbound: this.unexpectedInbound,
         sendErrors: this.sendErrors,
       },
-      tcp: { ...this.tcp.counters, sessions: this.tcp.stats() },
+      tcp: {
+        ...this.tcp.counters,
+        ...(this.rounds?.counters ?? { rounds: 0, replayed: 0, sent: 0 }),
+        /** Accepted sessions in the spool (rounds to come or in flight), and their bytes. */
+        stored: this.rounds?.stored ?? 0,
+        spoolBytes: this.sessionSpoolBytes,
+        sessions: this.tcp.stats(),
+      },
       udp: this.udp.counters,
       auth: this.auth ? { keys: this.auth.ids(), signing: this.auth.signingId } : null,
       files: { ...this.files.counters, spoolBytes: this.spoolBytes, spool: this.files.progress() },
@@ -260,10 +310,12 @@ export class Sender {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.outbox?.stop();
     this.files.stop();
+    this.rounds?.stop();
     this.metrics?.close();
     await this.tcp.close();
     this.udp.close();
     await Promise.race([this.aggregator.flushed(), new Promise((r) => setTimeout(r, graceMs))]);
+    this.rounds?.close();
     this.aggregator.close();
     this.statsFile?.close();
     this.socket.close();

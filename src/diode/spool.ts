@@ -81,6 +81,30 @@ export function isDiskFull(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
+/** Runs a write to a spool; a full disk becomes SpoolFullError(`full`), other errors pass. */
+export function spoolWrite<T>(full: string, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if (isDiskFull(err)) throw new SpoolFullError(full);
+    throw err;
+  }
+}
+
+/** Makes `dir` anew and fills it with `fill`; on any failure the directory goes again. */
+export function freshDir<T>(dir: string, full: string, fill: () => T): T {
+  try {
+    spoolWrite(full, () => {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { mode: 0o700 });
+    });
+    return fill();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 export async function sha256File(path: string): Promise<string> {
   const { createReadStream } = await import('node:fs');
   const h = createHash('sha256');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readAudit } from './audit.js';
 import type { RecvConfig, SendConfig } from './config.js';
 import type { FileProgress } from './files.js';
+import { receiverSpoolDir } from './tcp-spool.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the stats file is JSON written by the other process
 type Json = any;
@@ -38,6 +39,12 @@ export function progressLine(p: FileProgress, width = 30): string {
   return `${p.name.slice(0, 24).padEnd(24)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)} %  ${humanRate(p.rate).padStart(13)}  ${etaText}  round ${p.round}`;
 }
 
+/** Subdirectories of `dir` that hold `marker`: sessions a spool holds, running or not. */
+function spooled(dir: string, marker: string): number {
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir).filter((e) => existsSync(join(dir, e, marker))).length;
+}
+
 function auditEvents(file: string | undefined, events: string[]): Json[] {
   if (!file || !existsSync(file)) return [];
   return readAudit(readFileSync(file, 'utf8')).filter((e) => events.includes(e.event));
@@ -50,6 +57,8 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
   const progress: FileProgress[] = live?.stats.files?.spool ?? [];
   const sent = auditEvents(config.audit.file, ['file-sent']);
   const refused = auditEvents(config.audit.file, ['file-refused']);
+  const sessionsRefused = auditEvents(config.audit.file, ['session-refused']);
+  const sessionsStored = spooled(join(config.store.dir, 'sessions'), 'session.json');
   const lines = [
     `sender: ${live ? `running (stats ${Math.round(live.ageMs / 1000)} s old), epoch ${live.stats.epoch}` : 'no stats file (not running, or stats.file not set)'}`,
   ];
@@ -58,6 +67,19 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
     lines.push(
       `link: ${l.frames} frames, ${l.copiesSent} copies, ${l.repairFrames} repairs${l.fec ? ` (FEC overhead ${(l.fec.overhead * 100).toFixed(1)} %)` : ''}`,
     );
+    const t = live.stats.tcp;
+    lines.push(
+      `tcp: ${t.opened ?? 0} sessions opened, ${t.accepted ?? 0} accepted, ${t.aborted ?? 0} aborted by the client, ${t.refused ?? 0} refused; ` +
+        `${t.rounds ?? 0} rounds sent from the spool, ${t.replayed ?? 0} sessions replayed after a restart, ${t.sent ?? 0} sent in full`,
+    );
+  }
+  lines.push(
+    `tcp sessions in the spool: ${sessionsStored}${live ? ` (${mb(live.stats.tcp.spoolBytes ?? 0)})` : ''}`,
+  );
+  if (sessionsRefused.length) {
+    lines.push(`tcp sessions refused: ${sessionsRefused.length}`);
+    for (const e of sessionsRefused.slice(-20))
+      lines.push(`  ${e.time}  ${e.service}  ${e.srcIp}:${e.srcPort}  ${e.error}`);
   }
   lines.push(`files queued or sending: ${queued.length}`);
   for (const p of progress) lines.push(`  ${progressLine(p)}`);
@@ -75,6 +97,8 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
       running: !!live,
       stats: live?.stats ?? null,
       queued: queued.length,
+      sessionsStored,
+      sessionsRefused,
       progress,
       sent,
       refused,
@@ -109,6 +133,21 @@ export function receiverStatus(config: RecvConfig): { text: string; json: Json }
       `link: ${h.alive ? 'up' : 'DOWN'}, ${h.heartbeats} heartbeats, loss ${h.datagramLoss === null || h.datagramLoss === undefined ? '-' : `${(h.datagramLoss * 100).toFixed(2)} %`}, ` +
         `${l.frames} frames, ${l.duplicates} duplicates, ${l.lostFrames} lost, FEC ${l.fec.repaired} blocks repaired / ${l.fec.failed} failed (min spare ${l.fec.minSpare ?? '-'}), ` +
         `auth failures ${Object.values(l.auth as Record<string, number>).reduce((a, b) => a + b, 0)}`,
+    );
+    const t = live.stats.tcp;
+    const reasons = Object.entries(t.abortReasons as Record<string, number>)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(
+      `tcp: ${t.completed} sessions delivered (${t.deliveredFromSpool ?? 0} from the spool after a restart), ` +
+        `${t.aborted} aborted${reasons ? ` (${reasons})` : ''}, ${t.roundsIgnored ?? 0} rounds ignored (delivered already), ${t.retries ?? 0} destination retries`,
+    );
+  }
+  const tcpSpool = receiverSpoolDir(config);
+  if (tcpSpool) {
+    const held = spooled(tcpSpool, 'complete.json');
+    lines.push(
+      `tcp sessions held complete in the spool: ${held}${live ? ` (${mb(live.stats.tcp.spoolBytes ?? 0)} in all)` : ''}`,
     );
   }
   lines.push(`files received: ${received.length}`);

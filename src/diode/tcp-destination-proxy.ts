@@ -3,6 +3,12 @@
  * connections as if it were the destination. Each connection is a session; what the client
  * sends is stored, cut into data frames and handed to the aggregator. Reads pause when the
  * aggregator's buffer is full or the session's Th2 says so, and TCP's window does the rest.
+ *
+ * With the store, a session is accepted once the client has closed its side cleanly and the
+ * spool holds it fsynced (session-store.ts); only then do the close frame and the client's FIN
+ * go out. Until then the client socket has SO_LINGER 0, so a client whose session was not
+ * accepted — the sender died, the disk is full — sees a reset, never a clean end. Accepted
+ * sessions go on to session-rounds.ts: the carousel, and the replay after a restart.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { log } from '../shared/log.js';
@@ -10,8 +16,10 @@ import type { Aggregator } from './aggregator.js';
 import type { AuditLog } from './audit.js';
 import { encodeOpen, FrameType, type Importance } from './frame.js';
 import type { SessionMark } from './heartbeat.js';
-import type { SessionStore, StoredSession } from './session-store.js';
-import { tcpInfo } from './socket-options.js';
+import { encodeRoundOpen, originId } from './session-origin.js';
+import type { AcceptedSession, SessionStore, SessionWriter } from './session-store.js';
+import { setAbortiveClose, tcpInfo } from './socket-options.js';
+import { SpoolFullError } from './spool.js';
 import { started } from './started.js';
 import { extraDelayMs, ReadThrottle, type SessionKey, type ThroughputRule, th2For } from './throttle.js';
 
@@ -26,7 +34,8 @@ export interface TcpSessionStats extends SessionKey {
   session: number;
   bytes: number;
   frames: number;
-  state: 'open' | 'closed' | 'aborted';
+  /** closed: the client ended cleanly and the session was accepted (stored, when the store is on). */
+  state: 'open' | 'closed' | 'aborted' | 'refused';
   th2: number | null;
   /** Read rate over the session's life, bit/s. */
   rate: number;
@@ -48,7 +57,7 @@ interface Session {
   ended?: number;
   state: TcpSessionStats['state'];
   throttle?: ReadThrottle;
-  store?: StoredSession;
+  store?: SessionWriter;
   /** Why reads are paused: a throttle timer, a full buffer, or both. */
   holds: Set<'throttle' | 'buffer'>;
 }
@@ -61,7 +70,8 @@ export class TcpDestinationProxy {
   private readonly sessions = new Map<number, Session>();
   private readonly closed: Session[] = [];
   private readonly unsubscribe: () => void;
-  counters = { accepted: 0, closed: 0, aborted: 0, bytes: 0 };
+  /** opened: connections taken; accepted: ended cleanly and stored; refused: the store failed (disk full). */
+  counters = { opened: 0, accepted: 0, aborted: 0, refused: 0, bytes: 0 };
 
   constructor(
     private readonly aggregator: Aggregator,
@@ -70,6 +80,8 @@ export class TcpDestinationProxy {
       services: TcpService[];
       throughput: ThroughputRule[];
       store?: SessionStore;
+      /** A session accepted into the store, its live round queued on the aggregator. */
+      onAccepted?: (session: AcceptedSession) => void;
       audit?: AuditLog;
       newSessionId: () => number;
     },
@@ -81,7 +93,10 @@ export class TcpDestinationProxy {
 
   async listen(): Promise<void> {
     for (const service of this.options.services) {
-      const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(service, socket));
+      // Half-open: the client's end is acknowledged by our FIN only once the session is stored.
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) =>
+        this.accept(service, socket),
+      );
       await started(server, (done) => server.listen(service.listen.port, service.listen.host, done));
       this.servers.push(server);
       log.info({ service: service.name, listen: service.listen, to: service.destination }, 'tcp service');
@@ -98,6 +113,11 @@ export class TcpDestinationProxy {
       dstPort: service.destination.port,
     };
     const th2 = th2For(this.options.throughput, key);
+    const open = {
+      service: service.name,
+      destination: service.destination,
+      client: { address: key.srcIp, port: key.srcPort },
+    };
     const s: Session = {
       id,
       key,
@@ -110,20 +130,26 @@ export class TcpDestinationProxy {
       state: 'open',
       holds: new Set(),
       ...(th2 ? { throttle: new ReadThrottle(th2) } : {}),
-      ...(this.options.store ? { store: this.options.store.open(this.options.epoch, id) } : {}),
     };
     this.sessions.set(id, s);
-    this.counters.accepted++;
+    this.counters.opened++;
     log.info({ session: id, ...key, th2: th2 ?? null }, 'session open');
     this.options.audit?.write('session-open', { epoch: this.options.epoch, session: id, ...key });
+    const origin = originId(this.options.epoch, id);
+    if (this.options.store) {
+      setAbortiveClose(socket, true);
+      try {
+        s.store = this.options.store.open(origin, open, Date.now());
+      } catch (err) {
+        this.emit(s, FrameType.Open, encodeOpen(open));
+        this.refuse(s, err);
+        return;
+      }
+    }
     this.emit(
       s,
       FrameType.Open,
-      encodeOpen({
-        service: service.name,
-        destination: service.destination,
-        client: { address: key.srcIp, port: key.srcPort },
-      }),
+      this.options.store ? encodeRoundOpen(open, { origin, round: 0 }) : encodeOpen(open),
     );
     socket.on('data', (chunk: Buffer) => this.data(s, chunk));
     socket.on('end', () => this.finish(s, 'closed'));
@@ -136,7 +162,13 @@ export class TcpDestinationProxy {
   }
 
   private data(s: Session, chunk: Buffer): void {
-    s.store?.append(chunk);
+    if (s.state !== 'open') return;
+    try {
+      s.store?.append(chunk);
+    } catch (err) {
+      this.refuse(s, err);
+      return;
+    }
     s.bytes += chunk.length;
     this.counters.bytes += chunk.length;
     const max = this.aggregator.maxPayload;
@@ -177,26 +209,70 @@ export class TcpDestinationProxy {
     if (s.holds.size === 0 && s.state === 'open') s.socket.resume();
   }
 
-  /** Ends a session once: a close frame after a clean end, an abort frame otherwise. */
+  /**
+   * Ends a session once. A clean end from the client: the session is stored (fsynced), then
+   * the close frame and our FIN acknowledge it; a failure to store refuses it instead. Any
+   * other end: an abort frame, and what was stored is dropped.
+   */
   private finish(s: Session, how: 'closed' | 'aborted'): void {
     if (s.state !== 'open') return;
-    s.state = how;
-    s.ended = performance.now();
+    let accepted: AcceptedSession | undefined;
+    if (how === 'closed' && s.store) {
+      try {
+        accepted = s.store.accept();
+      } catch (err) {
+        this.refuse(s, err);
+        return;
+      }
+    }
+    this.end(s, how);
     this.emit(s, how === 'closed' ? FrameType.Close : FrameType.Abort, Buffer.alloc(0));
-    this.counters[how]++;
-    this.sessions.delete(s.id);
-    this.closed.push(s);
     const stats = this.statsOf(s);
-    log.info({ ...stats }, how === 'closed' ? 'session sent' : 'session aborted by the client');
-    this.options.audit?.write(how === 'closed' ? 'session-sent' : 'session-aborted', {
+    log.info({ ...stats }, how === 'closed' ? 'session accepted' : 'session aborted by the client');
+    this.options.audit?.write(how === 'closed' ? 'session-accepted' : 'session-aborted', {
       epoch: this.options.epoch,
       session: s.id,
       ...s.key,
       bytes: s.bytes,
+      ...(accepted ? { origin: accepted.meta.origin, sha256: accepted.meta.sha256 } : {}),
     });
-    void this.aggregator.flushed().then(() => s.store?.remove());
-    if (how === 'closed') s.socket.end();
-    else s.socket.destroy();
+    if (accepted) this.options.onAccepted?.(accepted);
+    if (how === 'closed') {
+      setAbortiveClose(s.socket, false);
+      s.socket.end();
+    } else {
+      s.store?.discard();
+      s.socket.destroy();
+    }
+  }
+
+  /** The store failed (a full disk): the session is aborted on the link and the client reset. */
+  private refuse(s: Session, err: unknown): void {
+    this.end(s, 'refused');
+    const reason =
+      err instanceof SpoolFullError ? err.message : `TCP spool failed: ${(err as Error).message}`;
+    this.emit(s, FrameType.Abort, Buffer.alloc(0));
+    s.store?.discard();
+    log.error(
+      { session: s.id, ...s.key, bytes: s.bytes, err: reason },
+      'session refused: the client gets a reset',
+    );
+    this.options.audit?.write('session-refused', {
+      epoch: this.options.epoch,
+      session: s.id,
+      ...s.key,
+      bytes: s.bytes,
+      error: reason,
+    });
+    s.socket.resetAndDestroy();
+  }
+
+  private end(s: Session, how: 'closed' | 'aborted' | 'refused'): void {
+    s.state = how;
+    s.ended = performance.now();
+    this.counters[how === 'closed' ? 'accepted' : how]++;
+    this.sessions.delete(s.id);
+    this.closed.push(s);
   }
 
   /** Open and recently closed sessions with their last sequence, for heartbeats. */

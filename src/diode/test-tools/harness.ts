@@ -232,11 +232,15 @@ export class DiodeLab {
     return Object.assign(p, { statsFile });
   }
 
-  /** The TCP destination, in the receiver's namespace on its loopback. */
-  async sink(port: number): Promise<Proc> {
+  /** The TCP destination, in the receiver's namespace on its loopback; `readRate` (bytes/s) makes it slow. */
+  async sink(port: number, readRate?: number): Promise<Proc> {
     const p = new Proc(
       this.lab,
-      this.lab.spawnNode(this.recvNs, toolScript('tcp-sink'), ['127.0.0.1', String(port)]),
+      this.lab.spawnNode(this.recvNs, toolScript('tcp-sink'), [
+        '127.0.0.1',
+        String(port),
+        ...(readRate ? ['--read-rate', String(readRate)] : []),
+      ]),
     );
     await p.ready();
     return p;

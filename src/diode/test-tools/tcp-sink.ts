@@ -1,6 +1,6 @@
 /**
  * A TCP destination for the diode tests, run inside a namespace:
- *   tcp-sink <host> <port>
+ *   tcp-sink <host> <port> [--read-rate <bytes/s>]   (a slow destination: reads no faster)
  * prints "ready" once listening, then one JSON line per connection when it closes:
  * {"bytes":n,"sha256":"...","outcome":"end"|"reset"|"error: ...","samples":[[ms,bytes],...]}.
  * "end" means a clean FIN: a complete stream; "reset" an RST (an aborted session).
@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 
-const [host = '0.0.0.0', port = '0'] = process.argv.slice(2);
+const [host = '0.0.0.0', port = '0', ...options] = process.argv.slice(2);
+const readRate = options[0] === '--read-rate' ? Number(options[1]) : undefined;
 
 const server = createServer((socket) => {
   const hash = createHash('sha256');
@@ -20,6 +21,12 @@ const server = createServer((socket) => {
   socket.on('data', (chunk: Buffer) => {
     hash.update(chunk);
     bytes += chunk.length;
+    if (!readRate) return;
+    const ahead = (bytes / readRate) * 1000 - (performance.now() - opened);
+    if (ahead > 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), ahead);
+    }
   });
   socket.on('end', () => {
     outcome = 'end';
