@@ -2,18 +2,22 @@
  * The diode against udpcast on the same emulated one-way link (TBF rate limit, linkem
  * loss, nothing travels back), in one run:
  *
- *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 1] [--loss 0,0.1,1,5] [--rate 100] [--mode fec|copies]
+ *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 3] [--loss 0,0.1,1,5] [--rate 100]
+ *     [--mode file|tcp|copies] [--burst-ms N]
  *
- * tacmesh, --mode fec (default): a --mb file handed over with `tacmesh diode send-file`,
+ * tacmesh, --mode file (default): a --mb file handed over with `tacmesh diode send-file`,
  * with authenticated frames and RaptorQ FEC sized for the link's loss (expectedLoss = the
  * loss, or 0.1 % on a clean link; blocks of 4096), no copies, paced at the link rate;
  * goodput from the moment send-file has spooled it to the file's atomic arrival in the
  * receiver's inbox (its SHA-256 checked there, and again here).
- * --mode copies: issue 8's configuration — a TCP stream, copies only: n copies such that
- * frames·p^(n+1) stays under 1e-3 and Th2 = the link's payload rate / (n+1).
+ * --mode tcp: a --mb TCP stream through the proxies, with the same tags and FEC; goodput
+ * from the destination's connection (made on the session's open frame) to its clean end.
+ * --mode copies: the paper's configuration — the TCP stream with copies only: n copies
+ * such that frames·p^(n+1) stays under 1e-3 and Th2 = the link's payload rate / (n+1).
  * udpcast: `udp-sender --async --fec 8x8/128` (8x32/128, i.e. 25 %, above 1 % loss, where
  * the lighter one fails) → `udp-receiver --rcvbuf 4194304` (their one-way mode); goodput
  * from "Starting transfer" to the receiver's exit. Both: bit-identical (SHA-256) or not.
+ * Each row prints as it is measured, then a table and the median ratio per loss.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -25,12 +29,19 @@ import { run } from '../../src/shared/exec.js';
 const { values } = parseArgs({
   options: {
     mb: { type: 'string', default: '200' },
-    runs: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '3' },
     loss: { type: 'string', default: '0,0.1,1,5' },
     rate: { type: 'string', default: '100' },
-    mode: { type: 'string', default: 'fec' },
+    mode: { type: 'string', default: 'file' },
+    'burst-ms': { type: 'string' },
   },
 });
+const MODES: Record<string, string> = {
+  file: 'file, FEC + auth',
+  tcp: 'TCP stream, FEC + auth',
+  copies: 'TCP stream, copies only',
+};
+if (!MODES[values.mode]) throw new Error(`--mode must be one of ${Object.keys(MODES).join(', ')}`);
 const mb = Number(values.mb);
 const runs = Number(values.runs);
 const losses = values.loss.split(',').map((p) => Number(p) / 100);
@@ -39,6 +50,11 @@ const bytes = mb * 1_000_000;
 const DATAGRAM = 1472;
 const PAYLOAD = DATAGRAM - 32;
 const WIRE = DATAGRAM + 42;
+const linkOptions = {
+  rateMbit: rate,
+  datagramBytes: DATAGRAM,
+  ...(values['burst-ms'] ? { burstMs: Number(values['burst-ms']) } : {}),
+};
 
 interface Outcome {
   mbit: number;
@@ -64,17 +80,14 @@ async function tacmeshFiles(
 ): Promise<Outcome> {
   const keys = d.keyFile(`bench-keys-${i}`);
   const inbox = join(d.dir, `bench-inbox-${i}`);
-  const expectedLoss = Math.max(p, 0.001);
   const recv = await d.receiver({ auth: { keyFile: keys }, files: { inbox } });
   const send = await d.sender(
     {
-      auth: { keyFile: keys },
+      ...protection(keys, p),
       store: { dir: join(d.dir, `bench-store-${i}`) },
       files: { outbox: join(d.dir, `bench-outbox-${i}`) },
-      fec: { expectedLoss, blockFrames: 4096, maxDelayMs: 1000 },
-      copies: { high: [], low: [] },
     },
-    { rateMbit: rate, datagramBytes: DATAGRAM },
+    linkOptions,
   );
   try {
     const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
@@ -93,11 +106,10 @@ async function tacmeshFiles(
     const identical = sha === inputSha;
     // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
     const s: any = JSON.parse(readFileSync(recv.statsFile, 'utf8'));
-    const fec = s.link.fec;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `FEC for ${(expectedLoss * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${sha === 'quarantined' ? ', QUARANTINED' : ''}`,
+      note: `${fecNote(p, s.link.fec)}${sha === 'quarantined' ? ', QUARANTINED' : ''}`,
     };
   } finally {
     await send.stop().catch(() => undefined);
@@ -105,17 +117,34 @@ async function tacmeshFiles(
   }
 }
 
-async function tacmesh(d: DiodeLab, p: number, i: number): Promise<Outcome> {
-  const { copies, th2Mbit } = plan(p);
-  const recv = await d.receiver();
+/** Tags and FEC sized for loss `p` (0.1 % on a clean link), no copies: the file and tcp modes. */
+function protection(keyFile: string, p: number) {
+  return {
+    auth: { keyFile },
+    fec: { expectedLoss: Math.max(p, 0.001), blockFrames: 4096, maxDelayMs: 1000 },
+    copies: { high: [], low: [] },
+  };
+}
+
+function fecNote(p: number, fec: { repaired: number; failed: number; minSpare: number | null }): string {
+  return `FEC for ${(Math.max(p, 0.001) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
+}
+
+/** A TCP stream through the proxies: with tags and FEC (`fec`), or with the paper's copies. */
+async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Promise<Outcome> {
+  const { copies, th2Mbit } = fec ? { copies: 0, th2Mbit: undefined } : plan(p);
+  const keys = fec ? d.keyFile(`bench-keys-${i}`) : undefined;
+  const recv = await d.receiver(keys ? { auth: { keyFile: keys } } : {});
   const sink = await d.sink(9000 + i);
   const send = await d.sender(
     {
       tcp: [{ name: 'bench', listen: `127.0.0.1:${9500 + i}`, destination: `127.0.0.1:${9000 + i}` }],
+      store: { dir: join(d.dir, `bench-store-${i}`) },
+      ...(keys ? protection(keys, p) : {}),
       ...(th2Mbit ? { throughput: [{ match: { service: 'bench' }, mbit: th2Mbit }] } : {}),
       ...(copies ? { copies: { high: [{ freeAtLeast: 0.2, copies }] } } : {}),
     },
-    { rateMbit: rate, datagramBytes: DATAGRAM },
+    linkOptions,
   );
   try {
     const sent = await d.source(9500 + i, bytes, `bench-${i}`);
@@ -123,10 +152,13 @@ async function tacmesh(d: DiodeLab, p: number, i: number): Promise<Outcome> {
     // From the destination's connection (made on the session's open frame) to its close.
     const seconds = (got?.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
     const identical = got?.outcome === 'end' && got.sha256 === sent.sha256;
+    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+    const s: any = keys ? JSON.parse(readFileSync(recv.statsFile, 'utf8')) : undefined;
+    const how = s ? fecNote(p, s.link.fec) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}${identical ? '' : `, ${got?.outcome}`}`,
+      note: `${how}${identical ? '' : `, ${got?.outcome}`}`,
     };
   } finally {
     await send.stop().catch(() => undefined);
@@ -145,36 +177,37 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
   const fec = p > 0.01 ? '8x32/128' : '8x8/128';
   const output = `${d.dir}/udpcast-out-${i}.bin`;
   const rdv = ['--mcast-rdv-address', d.recvAddr];
-  const recv = d.lab.spawn(d.recvNs, 'udp-receiver', [
-    '--file',
-    output,
-    '--interface',
-    d.link.toIface,
-    '--nokbd',
-    '--rcvbuf',
-    '4194304',
-    ...rdv,
-  ]);
+  const recv = d.lab.spawn(
+    d.recvNs,
+    'udp-receiver',
+    ['--file', output, '--interface', d.link.toIface, '--nokbd', '--rcvbuf', '4194304', ...rdv],
+    { stdio: 'ignore' },
+  );
   const received = new Promise<number | null>((r) => recv.once('exit', r));
   await new Promise((r) => setTimeout(r, 300));
   let t0 = 0;
-  const send = d.lab.spawn(d.sendNs, 'udp-sender', [
-    '--file',
-    input,
-    '--interface',
-    d.link.fromIface,
-    '--async',
-    '--fec',
-    fec,
-    '--max-bitrate',
-    `${rate}m`,
-    '--autostart',
-    '1',
-    '--nokbd',
-    ...rdv,
-    '--mcast-data-address',
-    d.recvAddr,
-  ]);
+  const send = d.lab.spawn(
+    d.sendNs,
+    'udp-sender',
+    [
+      '--file',
+      input,
+      '--interface',
+      d.link.fromIface,
+      '--async',
+      '--fec',
+      fec,
+      '--max-bitrate',
+      `${rate}m`,
+      '--autostart',
+      '1',
+      '--nokbd',
+      ...rdv,
+      '--mcast-data-address',
+      d.recvAddr,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   send.stderr?.on('data', (chunk: Buffer) => {
     if (!t0 && chunk.toString().includes('Starting transfer')) t0 = performance.now();
   });
@@ -204,7 +237,9 @@ try {
     d.link.forward.setLoss(p);
     for (let r = 0; r < runs; r++, i++) {
       const a =
-        values.mode === 'copies' ? await tacmesh(d, p, i) : await tacmeshFiles(d, input, inputSha, p, i);
+        values.mode === 'file'
+          ? await tacmeshFiles(d, input, inputSha, p, i)
+          : await tacmeshTcp(d, p, i, values.mode === 'tcp');
       const b = await udpcast(d, input, p, i);
       const ratio = b.mbit > 0 ? (a.mbit / b.mbit).toFixed(2) : a.mbit > 0 ? 'inf' : '-';
       const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
@@ -216,7 +251,7 @@ try {
   await d.close();
 }
 console.log(
-  `\ntacmesh diode (${values.mode === 'copies' ? 'TCP, copies only' : 'file, FEC + auth'}) vs udpcast: ${mb} MB over a ${rate} Mbit/s one-way link (goodput in Mbit/s; 0 = not bit-identical)`,
+  `\ntacmesh diode (${MODES[values.mode]}) vs udpcast: ${mb} MB over a ${rate} Mbit/s one-way link (goodput in Mbit/s; 0 = not bit-identical)`,
 );
 console.log('  loss run  tacmesh  ok   udpcast  ok   ratio   configuration');
 for (const r of rows) console.log(r);

@@ -13,7 +13,15 @@
 import { type KeyRing, TAG_BYTES } from './auth.js';
 import type { CopyPolicy } from './copies.js';
 import { FecEncoder, type FecEncoderOptions, type FecEncoderStats } from './fec.js';
-import { encodeHeader, FrameFlag, FrameType, HEADER_BYTES, Importance, withCopyNumber } from './frame.js';
+import {
+  encodeHeader,
+  FrameFlag,
+  FrameType,
+  HEADER_BYTES,
+  Importance,
+  SYMBOL_HEADER_BYTES,
+  withCopyNumber,
+} from './frame.js';
 import { Pacer, type SendDatagram, WIRE_OVERHEAD_BYTES } from './pacer.js';
 
 export interface AggregatorOptions {
@@ -70,10 +78,10 @@ export function symbolBytesFor(datagramBytes: number, tagBytes: number): number 
   return Math.floor((datagramBytes - HEADER_BYTES - tagBytes) / 8) * 8;
 }
 
-/** The largest payload of a frame: what is left of a datagram after header and tag (and, with FEC, a symbol's size). */
+/** The largest payload of a frame: what is left of a datagram after header and tag (with FEC, of a symbol after its header). */
 export function maxPayloadFor(datagramBytes: number, auth: boolean, fec: boolean): number {
   const tag = auth ? TAG_BYTES : 0;
-  return fec ? symbolBytesFor(datagramBytes, tag) - HEADER_BYTES : datagramBytes - HEADER_BYTES - tag;
+  return fec ? symbolBytesFor(datagramBytes, tag) - SYMBOL_HEADER_BYTES : datagramBytes - HEADER_BYTES - tag;
 }
 
 export class Aggregator {
@@ -86,6 +94,8 @@ export class Aggregator {
   private paused = false;
   private readonly timer: NodeJS.Timeout;
   private readonly drainListeners = new Set<() => void>();
+  /** Callers of flushed() waiting for the pacer to run dry (any number at once). */
+  private readonly flushWaiters: (() => void)[] = [];
   readonly stats: AggregatorStats = {
     frames: 0,
     copiesScheduled: 0,
@@ -119,6 +129,9 @@ export class Aggregator {
         : {}),
     });
     this.pacer.onSent = () => this.checkDrained();
+    this.pacer.onIdle = () => {
+      for (const resolve of this.flushWaiters.splice(0)) resolve();
+    };
     this.timer = setInterval(() => this.readFree(), options.everyMs);
     this.timer.unref();
   }
@@ -232,12 +245,7 @@ export class Aggregator {
   async flushed(): Promise<void> {
     await this.fec?.idle();
     if (this.pacer.pending === 0) return;
-    return new Promise((resolve) => {
-      this.pacer.onIdle = () => {
-        this.pacer.onIdle = undefined;
-        resolve();
-      };
-    });
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   close(): void {

@@ -9,8 +9,8 @@ import {
   type Frame,
   FrameFlag,
   FrameType,
-  HEADER_BYTES,
   Importance,
+  SYMBOL_HEADER_BYTES,
 } from './frame.js';
 import { encodeRepairs } from './raptorq.js';
 
@@ -50,7 +50,7 @@ test('sizing holds its failure rate: simulated blocks at the expected loss rarel
 
 function frames(n: number, first: number, epoch: number): { header: Buffer; payload: Buffer }[] {
   return Array.from({ length: n }, (_, i) => {
-    const payload = randomBytes(1 + ((i * 97) % (T - HEADER_BYTES)));
+    const payload = randomBytes(1 + ((i * 97) % (T - SYMBOL_HEADER_BYTES)));
     const header = encodeHeader(
       {
         type: FrameType.Data,

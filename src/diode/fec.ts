@@ -10,9 +10,10 @@
  * source frames themselves go out unchanged and at once (a systematic code): a receiver
  * that loses nothing never waits for a block nor decodes one.
  *
- * A symbol is a frame's header (copy byte 0) and payload, zero-padded to T bytes; the tag
- * is not part of it. So T = the largest datagram − header − tag, and a source frame's
- * payload is at most T − header.
+ * A source symbol is the frame in compact form (frame.ts `writeSymbol`: 12 bytes of the
+ * header that its place in the block does not say, then the payload, zero-padded to T
+ * bytes). T = the largest datagram − header − tag, the size of a repair frame's payload, so
+ * a source frame's payload is at most T − 12.
  *
  * Receiver (`FecDecoder`): keeps each recent block's symbols; once a block has lost
  * sources and K symbols have arrived, it decodes and hands the missing frames back to the
@@ -24,7 +25,7 @@
 import { Worker } from 'node:worker_threads';
 import { log } from '../shared/log.js';
 import { type FecSizing, repairsFor } from './fec-sizing.js';
-import { decodeSymbol, type Frame, HEADER_BYTES } from './frame.js';
+import { decodeSymbol, type Frame, SYMBOL_HEADER_BYTES, writeSymbol } from './frame.js';
 import { BlockDecoder, encodeRepairs, MAX_BLOCK_SYMBOLS, type RepairSymbol } from './raptorq.js';
 
 export interface FecEncoderOptions {
@@ -117,15 +118,13 @@ export class FecEncoder {
     return this.open.first;
   }
 
-  /** Adds the frame just numbered by blockFor (header with copy byte 0, then payload). */
+  /** Adds the frame just numbered by blockFor (its encoded header, then payload). */
   add(header: Buffer, payload: Buffer): void {
     const b = this.open;
     if (!b) throw new Error('add() without blockFor()');
-    const at = b.k * this.options.symbolBytes;
-    if (header.length + payload.length > this.options.symbolBytes)
-      throw new RangeError(`frame of ${header.length + payload.length} bytes exceeds the symbol size`);
-    header.copy(b.data, at);
-    payload.copy(b.data, at + header.length);
+    if (SYMBOL_HEADER_BYTES + payload.length > this.options.symbolBytes)
+      throw new RangeError(`payload of ${payload.length} bytes exceeds the symbol size`);
+    writeSymbol(b.data, b.k * this.options.symbolBytes, header, payload);
     b.k++;
     this.stats.sourceFrames++;
     if (b.k === this.options.blockFrames) this.close();
@@ -231,6 +230,8 @@ export interface FecDecoderStats {
 
 interface BlockState {
   first: number;
+  /** The flags of the block's frames (recovered frames get them too). */
+  flags: number;
   /** Source symbols kept until the block is done (complete or decoded). */
   sources: Map<number, Buffer>;
   sourcesSeen: number;
@@ -285,13 +286,13 @@ export class FecDecoder {
       this.stats.malformed++;
       return;
     }
-    const b = this.block(frame.epoch, frame.block);
+    const b = this.block(frame.epoch, frame.block, frame.flags);
     // The collector's window passes each link sequence once, so every call is a new source.
     b.sourcesSeen++;
     b.lastHeard = this.now;
     if (b.done) return;
-    const symbol = Buffer.from(datagram.subarray(0, HEADER_BYTES + frame.payload.length));
-    symbol[6] = 0;
+    const symbol = Buffer.allocUnsafe(SYMBOL_HEADER_BYTES + frame.payload.length);
+    writeSymbol(symbol, 0, datagram, frame.payload);
     b.sources.set(esi, symbol);
     if (b.k !== undefined) this.check(frame.epoch, b, esi, symbol);
   }
@@ -301,11 +302,11 @@ export class FecDecoder {
     const k = frame.session >>> 16;
     const r = frame.session & 0xffff;
     const t = frame.payload.length;
-    if (k < 1 || k > MAX_BLOCK_SYMBOLS || t % 8 !== 0 || t < HEADER_BYTES || frame.seq < k) {
+    if (k < 1 || k > MAX_BLOCK_SYMBOLS || t % 8 !== 0 || t <= SYMBOL_HEADER_BYTES || frame.seq < k) {
       this.stats.malformed++;
       return;
     }
-    const b = this.block(frame.epoch, frame.block);
+    const b = this.block(frame.epoch, frame.block, frame.flags);
     if (b.k !== undefined && (b.k !== k || b.t !== t)) {
       this.stats.malformed++;
       return;
@@ -344,7 +345,7 @@ export class FecDecoder {
     return structuredClone(this.stats);
   }
 
-  private block(epoch: number, first: number): BlockState {
+  private block(epoch: number, first: number, flags: number): BlockState {
     let blocks = this.epochs.get(epoch);
     if (!blocks) {
       blocks = new Map();
@@ -354,6 +355,7 @@ export class FecDecoder {
     if (!b) {
       b = {
         first,
+        flags,
         sources: new Map(),
         sourcesSeen: 0,
         repairs: [],
@@ -388,13 +390,13 @@ export class FecDecoder {
     const whole = Buffer.from(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < k; i++) {
       if (b.sources.has(i)) continue;
-      const frame = decodeSymbol(whole.subarray(i * t, (i + 1) * t));
-      if (
-        !frame ||
-        frame.epoch !== epoch ||
-        frame.linkSeq !== (b.first + i) >>> 0 ||
-        frame.block !== b.first
-      ) {
+      const frame = decodeSymbol(whole.subarray(i * t, (i + 1) * t), {
+        epoch,
+        flags: b.flags,
+        block: b.first,
+        linkSeq: (b.first + i) >>> 0,
+      });
+      if (!frame) {
         this.stats.malformed++;
         continue;
       }

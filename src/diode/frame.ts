@@ -4,7 +4,7 @@
  *
  *  offset size field
  *   0     2   magic 0x5244 ('RD')
- *   2     1   version (2)
+ *   2     1   version (3)
  *   3     1   type: open, data, close, abort, udp, heartbeat, repair, file manifest/data/end
  *   4     1   flags: bit 0 = authenticated (tag present), bit 1 = FEC (block field in use)
  *   5     1   importance: 0 low (UDP), 1 high (TCP, control)
@@ -19,15 +19,15 @@
  *  30     2   payload length
  *  32     n   payload, then the tag
  *
- * Version 2 (issue 10) added the flags, the repair and file types; version 1 frames are
- * refused.
+ * Version 2 (issue 10) added the flags, the repair and file types; version 3 the compact FEC
+ * symbol (below). Other versions are refused.
  *
  * Multi-byte fields are big-endian. Decoding never throws: a datagram that is not a valid
  * frame yields the reason it was rejected, so the collector can count it.
  */
 
 export const FRAME_MAGIC = 0x5244;
-export const FRAME_VERSION = 2;
+export const FRAME_VERSION = 3;
 export const HEADER_BYTES = 32;
 /** The largest payload a length field can describe. */
 export const MAX_PAYLOAD_BYTES = 0xffff;
@@ -115,29 +115,60 @@ export function encodeFrame(h: FrameHeader, payload: Buffer): Buffer {
 }
 
 /**
- * The frame an FEC symbol carries: header and payload, then zero padding up to the symbol
- * size (the tag is not part of a symbol: the symbols it was recovered from were checked).
+ * An FEC source symbol: the part of a frame's header that its block does not already say —
+ * type, importance, payload length, session and sequence (12 bytes) — then the payload,
+ * zero-padded to the symbol size. Epoch, link sequence (the block's first + the symbol's
+ * index), block and flags follow from where the symbol sits, so they are not spent on every
+ * symbol; nor is the tag (the symbols a frame is recovered from were checked).
+ *
+ *  offset size field
+ *   0     1   type
+ *   1     1   importance
+ *   2     2   payload length
+ *   4     4   session id
+ *   8     4   session sequence
+ *  12     n   payload
  */
-export function decodeSymbol(symbol: Buffer): Frame | undefined {
-  if (symbol.length < HEADER_BYTES) return undefined;
-  const length = symbol.readUInt16BE(30);
-  const flags = symbol[4]!;
-  const type = symbol[3]!;
-  if (symbol.readUInt16BE(0) !== FRAME_MAGIC || symbol[2] !== FRAME_VERSION) return undefined;
-  if (!FRAME_TYPES.has(type) || (flags & ~KNOWN_FLAGS) !== 0) return undefined;
-  if (HEADER_BYTES + length > symbol.length) return undefined;
+export const SYMBOL_HEADER_BYTES = 12;
+
+/** Writes a frame (its encoded header and payload) as a source symbol at `offset`; padding is the caller's. */
+export function writeSymbol(target: Buffer, offset: number, header: Buffer, payload: Buffer): void {
+  target[offset] = header[3]!;
+  target[offset + 1] = header[5]!;
+  target.writeUInt16BE(payload.length, offset + 2);
+  header.copy(target, offset + 4, 16, 24);
+  payload.copy(target, offset + SYMBOL_HEADER_BYTES);
+}
+
+/** Where a recovered symbol sat: what its frame's header had in common with its block. */
+export interface SymbolPlace {
+  epoch: number;
+  flags: number;
+  block: number;
+  linkSeq: number;
+}
+
+/** The frame a recovered source symbol carries, or undefined when it cannot be one. */
+export function decodeSymbol(symbol: Buffer, place: SymbolPlace): Frame | undefined {
+  if (symbol.length < SYMBOL_HEADER_BYTES) return undefined;
+  const type = symbol[0]!;
+  const importance = symbol[1]!;
+  const length = symbol.readUInt16BE(2);
+  if (!FRAME_TYPES.has(type) || type === FrameType.Repair) return undefined;
+  if (importance !== Importance.Low && importance !== Importance.High) return undefined;
+  if (SYMBOL_HEADER_BYTES + length > symbol.length) return undefined;
   return {
     type: type as FrameType,
-    flags,
-    importance: symbol[5] === Importance.High ? Importance.High : Importance.Low,
+    flags: place.flags,
+    importance,
     copy: 0,
-    epoch: symbol.readUInt32BE(8),
-    linkSeq: symbol.readUInt32BE(12),
-    session: symbol.readUInt32BE(16),
-    seq: symbol.readUInt32BE(20),
-    block: symbol.readUInt32BE(24),
-    keyId: symbol.readUInt16BE(28),
-    payload: symbol.subarray(HEADER_BYTES, HEADER_BYTES + length),
+    epoch: place.epoch,
+    linkSeq: place.linkSeq,
+    session: symbol.readUInt32BE(4),
+    seq: symbol.readUInt32BE(8),
+    block: place.block,
+    keyId: 0,
+    payload: symbol.subarray(SYMBOL_HEADER_BYTES, SYMBOL_HEADER_BYTES + length),
     tag: Buffer.alloc(0),
   };
 }

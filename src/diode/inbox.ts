@@ -28,6 +28,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statfsSync,
@@ -40,6 +41,7 @@ import { log } from '../shared/log.js';
 import type { AuditLog } from './audit.js';
 import { decodeEnd, decodeManifest, type ManifestPayload } from './files.js';
 import { type Frame, FrameType } from './frame.js';
+import { PrefixHash } from './prefix-hash.js';
 import { fsyncPath, isDiskFull, type Manifest, sha256File, writeAtomic } from './spool.js';
 
 export interface InboxConfig {
@@ -77,6 +79,8 @@ interface Incoming {
   lastHeard: number;
   finalEnded: boolean;
   verifying: boolean;
+  /** Hashes the file as it arrives; none for a file resumed after a restart (hashed at the end). */
+  hash?: PrefixHash;
 }
 
 export interface IncomingStatus {
@@ -110,6 +114,19 @@ export function missingRanges(have: Uint8Array, m: Manifest, max = 1000): [numbe
     }
   }
   return out;
+}
+
+/** Chunk `index` of a file, read back from its part file. */
+function readChunk(fd: number, m: Manifest, index: number): Buffer {
+  const length = Math.min(m.chunkBytes, m.size - index * m.chunkBytes);
+  const b = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, b, done, length - done, index * m.chunkBytes + done);
+    if (n === 0) throw new Error(`chunk ${index} of ${m.name} is short on disk`);
+    done += n;
+  }
+  return b;
 }
 
 /** Chunks of not-yet-announced files kept in memory, in all. */
@@ -261,6 +278,7 @@ export class FileReceiver {
         lastHeard: Date.now(),
         finalEnded: false,
         verifying: false,
+        hash: new PrefixHash(m.chunks, (i) => readChunk(fd, manifest, i)),
       });
       this.audit.write('file-receiving', {
         id: m.id,
@@ -316,6 +334,7 @@ export class FileReceiver {
       return;
     }
     inc.have[i >>> 3]! |= 1 << (i & 7);
+    inc.hash?.add(i, frame.payload, (j) => (inc.have[j >>> 3]! & (1 << (j & 7))) !== 0);
     inc.count++;
     inc.dirty = true;
     this.counters.chunks++;
@@ -397,7 +416,7 @@ export class FileReceiver {
     try {
       fsyncSync(inc.fd);
       closeSync(inc.fd);
-      const sha = await sha256File(part);
+      const sha = inc.hash?.digest() ?? (await sha256File(part));
       if (sha !== m.sha256) {
         this.quarantine(inc, `SHA-256 mismatch: got ${sha}, the manifest says ${m.sha256}`, true);
         return;
