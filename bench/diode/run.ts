@@ -227,6 +227,7 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
 }
 
 const rows: string[] = [];
+const perLoss = new Map<number, { tacmesh: Outcome[]; udpcast: Outcome[] }>();
 const d = await DiodeLab.create({ subnet: 210, rateMbit: rate });
 try {
   const input = `${d.dir}/udpcast-in.bin`;
@@ -245,6 +246,10 @@ try {
       const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
       rows.push(row);
       console.error(row);
+      const seen = perLoss.get(p) ?? { tacmesh: [], udpcast: [] };
+      seen.tacmesh.push(a);
+      seen.udpcast.push(b);
+      perLoss.set(p, seen);
     }
   }
 } finally {
@@ -255,3 +260,19 @@ console.log(
 );
 console.log('  loss run  tacmesh  ok   udpcast  ok   ratio   configuration');
 for (const r of rows) console.log(r);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const identical = (os: Outcome[]) => `${os.filter((o) => o.identical).length}/${os.length}`;
+console.log('\n  loss  tacmesh median  bit-identical  udpcast median  bit-identical  ratio of medians');
+for (const [p, seen] of perLoss) {
+  const a = median(seen.tacmesh.map((o) => o.mbit));
+  const b = median(seen.udpcast.map((o) => o.mbit));
+  console.log(
+    `${`${(p * 100).toFixed(1)} %`.padStart(6)}  ${a.toFixed(1).padStart(14)}  ${identical(seen.tacmesh).padStart(13)}  ${b.toFixed(1).padStart(14)}  ${identical(seen.udpcast).padStart(13)}  ${(b > 0 ? (a / b).toFixed(2) : '-').padStart(16)}`,
+  );
+}
