@@ -54,6 +54,12 @@ export interface PacerOptions {
   rateBitsPerSecond: number;
   /** Most bytes sent back to back after an idle moment; by default 2 ms at the rate. */
   burstBytes?: number;
+  /**
+   * Most bytes sent in one turn of the event loop; by default 2 ms at the rate. A catch-up
+   * burst larger than this goes out in slices with the loop's other work (reading clients,
+   * FEC) in between: sent in one go at 1 Gbit/s, a 10 ms burst starved it (25 % slower).
+   */
+  sliceBytes?: number;
   send: SendDatagram;
   now?: () => number;
 }
@@ -64,6 +70,9 @@ export class Pacer {
   private readonly copies: Fifo<Outgoing>[] = [];
   private readonly bytesPerMs: number;
   private readonly burst: number;
+  private readonly slice: number;
+  private continuing = false;
+  private stopped = false;
   private readonly now: () => number;
   private tokens: number;
   private last: number;
@@ -78,6 +87,7 @@ export class Pacer {
   constructor(private readonly options: PacerOptions) {
     this.bytesPerMs = options.rateBitsPerSecond / 8 / 1000;
     this.burst = options.burstBytes ?? Math.max(2 * this.bytesPerMs, 2 * 1600);
+    this.slice = options.sliceBytes ?? Math.max(2 * this.bytesPerMs, 2 * 1600);
     this.now = options.now ?? (() => performance.now());
     this.tokens = this.burst;
     this.last = this.now();
@@ -102,12 +112,18 @@ export class Pacer {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.bytesPerMs);
     this.last = now;
+    let sliced = 0;
     for (;;) {
       const queue = this.nextQueue(now);
       const item = queue?.peek();
       if (!queue || !item) break;
       const cost = wireBytes(item);
       if (this.tokens < cost) break;
+      if (sliced >= this.slice) {
+        this.continueSoon();
+        break;
+      }
+      sliced += cost;
       queue.shift();
       this.tokens -= cost;
       this.queuedBytes -= cost;
@@ -130,6 +146,17 @@ export class Pacer {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopped = true;
+  }
+
+  /** The rest of a burst, after the event loop's other work of this turn. */
+  private continueSoon(): void {
+    if (this.continuing) return;
+    this.continuing = true;
+    setImmediate(() => {
+      this.continuing = false;
+      if (!this.stopped) this.pump();
+    });
   }
 
   /** The queue to send from now: the one with the earliest due copy if any is due, else the originals. */

@@ -170,7 +170,7 @@ export class Sender {
       spreadMs: config.copies.spreadMs,
       send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
       socketBacklog: () => this.socket.getSendQueueSize(),
-      burstMs: link.burstMs,
+      ...(link.burstMs ? { burstMs: link.burstMs } : {}),
       ...(this.auth ? { auth: this.auth } : {}),
       ...(fec ? { fec } : {}),
     });
