@@ -117,17 +117,20 @@ async function tacmeshFiles(
   }
 }
 
-/** Tags and FEC sized for loss `p` (0.1 % on a clean link), no copies: the file and tcp modes. */
+/** The loss FEC is sized for at link loss `p`: 0.1 % on a clean link. */
+const expectedLoss = (p: number) => Math.max(p, 0.001);
+
+/** Tags and FEC sized for loss `p`, no copies: the file and tcp modes. */
 function protection(keyFile: string, p: number) {
   return {
     auth: { keyFile },
-    fec: { expectedLoss: Math.max(p, 0.001), blockFrames: 4096, maxDelayMs: 1000 },
+    fec: { expectedLoss: expectedLoss(p), blockFrames: 4096, maxDelayMs: 1000 },
     copies: { high: [], low: [] },
   };
 }
 
 function fecNote(p: number, fec: { repaired: number; failed: number; minSpare: number | null }): string {
-  return `FEC for ${(Math.max(p, 0.001) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
+  return `FEC for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
 }
 
 /** A TCP stream through the proxies: with tags and FEC (`fec`), or with the paper's copies. */

@@ -39,7 +39,7 @@ export interface AggregatorOptions {
   send: SendDatagram;
   /** Bytes already handed to the socket but not yet taken by the kernel. */
   socketBacklog?: () => number;
-  /** Most ms of link time the pacer may catch up on at once after a late timer (config.ts). */
+  /** Most ms of link time the pacer may catch up on at once after a late timer (pacer.ts has the default). */
   burstMs?: number;
   /** Signs every frame. */
   auth?: KeyRing;
@@ -69,10 +69,6 @@ export interface AggregatorStats {
   repairFrames: number;
   fec: FecEncoderStats | null;
 }
-
-/** The pacer's catch-up burst when none is configured: 10 ms of link time, at most 256 KiB. */
-const DEFAULT_BURST_MS = 10;
-const DEFAULT_BURST_MAX_BYTES = 256 * 1024;
 
 const HIGH_WATER = 0.75;
 const LOW_WATER = 0.5;
@@ -128,12 +124,9 @@ export class Aggregator {
     this.pacer = new Pacer({
       rateBitsPerSecond: options.rateBitsPerSecond,
       send: options.send,
-      burstBytes: Math.max(
-        3200,
-        options.burstMs
-          ? (options.burstMs * options.rateBitsPerSecond) / 8000
-          : Math.min(DEFAULT_BURST_MAX_BYTES, (DEFAULT_BURST_MS * options.rateBitsPerSecond) / 8000),
-      ),
+      ...(options.burstMs
+        ? { burstBytes: Math.max(3200, (options.burstMs * options.rateBitsPerSecond) / 8000) }
+        : {}),
     });
     this.pacer.onSent = () => this.checkDrained();
     this.pacer.onIdle = () => {

@@ -100,12 +100,17 @@ export function safeName(name: string): string {
   return clean.startsWith('.') ? `_${clean}` : clean;
 }
 
+/** True when the bitmap says chunk `i` is on disk. */
+function hasChunk(have: Uint8Array, i: number): boolean {
+  return (have[i >>> 3]! & (1 << (i & 7))) !== 0;
+}
+
 /** Missing chunks of a bitmap as byte ranges [start, end) (at most `max` ranges). */
 export function missingRanges(have: Uint8Array, m: Manifest, max = 1000): [number, number][] {
   const out: [number, number][] = [];
   let start = -1;
   for (let i = 0; i <= m.chunks; i++) {
-    const missing = i < m.chunks && (have[i >>> 3]! & (1 << (i & 7))) === 0;
+    const missing = i < m.chunks && !hasChunk(have, i);
     if (missing && start < 0) start = i;
     if (!missing && start >= 0) {
       out.push([start * m.chunkBytes, Math.min(m.size, i * m.chunkBytes)]);
@@ -184,7 +189,7 @@ export class FileReceiver {
           // nothing saved yet
         }
         let count = 0;
-        for (let i = 0; i < manifest.chunks; i++) if (have[i >>> 3]! & (1 << (i & 7))) count++;
+        for (let i = 0; i < manifest.chunks; i++) if (hasChunk(have, i)) count++;
         const fd = openSync(join(dir, 'data.part'), 'r+');
         this.incoming.set(manifest.id, {
           manifest,
@@ -318,7 +323,7 @@ export class FileReceiver {
       return;
     }
     inc.lastHeard = Date.now();
-    if (inc.have[i >>> 3]! & (1 << (i & 7))) {
+    if (hasChunk(inc.have, i)) {
       this.counters.duplicateChunks++;
       return;
     }
@@ -334,7 +339,13 @@ export class FileReceiver {
       return;
     }
     inc.have[i >>> 3]! |= 1 << (i & 7);
-    inc.hash?.add(i, frame.payload, (j) => (inc.have[j >>> 3]! & (1 << (j & 7))) !== 0);
+    try {
+      inc.hash?.add(i, frame.payload, (j) => hasChunk(inc.have, j));
+    } catch (err) {
+      // Reading back an early chunk failed: the file is hashed in full at the end instead.
+      inc.hash = undefined;
+      log.warn({ id: m.id, err: (err as Error).message }, 'cannot hash the file as it arrives');
+    }
     inc.count++;
     inc.dirty = true;
     this.counters.chunks++;

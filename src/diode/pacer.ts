@@ -52,17 +52,23 @@ export class Fifo<T> {
 
 export interface PacerOptions {
   rateBitsPerSecond: number;
-  /** Most bytes sent back to back after an idle moment; by default 2 ms at the rate. */
+  /** Most bytes sent back to back after an idle moment; by default 10 ms at the rate, at most 256 KiB. */
   burstBytes?: number;
-  /**
-   * Most bytes sent in one turn of the event loop; by default 2 ms at the rate. A catch-up
-   * burst larger than this goes out in slices with the loop's other work (reading clients,
-   * FEC) in between: sent in one go at 1 Gbit/s, a 10 ms burst starved it (25 % slower).
-   */
-  sliceBytes?: number;
   send: SendDatagram;
   now?: () => number;
 }
+
+/** The least burst: two full-size datagrams. */
+const MIN_BURST_BYTES = 2 * 1600;
+/** The catch-up burst unless configured: 10 ms of link time (late timers), at most 256 KiB. */
+const DEFAULT_BURST_MS = 10;
+const DEFAULT_BURST_MAX_BYTES = 256 * 1024;
+/**
+ * Most link time sent in one turn of the event loop. A catch-up burst larger than this goes
+ * out in slices with the loop's other work (reading clients, FEC) in between: sent in one go
+ * at 1 Gbit/s, a 10 ms burst starved it (25 % slower).
+ */
+const SLICE_MS = 2;
 
 export class Pacer {
   private readonly originals = new Fifo<Outgoing>();
@@ -86,8 +92,10 @@ export class Pacer {
 
   constructor(private readonly options: PacerOptions) {
     this.bytesPerMs = options.rateBitsPerSecond / 8 / 1000;
-    this.burst = options.burstBytes ?? Math.max(2 * this.bytesPerMs, 2 * 1600);
-    this.slice = options.sliceBytes ?? Math.max(2 * this.bytesPerMs, 2 * 1600);
+    this.burst =
+      options.burstBytes ??
+      Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
+    this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
     this.now = options.now ?? (() => performance.now());
     this.tokens = this.burst;
     this.last = this.now();
@@ -113,6 +121,7 @@ export class Pacer {
     this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.bytesPerMs);
     this.last = now;
     let sliced = 0;
+    let sliceFull = false;
     for (;;) {
       const queue = this.nextQueue(now);
       const item = queue?.peek();
@@ -120,7 +129,7 @@ export class Pacer {
       const cost = wireBytes(item);
       if (this.tokens < cost) break;
       if (sliced >= this.slice) {
-        this.continueSoon();
+        sliceFull = true;
         break;
       }
       sliced += cost;
@@ -132,6 +141,10 @@ export class Pacer {
       this.options.send(item.header, item.payload, item.tag);
     }
     this.onSent?.();
+    if (sliceFull) {
+      this.continueSoon();
+      return;
+    }
     if (this.pending === 0) {
       this.onIdle?.();
       return;
