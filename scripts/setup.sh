@@ -18,10 +18,14 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# Everything tacmesh and its tests use from Debian. Later components add their packages here.
+# Every Debian package whose programs tacmesh, its tests and its benches run. The program →
+# package map is src/shared/programs.ts; test/project.test.ts checks the two agree (dpkg -S).
 PACKAGES=(
   clang llvm libbpf-dev libbpf1 bpftool make   # eBPF build and the libbpf.so.1 the binding loads
-  iproute2 iputils-ping iperf3                 # namespaces, links, tc; test traffic
+  iproute2 iputils-ping procps util-linux mount # namespaces, links, tc, ss, nstat, sysctl, nsenter
+  coreutils dash openssl python3 systemd       # sh, openssl, the tests' DSCP receiver, systemd-analyze
+  babeld                                       # the testbed's mesh routing
+  iperf3                                       # test and testbed traffic
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
   influxdb                                     # the paper's store: the tower's optional sink, its tests
   softflowd pmacct                             # the peers of bench/monitor
@@ -42,10 +46,11 @@ else
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm install, not npm ci: npm 11 leaves other platforms' optional packages out of the
-  # lock file here, and npm ci then refuses it as out of sync.
-  say "installing npm dependencies (npm install)"
-  npm install --no-audit --no-fund --loglevel=error
+  # npm ci installs exactly the committed lock file and never rewrites it, so the clone
+  # stays clean. The lock file lists every platform's optional packages (npm install on
+  # one platform may leave the others out, and npm ci elsewhere then refuses it).
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 else
   say "npm dependencies: up to date"
 fi
