@@ -23,7 +23,8 @@ fi
 PACKAGES=(
   clang llvm libbpf-dev libbpf1 bpftool make   # eBPF build and the libbpf.so.1 the binding loads
   iproute2 iputils-ping procps util-linux mount # namespaces, links, tc, ss, nstat, sysctl, nsenter
-  coreutils dash openssl python3 systemd       # sh, openssl, the tests' DSCP receiver, systemd-analyze
+  coreutils dash dpkg openssl systemd          # sh, head, dpkg-query, openssl, systemd-analyze
+  python3-minimal                              # /usr/bin/python3: the QoS tests' DSCP receiver and paced sender
   babeld                                       # the testbed's mesh routing
   iperf3                                       # test and testbed traffic
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)

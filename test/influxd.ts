@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { requirePrograms } from '../src/shared/programs.js';
 import { stopChild } from '../src/testbed/lab.js';
 
 async function freePort(): Promise<number> {
@@ -44,6 +45,7 @@ bind-address = "127.0.0.1:${rpc}"
   store-enabled = false
 `,
   );
+  requirePrograms(['influxd'], 'InfluxDB 1.x');
   const child: ChildProcess = spawn('influxd', ['-config', `${dir}/influxdb.conf`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

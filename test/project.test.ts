@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { run } from '../src/shared/exec.js';
+import { findProgram, PROGRAMS, requirePrograms } from '../src/shared/programs.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -21,4 +25,113 @@ test('the type checker (tsc --noEmit, strict) is clean', () => {
 test('the dashboard (web/, DOM types) type-checks clean', () => {
   const r = npx('tsc', '--noEmit', '-p', 'web');
   assert.equal(r.status, 0, r.stdout);
+});
+
+/** Every .ts file below `dir`, with its text. */
+function sources(dir: string): { file: string; text: string }[] {
+  return readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.includes('node_modules') && !f.startsWith('proto/gen'))
+    .map((f) => ({ file: `${dir}/${f}`, text: readFileSync(join(root, dir, f), 'utf8') }));
+}
+
+/**
+ * The programs the code starts, by the shapes it starts them in: run('x', …), spawn('x', …),
+ * lab.exec(ns, 'x', …), startDetached(name, ns, 'x', …), `ip netns exec <ns> x`, a shell
+ * line's first word, and what requirePrograms() names.
+ */
+function spawnedPrograms(): Map<string, string> {
+  const shapes = [
+    /\.(?:exec|spawn)\(\s*[\w.]+,\s*'([^']+)'/g,
+    /startDetached\(\s*[^,]+,\s*[^,]+,\s*'([^']+)'/g,
+    /'exec',\s*[\w.]+,\s*'([^']+)'/g,
+    /'sh',\s*\[\s*'-c',\s*[`'"]([\w./-]+)/g,
+    /requireProgram\(\s*'([^']+)'/g,
+  ];
+  const found = new Map<string, string>();
+  const add = (name: string | undefined, file: string) => {
+    if (name && !found.has(name)) found.set(name, file);
+  };
+  for (const source of ['src', 'test', 'bench'].flatMap(sources)) {
+    const text = source.text.replace(/^\s*(\/\/|\*|\/\*).*$/gm, ''); // comments name programs too
+    // run() and spawn() only where they are exec.js's and child_process's, not a local helper.
+    const runners = [
+      ...(/import \{[^}]*\brun\b[^}]*\} from '[./]*(?:src\/)?shared\/exec\.js'/.test(text) ? ['run'] : []),
+      ...(text
+        .match(/import \{([^}]*)\} from 'node:child_process'/)?.[1]
+        ?.match(/\b(spawn|spawnSync|execFile|execFileSync)\b/g) ?? []),
+    ];
+    if (runners.length)
+      for (const m of text.matchAll(new RegExp(`(?<![.\\w])(?:${runners.join('|')})\\(\\s*'([^']+)'`, 'g')))
+        add(m[1], source.file);
+    for (const re of shapes) for (const m of text.matchAll(re)) add(m[1], source.file);
+    for (const m of text.matchAll(/requirePrograms\(\s*\[([^\]]*)\]/g))
+      for (const n of (m[1] ?? '').matchAll(/'([^']+)'/g)) add(n[1], source.file);
+  }
+  return found;
+}
+
+/** The packages scripts/setup.sh installs (its PACKAGES list). */
+function setupPackages(): Set<string> {
+  const setup = readFileSync(join(root, 'scripts/setup.sh'), 'utf8');
+  const list = setup.match(/^PACKAGES=\(\n([\s\S]*?)^\)/m)?.[1] ?? '';
+  return new Set(
+    list.split('\n').flatMap((line) => line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean)),
+  );
+}
+
+/** The Debian package that owns `path` (usrmerge: /usr/sbin/ip is dpkg's /sbin/ip). */
+function owningPackage(path: string): string | undefined {
+  const real = realpathSync(path);
+  const merged = (p: string) => [
+    p,
+    p.replace(/^\/usr\/(s?bin)\//, '/$1/'),
+    p.replace(/^\/(s?bin)\//, '/usr/$1/'),
+  ];
+  for (const candidate of new Set([...merged(path), ...merged(real)])) {
+    const r = spawnSync('dpkg-query', ['-S', candidate], { encoding: 'utf8' });
+    const owner = r.stdout
+      .split('\n')
+      .find((l) => !l.startsWith('diversion') && l.includes(': '))
+      ?.split(':')[0];
+    if (r.status === 0 && owner) return owner;
+  }
+  return undefined;
+}
+
+test('every program the code starts is declared with its Debian package, and setup installs that package', () => {
+  const spawned = spawnedPrograms();
+  // The scan itself works: it finds programs started in each of its shapes.
+  for (const known of ['babeld', 'ip', 'iperf3', 'influxd', 'nfcapd', 'udp-sender', 'chromium', 'sh'])
+    assert.ok(spawned.has(known), `the scan finds ${known}`);
+  const declared = PROGRAMS as Record<string, string | null>;
+  const undeclared = [...spawned].filter(([name]) => !(name in declared)).map(([n, f]) => `${n} (${f})`);
+  assert.deepEqual(undeclared, [], 'started in the code but missing from src/shared/programs.ts');
+  const packages = setupPackages();
+  const problems: string[] = [];
+  for (const [name, pkg] of Object.entries(declared)) {
+    if (pkg === null) continue; // Node.js's own (npx): the README's prerequisite
+    if (!packages.has(pkg)) problems.push(`${name}: package ${pkg} is not in scripts/setup.sh's PACKAGES`);
+    const path = findProgram(name);
+    if (!path) {
+      problems.push(`${name}: not found on PATH after setup`);
+      continue;
+    }
+    const owner = owningPackage(path);
+    if (owner !== pkg) problems.push(`${name}: ${path} belongs to ${owner ?? 'no package'}, not ${pkg}`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('a missing program is named with its package, before anything starts', async () => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    assert.throws(
+      () => requirePrograms(['iperf3'], 'test traffic'),
+      /iperf3 is not installed or not executable \(needed for test traffic\): it comes with the Debian package "iperf3"/,
+    );
+    await assert.rejects(run('ip', ['-V']), /ip is not installed or not executable.*"iproute2"/);
+  } finally {
+    process.env.PATH = saved;
+  }
 });

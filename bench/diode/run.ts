@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connections, DiodeLab } from '../../src/diode/test-tools/harness.js';
 import { run } from '../../src/shared/exec.js';
+import { requirePrograms } from '../../src/shared/programs.js';
 
 const { values } = parseArgs({
   options: {
@@ -231,6 +232,7 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
 
 const rows: string[] = [];
 const perLoss = new Map<number, { tacmesh: Outcome[]; udpcast: Outcome[] }>();
+requirePrograms(['udp-sender', 'udp-receiver'], 'the diode benchmark (its peer, udpcast)');
 const d = await DiodeLab.create({ subnet: 210, rateMbit: rate });
 try {
   const input = `${d.dir}/udpcast-in.bin`;

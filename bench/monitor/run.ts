@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Monitor } from '../../src/node/monitor/monitor.js';
 import type { FlowRecord } from '../../src/node/monitor/records.js';
 import { run } from '../../src/shared/exec.js';
+import { requirePrograms } from '../../src/shared/programs.js';
 import { Lab, stopChild } from '../../src/testbed/lab.js';
 import { measureUserSide } from './user-side.js';
 
@@ -26,6 +27,7 @@ interface Peer {
   stop(): Promise<void>;
 }
 
+requirePrograms(['iperf3', 'softflowd', 'softflowctl', 'pmacctd', 'pmacct'], 'the monitor benchmark');
 const lab = new Lab();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
 import { requireFiles } from '../shared/config.js';
+import { requirePrograms } from '../shared/programs.js';
 import { splitHostPort } from '../shared/relay.js';
 import { loadNodeConfig } from './agent/config.js';
 import { dropCapabilities } from './agent/hardening.js';
@@ -121,6 +122,7 @@ export function nodeRunCommand(): Command {
       if (!tower) throw new InvalidArgumentError('--tower is needed (or a config with tower.address)');
       if (!config && opts.iface.length === 0)
         throw new InvalidArgumentError('nothing to watch: give -c node.yaml or --iface');
+      requirePrograms(['ip'], 'the node');
       if (!opts.keepCapabilities) dropCapabilities();
       const pki = pkiPaths(opts.pki ?? config?.tower?.pki ?? '/etc/tacmesh/pki');
       // Missing certificates are named with where they came from: the config's field or the flag.

@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
 import { cleanLeftovers } from './lab.js';
+import { deadProcesses } from './processes.js';
 import { testbedDown, testbedLink, testbedStatus, testbedUp } from './testbed.js';
 
 const progress = (message: string) => process.stderr.write(`[testbed] ${message}\n`);
@@ -163,6 +165,15 @@ export function demoCommand(): Command {
       };
       process.on('SIGINT', () => void stop());
       process.on('SIGTERM', () => void stop());
+      // A process of the demo that dies is said at once, each once.
+      const reported = new Set<string>();
+      setInterval(() => {
+        for (const dead of deadProcesses(state.pids, join(state.dir, 'logs'))) {
+          if (reported.has(dead.name)) continue;
+          reported.add(dead.name);
+          progress(`warning: ${dead.message}`);
+        }
+      }, 2000).unref();
       console.log(
         [
           '',

@@ -9,7 +9,8 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { run } from '../shared/exec.js';
+import { type RunOptions, run } from '../shared/exec.js';
+import { requireProgram, requirePrograms } from '../shared/programs.js';
 
 export const PREFIX_PATTERN = /^tm[0-9a-z]{5}/;
 const IFNAMSIZ = 15;
@@ -46,6 +47,7 @@ export class Lab {
 
   constructor(readonly prefix = newRunPrefix()) {
     requireRoot();
+    requirePrograms(['ip', 'tc'], 'network namespaces and links');
   }
 
   /**
@@ -146,12 +148,18 @@ export class Lab {
   }
 
   /** Runs a command inside a namespace and returns its output. */
-  exec(netns: string, cmd: string, args: string[], options: { timeoutMs?: number; input?: string } = {}) {
+  exec(netns: string, cmd: string, args: string[], options: RunOptions = {}) {
+    try {
+      requireProgram(cmd);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return run('ip', ['netns', 'exec', netns, cmd, ...args], options);
   }
 
   /** Starts a long-running process inside a namespace; it is killed at cleanup. */
   spawn(netns: string, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+    requireProgram(cmd);
     // `ip netns exec` execs the command, so the child's PID is the command's own.
     const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'pipe', ...options });
     this.children.add(child);

@@ -6,8 +6,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive } from '../shared/proc.js';
+import { requireProgram } from '../shared/programs.js';
 
 export { isAlive };
+
+/** How the processes this process started have ended, by PID (while this process runs). */
+const exits = new Map<number, string>();
 
 /** Starts `cmd` in `netns` (or here), detached, logging to <logDir>/<name>.log; returns its PID. */
 export function startDetached(
@@ -17,6 +21,7 @@ export function startDetached(
   args: string[],
   logDir: string,
 ): number {
+  requireProgram(cmd);
   const log = openSync(join(logDir, `${name}.log`), 'a');
   try {
     // nsenter, not `ip netns exec`: only the network namespace changes. `ip netns exec` also
@@ -29,31 +34,69 @@ export function startDetached(
         })
       : spawn(cmd, args, { detached: true, stdio: ['ignore', log, log] });
     if (!child.pid) throw new Error(`could not start ${name} (${cmd})`);
+    const pid = child.pid;
+    child.on('exit', (code, signal) =>
+      exits.set(pid, signal ? `was killed by ${signal}` : `exited with status ${code}`),
+    );
     child.unref();
-    return child.pid;
+    return pid;
   } finally {
     closeSync(log);
   }
 }
 
-/** SIGTERM, then SIGKILL for whatever is still alive after the grace period. */
+export class ProcessExitedError extends Error {
+  override name = 'ProcessExitedError';
+}
+
+/** Those of `pids` (name → PID) that are no longer running: how each ended, and its log's end. */
+export function deadProcesses(
+  pids: Record<string, number>,
+  logDir: string,
+): { name: string; message: string }[] {
+  return Object.entries(pids)
+    .filter(([, pid]) => !isAlive(pid))
+    .map(([name, pid]) => ({
+      name,
+      message: `${name} (PID ${pid}) ${exits.get(pid) ?? 'is no longer running'}; the last lines of ${join(logDir, `${name}.log`)}:\n${logTail(logDir, name)}`,
+    }));
+}
+
+/**
+ * Throws when any of `pids` is no longer running, naming it, how it ended and its last
+ * log lines: a daemon that dies at start is reported at once, not by a later timeout.
+ */
+export function assertRunning(pids: Record<string, number>, logDir: string): void {
+  const [dead] = deadProcesses(pids, logDir);
+  if (dead) throw new ProcessExitedError(dead.message);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIGTERM, then SIGKILL for whatever is still alive after the grace period; returns once
+ * every one has exited, or throws naming those that outlived SIGKILL too.
+ */
 export async function stopAll(pids: number[], graceMs = 3000): Promise<void> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of pids.filter(isAlive)) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
     }
-  }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids.filter(isAlive)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  };
+  const waitGone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (pids.some(isAlive) && Date.now() < deadline) await sleep(50);
+  };
+  signal('SIGTERM');
+  await waitGone(graceMs);
+  signal('SIGKILL');
+  await waitGone(5000);
+  const left = pids.filter(isAlive);
+  if (left.length) throw new Error(`processes still running after SIGKILL: ${left.join(', ')}`);
 }
 
 /** The last lines of a process's log, for an error message. */

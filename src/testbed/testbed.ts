@@ -21,13 +21,14 @@ import { objectPath } from '../bpf/index.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
+import { type Program, requirePrograms } from '../shared/programs.js';
 import { createToken } from '../tower/api/tokens.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
 import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from './lab.js';
 import { LinkEmulator } from './linkem.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
-import { isAlive, logTail, startDetached, stopAll } from './processes.js';
+import { assertRunning, isAlive, logTail, startDetached, stopAll } from './processes.js';
 import { toolPath } from './tools/index.js';
 
 export const STATE_FILE = '/run/tacmesh/testbed.json';
@@ -35,6 +36,8 @@ const DATA_ROOT = '/var/lib/tacmesh/testbed';
 const BIN = fileURLToPath(new URL('../../bin/tacmesh.js', import.meta.url));
 const CONTROL_PORT = 7443;
 const TOWER_API_PORT = 8443;
+/** What `up` runs: checked before it makes anything. */
+const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
 
 export interface TestbedState {
   prefix: string;
@@ -106,15 +109,20 @@ export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
   });
 }
 
+/**
+ * Polls `fn` until it gives a value. `check` runs first on every round and its error ends
+ * the wait at once (a process that died), where `fn`'s errors are retried until the timeout.
+ */
 async function waitFor<T>(
   what: string,
   timeoutMs: number,
   fn: () => Promise<T | undefined>,
-  why?: () => string,
+  options: { why?: () => string; check?: () => void } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
+    options.check?.();
     try {
       const v = await fn();
       if (v !== undefined) return v;
@@ -122,8 +130,9 @@ async function waitFor<T>(
       last = (err as Error).message;
     }
     if (Date.now() > deadline) {
+      const why = options.why ? `\n${options.why()}` : '';
       throw new Error(
-        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}${why ? `\n${why()}` : ''}`,
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}${why}`,
       );
     }
     await sleep(500);
@@ -209,6 +218,7 @@ export async function testbedUp(
   options: { keepOnFailure?: boolean } = {},
 ): Promise<TestbedState> {
   requireRoot();
+  requirePrograms(TESTBED_PROGRAMS, 'the testbed');
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -240,6 +250,7 @@ export async function testbedUp(
     startedAt: Date.now(),
   };
   const node = (args: string[]) => [...process.execArgv, ...args];
+  const running = () => assertRunning(state.pids, logs);
   try {
     progress(
       `testbed ${prefix}: ${plan.nodes.length} nodes, ${plan.links.length} radio links of ${config.link.rateMbit} Mbit/s with ${config.link.lossPct} % loss; data in ${dir}`,
@@ -345,12 +356,10 @@ export async function testbedUp(
       logs,
     );
     writeState(state);
-    await waitFor(
-      'the tower API',
-      60_000,
-      () => towerApi(state, 'health'),
-      () => logTail(logs, 'tower'),
-    );
+    await waitFor('the tower API', 60_000, () => towerApi(state, 'health'), {
+      why: () => logTail(logs, 'tower'),
+      check: running,
+    });
 
     progress(
       `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,
@@ -373,7 +382,10 @@ export async function testbedUp(
         const list = await towerApi<{ name: string; connected: boolean }[]>(state, 'nodes');
         return plan.nodes.every((n) => list.some((x) => x.name === n.name && x.connected)) ? list : undefined;
       },
-      () => plan.nodes.map((n) => `--- ${n.name}\n${logTail(logs, n.name, 6)}`).join('\n'),
+      {
+        why: () => plan.nodes.map((n) => `--- ${n.name}\n${logTail(logs, n.name, 6)}`).join('\n'),
+        check: running,
+      },
     );
 
     progress('radio links: loss on every link end; babeld on every node');
@@ -395,11 +407,20 @@ export async function testbedUp(
     writeState(state);
     const last = plan.nodes[plan.nodes.length - 1];
     const far = last?.slices[0]?.subnet ?? '';
-    await waitFor(`routes: n1 reaches ${far}, ${last?.name} reaches the outside`, 60_000, async () => {
-      const a = (await lab.ip(nodes.get('n1'), 'route', 'show', far)).stdout.trim();
-      const b = (await lab.ip(nodes.get(last?.name ?? ''), 'route', 'show', 'default')).stdout.trim();
-      return a && b ? true : undefined;
-    });
+    await waitFor(
+      `routes: n1 reaches ${far}, ${last?.name} reaches the outside`,
+      60_000,
+      async () => {
+        const a = (await lab.ip(nodes.get('n1'), 'route', 'show', far)).stdout.trim();
+        const b = (await lab.ip(nodes.get(last?.name ?? ''), 'route', 'show', 'default')).stdout.trim();
+        return a && b ? true : undefined;
+      },
+      {
+        why: () =>
+          plan.nodes.map((n) => `--- babeld-${n.name}\n${logTail(logs, `babeld-${n.name}`, 6)}`).join('\n'),
+        check: running,
+      },
+    );
 
     progress('traffic: HTTP servers and clients in every slice, a server on the external network');
     state.pids['http-ext'] = startDetached(
@@ -431,6 +452,9 @@ export async function testbedUp(
       });
     });
     writeState(state);
+    // A traffic tool that cannot start dies at once: give them a moment, then look.
+    await sleep(1000);
+    running();
     progress(`up: dashboard ${state.apiUrl} — token ${state.token} (CA ${state.caCert})`);
     return state;
   } catch (err) {
@@ -456,10 +480,12 @@ export async function testbedDown(progress: Progress, given?: TestbedState, keep
   }
   const pids = Object.values(state.pids).reverse();
   progress(`stopping ${pids.length} processes`);
-  await stopAll(pids);
+  // Returns once each has exited, so nothing of the testbed runs after `down` says so.
+  const stopped = await stopAll(pids).catch((err: Error) => err);
   const pattern = new RegExp(`^${state.prefix}`);
   const report = await cleanLeftovers(pattern);
   progress(`removed ${report.namespaces.length} namespaces and ${report.links.length} host links`);
+  if (stopped instanceof Error) throw stopped;
   if (!keepData) rmSync(state.dir, { recursive: true, force: true });
   if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });
 }

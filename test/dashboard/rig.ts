@@ -19,6 +19,7 @@ import { request as httpsRequest } from 'node:https';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { initCa, issue } from '../../src/pki/ca.js';
 import { run } from '../../src/shared/exec.js';
+import { requirePrograms } from '../../src/shared/programs.js';
 import { Lab } from '../../src/testbed/lab.js';
 import { Tool, toolPath } from '../../src/testbed/tools/index.js';
 import { createToken } from '../../src/tower/api/tokens.js';
@@ -279,6 +280,7 @@ export function spkiOfTower(dir: string): string {
 export async function openBrowser(
   rig: Pick<DashboardRig, 'towerSpki'>,
 ): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+  requirePrograms(['chromium'], 'the dashboard tests');
   const profile = mkdtempSync('/tmp/tacmesh-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

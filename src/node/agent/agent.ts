@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { objectPath } from '../../bpf/index.js';
 import { readManifest, readPublicKey, verifiedCopy } from '../../pki/bpf-manifest.js';
 import { log } from '../../shared/log.js';
+import { type Program, requirePrograms } from '../../shared/programs.js';
 import type { MonitorSink } from '../monitor/monitor.js';
 import type { NodeConfig } from './config.js';
 import { type Desired, desiredState } from './desired.js';
@@ -24,6 +25,9 @@ import { emptyDesired, monitorEntity, plan } from './plan.js';
 import { execute, observeNode, Reconciler } from './reconcile.js';
 import { type AgentState, isAlive, StateStore } from './state.js';
 import { type EntityStatus, nodeStatus } from './status.js';
+
+/** What the agent runs to build and check the node's links, namespaces and queues. */
+const AGENT_PROGRAMS: Program[] = ['ip', 'tc'];
 
 export class ApplyRefused extends Error {
   override name = 'ApplyRefused';
@@ -54,6 +58,7 @@ export class Agent {
     private cfg: NodeConfig,
     private readonly options: AgentOptions = {},
   ) {
+    requirePrograms(AGENT_PROGRAMS, 'the node agent');
     this.desiredState = desiredState(cfg);
     this.linux = new Linux(cfg.netns);
     this.store = new StateStore(options.stateDir);
@@ -213,6 +218,7 @@ export async function removeNode(
   store: StateStore,
   onEvent?: AgentEventHandler,
 ): Promise<AgentEvent[]> {
+  requirePrograms(AGENT_PROGRAMS, 'the node agent');
   const started = performance.now();
   const state: AgentState | undefined = store.load(config.node);
   if (state?.pid && state.pid !== process.pid && isAlive(state.pid)) {

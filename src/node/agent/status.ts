@@ -4,6 +4,7 @@
  * which programs sit on the monitored ports.
  */
 import { run } from '../../shared/exec.js';
+import { requirePrograms } from '../../shared/programs.js';
 import type { Desired } from './desired.js';
 import { tcxPrograms } from './monitoring.js';
 import { entityNames, monitorEntity, plan } from './plan.js';
@@ -25,6 +26,7 @@ async function programNames(): Promise<Map<number, string>> {
 }
 
 export async function nodeStatus(desired: Desired): Promise<EntityStatus[]> {
+  requirePrograms(['ip', 'tc', 'bpftool'], 'the node status');
   const observed = await observeNode(desired, true);
   const problems = new Map<string, string[]>();
   for (const a of plan({ desired, observed })) {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { NodeTowerLab, sleep } from '../../../test/node-tower.js';
 import { run } from '../../shared/exec.js';
+import { requirePrograms } from '../../shared/programs.js';
 import { stopChild } from '../../testbed/lab.js';
 import { Tool, toolPath } from '../../testbed/tools/index.js';
 import { flowData, messages, PEN, templateSet } from './ipfix.js';
@@ -50,6 +51,7 @@ async function measured(): Promise<Account> {
 test('over UDP to nfcapd: the flows and bytes nfdump shows equal what the monitor measured', async () => {
   const dir = `${t.dir}/nfcapd`;
   mkdirSync(dir);
+  requirePrograms(['nfcapd', 'nfdump'], 'the IPFIX collector');
   const nfcapd = spawn('nfcapd', ['-w', dir, '-b', t.mgmtTower, '-p', '9995', '-t', '3600'], {
     stdio: 'pipe',
   });

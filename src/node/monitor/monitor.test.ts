@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../../shared/exec.js';
 import { Lab } from '../../testbed/lab.js';
@@ -365,7 +366,7 @@ describe('flowmon monitor (real kernel, namespaces, real traffic)', () => {
       );
     } finally {
       monitor.stop();
-      await run('rm', ['-f', bin]);
+      rmSync(bin, { force: true });
     }
   });
 });

@@ -120,8 +120,9 @@ export async function iperfUdp(
     '-J',
   ];
   // iperf3 reports its own errors in the JSON it prints: keep them rather than the exit status
-  const { stdout } = await lab.exec(from, 'sh', ['-c', `iperf3 ${args.join(' ')} || true`], {
+  const { stdout } = await lab.exec(from, 'iperf3', args, {
     timeoutMs: (seconds + omit + 15) * 1000,
+    anyStatus: true,
   });
   const out = JSON.parse(stdout) as Iperf3Udp & { error?: string };
   if (out.error) throw new Error(`iperf3 to port ${port}: ${out.error}`);
@@ -142,7 +143,7 @@ while True:
 
 /** A receiver on `port` in `netns`; `seen` holds the DSCP and arrival time of every datagram. */
 export async function dscpReceiver(lab: Lab, netns: string, port: number) {
-  const child = lab.spawn(netns, 'python3', ['-u', '-c', TOS_RECEIVER, String(port)]);
+  const child = lab.spawn(netns, '/usr/bin/python3', ['-u', '-c', TOS_RECEIVER, String(port)]);
   const seen: { dscp: number; ms: number }[] = [];
   let buf = '';
   let ready = false;
@@ -176,7 +177,7 @@ print(n, flush=True)
 
 /** Datagrams of `size` bytes to the receiver at an even `pps` for `seconds` (python3: exact pacing). */
 export function pacedUdp(lab: Lab, netns: string, port: number, pps: number, seconds: number, size: number) {
-  return lab.spawn(netns, 'python3', [
+  return lab.spawn(netns, '/usr/bin/python3', [
     '-c',
     PACED_SENDER,
     RECEIVER,
