@@ -4,8 +4,10 @@
  * agent process that keeps it, if one runs. One JSON file per node in the state directory;
  * /run is a tmpfs, gone at reboot, like the network state it describes.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { log } from '../../shared/log.js';
 import { type NodeConfig, parseNodeConfig } from './config.js';
 
 export const DEFAULT_STATE_DIR = '/run/tacmesh/agent';
@@ -28,11 +30,10 @@ export class StateStore {
 
   save(state: AgentState): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const path = this.path(state.config.node);
-    writeFileSync(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    writeFileAtomic(this.path(state.config.node), `${JSON.stringify(state, null, 2)}\n`);
   }
 
+  /** The node's state; undefined when none is kept, or when the file is unreadable (logged). */
   load(node: string): AgentState | undefined {
     let text: string;
     try {
@@ -40,7 +41,14 @@ export class StateStore {
     } catch {
       return undefined;
     }
-    const raw = JSON.parse(text) as AgentState;
+    let raw: AgentState;
+    try {
+      raw = JSON.parse(text) as AgentState;
+    } catch {
+      // A power cut before this file was written durably: as if the node was never applied.
+      log.warn({ file: this.path(node), bytes: text.length }, 'agent state unreadable: ignored');
+      return undefined;
+    }
     return { ...raw, config: parseNodeConfig(JSON.stringify(raw.config), `${this.path(node)} (config)`) };
   }
 

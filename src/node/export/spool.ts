@@ -5,8 +5,10 @@
  * Layout (in `dir`): segment files `<firstSeq, 16 digits>.seg` holding frames
  * `[u32 length][u32 crc32][v8-serialized RecordBatch]`, appended and fsync'ed once per
  * batch (one batch per export interval; docs/operations.md has the measured cost), and
- * `state.json` with the acknowledged cursor and the records lost so far (written by
- * rename). A torn frame at the tail (power cut mid-write) is cut off at open.
+ * `state.json` with the acknowledged cursor and the records lost so far (written durably:
+ * atomic-file.ts). A torn frame at the tail (power cut mid-write) is cut off at open, an
+ * empty segment is removed, and an unreadable state.json is rebuilt from the segments:
+ * everything they hold is sent again (the tower drops what it already has).
  *
  * The read cursor moves only on the tower's ack; fully acknowledged segments are deleted.
  * When the spool exceeds `maxBytes`, the oldest segment goes and its unacknowledged
@@ -22,16 +24,15 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
   statSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import type { RecordBatch } from '../../proto/index.js';
+import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
 import { log } from '../../shared/log.js';
 
 const HEADER = 8;
@@ -64,6 +65,26 @@ interface Segment {
 interface State {
   acked: number;
   lost: number;
+}
+
+const count = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** state.json's content; undefined when absent, null when unreadable (empty, torn, not a state). */
+function readState(file: string): State | undefined | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const s = JSON.parse(text) as Partial<State>;
+    if (count(s?.acked) && count(s.lost)) return { acked: s.acked, lost: s.lost };
+  } catch {
+    // not JSON: below
+  }
+  return null;
 }
 
 const timeOf = (b: RecordBatch) => Number(b.stats?.[0]?.timeMs ?? Date.now());
@@ -100,15 +121,24 @@ export class Spool {
     this.segmentBytes = options.segmentBytes ?? Math.min(16 * 1024 * 1024, Math.ceil(this.maxBytes / 16));
     this.sync = options.fsync ?? true;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    try {
-      this.state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as State;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const state = readState(join(dir, 'state.json'));
+    if (state) this.state = state;
     for (const name of readdirSync(dir)
       .filter((n) => n.endsWith('.seg'))
       .sort()) {
-      this.segments.push(this.scan(join(dir, name)));
+      const seg = this.scan(join(dir, name));
+      if (seg.entries.length) this.segments.push(seg);
+      else unlinkSync(seg.file); // created just before a power cut: holds nothing
+    }
+    if (state === null) {
+      // Everything on disk is sent again; the tower drops what it already stored.
+      const first = this.segments[0]?.entries[0]?.firstSeq ?? 1;
+      this.state = { acked: first - 1, lost: 0 };
+      this.saveState();
+      log.warn(
+        { dir, resendFrom: first },
+        'spool state.json unreadable (a power cut?): rebuilt from the segments; records lost before are no longer counted',
+      );
     }
     this.dropAcknowledged();
     for (const s of this.segments)
@@ -163,7 +193,7 @@ export class Spool {
       };
       this.segments.push(seg);
       this.fd = openSync(seg.file, 'a');
-      if (this.sync) this.syncDir();
+      if (this.sync) fsyncPath(this.dir);
     }
     writeSync(this.fd, frame);
     if (this.sync) fsyncSync(this.fd);
@@ -178,12 +208,6 @@ export class Spool {
     seg.bytes += frame.length;
     this.unacked += recordsOf(batch);
     this.enforceBound();
-  }
-
-  private syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
   }
 
   private enforceBound(): void {
@@ -224,9 +248,7 @@ export class Spool {
   }
 
   private saveState(): void {
-    const file = join(this.dir, 'state.json');
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.state));
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(this.state));
   }
 
   /** The first unacknowledged batch after `afterSeq`, read from disk; undefined when none. */

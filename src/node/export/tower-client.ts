@@ -6,7 +6,7 @@
  * nothing. After a reconnect everything unacknowledged is sent again from the spool, in
  * seq order, followed by the live batches. The tower recognises what it already stored by seq.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
@@ -20,6 +20,7 @@ import {
   SCHEMA_VERSION,
   type TowerMessage__Output,
 } from '../../proto/index.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
@@ -98,12 +99,32 @@ export class TowerLink {
     const { dir, ...bound } = options.spool;
     this.spool = new Spool(dir, bound);
     this.counters.recordsLost = this.spool.lost;
+    // The seq file may be older than the spool after a power cut: never reuse a spooled seq.
+    this.seq.skipTo(this.spool.lastSeq + 1);
     this.heldFile = join(dir, 'held-events');
+    this.held.push(...this.readHeld());
+  }
+
+  /** The held events from disk; none when the file is absent, or unreadable (logged). */
+  private readHeld(): NodeMessage[] {
+    let bytes: Buffer;
     try {
-      this.held.push(...(deserialize(readFileSync(this.heldFile)) as NodeMessage[]));
+      bytes = readFileSync(this.heldFile);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
     }
+    try {
+      const held = deserialize(bytes) as unknown;
+      if (Array.isArray(held)) return held as NodeMessage[];
+    } catch {
+      // torn: below
+    }
+    log.warn(
+      { file: this.heldFile, bytes: bytes.length },
+      'held agent events unreadable (a power cut?): dropped',
+    );
+    return [];
   }
 
   get connected(): boolean {
@@ -178,6 +199,9 @@ export class TowerLink {
     if (msg.welcome) {
       this.welcomed = true;
       this.backoff = BACKOFF_MIN_MS;
+      // The tower holds every seq up to storedSeq: new records must come after it (a node
+      // whose state was lost or restored from an old copy would otherwise be dropped as resends).
+      this.seq.skipTo(Number(msg.welcome.storedSeq) + 1);
       this.counters.connects++;
       log.info({ tower: this.options.tower, spooled: this.spool.records }, 'tower link up');
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
@@ -233,8 +257,7 @@ export class TowerLink {
       rmSync(this.heldFile, { force: true });
       return;
     }
-    writeFileSync(`${this.heldFile}.tmp`, serialize(this.held));
-    renameSync(`${this.heldFile}.tmp`, this.heldFile);
+    writeFileAtomic(this.heldFile, serialize(this.held));
   }
 
   /** The monitor's latest stats (for metrics). */
