@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
 import { loadConfig, requireFiles } from '../shared/config.js';
-import { createToken, type Role } from './api/tokens.js';
+import { createToken, type Role, revokeToken } from './api/tokens.js';
 import { towerConfigSchema } from './config.js';
 import { Tower } from './tower.js';
 
@@ -43,8 +43,12 @@ export function towerCommand(): Command {
         .choices(['viewer', 'operator'])
         .default('viewer'),
     )
-    .action((opts: { file: string; name: string; role: Role }) => {
-      console.log(createToken(opts.file, opts.name, opts.role));
+    .option('--revoke', 'instead, remove the token of <name>: a running tower refuses it within a second')
+    .action((opts: { file: string; name: string; role: Role; revoke?: boolean }) => {
+      if (opts.revoke) {
+        revokeToken(opts.file, opts.name);
+        console.error(`token of ${opts.name} removed from ${opts.file}`);
+      } else console.log(createToken(opts.file, opts.name, opts.role));
     });
   return tower;
 }

@@ -7,6 +7,25 @@ const hostPort = z
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR prefix like 10.77.1.0/24');
 
+const limitsSchema = z
+  .object({
+    /** Subnets (its own and its slices') one hello may register; more: the hello is refused. */
+    subnetsPerNode: z.number().int().positive().default(1024),
+    /** Gaps in a node's stored seqs kept track of; past it the oldest are closed. */
+    seqGapsPerNode: z.number().int().positive().default(10_000),
+    /** Agent events, status and QoS reports per node per second (bursts of 10 s); more are dropped. */
+    messagesPerSecond: z.number().positive().default(20),
+    /** Concurrent control-plane streams per node certificate; more are refused. */
+    streamsPerNode: z.number().int().positive().default(4),
+    /** Largest clock difference a node's record times are trusted with, ahead of the tower's. */
+    clockSkewMinutes: z.number().nonnegative().default(60),
+    /** Longest time window one API query may cover. */
+    queryWindowDays: z.number().positive().default(31),
+    /** Failed token checks per client address per minute before it must wait. */
+    loginFailures: z.number().int().positive().default(5),
+  })
+  .strict();
+
 export const towerConfigSchema = z
   .object({
     control: z.object({ listen: hostPort.default('0.0.0.0:7443') }).default({ listen: '0.0.0.0:7443' }),
@@ -15,6 +34,11 @@ export const towerConfigSchema = z
       dir: z.string().min(1),
       /** The tower's certificate is <dir>/<name>.crt, its key <dir>/<name>.key. */
       name: z.string().default('tower'),
+      /**
+       * The deny-list of certificate serials (`tacmesh pki revoke`), re-read when it changes;
+       * default <dir>/revoked.txt (no file: nothing revoked).
+       */
+      revoked: z.string().min(1).optional(),
     }),
     store: z
       .object({
@@ -34,12 +58,29 @@ export const towerConfigSchema = z
       .object({ listen: hostPort.default('127.0.0.1:9109') })
       .strict()
       .optional(),
-    /** When set, only these nodes may connect (besides holding a certificate of our CA). */
-    nodes: z.array(z.string()).optional(),
+    /**
+     * When set, only these nodes may connect (besides holding a certificate of our CA). A node
+     * given with `subnets` may register only subnets inside them.
+     */
+    nodes: z
+      .array(
+        z.union([
+          z.string().min(1),
+          z.object({ name: z.string().min(1), subnets: z.array(cidr).optional() }).strict(),
+        ]),
+      )
+      .optional(),
+    /** What one node (or one API client) may cost the tower. */
+    limits: limitsSchema.default(() => limitsSchema.parse({})),
   })
   .strict();
 
-export type TowerConfig = z.infer<typeof towerConfigSchema>;
+export type TowerLimits = z.infer<typeof limitsSchema>;
+
+/** As parsed; built in code (tests), `limits` may be left out for the defaults. */
+export type TowerConfig = Omit<z.infer<typeof towerConfigSchema>, 'limits'> & { limits?: TowerLimits };
+
+export const DEFAULT_LIMITS: TowerLimits = limitsSchema.parse({});
 
 export const siteSchema = z
   .object({

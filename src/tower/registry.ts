@@ -4,6 +4,7 @@
  * the locality map and persists through the store, so a restarted tower still places
  * addresses before the nodes reconnect.
  */
+import { log } from '../shared/log.js';
 import type { LocalityMap } from './ingest/locality.js';
 import type { AgentEventRow, MonitorSettings, Position } from './model.js';
 import { DEFAULT_MONITOR_SETTINGS } from './model.js';
@@ -28,6 +29,8 @@ export interface NodeState {
 }
 
 const RECENT_EVENTS = 200;
+/** A node's status is written to the store at most this often (it is kept in memory each time). */
+const STATUS_SAVE_MS = 10_000;
 
 /** Sends settings to a connected node; set by the control server per stream. */
 export type MonitorPush = (settings: MonitorSettings) => void;
@@ -35,18 +38,33 @@ export type MonitorPush = (settings: MonitorSettings) => void;
 export class Registry {
   readonly nodes = new Map<string, NodeState>();
   private readonly pushers = new Map<string, MonitorPush>();
+  private readonly statusSavedMs = new Map<string, number>();
 
   constructor(
     private readonly store: DuckStore,
     private readonly places: LocalityMap,
+    /** limits.subnetsPerNode: stored subnets beyond it (from before the limit) are not indexed. */
+    private readonly maxSubnets = Number.POSITIVE_INFINITY,
   ) {}
 
   async load(): Promise<void> {
     for (const row of await this.store.loadNodes()) {
       const position = row.lat === null || row.lon === null ? null : { lat: row.lat, lon: row.lon };
+      let subnets = row.subnets;
+      try {
+        if (subnets.length > this.maxSubnets) throw new Error(`${subnets.length} subnets, above the limit`);
+        this.places.setNode(row.name, subnets, position);
+      } catch (err) {
+        log.warn(
+          { node: row.name, reason: (err as Error).message },
+          'stored subnets of a node dropped: it registers them again at its next hello',
+        );
+        subnets = [];
+        this.places.setNode(row.name, [], position);
+      }
       this.nodes.set(row.name, {
         name: row.name,
-        subnets: row.subnets,
+        subnets,
         slices: row.slices as NodeState['slices'],
         position,
         software: row.software,
@@ -60,7 +78,6 @@ export class Registry {
         events: [],
         recordsStored: 0,
       });
-      this.places.setNode(row.name, row.subnets, position);
     }
   }
 
@@ -124,6 +141,8 @@ export class Registry {
     n.status = status;
     n.appliedMonitorVersion = status.monitorVersion;
     n.lastSeenMs = Date.now();
+    if (n.lastSeenMs - (this.statusSavedMs.get(name) ?? 0) < STATUS_SAVE_MS) return;
+    this.statusSavedMs.set(name, n.lastSeenMs);
     await this.store.saveNode(this.row(n));
   }
 

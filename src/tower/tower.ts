@@ -5,15 +5,17 @@
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
+import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
 import { log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
-import { siteSchema, type TowerConfig } from './config.js';
+import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
+import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
 import { QosService } from './qos/service.js';
 import { Registry } from './registry.js';
@@ -21,6 +23,27 @@ import { DuckStore } from './store/duckdb.js';
 import { InfluxSink } from './store/influx.js';
 
 const MAINTAIN_EVERY_MS = 60_000;
+
+/** tower.yaml `nodes`: each name, with the subnets it may register (null: any not another's). */
+function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, Cidr[] | null> {
+  const out = new Map<string, Cidr[] | null>();
+  for (const n of nodes) {
+    if (typeof n === 'string') out.set(n, null);
+    else out.set(n.name, n.subnets ? n.subnets.map((c) => parseCidr(c)) : null);
+  }
+  const listed = [...out].flatMap(([node, cidrs]) => (cidrs ?? []).map((cidr) => ({ node, cidr })));
+  for (const [node, cidrs] of out) {
+    const clash = firstOverlap(
+      cidrs ?? [],
+      listed.filter((l) => l.node !== node),
+    );
+    if (clash)
+      throw new Error(
+        `tower.yaml: nodes: ${node}'s ${clash[0].text} overlaps ${clash[1].node}'s ${clash[1].cidr.text}`,
+      );
+  }
+  return out;
+}
 
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
@@ -41,7 +64,10 @@ export class Tower {
   static async start(config: TowerConfig): Promise<Tower> {
     const pki = pkiPaths(config.pki.dir);
     const tls = { caCert: pki.caCert, cert: pki.cert(config.pki.name), key: pki.key(config.pki.name) };
+    const limits = config.limits ?? DEFAULT_LIMITS;
     const tokens = Tokens.load(config.tokens);
+    const revoked = new RevocationList(config.pki.revoked ?? revokedPath(config.pki.dir));
+    const allowedNodes = config.nodes ? allowedNodesOf(config.nodes) : null;
     let geo: GeoLookup | null = null;
     const site = config.site ? loadConfig(config.site, siteSchema) : undefined;
     if (site?.mmdb) {
@@ -60,19 +86,16 @@ export class Tower {
       });
     }
 
-    const store = await DuckStore.open(config.store.path, config.store);
+    const store = await DuckStore.open(config.store.path, {
+      ...config.store,
+      seqGapsPerNode: limits.seqGapsPerNode,
+    });
     try {
-      const registry = new Registry(store, places);
+      const registry = new Registry(store, places, limits.subnetsPerNode);
       await registry.load();
       const qos = new QosService(store);
       await qos.load();
-      const control = new ControlServer(
-        registry,
-        store,
-        places,
-        config.nodes ? new Set(config.nodes) : null,
-        qos,
-      );
+      const control = new ControlServer(registry, store, places, { allowedNodes, qos, limits, revoked });
       let influx: InfluxSink | undefined;
       if (config.influx) {
         influx = new InfluxSink({ url: config.influx.url, database: config.influx.database });
@@ -98,6 +121,7 @@ export class Tower {
         live,
         qos,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
+        limits,
       });
       if (config.metrics) {
         metrics = new TowerMetrics(() => ({

@@ -1,12 +1,16 @@
 /**
  * The tower's query API: JSON over HTTPS (the tower's certificate), described by
- * docs/api/openapi.yaml. Every request needs a token (Authorization: Bearer, or the
- * dashboard's cookie); changes need the operator role.
+ * docs/api/openapi.yaml. Every request needs a token (Authorization: Bearer) or the
+ * dashboard's session cookie; changes need the operator role. Failed tokens are throttled
+ * per client address; query windows, steps and limits are bounded; a failure is answered
+ * with an incident id, its reason only logged.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
@@ -28,8 +32,9 @@ import {
   topTalkers,
   type Window,
 } from './queries.js';
+import { LoginThrottle, SESSION_MAX_AGE_S, Sessions } from './sessions.js';
 import { StaticSite } from './static.js';
-import type { Role, Tokens } from './tokens.js';
+import type { Tokens, User } from './tokens.js';
 
 export const OPENAPI_PATH = new URL('../../../docs/api/openapi.yaml', import.meta.url);
 
@@ -48,28 +53,44 @@ export interface ApiDeps {
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
   onRequest?: (path: string, status: number, ms: number) => void;
+  /** Longest query window (default 31 days) and failed tokens per address per minute (default 5). */
+  limits?: { queryWindowDays: number; loginFailures: number };
 }
 
-const COOKIE = 'tacmesh_token';
-const COOKIE_MAX_AGE_S = 12 * 3600;
+const COOKIE = 'tacmesh_session';
 
-type Env = { Variables: { user: { name: string; role: Role } } };
+type Env = { Variables: { user: User } };
 
 const DURATION = /^(\d+)(s|m|h|d)$/;
 const UNIT = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
+/** Times past this (the year 2255) are no time a record can have. */
+const MAX_TIME_MS = 9e12;
+const DEFAULT_WINDOW_DAYS = 31;
+/** Most buckets one throughput query may have. */
+export const MAX_BUCKETS = 10_000;
+
 function parseTime(v: string | undefined, what: string): number | undefined {
   if (v === undefined || v === '') return undefined;
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n))
-    throw new BadRequest(`${what} "${v}" is neither ms since the epoch nor an ISO time`);
+  const n = /^\d{1,16}$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n) || n < 0 || n > MAX_TIME_MS)
+    throw new BadRequest(`${what} "${v.slice(0, 40)}" is neither ms since the epoch nor an ISO time`);
   return n;
 }
 
 class BadRequest extends Error {}
 
-/** ?from&to (ms or ISO) or ?last=5m|1h|24h; default the last 5 minutes. */
-export function windowOf(c: Context): Window {
+/** A whole number in [min, max] from the query, or `fallback` when absent. */
+function intParam(c: Context, name: string, fallback: number, min: number, max: number): number {
+  const v = c.req.query(name);
+  if (v === undefined || v === '') return fallback;
+  const n = /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new BadRequest(`${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** ?from&to (ms or ISO) or ?last=5m|1h|24h; default the last 5 minutes; at most `maxDays` long. */
+export function windowOf(c: Context, maxDays = DEFAULT_WINDOW_DAYS): Window {
   const q = (k: string) => c.req.query(k);
   const now = Date.now();
   let fromMs = parseTime(q('from'), 'from');
@@ -77,10 +98,13 @@ export function windowOf(c: Context): Window {
   const last = q('last');
   if (fromMs === undefined) {
     const m = DURATION.exec(last ?? '5m');
-    if (!m) throw new BadRequest(`last "${last}" is not a duration like 30s, 5m, 1h, 7d`);
+    if (!m || m[1]!.length > 9)
+      throw new BadRequest(`last "${last?.slice(0, 40)}" is not a duration like 30s, 5m, 1h, 7d`);
     fromMs = toMs - Number(m[1]) * UNIT[m[2] as keyof typeof UNIT];
   }
   if (fromMs > toMs) throw new BadRequest('from is after to');
+  if (toMs - fromMs > maxDays * 86_400_000)
+    throw new BadRequest(`the time window is longer than ${maxDays} days, the longest a query may cover`);
   const locality = q('locality');
   if (locality && !['intra', 'inter', 'external'].includes(locality)) {
     throw new BadRequest(`locality "${locality}" is not one of intra, inter, external`);
@@ -109,11 +133,24 @@ const MonitorChange = z
 export function buildApi(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const db = deps.store.reader;
+  const maxDays = deps.limits?.queryWindowDays ?? DEFAULT_WINDOW_DAYS;
+  const win = (c: Context) => windowOf(c, maxDays);
+  const sessions = new Sessions(deps.tokens);
+  const throttle = new LoginThrottle(deps.limits?.loginFailures ?? 5);
+  const address = (c: Context) => {
+    try {
+      return getConnInfo(c).remote.address ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  };
 
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
-    log.error({ path: c.req.path, reason: err.message }, 'API request failed');
-    return c.json({ error: 'internal error', detail: err.message }, 500);
+    // The reason stays in the log: a client learns nothing of the tower's insides.
+    const incident = randomBytes(6).toString('hex');
+    log.error({ path: c.req.path, incident, reason: err.message }, 'API request failed');
+    return c.json({ error: 'internal error', incident }, 500);
   });
 
   app.use('/api/v1/*', async (c, next) => {
@@ -125,8 +162,14 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   app.use('/api/v1/*', async (c, next) => {
     if (c.req.path === '/api/v1/openapi.yaml' || c.req.path === '/api/v1/login') return next();
     const header = c.req.header('authorization');
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : getCookie(c, COOKIE);
-    const user = deps.tokens.check(token);
+    let user: User | undefined;
+    if (header !== undefined) {
+      const from = address(c);
+      const wait = throttle.waitS(from);
+      if (wait) return tooMany(c, wait);
+      user = deps.tokens.check(header.startsWith('Bearer ') ? header.slice(7) : undefined);
+      if (!user) throttle.failed(from);
+    } else user = sessions.user(getCookie(c, COOKIE));
     if (!user) return c.json({ error: 'a valid token is required (Authorization: Bearer <token>)' }, 401);
     c.set('user', user);
     return next();
@@ -135,23 +178,31 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   app.get('/api/v1/openapi.yaml', (c) =>
     c.body(readFileSync(OPENAPI_PATH, 'utf8'), 200, { 'content-type': 'application/yaml' }),
   );
-  // The dashboard's login: the token goes into a cookie scripts cannot read.
+  // The dashboard's login: a session id (not the token) goes into a cookie scripts cannot read.
   app.post('/api/v1/login', async (c) => {
+    const from = address(c);
+    const wait = throttle.waitS(from);
+    if (wait) return tooMany(c, wait);
     const body = (await c.req.json().catch(() => undefined)) as { token?: unknown } | undefined;
     const token = typeof body?.token === 'string' ? body.token.trim() : undefined;
     const user = deps.tokens.check(token);
-    if (!token || !user) return c.json({ error: 'this token is not valid' }, 401);
-    setCookie(c, COOKIE, token, {
+    if (!token || !user) {
+      throttle.failed(from);
+      log.warn({ from }, 'dashboard login refused');
+      return c.json({ error: 'this token is not valid' }, 401);
+    }
+    setCookie(c, COOKIE, sessions.open(token), {
       httpOnly: true,
       secure: true,
       sameSite: 'Strict',
       path: '/',
-      maxAge: COOKIE_MAX_AGE_S,
+      maxAge: SESSION_MAX_AGE_S,
     });
     log.info({ user: user.name, role: user.role }, 'dashboard login');
     return c.json(user);
   });
   app.post('/api/v1/logout', (c) => {
+    sessions.close(getCookie(c, COOKIE));
     deleteCookie(c, COOKIE, { path: '/', secure: true });
     return c.json({ ok: true });
   });
@@ -200,31 +251,34 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
 
-  app.get('/api/v1/summary', async (c) => c.json(await summary(db, windowOf(c))));
-  app.get('/api/v1/pies', async (c) => c.json(await pies(db, windowOf(c))));
+  app.get('/api/v1/summary', async (c) => c.json(await summary(db, win(c))));
+  app.get('/api/v1/pies', async (c) => c.json(await pies(db, win(c))));
   app.get('/api/v1/talkers', async (c) =>
-    c.json(await topTalkers(db, windowOf(c), Number(c.req.query('limit') ?? 20))),
+    c.json(await topTalkers(db, win(c), intParam(c, 'limit', 20, 1, 1000))),
   );
   app.get('/api/v1/throughput', async (c) => {
-    const w = windowOf(c);
-    const step = Number(c.req.query('step') ?? Math.max(1000, Math.round((w.toMs - w.fromMs) / 120)));
-    if (!Number.isFinite(step) || step <= 0) throw new BadRequest('step must be milliseconds > 0');
+    const w = win(c);
+    const span = w.toMs - w.fromMs;
+    const fallback = Math.max(1000, Math.ceil(span / 120), Math.ceil(span / MAX_BUCKETS));
+    const step = intParam(c, 'step', fallback, 1000, 86_400_000);
+    if (span / step > MAX_BUCKETS)
+      throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
     return c.json(await throughput(db, w, step));
   });
   app.get('/api/v1/http', async (c) => {
-    const status = c.req.query('status');
+    const status = intParam(c, 'status', 0, 100, 599);
     return c.json(
-      await httpRequests(db, windowOf(c), {
-        status: status ? Number(status) : undefined,
+      await httpRequests(db, win(c), {
+        status: status || undefined,
         url: c.req.query('url'),
         method: c.req.query('method'),
-        limit: Number(c.req.query('limit') ?? 100),
+        limit: intParam(c, 'limit', 100, 1, 5000),
       }),
     );
   });
-  app.get('/api/v1/http/status', async (c) => c.json(await httpStatus(db, windowOf(c))));
+  app.get('/api/v1/http/status', async (c) => c.json(await httpStatus(db, win(c))));
   app.get('/api/v1/map', async (c) => {
-    const pairs = await endpointPairs(db, windowOf(c), deps.places);
+    const pairs = await endpointPairs(db, win(c), deps.places);
     const nodes = [...deps.registry.nodes.values()].map((n) => ({
       name: n.name,
       position: n.position,
@@ -234,7 +288,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   });
   app.get('/api/v1/live', (c) => {
     if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);
-    const w = windowOf(c);
+    const w = win(c);
     return liveStream(c, deps.live, {
       node: w.node,
       ip: w.ip,
@@ -246,6 +300,11 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   const site = deps.site ?? new StaticSite();
   app.get('/*', (c) => site.serve(c));
   return app;
+}
+
+function tooMany(c: Context, waitS: number) {
+  c.header('retry-after', String(waitS));
+  return c.json({ error: `too many failed tokens from this address: try again in ${waitS} s` }, 429);
 }
 
 export interface ApiServer {

@@ -1,15 +1,26 @@
 /**
  * API tokens: who may read (viewer) and who may also change things (operator). Kept in a
- * YAML file the tower reads at start; it must not be readable by group or others.
+ * YAML file that must not be readable by group or others, re-read when it changes (so a
+ * token is added or revoked without a restart):
  *   tokens:
  *     - { name: alice, role: operator, token: <at least 24 characters> }
+ * A token is checked by comparing keyed digests of fixed length against every entry, in
+ * constant time and without stopping at a match: the time taken tells neither the token's
+ * length nor where in the file it is.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { log } from '../../shared/log.js';
 
 export type Role = 'viewer' | 'operator';
+
+export interface User {
+  name: string;
+  role: Role;
+}
 
 const TokenFile = z.object({
   tokens: z.array(
@@ -39,22 +50,76 @@ function readTokenFile(path: string): TokenFileShape {
   return parsed.data;
 }
 
-export class Tokens {
-  private constructor(private readonly entries: TokenFileShape['tokens']) {}
+/** How often at most the file is looked at for a change. */
+const RECHECK_MS = 1000;
 
-  static load(path: string): Tokens {
-    return new Tokens(readTokenFile(path).tokens);
+interface Entry extends User {
+  digest: Buffer;
+}
+
+export class Tokens {
+  /** Digests are keyed with a secret of this process: equal digests mean equal tokens. */
+  private readonly key = randomBytes(32);
+  private entries: Entry[] = [];
+  private stamp = '';
+  private checkedMs = 0;
+
+  private constructor(readonly path: string) {
+    this.reload(true);
   }
 
-  /** The holder of a token, compared in constant time. */
-  check(token: string | undefined): { name: string; role: Role } | undefined {
-    if (!token) return undefined;
-    const given = Buffer.from(token);
-    for (const e of this.entries) {
-      const want = Buffer.from(e.token);
-      if (want.length === given.length && timingSafeEqual(want, given)) return { name: e.name, role: e.role };
+  static load(path: string): Tokens {
+    return new Tokens(path);
+  }
+
+  digest(token: string): Buffer {
+    return createHmac('sha256', this.key).update(token).digest();
+  }
+
+  /**
+   * Re-reads the file if it changed. A file that became unreadable or invalid refuses every
+   * token until it is fixed (it may have been edited to revoke one).
+   */
+  private reload(strict = false): void {
+    const now = Date.now();
+    if (!strict && now - this.checkedMs < RECHECK_MS) return;
+    this.checkedMs = now;
+    let stamp: string;
+    try {
+      const st = statSync(this.path);
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`;
+      if (stamp === this.stamp) return;
+      const file = readTokenFile(this.path);
+      this.entries = file.tokens.map((t) => ({ name: t.name, role: t.role, digest: this.digest(t.token) }));
+      if (this.stamp) log.info({ file: this.path, tokens: this.entries.length }, 'API tokens re-read');
+      this.stamp = stamp;
+    } catch (err) {
+      if (strict) throw err;
+      if (this.stamp !== 'failed')
+        log.error(
+          { file: this.path, reason: (err as Error).message },
+          'API tokens unreadable: every token refused',
+        );
+      this.entries = [];
+      this.stamp = 'failed';
     }
-    return undefined;
+  }
+
+  /** The holder of a token, compared in constant time against every entry. */
+  check(token: string | undefined): User | undefined {
+    if (!token) return undefined;
+    return this.holder(this.digest(token));
+  }
+
+  /** The holder of the token with this digest, if the file still has it. */
+  holder(digest: Buffer): User | undefined {
+    this.reload();
+    let found: Entry | undefined;
+    for (const e of this.entries) {
+      const same = timingSafeEqual(e.digest, digest);
+      found = same && !found ? e : found;
+    }
+    return found ? { name: found.name, role: found.role } : undefined;
   }
 }
 
@@ -64,6 +129,14 @@ export function createToken(path: string, name: string, role: Role): string {
   if (file.tokens.some((t) => t.name === name)) throw new Error(`${path} already has a token named ${name}`);
   const token = randomBytes(24).toString('base64url');
   file.tokens.push({ name, role, token });
-  writeFileSync(path, stringify(file), { mode: 0o600 });
+  writeFileAtomic(path, stringify(file), 0o600);
   return token;
+}
+
+/** Removes the token of `name` from the file; a running tower refuses it within a second. */
+export function revokeToken(path: string, name: string): void {
+  const file = readTokenFile(path);
+  const kept = file.tokens.filter((t) => t.name !== name);
+  if (kept.length === file.tokens.length) throw new Error(`${path} has no token named ${name}`);
+  writeFileAtomic(path, stringify({ tokens: kept }), 0o600);
 }

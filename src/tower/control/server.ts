@@ -1,12 +1,20 @@
 /**
  * The control plane's tower end: gRPC over mutual TLS only. A node's certificate must come
- * from our CA (else the TLS handshake fails, and is logged), carry the node role, and name
- * the node its hello claims. Each node stream: hello → welcome, then batches stored and
- * acknowledged in order, status and agent events recorded, monitoring settings pushed.
+ * from our CA (else the TLS handshake fails, and is logged), not be revoked (its connection
+ * is closed right after the handshake, and again when the deny-list changes), carry the node
+ * role, and name the node its hello claims. Each node stream: hello (checked: see hello.ts)
+ * → welcome, then batches stored and acknowledged in order, status and agent events
+ * recorded, monitoring settings pushed.
+ *
+ * What one node may cost: a few streams (limits.streamsPerNode), bounded messages and
+ * HTTP/2 streams per connection, a hello every few seconds, limits.messagesPerSecond status,
+ * events and QoS reports (more are dropped and counted), record times no later than its
+ * clock can be, and a bounded number of seq gaps.
  */
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { RevocationList } from '../../pki/revoked.js';
 import {
   type NodeMessage__Output,
   proto,
@@ -17,10 +25,13 @@ import {
 import { log } from '../../shared/log.js';
 import { BadBatch, decodeBatch } from '../ingest/decode.js';
 import type { LocalityMap } from '../ingest/locality.js';
+import type { Cidr } from '../ingest/prefix.js';
 import type { IngestBatch, MonitorSettings } from '../model.js';
 import type { QosPush, QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
+import { checkHello } from './hello.js';
+import { Buckets } from './rate.js';
 
 export interface TlsFiles {
   caCert: string;
@@ -30,7 +41,19 @@ export interface TlsFiles {
 
 export interface ControlCounters {
   tlsRefused: number;
+  /** Connections closed because the peer's certificate serial is on the deny-list. */
+  revokedRefused: number;
   identityRefused: number;
+  /** Hellos refused: too many or malformed subnets, another node's subnets, not allowed ones. */
+  helloRefused: number;
+  /** Streams refused because the node had limits.streamsPerNode open, or said hello too often. */
+  streamsRefused: number;
+  /** Status, events and QoS reports dropped above limits.messagesPerSecond. */
+  messagesThrottled: number;
+  /** Record times clamped to the latest a node's clock can be. */
+  timesClamped: number;
+  /** Gaps in nodes' stored seqs closed to keep within limits.seqGapsPerNode. */
+  seqGapsClosed: number;
   badMessages: number;
   recordsStored: number;
   recordsDuplicate: number;
@@ -38,11 +61,37 @@ export interface ControlCounters {
   batches: number;
 }
 
+/** What one node may cost the tower (tower.yaml `limits`). */
+export interface ControlLimits {
+  subnetsPerNode: number;
+  messagesPerSecond: number;
+  streamsPerNode: number;
+  clockSkewMinutes: number;
+}
+
+export interface ControlOptions {
+  /** tower.yaml `nodes`: who may connect, and the subnets each may register (null: any). */
+  allowedNodes?: Map<string, Cidr[] | null> | null;
+  /** The QoS policy pushed to nodes and their counters; none: no QoS. */
+  qos?: QosService;
+  limits: ControlLimits;
+  /** Revoked certificate serials. */
+  revoked?: RevocationList;
+}
+
 /** Extra consumers of every stored batch (the InfluxDB sink, the live dashboard feed). */
 export type BatchListener = (batch: IngestBatch) => void;
 
 const CLOCK_SKEW_WARN_MS = 2000;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** HTTP/2 streams one connection may have open (a node needs one). */
+const MAX_STREAMS_PER_CONNECTION = 8;
+/** A stream that has not said hello by then is ended. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** How often the deny-list file is looked at for a change. */
+const REVOKED_CHECK_MS = 1000;
+/** Record times may run this far ahead of the tower's clock plus the node's measured skew. */
+const TIME_SLACK_MS = 60_000;
 
 export function toWireMonitor(s: MonitorSettings) {
   return { l3: s.l3, l4: s.l4, l7: s.l7, sample: s.sample, intervalMs: s.intervalMs, version: s.version };
@@ -51,7 +100,13 @@ export function toWireMonitor(s: MonitorSettings) {
 export class ControlServer {
   readonly counters: ControlCounters = {
     tlsRefused: 0,
+    revokedRefused: 0,
     identityRefused: 0,
+    helloRefused: 0,
+    streamsRefused: 0,
+    messagesThrottled: 0,
+    timesClamped: 0,
+    seqGapsClosed: 0,
     badMessages: 0,
     recordsStored: 0,
     recordsDuplicate: 0,
@@ -60,20 +115,36 @@ export class ControlServer {
   };
   private readonly server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
   });
   private readonly listeners: BatchListener[] = [];
   private readonly watched = new WeakSet<NodeJS.EventEmitter>();
+  private readonly qos: QosService | undefined;
+  private readonly allowedNodes: Map<string, Cidr[] | null> | null;
+  private readonly limits: ControlLimits;
+  private readonly revoked: RevocationList | undefined;
+  /** Open TLS connections and their peer's certificate serial (to close on revocation). */
+  private readonly sockets = new Map<TLSSocket, string>();
+  private readonly streams = new Map<string, number>();
+  private readonly hellos = new Buckets(0.5, 5);
+  private readonly messages: Buckets;
+  private readonly throttledLogged = new Map<string, number>();
+  private revokedTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly registry: Registry,
     private readonly store: DuckStore,
     private readonly places: LocalityMap,
-    private readonly allowedNodes: Set<string> | null = null,
-    /** The QoS policy pushed to nodes and their counters; none: no QoS. */
-    private readonly qos?: QosService,
+    options: ControlOptions,
   ) {
+    this.qos = options.qos;
+    this.allowedNodes = options.allowedNodes ?? null;
+    this.limits = options.limits;
+    this.revoked = options.revoked;
+    this.messages = new Buckets(this.limits.messagesPerSecond, this.limits.messagesPerSecond * 10);
     const handlers: TowerHandlers = { Connect: (call) => void this.serve(call) };
     this.server.addService(proto.tacmesh.v1.Tower.service, handlers);
   }
@@ -93,7 +164,48 @@ export class ControlServer {
       this.server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.watchHandshakes();
+    if (this.revoked && !this.revokedTimer) {
+      this.revokedTimer = setInterval(() => this.checkRevoked(), REVOKED_CHECK_MS);
+      this.revokedTimer.unref();
+    }
     return port;
+  }
+
+  /** Re-reads the deny-list if it changed, and closes the connections it now refuses. */
+  private checkRevoked(): void {
+    const list = this.revoked;
+    if (!list) return;
+    const before = list.error;
+    const changed = list.refresh();
+    if (list.error && list.error !== before)
+      log.error(
+        { file: list.path, reason: list.error },
+        'revocation list unreadable: keeping the last one read',
+      );
+    if (!changed) return;
+    log.info({ file: list.path, serials: list.size }, 'revocation list re-read');
+    for (const [socket, serial] of this.sockets) {
+      if (!list.has(serial)) continue;
+      this.counters.revokedRefused++;
+      log.warn(
+        { peer: socket.remoteAddress, serial },
+        'control plane: connection of a revoked certificate closed',
+      );
+      socket.destroy();
+    }
+  }
+
+  /** Refuses a connection whose certificate is revoked, right after its handshake. */
+  private onSecureConnection(socket: TLSSocket): void {
+    const serial = socket.getPeerCertificate()?.serialNumber ?? '';
+    if (this.revoked?.has(serial)) {
+      this.counters.revokedRefused++;
+      log.warn({ peer: socket.remoteAddress, serial }, 'control plane: revoked certificate refused');
+      socket.destroy();
+      return;
+    }
+    this.sockets.set(socket, serial);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 
   /**
@@ -112,13 +224,15 @@ export class ControlServer {
         this.counters.tlsRefused++;
         log.warn({ peer: socket.remoteAddress, reason: err.message }, 'control plane: TLS handshake refused');
       });
+      http2Server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     }
   }
 
   private async serve(call: grpc.ServerDuplexStream<NodeMessage__Output, TowerMessage>): Promise<void> {
     const peer = call.getPeer();
     const cert = call.getAuthContext()?.sslPeerCertificate;
-    const certName = cert?.subject?.CN;
+    const cn = cert?.subject?.CN;
+    const certName = typeof cn === 'string' ? cn : undefined;
     const certRole = cert?.subject?.OU;
     const refuse = (code: grpc.status, reason: string, counter: keyof ControlCounters) => {
       this.counters[counter]++;
@@ -134,13 +248,39 @@ export class ControlServer {
       );
       return;
     }
+    if (this.revoked?.has(cert?.serialNumber)) {
+      refuse(
+        grpc.status.PERMISSION_DENIED,
+        `certificate serial ${cert?.serialNumber} is revoked`,
+        'revokedRefused',
+      );
+      return;
+    }
+    const open = this.streams.get(certName) ?? 0;
+    if (open >= this.limits.streamsPerNode) {
+      refuse(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `node "${certName}" has ${open} streams open, the most it may (limits.streamsPerNode)`,
+        'streamsRefused',
+      );
+      return;
+    }
+    this.streams.set(certName, open + 1);
     let node: string | undefined;
     let push: ((s: MonitorSettings) => void) | undefined;
+    let latestMs = () => Date.now() + TIME_SLACK_MS;
     const qosPush: QosPush = (policy) => call.write({ qosPolicy: policy });
+    const helloTimer = setTimeout(() => {
+      if (!node) refuse(grpc.status.DEADLINE_EXCEEDED, 'no hello in time', 'badMessages');
+    }, HELLO_TIMEOUT_MS);
     try {
       for await (const msg of call as AsyncIterable<NodeMessage__Output>) {
         if (msg.hello) {
           const h = msg.hello;
+          if (node) {
+            refuse(grpc.status.FAILED_PRECONDITION, 'a stream says hello once', 'badMessages');
+            return;
+          }
           if (h.node !== certName) {
             refuse(
               grpc.status.PERMISSION_DENIED,
@@ -157,22 +297,33 @@ export class ControlServer {
             );
             return;
           }
+          if (!this.hellos.take(h.node)) {
+            refuse(
+              grpc.status.RESOURCE_EXHAUSTED,
+              'too many hellos from this node: retry later',
+              'streamsRefused',
+            );
+            return;
+          }
+          const checked = checkHello(h, {
+            maxSubnets: this.limits.subnetsPerNode,
+            allowed: this.allowedNodes?.get(h.node) ?? undefined,
+            others: this.othersSubnets(h.node),
+          });
+          if ('refused' in checked) {
+            refuse(grpc.status.INVALID_ARGUMENT, checked.refused, 'helloRefused');
+            return;
+          }
           const skew = h.clockMs ? Date.now() - h.clockMs : 0;
           if (Math.abs(skew) > CLOCK_SKEW_WARN_MS)
             log.warn({ node: h.node, skewMs: skew }, 'node clock differs from the tower');
+          // A node's clock ahead of ours (skew < 0) moves its record times ahead, up to the limit.
+          const ahead = Math.min(Math.max(0, -skew), this.limits.clockSkewMinutes * 60_000) + TIME_SLACK_MS;
+          latestMs = () => Date.now() + ahead;
           push = (settings) => call.write({ monitorConfig: toWireMonitor(settings) });
-          const state = await this.registry.hello(
-            {
-              name: h.node,
-              subnets: h.subnets,
-              slices: h.slices.map((s) => ({ name: s.name, subnets: s.subnets, bridge: s.bridge })),
-              position: h.position && (h.position.lat !== 0 || h.position.lon !== 0) ? h.position : null,
-              software: h.software,
-              clockSkewMs: skew,
-            },
-            push,
-          );
+          const state = await this.registry.hello({ name: h.node, ...checked, clockSkewMs: skew }, push);
           node = h.node;
+          clearTimeout(helloTimer);
           const qosPolicy = this.qos?.connect(node, qosPush);
           log.info({ node, peer, subnets: h.subnets }, 'node connected');
           call.write({
@@ -190,7 +341,7 @@ export class ControlServer {
           return;
         }
         if (msg.batch) {
-          if (!(await this.storeBatch(node, msg.batch, call))) {
+          if (!(await this.storeBatch(node, msg.batch, call, latestMs()))) {
             // End the stream: the node reconnects and resends everything not acknowledged.
             call.emit('error', {
               code: grpc.status.UNAVAILABLE,
@@ -198,9 +349,11 @@ export class ControlServer {
             });
             return;
           }
+        } else if (!this.messages.take(node)) {
+          this.throttled(node);
         } else if (msg.status) {
           await this.registry.status(node, {
-            timeMs: msg.status.timeMs,
+            timeMs: Math.min(msg.status.timeMs, latestMs()),
             health: msg.status.health,
             interfaces: msg.status.interfaces,
             monitorVersion: msg.status.monitorConfig?.version ?? 0,
@@ -211,7 +364,7 @@ export class ControlServer {
           const e = msg.event;
           await this.registry.event({
             node,
-            timeMs: e.timeMs,
+            timeMs: Math.min(e.timeMs, latestMs()),
             entity: e.entity,
             problem: e.problem,
             action: e.action,
@@ -225,6 +378,10 @@ export class ControlServer {
     } catch (err) {
       log.info({ node, peer, reason: (err as Error).message }, 'node stream ended with an error');
     } finally {
+      clearTimeout(helloTimer);
+      const left = (this.streams.get(certName) ?? 1) - 1;
+      if (left > 0) this.streams.set(certName, left);
+      else this.streams.delete(certName);
       if (node && push) {
         this.registry.disconnected(node, push);
         this.qos?.disconnect(node, qosPush);
@@ -233,14 +390,35 @@ export class ControlServer {
     }
   }
 
+  /** Every prefix placing addresses on another node: hellos, the site file, tower.yaml lists. */
+  private othersSubnets(node: string) {
+    const others = this.places.othersSubnets(node);
+    for (const [name, cidrs] of this.allowedNodes ?? [])
+      if (name !== node) for (const cidr of cidrs ?? []) others.push({ cidr, origin: 'site', node: name });
+    return others;
+  }
+
+  private throttled(node: string): void {
+    this.counters.messagesThrottled++;
+    const now = Date.now();
+    if (now - (this.throttledLogged.get(node) ?? 0) < 60_000) return;
+    this.throttledLogged.set(node, now);
+    log.warn(
+      { node, perSecond: this.limits.messagesPerSecond },
+      'node sends more status, events and QoS reports than limits.messagesPerSecond: dropping the excess',
+    );
+  }
+
   private async storeBatch(
     node: string,
     batch: NonNullable<NodeMessage__Output['batch']>,
     call: grpc.ServerDuplexStream<NodeMessage__Output, TowerMessage>,
+    latestMs: number,
   ): Promise<boolean> {
     let decoded: IngestBatch;
+    const clamped = { times: 0 };
     try {
-      decoded = decodeBatch(node, batch, this.places);
+      decoded = decodeBatch(node, batch, this.places, { latestMs, clamped });
     } catch (err) {
       if (!(err instanceof BadBatch)) throw err;
       // Refused, and acknowledged: a batch that can never be stored must not be resent forever.
@@ -249,7 +427,12 @@ export class ControlServer {
       call.write({ ack: { lastSeq: batch.lastSeq } });
       return true;
     }
+    if (clamped.times) {
+      this.counters.timesClamped += clamped.times;
+      log.warn({ node, records: clamped.times }, 'record times ahead of the node clock clamped');
+    }
     let added: number;
+    const gapsBefore = this.store.stored.get(node)?.closedGaps ?? 0;
     try {
       added = await this.store.append(decoded);
     } catch (err) {
@@ -257,6 +440,11 @@ export class ControlServer {
       this.counters.storeErrors++;
       log.error({ node, reason: (err as Error).message }, 'batch not stored; the node will resend it');
       return false;
+    }
+    const gaps = (this.store.stored.get(node)?.closedGaps ?? 0) - gapsBefore;
+    if (gaps > 0) {
+      this.counters.seqGapsClosed += gaps;
+      log.warn({ node, gaps }, 'too many gaps in the seqs stored of a node: the oldest closed');
     }
     const total = decoded.flows.length + decoded.http.length + decoded.stats.length;
     this.counters.batches++;
@@ -269,10 +457,12 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.revokedTimer);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
   }
 
   forceClose(): void {
+    clearInterval(this.revokedTimer);
     this.server.forceShutdown();
   }
 }

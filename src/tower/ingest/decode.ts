@@ -1,7 +1,9 @@
 /**
  * Wire → rows: a node's RecordBatch (generated proto types) becomes an IngestBatch of typed
  * rows, each end of every flow placed by the locality map. Bad records are refused here,
- * with the reason, before anything is stored.
+ * with the reason, before anything is stored. A record time later than the node's clock can
+ * be (the tower's, plus the node's measured skew, within a limit) is clamped to it, so no
+ * record escapes retention by claiming to come from the future.
  */
 import { isIP } from 'node:net';
 import type { RecordBatch__Output } from '../../proto/gen/tacmesh/v1/RecordBatch.js';
@@ -25,12 +27,38 @@ function address(value: string, what: string): string {
   return value;
 }
 
-export function decodeBatch(node: string, batch: RecordBatch__Output, places: LocalityMap): IngestBatch {
+export interface DecodeOptions {
+  /** The latest time a record may have (ms since the epoch); later ones are clamped to it. */
+  latestMs?: number;
+  /** Counts the times clamped. */
+  clamped?: { times: number };
+}
+
+function seqIn(batch: RecordBatch__Output, seq: number): number {
+  if (seq < batch.firstSeq || seq > batch.lastSeq)
+    throw new BadBatch(`record seq ${seq} is outside the batch's ${batch.firstSeq}..${batch.lastSeq}`);
+  return seq;
+}
+
+export function decodeBatch(
+  node: string,
+  batch: RecordBatch__Output,
+  places: LocalityMap,
+  options: DecodeOptions = {},
+): IngestBatch {
   const total = batch.flows.length + batch.http.length + batch.stats.length;
   if (total > MAX_BATCH_RECORDS)
     throw new BadBatch(`batch of ${total} records, more than ${MAX_BATCH_RECORDS}`);
   if (batch.lastSeq < batch.firstSeq)
     throw new BadBatch(`batch seq range ${batch.firstSeq}..${batch.lastSeq} is reversed`);
+  if (batch.lastSeq > Number.MAX_SAFE_INTEGER)
+    throw new BadBatch(`batch seq ${batch.lastSeq} is beyond 2^53`);
+  const latest = options.latestMs ?? Number.POSITIVE_INFINITY;
+  const time = (ms: number): number => {
+    if (ms <= latest) return ms;
+    if (options.clamped) options.clamped.times++;
+    return latest;
+  };
   return {
     node,
     firstSeq: batch.firstSeq,
@@ -39,10 +67,11 @@ export function decodeBatch(node: string, batch: RecordBatch__Output, places: Lo
       const src = address(f.src, 'flow source');
       const dst = address(f.dst, 'flow destination');
       const where = places.classify(src, dst);
+      const timeMs = time(f.lastSeenMs);
       return {
         node,
-        seq: f.seq,
-        timeMs: f.lastSeenMs,
+        seq: seqIn(batch, f.seq),
+        timeMs,
         iface: text(f.iface, 'interface name'),
         direction: f.direction === 'EGRESS' ? 'egress' : 'ingress',
         ipVersion: f.ipVersion,
@@ -55,7 +84,7 @@ export function decodeBatch(node: string, batch: RecordBatch__Output, places: Lo
         bytes: f.bytes,
         tcpFlags: f.tcpFlags,
         dscp: f.dscp,
-        firstSeenMs: f.firstSeenMs,
+        firstSeenMs: Math.min(f.firstSeenMs, timeMs),
         locality: where.locality,
         srcNode: where.srcNode,
         dstNode: where.dstNode,
@@ -66,8 +95,8 @@ export function decodeBatch(node: string, batch: RecordBatch__Output, places: Lo
       const dst = address(h.dst, 'HTTP destination');
       return {
         node,
-        seq: h.seq,
-        timeMs: h.timeMs,
+        seq: seqIn(batch, h.seq),
+        timeMs: time(h.timeMs),
         iface: text(h.iface, 'interface name'),
         direction: h.direction === 'EGRESS' ? 'egress' : 'ingress',
         ipVersion: h.ipVersion,
@@ -87,8 +116,8 @@ export function decodeBatch(node: string, batch: RecordBatch__Output, places: Lo
     }),
     stats: batch.stats.map((s) => ({
       node,
-      seq: s.seq,
-      timeMs: s.timeMs,
+      seq: seqIn(batch, s.seq),
+      timeMs: time(s.timeMs),
       activeFlows: s.activeFlows,
       packetsSeen: s.packetsSeen,
       bytesSeen: s.bytesSeen,

@@ -16,6 +16,8 @@ export interface StoreOptions {
   retentionDays: number;
   /** One-minute roll-ups are kept this long. */
   rollupRetentionDays: number;
+  /** Gaps kept track of in a node's stored seqs (default 10 000); past it the oldest are closed. */
+  seqGapsPerNode?: number;
 }
 
 export interface QosAuditRow {
@@ -80,6 +82,10 @@ export class DuckStore {
     return store;
   }
 
+  private newRanges(): SeqRanges {
+    return new SeqRanges(this.options.seqGapsPerNode);
+  }
+
   private async openAppenders(): Promise<void> {
     this.flowsAppender = await this.writer.createAppender('flows');
     this.httpAppender = await this.writer.createAppender('http');
@@ -98,7 +104,7 @@ export class DuckStore {
       const node = String(row.node);
       let ranges = this.stored.get(node);
       if (!ranges) {
-        ranges = new SeqRanges();
+        ranges = this.newRanges();
         this.stored.set(node, ranges);
       }
       ranges.add(Number(row.lo), Number(row.hi));
@@ -124,7 +130,7 @@ export class DuckStore {
   private appendRows(batch: IngestBatch): number {
     let ranges = this.stored.get(batch.node);
     if (!ranges) {
-      ranges = new SeqRanges();
+      ranges = this.newRanges();
       this.stored.set(batch.node, ranges);
     }
     const have = ranges;
@@ -204,9 +210,7 @@ export class DuckStore {
     f.flushSync();
     h.flushSync();
     s.flushSync();
-    for (const r of batch.flows) have.addOne(r.seq);
-    for (const r of batch.http) have.addOne(r.seq);
-    for (const r of batch.stats) have.addOne(r.seq);
+    have.addSeqs([batch.flows, batch.http, batch.stats].flatMap((rows) => rows.map((r) => r.seq)));
     return added;
   }
 
