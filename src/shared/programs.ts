@@ -21,6 +21,7 @@ export const PROGRAMS = {
   mount: 'mount',
   umount: 'mount',
   sysctl: 'procps',
+  ps: 'procps',
   ping: 'iputils-ping',
   sh: 'dash',
   openssl: 'openssl',

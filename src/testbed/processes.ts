@@ -10,7 +10,8 @@ import { requireProgram } from '../shared/programs.js';
 
 export { isAlive };
 
-/** How the processes this process started have ended, by PID (while this process runs). */
+/** The processes this process started, and how those that ended did, by PID. */
+const started = new Set<number>();
 const exits = new Map<number, string>();
 
 /** Starts `cmd` in `netns` (or here), detached, logging to <logDir>/<name>.log; returns its PID. */
@@ -35,6 +36,7 @@ export function startDetached(
       : spawn(cmd, args, { detached: true, stdio: ['ignore', log, log] });
     if (!child.pid) throw new Error(`could not start ${name} (${cmd})`);
     const pid = child.pid;
+    started.add(pid);
     child.on('exit', (code, signal) =>
       exits.set(pid, signal ? `was killed by ${signal}` : `exited with status ${code}`),
     );
@@ -54,12 +56,15 @@ export function deadProcesses(
   pids: Record<string, number>,
   logDir: string,
 ): { name: string; message: string }[] {
-  return Object.entries(pids)
-    .filter(([, pid]) => !isAlive(pid))
-    .map(([name, pid]) => ({
-      name,
-      message: `${name} (PID ${pid}) ${exits.get(pid) ?? 'is no longer running'}; the last lines of ${join(logDir, `${name}.log`)}:\n${logTail(logDir, name)}`,
-    }));
+  return (
+    Object.entries(pids)
+      // A child of this process counts once its exit status is in (a moment after it dies).
+      .filter(([, pid]) => !isAlive(pid) && (exits.has(pid) || !started.has(pid)))
+      .map(([name, pid]) => ({
+        name,
+        message: `${name} (PID ${pid}) ${exits.get(pid) ?? 'is no longer running'}; the last lines of ${join(logDir, `${name}.log`)}:\n${logTail(logDir, name)}`,
+      }))
+  );
 }
 
 /**

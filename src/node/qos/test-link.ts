@@ -86,7 +86,12 @@ export function policy(
 }
 
 export interface Iperf3Udp {
-  end: { sum_received: { bits_per_second: number } };
+  end: { sum_received: { bits_per_second: number }; sum: { packets: number; lost_packets: number } };
+}
+
+/** The share of its datagrams a UDP iperf3 flow lost, as the server counted them: a count, not a rate. */
+export function lostFraction(r: Iperf3Udp): number {
+  return r.end.sum.packets > 0 ? r.end.sum.lost_packets / r.end.sum.packets : 1;
 }
 
 /** Mbit/s a UDP iperf3 flow got through to the receiver, as the server counted it. */
@@ -138,13 +143,21 @@ print("ready", flush=True)
 while True:
     data, anc, _, _ = s.recvmsg(2048, 64)
     tos = next((c[2][0] for c in anc if c[0] == socket.IPPROTO_IP and c[1] == socket.IP_TOS), -1)
-    print(json.dumps({"dscp": tos >> 2 if tos >= 0 else -1, "ms": time.time() * 1000}), flush=True)
+    seq = int.from_bytes(data[:8], "big") if len(data) >= 8 else -1
+    print(json.dumps({"dscp": tos >> 2 if tos >= 0 else -1, "ms": time.time() * 1000, "seq": seq}), flush=True)
 `;
 
-/** A receiver on `port` in `netns`; `seen` holds the DSCP and arrival time of every datagram. */
+export interface Received {
+  dscp: number;
+  ms: number;
+  /** The paced sender's sequence number (the payload's first 8 bytes). */
+  seq: number;
+}
+
+/** A receiver on `port` in `netns`; `seen` holds the DSCP, arrival time and seq of every datagram. */
 export async function dscpReceiver(lab: Lab, netns: string, port: number) {
   const child = lab.spawn(netns, '/usr/bin/python3', ['-u', '-c', TOS_RECEIVER, String(port)]);
-  const seen: { dscp: number; ms: number }[] = [];
+  const seen: Received[] = [];
   let buf = '';
   let ready = false;
   child.stdout?.on('data', (d: Buffer) => {
@@ -153,7 +166,7 @@ export async function dscpReceiver(lab: Lab, netns: string, port: number) {
     buf = lines.pop() ?? '';
     for (const line of lines) {
       if (line === 'ready') ready = true;
-      else if (line) seen.push(JSON.parse(line) as { dscp: number; ms: number });
+      else if (line) seen.push(JSON.parse(line) as Received);
     }
   });
   for (let i = 0; i < 250 && !ready; i++) await new Promise((r) => setTimeout(r, 20));
@@ -170,12 +183,30 @@ while time.time() - t0 < seconds:
     wait = t0 + n / pps - time.time()
     if wait > 0:
         time.sleep(wait)
-    s.sendto(payload, dst)
+    s.sendto(n.to_bytes(8, "big") + payload[8:], dst)
     n += 1
 print(n, flush=True)
 `;
 
-/** Datagrams of `size` bytes to the receiver at an even `pps` for `seconds` (python3: exact pacing). */
+/**
+ * The share of the paced sender's datagrams lost among those that arrived in [fromMs, toMs):
+ * the gaps in their sequence numbers, a count that does not depend on how busy the machine is.
+ */
+export function lostAmong(
+  seen: Received[],
+  fromMs: number,
+  toMs: number,
+): { lost: number; received: number } {
+  const seqs = seen
+    .filter((s) => s.ms >= fromMs && s.ms < toMs && s.seq >= 0)
+    .map((s) => s.seq)
+    .sort((a, b) => a - b);
+  let lost = 0;
+  for (let i = 1; i < seqs.length; i++) lost += Math.max(0, (seqs[i] ?? 0) - (seqs[i - 1] ?? 0) - 1);
+  return { lost, received: seqs.length };
+}
+
+/** Datagrams of `size` bytes, numbered, to the receiver at an even `pps` for `seconds` (python3: exact pacing). */
 export function pacedUdp(lab: Lab, netns: string, port: number, pps: number, seconds: number, size: number) {
   return lab.spawn(netns, '/usr/bin/python3', [
     '-c',
