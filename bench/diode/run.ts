@@ -81,7 +81,7 @@ async function tacmeshFiles(
 ): Promise<Outcome> {
   const keys = d.keyFile(`bench-keys-${i}`);
   const inbox = join(d.dir, `bench-inbox-${i}`);
-  const recv = await d.receiver({ auth: { keyFile: keys }, files: { inbox } });
+  const recv = await d.receiver({ auth: { keyFile: keys }, tcp: { allow: [] }, files: { inbox } });
   const send = await d.sender(
     {
       ...protection(keys, p),
@@ -138,7 +138,10 @@ function fecNote(p: number, fec: { repaired: number; failed: number; minSpare: n
 async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Promise<Outcome> {
   const { copies, th2Mbit } = fec ? { copies: 0, th2Mbit: undefined } : plan(p);
   const keys = fec ? d.keyFile(`bench-keys-${i}`) : undefined;
-  const recv = await d.receiver(keys ? { auth: { keyFile: keys } } : {});
+  const allow = { allow: [`127.0.0.1:${9000 + i}`] };
+  const recv = await d.receiver(
+    keys ? { auth: { keyFile: keys }, tcp: allow } : { insecure: true, tcp: allow },
+  );
   const sink = await d.sink(9000 + i);
   const send = await d.sender(
     {

@@ -9,7 +9,15 @@
  * With a key ring every frame gets a tag (auth.ts); with FEC every original frame is also a
  * source symbol of the open block (fec.ts), and the block's repair symbols follow as repair
  * frames, numbered in a sequence of their own so that source blocks stay contiguous.
+ *
+ * Neither sequence wraps: before either reaches `seqLimit` (frame.ts SEQ_LIMIT, 2^28 frames
+ * short of 2^32) the aggregator starts a new epoch (`newEpoch`: the sender's, kept on disk)
+ * and both start again at 0. The open FEC block is closed first; repairs of a block of the
+ * old epoch that come back after the change are not sent (the receiver, with auth, refuses
+ * the old epoch once it heard the new one). Sessions in flight at the change are reset by the
+ * receiver, as after a sender restart; at 1 Gbit/s this happens about every 6 hours.
  */
+import { log } from '../shared/log.js';
 import { type KeyRing, TAG_BYTES } from './auth.js';
 import type { CopyPolicy } from './copies.js';
 import { FecEncoder, type FecEncoderOptions, type FecEncoderStats } from './fec.js';
@@ -19,6 +27,7 @@ import {
   FrameType,
   HEADER_BYTES,
   Importance,
+  SEQ_LIMIT,
   SYMBOL_HEADER_BYTES,
   withCopyNumber,
 } from './frame.js';
@@ -26,6 +35,10 @@ import { Pacer, type SendDatagram, WIRE_OVERHEAD_BYTES } from './pacer.js';
 
 export interface AggregatorOptions {
   epoch: number;
+  /** A new epoch (persisted, above every earlier one), when the sequences near seqLimit. Default epoch + 1. */
+  newEpoch?: () => number;
+  /** Sequences stay below this within an epoch (tests lower it). Default SEQ_LIMIT. */
+  seqLimit?: number;
   rateBitsPerSecond: number;
   /** Largest UDP payload on the link (1472 for a 1500-byte MTU). */
   datagramBytes: number;
@@ -67,8 +80,15 @@ export interface AggregatorStats {
   /** Free fraction of the send buffer at the last reading. */
   free: number;
   repairFrames: number;
+  /** Epochs started because a sequence neared its limit. */
+  epochChanges: number;
+  /** Repairs of a block of an earlier epoch, not sent. */
+  repairsDropped: number;
   fec: FecEncoderStats | null;
 }
+
+/** A new epoch starts this far below the sequence limit (repairs of blocks in flight still fit). */
+const SEQ_MARGIN = 1 << 20;
 
 const HIGH_WATER = 0.75;
 const LOW_WATER = 0.5;
@@ -90,6 +110,9 @@ export class Aggregator {
   private readonly fec: FecEncoder | undefined;
   private linkSeq = 0;
   private repairSeq = 0;
+  /** The epoch frames are numbered in now. */
+  epoch: number;
+  private readonly seqLimit: number;
   private free = 1;
   private paused = false;
   private readonly timer: NodeJS.Timeout;
@@ -105,11 +128,15 @@ export class Aggregator {
     droppedBufferFull: 0,
     free: 1,
     repairFrames: 0,
+    epochChanges: 0,
+    repairsDropped: 0,
     fec: null,
   };
 
   constructor(private readonly options: AggregatorOptions) {
     const tag = options.auth ? TAG_BYTES : 0;
+    this.epoch = options.epoch;
+    this.seqLimit = options.seqLimit ?? SEQ_LIMIT;
     this.maxPayload = maxPayloadFor(options.datagramBytes, !!options.auth, !!options.fec);
     if (this.maxPayload < 64) throw new Error(`datagramBytes ${options.datagramBytes} is too small`);
     if (options.fec) {
@@ -117,6 +144,10 @@ export class Aggregator {
         ...options.fec,
         symbolBytes: symbolBytesFor(options.datagramBytes, tag),
         onRepairs: (block) => {
+          if (block.tag !== this.epoch) {
+            this.stats.repairsDropped += block.repairs.length;
+            return;
+          }
           for (const x of block.repairs) this.sendRepair(block.first, block.k, block.r, x.esi, x.symbol);
         },
       });
@@ -157,8 +188,10 @@ export class Aggregator {
   submit(frame: OutgoingFrame): boolean {
     if (frame.payload.length > this.maxPayload)
       throw new RangeError(`payload of ${frame.payload.length} bytes exceeds ${this.maxPayload}`);
+    const margin = Math.min(SEQ_MARGIN, this.seqLimit / 4);
+    if (this.linkSeq >= this.seqLimit - margin || this.repairSeq >= this.seqLimit - margin) this.nextEpoch();
     const linkSeq = this.linkSeq;
-    const block = this.fec ? this.fec.blockFor(linkSeq) : 0;
+    const block = this.fec ? this.fec.blockFor(linkSeq, this.epoch) : 0;
     const { header, tag } = this.header(
       frame.type,
       frame.importance,
@@ -169,7 +202,7 @@ export class Aggregator {
       frame.payload,
     );
     this.fec?.add(header, frame.payload);
-    this.linkSeq = (this.linkSeq + 1) >>> 0;
+    this.linkSeq++;
     this.stats.frames++;
     this.stats.payloadBytes += frame.payload.length;
     this.pacer.enqueue({ header, payload: frame.payload, tag, due: 0 });
@@ -192,6 +225,17 @@ export class Aggregator {
     return room;
   }
 
+  /** Starts a new epoch: the open FEC block closes, both sequences start again at 0. */
+  private nextEpoch(): void {
+    this.fec?.close();
+    const old = this.epoch;
+    this.epoch = this.options.newEpoch?.() ?? old + 1;
+    this.linkSeq = 0;
+    this.repairSeq = 0;
+    this.stats.epochChanges++;
+    log.info({ old, epoch: this.epoch }, 'new epoch: the link sequence neared its limit');
+  }
+
   /** Header (and tag) of a frame; flags, key id and tag length follow from auth and FEC. */
   private header(
     type: FrameType,
@@ -206,7 +250,7 @@ export class Aggregator {
     const keyId = auth?.signingId ?? 0;
     const flags = (auth ? FrameFlag.Authenticated : 0) | (this.fec ? FrameFlag.Fec : 0);
     const header = encodeHeader(
-      { type, flags, importance, copy: 0, epoch: this.options.epoch, linkSeq, session, seq, block, keyId },
+      { type, flags, importance, copy: 0, epoch: this.epoch, linkSeq, session, seq, block, keyId },
       payload.length,
       auth ? TAG_BYTES : 0,
     );
@@ -215,6 +259,10 @@ export class Aggregator {
 
   /** A repair frame: its own sequence; session = K << 16 | R, seq = symbol id, block = first source. */
   private sendRepair(first: number, k: number, r: number, esi: number, symbol: Buffer): void {
+    if (this.repairSeq >= this.seqLimit) {
+      this.stats.repairsDropped++;
+      return;
+    }
     const { header, tag } = this.header(
       FrameType.Repair,
       Importance.High,
@@ -224,7 +272,7 @@ export class Aggregator {
       first,
       symbol,
     );
-    this.repairSeq = (this.repairSeq + 1) >>> 0;
+    this.repairSeq++;
     this.stats.repairFrames++;
     this.pacer.enqueue({ header, payload: symbol, tag, due: 0 });
   }

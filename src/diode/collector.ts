@@ -13,20 +13,26 @@
  *
  * With a key ring (auth.ts) the tag is checked before anything else: a forged, corrupted or
  * unauthenticated frame is counted by reason and goes no further. Replays: within an epoch
- * the sequence window drops a frame seen before (or too old); an epoch older than the newest
- * one authenticated (kept on disk across restarts) is refused as `old-epoch`.
+ * the sequence window drops a frame seen before (or behind the window: sequences only grow
+ * within an epoch, frame.ts SEQ_LIMIT); an epoch older than the newest one authenticated is
+ * refused as `old-epoch`; and after a restart, frames of the newest epoch below its reserved
+ * high-water mark are refused as `replay` (epoch-mark.ts: both kept on disk). With
+ * `dedup: adjacent` and auth the window's verdict still applies.
+ *
+ * What arrived never stops the receiver: an exception in a frame's handler drops that frame,
+ * counts it by kind (`handlerErrors`) and is logged once per kind.
  *
  * FEC (fec.ts): source frames go on as usual and are also kept by the block decoder; repair
  * frames (their own sequence window) go to it only; frames it recovers come back through
  * the window and on to their handler like any other.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { log } from '../shared/log.js';
 import type { AuthFailure, KeyRing } from './auth.js';
 import type { RecvConfig } from './config.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
 import { SequenceWindow } from './dedup-window.js';
+import { type EpochMark, loadEpochMark, RESERVE_FRAMES, saveEpochMark } from './epoch-mark.js';
 import { FecDecoder, type FecDecoderStats } from './fec.js';
 import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from './frame.js';
 import { type ReceiveBufferReport, setReceiveBuffer } from './socket-options.js';
@@ -57,8 +63,13 @@ export interface CollectorCounters {
   stale: number;
   /** Frames that never arrived in any copy, nor were recovered (they left the window unseen). */
   lostFrames: number;
-  /** Frames dropped by the authentication check, by reason. */
-  auth: Record<AuthFailure, number>;
+  /**
+   * Frames dropped by the authentication check, by reason; `replay`: below the high-water
+   * mark of a previous run; `unreserved`: above the mark while it could not be written.
+   */
+  auth: Record<AuthFailure | 'replay' | 'unreserved', number>;
+  /** Frames whose handler threw, by kind (the frame was dropped). */
+  handlerErrors: Record<string, number>;
   repairFrames: number;
   repairDuplicates: number;
   /** Repair frames that never arrived (their own window). */
@@ -82,18 +93,33 @@ export class Collector {
   private readonly fec: FecDecoder;
   private lostInDroppedEpochs = 0;
   private lostRepairsInDroppedEpochs = 0;
-  /** Frames of an epoch older than this are refused (with auth only). */
-  private newestEpoch = 0;
+  /** With auth: the newest epoch and its reserved marks, as on disk; older epochs are refused. */
+  private mark: EpochMark = { epoch: 0, link: 0, repair: 0 };
+  /** Sequences of the newest epoch below these were possibly accepted by a previous run. */
+  private floor = { link: 0, repair: 0 };
+  private lastMarkFailure = Number.NEGATIVE_INFINITY;
+  private readonly loggedErrors = new Set<string>();
   receiveBuffer: ReceiveBufferReport | undefined;
   readonly counters: CollectorCounters = {
     datagrams: 0,
     bytes: 0,
     frames: 0,
-    rejected: { short: 0, magic: 0, version: 0, type: 0, flags: 0, truncated: 0, trailing: 0, oversized: 0 },
+    rejected: {
+      short: 0,
+      magic: 0,
+      version: 0,
+      type: 0,
+      flags: 0,
+      truncated: 0,
+      trailing: 0,
+      field: 0,
+      oversized: 0,
+    },
     duplicates: 0,
     stale: 0,
     lostFrames: 0,
-    auth: { unauthenticated: 0, 'unknown-key': 0, 'bad-tag': 0, 'old-epoch': 0 },
+    auth: { unauthenticated: 0, 'unknown-key': 0, 'bad-tag': 0, 'old-epoch': 0, replay: 0, unreserved: 0 },
+    handlerErrors: {},
     repairFrames: 0,
     repairDuplicates: 0,
     lostRepairFrames: 0,
@@ -110,10 +136,10 @@ export class Collector {
       onRecovered: (epoch, frame) => this.recovered(epoch, frame),
     });
     if (options.auth && options.epochFile) {
-      try {
-        this.newestEpoch = Number(readFileSync(options.epochFile, 'utf8').trim()) || 0;
-      } catch {
-        // first start
+      const mark = loadEpochMark(options.epochFile); // throws (refuses to start) when unreadable
+      if (mark) {
+        this.mark = mark;
+        this.floor = { link: mark.link, repair: mark.repair };
       }
     }
     this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
@@ -142,7 +168,28 @@ export class Collector {
     return state ? Date.now() - state.lastHeard : undefined;
   }
 
+  /** One datagram from the link; never throws (a frame that makes a handler throw is dropped). */
   receive(msg: Buffer): void {
+    this.guard('receive', () => this.take(msg));
+  }
+
+  /** Runs a step for one frame; an exception drops the frame, counted by kind and logged once per kind. */
+  private guard(kind: string, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      const c = this.counters.handlerErrors;
+      c[kind] = (c[kind] ?? 0) + 1;
+      if (this.loggedErrors.has(kind)) return;
+      this.loggedErrors.add(kind);
+      log.error(
+        { kind, err: (err as Error).message },
+        'a frame made its handler throw: dropped and counted (handlerErrors); further ones of this kind are counted, not logged',
+      );
+    }
+  }
+
+  private take(msg: Buffer): void {
     const c = this.counters;
     c.datagrams++;
     c.bytes += msg.length;
@@ -166,11 +213,15 @@ export class Collector {
         c.auth[failure]++;
         return;
       }
-      if (frame.epoch < this.newestEpoch) {
+      if (frame.epoch < this.mark.epoch) {
         c.auth['old-epoch']++;
         return;
       }
-      if (frame.epoch > this.newestEpoch) this.newEpoch(frame.epoch);
+      if (frame.epoch > this.mark.epoch) {
+        this.mark = { epoch: frame.epoch, link: 0, repair: 0 };
+        this.floor = { link: 0, repair: 0 };
+      }
+      if (!this.reserved(frame.type === FrameType.Repair ? 'repair' : 'link', frame.linkSeq)) return;
     }
     const state = this.epochState(frame.epoch);
     state.datagrams++;
@@ -180,7 +231,7 @@ export class Collector {
       if (verdict !== 'new') c.repairDuplicates++;
       else {
         c.repairFrames++;
-        this.fec.repair(frame);
+        this.guard('fec', () => this.fec.repair(frame));
       }
       return;
     }
@@ -189,7 +240,15 @@ export class Collector {
         c.duplicates++;
         return;
       }
-      state.window.accept(frame.linkSeq); // kept for FEC: a recovered frame that did arrive is not delivered twice
+      // The window always sees the frame (FEC: a recovered frame that did arrive is not
+      // delivered twice), and its replay check stands: behind the window is dropped, and with
+      // auth so is any frame it has seen (a replay is a copy that Algorithm 1 did not catch).
+      const verdict = state.window.accept(frame.linkSeq);
+      if (verdict === 'stale' || (verdict === 'duplicate' && auth)) {
+        if (verdict === 'duplicate') c.duplicates++;
+        else c.stale++;
+        return;
+      }
     } else {
       const verdict = state.window.accept(frame.linkSeq);
       if (verdict !== 'new') {
@@ -199,25 +258,58 @@ export class Collector {
       }
     }
     c.frames++;
-    if (frame.flags & FrameFlag.Fec) this.fec.source(frame, msg);
+    if (frame.flags & FrameFlag.Fec) this.guard('fec', () => this.fec.source(frame, msg));
     this.dispatch(frame, state);
+  }
+
+  /**
+   * With auth: is `seq` (link or repair) of the newest epoch above what a previous run may have
+   * accepted, and within the reserved mark on disk (written ahead here when needed)?
+   */
+  private reserved(key: 'link' | 'repair', seq: number): boolean {
+    if (seq < this.floor[key]) {
+      this.counters.auth.replay++;
+      return false;
+    }
+    if (seq + RESERVE_FRAMES / 2 < this.mark[key]) return true;
+    const file = this.options.epochFile;
+    if (!file) return true;
+    const now = performance.now();
+    // A failed write is retried at most once a second; meanwhile only what is reserved passes.
+    if (now - this.lastMarkFailure > 1000) {
+      const next = { ...this.mark, [key]: seq + RESERVE_FRAMES };
+      try {
+        saveEpochMark(file, next);
+        this.mark = next;
+        return true;
+      } catch (err) {
+        this.lastMarkFailure = now;
+        log.error(
+          { err: (err as Error).message, file },
+          'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
+        );
+      }
+    }
+    if (seq < this.mark[key]) return true;
+    this.counters.auth.unreserved++;
+    return false;
   }
 
   private dispatch(frame: Frame, state: EpochState): void {
     switch (frame.type) {
       case FrameType.Udp:
-        this.handlers.udp(frame);
+        this.guard('udp', () => this.handlers.udp(frame));
         break;
       case FrameType.Heartbeat:
-        this.handlers.heartbeat(frame.epoch, frame, state.datagrams);
+        this.guard('heartbeat', () => this.handlers.heartbeat(frame.epoch, frame, state.datagrams));
         break;
       case FrameType.FileManifest:
       case FrameType.FileData:
       case FrameType.FileEnd:
-        this.handlers.file?.(frame.epoch, frame);
+        this.guard('file', () => this.handlers.file?.(frame.epoch, frame));
         break;
       default:
-        this.handlers.session(frame.epoch, frame);
+        this.guard('session', () => this.handlers.session(frame.epoch, frame));
     }
   }
 
@@ -225,6 +317,7 @@ export class Collector {
   private recovered(epoch: number, frame: Frame): void {
     const state = this.epochs.get(epoch);
     if (!state) return;
+    if (this.options.auth && (epoch !== this.mark.epoch || !this.reserved('link', frame.linkSeq))) return;
     if (state.window.accept(frame.linkSeq) !== 'new') return;
     this.counters.frames++;
     this.dispatch(frame, state);
@@ -233,18 +326,6 @@ export class Collector {
   /** Retires old FEC blocks; the receiver calls it every 100 ms. */
   tick(): void {
     this.fec.tick((epoch) => this.epochs.has(epoch));
-  }
-
-  private newEpoch(epoch: number): void {
-    this.newestEpoch = epoch;
-    const file = this.options.epochFile;
-    if (!file) return;
-    try {
-      writeFileSync(`${file}.tmp`, `${epoch}\n`);
-      renameSync(`${file}.tmp`, file);
-    } catch (err) {
-      log.warn({ err: (err as Error).message, file }, 'cannot keep the newest epoch on disk');
-    }
   }
 
   snapshot(): CollectorCounters {

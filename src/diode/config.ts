@@ -23,6 +23,9 @@ const hostPort = z
     return { host, port };
   });
 
+/** An integer in [min, max], `def` when not given. */
+const count = (min: number, max: number, def: number) => z.number().int().min(min).max(max).default(def);
+
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IP address');
 
 const copySteps = z.array(
@@ -231,8 +234,13 @@ export const recvSchema = z
           .min(65536)
           .default(64 * 1024 * 1024),
         connectTimeoutMs: z.number().int().min(100).default(5000),
-        /** If given, only these destinations may be connected to; other sessions are refused. */
+        /**
+         * The only destinations TCP sessions and UDP datagrams may reach; others are refused.
+         * Required (it may be empty) unless `insecure: true`.
+         */
         allow: z.array(hostPort).optional(),
+        /** Sessions held at once (each may buffer up to maxBufferBytes); more are refused. */
+        maxSessions: count(1, 1_000_000, 1024),
         /**
          * Hold each session on disk until delivered (tcp-spool.ts): a receiver killed and
          * restarted delivers what it held complete; a destination down or slow is retried.
@@ -264,9 +272,14 @@ export const recvSchema = z
       })
       .strict()
       .prefault({}),
-    /** Only frames signed with a key of this file are accepted (auth.ts). */
+    /** Only frames signed with a key of this file are accepted (auth.ts). Required unless `insecure: true`. */
     auth: z.object({ keyFile: z.string() }).strict().optional(),
-    /** Where the receiver keeps its state (the newest epoch seen). */
+    /**
+     * Run without auth or without tcp.allow: anyone who can send a datagram to the link port
+     * may then forge sessions to any address. Logged as a warning at every start.
+     */
+    insecure: z.boolean().default(false),
+    /** Where the receiver keeps its state (the newest epoch seen); 0700, owned by the diode's user. */
     stateDir: z.string().default(join(tmpdir(), 'tacmesh-diode-recv')),
     fec: z
       .object({
@@ -294,6 +307,12 @@ export const recvSchema = z
           .min(0)
           .default(256 * 1024),
         persistEveryMs: z.number().int().min(100).default(1000),
+        /** Files received at once; a manifest beyond this is ignored (audited). */
+        maxIncomingFiles: count(1, 10_000, 16),
+        /** Chunks of one file (its bitmap is chunks / 8 bytes in memory); more is ignored. */
+        maxChunks: count(1, 2 ** 32, 2 ** 28),
+        /** A file seen to its end is remembered (not received again from a later round) this long. */
+        rememberDoneS: count(60, 3650 * 86_400, 7 * 86_400),
       })
       .strict()
       .prefault({}),
@@ -301,7 +320,12 @@ export const recvSchema = z
     audit: auditSchema(),
     stats: statsSchema(),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.insecure || (c.auth !== undefined && c.tcp.allow !== undefined), {
+    message:
+      'the receiver fails closed: give auth (a key file) and tcp.allow (the destinations sessions ' +
+      'and datagrams may reach; [] for none), or set insecure: true to run open',
+  });
 
 function statsSchema() {
   return z

@@ -6,7 +6,10 @@
  * A sequence ahead of the highest seen slides the window forward; bits that slide out
  * unseen are frames lost with all their copies, which is how the receiver counts residual
  * loss with no return path. A sequence older than the window is stale: dropped.
- * Sequence numbers are 32-bit and compared with serial-number arithmetic (RFC 1982).
+ * Sequences are compared as plain numbers, not with serial-number arithmetic: within an
+ * epoch they only grow and never wrap (the sender starts a new epoch first, frame.ts
+ * SEQ_LIMIT), so a frame recorded any number of frames ago — 2^31 or more — is behind the
+ * window, never "ahead" of it.
  */
 
 export type WindowVerdict = 'new' | 'duplicate' | 'stale';
@@ -39,7 +42,7 @@ export class SequenceWindow {
       this.set(seq);
       return 'new';
     }
-    const ahead = (seq - this.top) | 0;
+    const ahead = seq - this.top;
     if (ahead > 0) {
       this.slide(ahead);
       this.top = seq;

@@ -10,6 +10,7 @@ import {
   FrameFlag,
   FrameType,
   Importance,
+  SEQ_LIMIT,
   SYMBOL_HEADER_BYTES,
 } from './frame.js';
 import { encodeRepairs } from './raptorq.js';
@@ -113,7 +114,7 @@ function repairFrame(epoch: number, first: number, k: number, r: number, esi: nu
 
 test('a block with lost sources is rebuilt from its repairs, frame for frame; its spare is reported', async () => {
   const epoch = 77;
-  const first = 0xfffffff0; // the block wraps around the 32-bit link sequence
+  const first = SEQ_LIMIT - 300; // the last block an epoch may have
   const src = frames(300, first, epoch);
   const block = await encodeBlock(src);
   assert.equal(block.k, 300);

@@ -35,7 +35,8 @@ export interface FecEncoderOptions {
   maxDelayMs: number;
   sizing: FecSizing;
   /** Called with a closed block's repair symbols, in block order. */
-  onRepairs(block: { first: number; k: number; r: number; repairs: RepairSymbol[] }): void;
+  /** `tag`: what blockFor() was given for the block (the aggregator's epoch). */
+  onRepairs(block: { first: number; k: number; r: number; tag: number; repairs: RepairSymbol[] }): void;
   /** Encode on the main thread (tests); a worker thread otherwise. */
   inline?: boolean;
 }
@@ -51,6 +52,7 @@ export interface FecEncoderStats {
 
 interface OpenBlock {
   first: number;
+  tag: number;
   k: number;
   data: Buffer;
   timer: NodeJS.Timeout;
@@ -59,6 +61,7 @@ interface OpenBlock {
 interface Job {
   id: number;
   first: number;
+  tag: number;
   k: number;
   r: number;
   started: number;
@@ -103,13 +106,17 @@ export class FecEncoder {
     }
   }
 
-  /** The first link sequence of the block the frame with `linkSeq` belongs to (opening one if needed). */
-  blockFor(linkSeq: number): number {
+  /**
+   * The first link sequence of the block the frame with `linkSeq` belongs to (opening one if
+   * needed, tagged with `tag`: its repairs come back with it).
+   */
+  blockFor(linkSeq: number, tag = 0): number {
     if (!this.open) {
       const timer = setTimeout(() => this.close(), this.options.maxDelayMs);
       timer.unref();
       this.open = {
         first: linkSeq,
+        tag,
         k: 0,
         data: Buffer.alloc(this.options.blockFrames * this.options.symbolBytes),
         timer,
@@ -141,9 +148,16 @@ export class FecEncoder {
     const r = Math.min(repairsFor(b.k, this.options.sizing), 0xffff);
     const data = b.data.subarray(0, b.k * t);
     this.stats.blocks++;
-    const job: Job = { id: this.nextJob++, first: b.first, k: b.k, r, started: performance.now() };
+    const job: Job = {
+      id: this.nextJob++,
+      first: b.first,
+      tag: b.tag,
+      k: b.k,
+      r,
+      started: performance.now(),
+    };
     if (r === 0) {
-      this.options.onRepairs({ first: b.first, k: b.k, r, repairs: [] });
+      this.options.onRepairs({ first: b.first, k: b.k, r, tag: b.tag, repairs: [] });
       return;
     }
     if (!this.worker) {
@@ -193,7 +207,7 @@ export class FecEncoder {
     this.stats.encodeMs += performance.now() - job.started;
     this.stats.repairSymbols += repairs.length;
     this.stats.overhead = this.stats.sourceFrames ? this.stats.repairSymbols / this.stats.sourceFrames : 0;
-    this.options.onRepairs({ first: job.first, k: job.k, r: job.r, repairs });
+    this.options.onRepairs({ first: job.first, k: job.k, r: job.r, tag: job.tag, repairs });
   }
 }
 
@@ -247,6 +261,12 @@ interface BlockState {
 }
 
 const RECENT = 16;
+/**
+ * Blocks held at once per epoch. Honest traffic holds a few dozen (a block lives holdMs after
+ * its last symbol); a sender flooding block numbers gets its oldest blocks retired instead of
+ * memory. Repair symbols kept per block: at most K (no decode needs more).
+ */
+const MAX_OPEN_BLOCKS = 256;
 
 export class FecDecoder {
   private readonly epochs = new Map<number, Map<number, BlockState>>();
@@ -317,7 +337,7 @@ export class FecDecoder {
     b.t = t;
     b.repairsSeen++;
     b.lastHeard = this.now;
-    if (b.done) return;
+    if (b.done || b.repairs.length >= k) return;
     const symbol = { esi: frame.seq, symbol: Buffer.from(frame.payload) };
     b.repairs.push(symbol);
     this.check(frame.epoch, b, symbol.esi, symbol.symbol);
@@ -353,6 +373,11 @@ export class FecDecoder {
     }
     let b = blocks.get(first);
     if (!b) {
+      if (blocks.size >= MAX_OPEN_BLOCKS) {
+        let oldest: BlockState | undefined;
+        for (const o of blocks.values()) if (!oldest || o.lastHeard < oldest.lastHeard) oldest = o;
+        if (oldest) this.retire(blocks, oldest);
+      }
       b = {
         first,
         flags,

@@ -50,6 +50,7 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
 
   const recvConfig = (x: ReturnType<typeof dirs>, extra: Record<string, unknown> = {}) => ({
     auth: { keyFile: keys },
+    tcp: { allow: [] },
     stateDir: x.state,
     files: { inbox: x.inbox, incompleteAfterMs: 30_000 },
     audit: { file: `${x.audit}-recv.jsonl` },

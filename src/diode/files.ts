@@ -14,6 +14,7 @@
  * without a gap. The receiving side is inbox.ts.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { basename } from 'node:path';
 import { log } from '../shared/log.js';
 import type { Aggregator } from './aggregator.js';
 import type { AuditLog } from './audit.js';
@@ -144,6 +145,10 @@ export class FileSender {
     });
   }
 
+  /**
+   * Round after round until stopped. A file that fails (its data short or unreadable) is
+   * quarantined in the spool and the loop goes on with the others.
+   */
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const file = this.carousel.pick(this.spool.list());
@@ -151,7 +156,12 @@ export class FileSender {
         await this.doorbell.wait(100);
         continue;
       }
-      await this.round(file);
+      try {
+        await this.round(file);
+      } catch (err) {
+        this.current = undefined;
+        this.spool.tryQuarantine(basename(file.dir), `cannot be sent: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -194,7 +204,7 @@ export class FileSender {
         }
         if (performance.now() - lastSaved > this.options.progressEveryMs) {
           p.nextChunk = safe;
-          this.spool.saveProgress(file, false);
+          this.spool.saveProgress(file);
           safe = chunk;
           lastSaved = performance.now();
         }
@@ -202,7 +212,7 @@ export class FileSender {
       }
       if (this.stopped) {
         p.nextChunk = safe;
-        this.spool.saveProgress(file, true);
+        this.spool.saveProgress(file);
         return;
       }
     } finally {
@@ -232,7 +242,7 @@ export class FileSender {
         rounds: p.roundsDone,
       });
       log.info({ id: m.id, name: m.name, rounds: p.roundsDone }, 'file sent');
-    } else this.spool.saveProgress(file, true);
+    } else this.spool.saveProgress(file);
   }
 
   /** Submits a frame, waiting while the aggregator's buffer is full. */

@@ -13,6 +13,8 @@ import {
   FrameType,
   HEADER_BYTES,
   Importance,
+  MAX_COPY,
+  SEQ_LIMIT,
   withCopyNumber,
 } from './frame.js';
 
@@ -22,7 +24,7 @@ const header: FrameHeader = {
   importance: Importance.High,
   copy: 0,
   epoch: 0xdeadbeef,
-  linkSeq: 0xfffffffe,
+  linkSeq: SEQ_LIMIT - 1,
   session: 7,
   seq: 123456,
   block: 0,
@@ -95,4 +97,29 @@ test('open and UDP payloads round-trip; malformed ones are refused', () => {
   assert.equal(v6?.host, 'fd00:0:0:0:0:0:0:1');
   assert.equal(decodeUdp(Buffer.from([4, 1, 2])), undefined);
   assert.equal(decodeUdp(Buffer.from([5, 1, 2, 3, 4, 0, 1])), undefined);
+});
+
+test('impossible fields are refused by the decoders: copy, sequence, key id, UDP port 0, open to a name', () => {
+  const reason = (h: Partial<FrameHeader>) => {
+    const d = decodeFrame(encodeFrame({ ...header, ...h }, Buffer.from('x')));
+    return d.ok ? 'ok' : d.reason;
+  };
+  assert.equal(reason({}), 'ok');
+  assert.equal(reason({ copy: MAX_COPY + 1 }), 'field');
+  assert.equal(reason({ linkSeq: SEQ_LIMIT }), 'field');
+  assert.equal(reason({ keyId: 3 }), 'field', 'a key id without the authenticated flag');
+  assert.equal(reason({ flags: 2, block: 0xffffffff }), 'field', 'an FEC block past the limit');
+  const udp = (host: string, port: number) =>
+    decodeUdp(Buffer.concat([encodeUdpPrefix(addressBytes(host), port), Buffer.from('data')]));
+  assert.equal(udp('10.77.0.1', 0), undefined, 'port 0');
+  assert.equal(udp('0.0.0.0', 53), undefined, 'the unspecified address');
+  assert.equal(udp('::', 53), undefined);
+  assert.equal(udp('10.77.0.1', 53)?.port, 53);
+  const open = (host: string, port: number) =>
+    decodeOpen(
+      encodeOpen({ service: 's', destination: { host, port }, client: { address: '10.77.0.9', port: 1 } }),
+    );
+  assert.equal(open('db.example', 5432), undefined, 'the receiver resolves no names');
+  assert.equal(open('10.77.0.1', 0), undefined);
+  assert.equal(open('10.77.0.1', 5432)?.destination.port, 5432);
 });

@@ -25,6 +25,7 @@
  * Multi-byte fields are big-endian. Decoding never throws: a datagram that is not a valid
  * frame yields the reason it was rejected, so the collector can count it.
  */
+import { isIP } from 'node:net';
 
 export const FRAME_MAGIC = 0x5244;
 export const FRAME_VERSION = 3;
@@ -76,7 +77,26 @@ export interface Frame extends FrameHeader {
   tag: Buffer;
 }
 
-export type RejectReason = 'short' | 'magic' | 'version' | 'type' | 'flags' | 'truncated' | 'trailing';
+export type RejectReason =
+  | 'short'
+  | 'magic'
+  | 'version'
+  | 'type'
+  | 'flags'
+  | 'truncated'
+  | 'trailing'
+  /** A field no sender writes: a copy number above MAX_COPY, a sequence past SEQ_LIMIT, a key id that contradicts the flags. */
+  | 'field';
+
+/** The most extra copies of a frame a sender makes (config: copies at most 8). */
+export const MAX_COPY = 8;
+/**
+ * Link and repair sequences stay below this within one epoch: a sender starts a new epoch
+ * before either reaches it (aggregator.ts), 2^28 frames before the 32-bit wrap. So within an
+ * epoch sequences only grow, and the receiver's window compares them as plain numbers: a
+ * frame behind the window is never taken for one ahead of it.
+ */
+export const SEQ_LIMIT = 2 ** 32 - 2 ** 28;
 
 export type Decoded = { ok: true; frame: Frame } | { ok: false; reason: RejectReason };
 
@@ -190,6 +210,13 @@ export function decodeFrame(datagram: Buffer): Decoded {
   const end = HEADER_BYTES + length + tagLength;
   if (end > datagram.length) return { ok: false, reason: 'truncated' };
   if (end < datagram.length) return { ok: false, reason: 'trailing' };
+  const keyId = datagram.readUInt16BE(28);
+  const impossible =
+    datagram[6]! > MAX_COPY ||
+    datagram.readUInt32BE(12) >= SEQ_LIMIT ||
+    (flags & FrameFlag.Fec && datagram.readUInt32BE(24) >= SEQ_LIMIT) ||
+    (keyId === 0) === ((flags & FrameFlag.Authenticated) !== 0);
+  if (impossible) return { ok: false, reason: 'field' };
   return {
     ok: true,
     frame: {
@@ -202,7 +229,7 @@ export function decodeFrame(datagram: Buffer): Decoded {
       session: datagram.readUInt32BE(16),
       seq: datagram.readUInt32BE(20),
       block: datagram.readUInt32BE(24),
-      keyId: datagram.readUInt16BE(28),
+      keyId,
       payload: datagram.subarray(HEADER_BYTES, HEADER_BYTES + length),
       tag: datagram.subarray(HEADER_BYTES + length, end),
     },
@@ -220,16 +247,23 @@ export function encodeOpen(p: OpenPayload): Buffer {
   return Buffer.from(JSON.stringify(p));
 }
 
-/** The open frame's payload, or undefined when it is not one. */
+const isPort = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
+
+/**
+ * The open frame's payload, or undefined when it is not one. The destination must be an IP
+ * address (the receiver resolves no names) and a port 1-65535.
+ */
 export function decodeOpen(payload: Buffer): OpenPayload | undefined {
   try {
     const p = JSON.parse(payload.toString('utf8')) as OpenPayload;
     const ok =
       typeof p?.service === 'string' &&
+      p.service.length <= 255 &&
       typeof p.destination?.host === 'string' &&
-      Number.isInteger(p.destination.port) &&
-      p.destination.port > 0 &&
-      p.destination.port < 65536;
+      isIP(p.destination.host) !== 0 &&
+      isPort(p.destination.port) &&
+      typeof p.client === 'object' &&
+      p.client !== null;
     return ok ? p : undefined;
   } catch {
     return undefined;
@@ -245,13 +279,19 @@ export function encodeUdpPrefix(address: Buffer, port: number): Buffer {
   return b;
 }
 
+/**
+ * A UDP frame's destination and datagram, or undefined when it cannot be sent: an unknown
+ * family, a short prefix, port 0, or an unspecified address (0.0.0.0, ::).
+ */
 export function decodeUdp(payload: Buffer): { host: string; port: number; data: Buffer } | undefined {
   const family = payload[0];
   const size = family === 4 ? 4 : family === 6 ? 16 : 0;
   if (size === 0 || payload.length < 1 + size + 2) return undefined;
   const addr = payload.subarray(1, 1 + size);
+  const port = payload.readUInt16BE(1 + size);
+  if (port === 0 || addr.every((b) => b === 0)) return undefined;
   const host = size === 4 ? [...addr].join('.') : ipv6ToString(addr);
-  return { host, port: payload.readUInt16BE(1 + size), data: payload.subarray(1 + size + 2) };
+  return { host, port, data: payload.subarray(1 + size + 2) };
 }
 
 function ipv6ToString(b: Buffer): string {

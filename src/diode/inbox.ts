@@ -8,6 +8,19 @@
  *   <spool>/done/<id>                                              seen to its end (a carousel
  *                                                                  repeats it: not delivered twice)
  *
+ * A file is known by (id, size, SHA-256, sender time), not by its 32-bit id alone: a new file
+ * whose id was used before (in done/ or still incoming) is a new file, received as such; a
+ * file in done/ is forgotten after `rememberDoneMs`. Every manifest that is ignored — already
+ * received, impossible (a chunk size that does not fit a frame, too many chunks), too many
+ * files at once — is counted and audited (`file-ignored`, once per file, reason and round).
+ *
+ * Bounded by what a manifest may ask: the chunk size must fit a frame, at most `maxChunks`
+ * chunks (the bitmap is in memory), at most `maxIncomingFiles` at once, and the free space
+ * must hold the file on top of what the files being received still need (each reserves its
+ * size). File names (safeName) are cut to 255 bytes of UTF-8 and stripped of control and bidi
+ * characters; delivery never replaces an existing file (a hard link, which fails if the name
+ * is taken, then a name with the id).
+ *
  * `have.bitmap` (which chunks are on disk) is saved every second after an fdatasync of the
  * data, so it never claims a chunk the disk does not hold: a receiver killed and restarted
  * picks up where it was and completes from the rest of the round or a later one. The spool
@@ -24,6 +37,7 @@ import {
   existsSync,
   fdatasyncSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -32,17 +46,19 @@ import {
   renameSync,
   rmSync,
   statfsSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncPath, writeFileAtomic } from '../shared/atomic-file.js';
 import { log } from '../shared/log.js';
 import type { AuditLog } from './audit.js';
 import { decodeEnd, decodeManifest, type ManifestPayload } from './files.js';
 import { type Frame, FrameType } from './frame.js';
 import { PrefixHash } from './prefix-hash.js';
-import { fsyncPath, isDiskFull, type Manifest, sha256File, writeAtomic } from './spool.js';
+import { isDiskFull, type Manifest, sha256File } from './spool.js';
 
 export interface InboxConfig {
   inbox: string;
@@ -52,7 +68,18 @@ export interface InboxConfig {
   /** Bytes kept free (a reserve file) so an error record can still be written on a full disk. */
   reserveBytes: number;
   persistEveryMs: number;
+  /** Files received at once. */
+  maxIncomingFiles: number;
+  /** Chunks of one file. */
+  maxChunks: number;
+  /** The largest chunk a frame can carry (the link's largest datagram less the header). */
+  maxChunkBytes: number;
+  /** A file in done/ is forgotten after this long. */
+  rememberDoneMs: number;
 }
+
+/** The smallest chunk a sender uses (its frame payload is at least 64 bytes). */
+export const MIN_CHUNK_BYTES = 64;
 
 export interface InboxCounters {
   manifests: number;
@@ -67,6 +94,10 @@ export interface InboxCounters {
   deliveredBytes: number;
   quarantined: number;
   refusedDiskFull: number;
+  /** Manifests ignored (each audited as file-ignored): already received, impossible, too many at once. */
+  ignored: number;
+  /** A file arrived with the id of another one (in done/ or incoming): received as a new file. */
+  idCollisions: number;
 }
 
 interface Incoming {
@@ -91,13 +122,67 @@ export interface IncomingStatus {
   chunks: number;
 }
 
-/** A file name safe to create in the inbox: no directories, no hidden or special names. */
-export function safeName(name: string): string {
+/** Characters that reorder how a name is shown (a "txt.exe" shown as "exe.txt"). */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** The longest file name Linux filesystems take, in bytes. */
+export const NAME_MAX_BYTES = 255;
+
+/** `s` cut to at most `max` bytes of UTF-8, never inside a character. */
+export function cutUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let bytes = 0;
+  let out = '';
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > max) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A file name safe to create in the inbox: no directories, no hidden or special names, no
+ * control or bidi characters, at most 255 - `room` bytes of UTF-8 (room for a suffix).
+ */
+export function safeName(name: string, room = 0): string {
   const base = name.split(/[/\\]/).pop() ?? '';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '_').slice(0, 255);
-  if (!clean || clean === '.' || clean === '..') return '_';
-  return clean.startsWith('.') ? `_${clean}` : clean;
+  const clean = base.replace(BIDI, '').replace(/[\u0000-\u001f\u007f]/g, '_');
+  const named = !clean || clean === '.' || clean === '..' ? '_' : clean.startsWith('.') ? `_${clean}` : clean;
+  return cutUtf8(named, NAME_MAX_BYTES - room) || '_';
+}
+
+/**
+ * Moves `part` into `dir` as `name`, never replacing a file already there: a hard link (which
+ * fails if the name is taken, with no window between a check and the rename), then the part
+ * is unlinked; a taken name becomes `name.<id>`, then `name.<id>-2`... Returns the path.
+ */
+export function deliverNoReplace(part: string, dir: string, name: string, id: number): string {
+  for (let n = 0; n < 1000; n++) {
+    const suffix = n === 0 ? '' : n === 1 ? `.${id}` : `.${id}-${n}`;
+    const target = join(dir, `${safeName(name, Buffer.byteLength(suffix))}${suffix}`);
+    try {
+      linkSync(part, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw err;
+    }
+    unlinkSync(part);
+    return target;
+  }
+  throw new Error(`no free name for ${name} in ${dir}`);
+}
+
+/** What tells two files with one id apart. */
+function identity(m: Pick<Manifest, 'size' | 'sha256' | 'senderTime'>): string {
+  return `${m.size}:${m.sha256}:${m.senderTime}`;
+}
+
+interface DoneEntry {
+  /** identity(); undefined for an entry written before issue 16 (it matches any file of the id). */
+  identity: string | undefined;
+  at: number;
 }
 
 /** True when the bitmap says chunk `i` is on disk. */
@@ -134,18 +219,25 @@ function readChunk(fd: number, m: Manifest, index: number): Buffer {
   return b;
 }
 
-/** Chunks of not-yet-announced files kept in memory, in all. */
+/** Chunks of not-yet-announced files kept in memory, in all (each counted with HELD_OVERHEAD). */
 const HELD_MAX_BYTES = 32 * 1024 * 1024;
+const HELD_OVERHEAD = 128;
 const HELD_MAX_MS = 30_000;
+/** Distinct ignored manifests audited per minute; beyond, they are counted (and summed up once a minute). */
+const IGNORED_AUDITS_PER_MINUTE = 1024;
 
 export class FileReceiver {
   private readonly incoming = new Map<number, Incoming>();
   /** Chunks that arrived before their file's manifest (lost, and rebuilt by FEC a block later). */
   private readonly held = new Map<number, { since: number; frames: Frame[] }>();
   private heldBytes = 0;
-  private readonly done = new Set<number>();
+  private readonly done = new Map<number, DoneEntry>();
   private readonly dirs: { incoming: string; quarantine: string; done: string; reserve: string };
   private lastPersist = 0;
+  private lastPrune = Date.now();
+  /** Ignored manifests audited this minute (by file, reason and round), and those not audited. */
+  private readonly audited = new Set<string>();
+  private unaudited = 0;
   readonly counters: InboxCounters = {
     manifests: 0,
     badManifests: 0,
@@ -157,6 +249,8 @@ export class FileReceiver {
     deliveredBytes: 0,
     quarantined: 0,
     refusedDiskFull: 0,
+    ignored: 0,
+    idCollisions: 0,
   };
 
   constructor(
@@ -176,7 +270,7 @@ export class FileReceiver {
     mkdirSync(this.config.inbox, { recursive: true });
     for (const d of [this.dirs.incoming, this.dirs.quarantine, this.dirs.done])
       mkdirSync(d, { recursive: true, mode: 0o700 });
-    for (const id of readdirSync(this.dirs.done)) this.done.add(Number(id));
+    this.loadDone();
     this.makeReserve();
     for (const e of readdirSync(this.dirs.incoming)) {
       const dir = join(this.dirs.incoming, e);
@@ -235,16 +329,10 @@ export class FileReceiver {
     const m = decodeManifest(frame.payload);
     if (!m || m.id !== frame.session) {
       this.counters.badManifests++;
+      this.ignore({ id: frame.session }, 'not a sound manifest', 'bad');
       return;
     }
     this.counters.manifests++;
-    const known = this.incoming.get(m.id);
-    if (known) {
-      known.lastHeard = Date.now();
-      if (known.manifest.sha256 !== m.sha256 || known.manifest.size !== m.size) this.counters.badManifests++;
-      return;
-    }
-    if (this.done.has(m.id)) return;
     const manifest: Manifest = {
       id: m.id,
       name: m.name,
@@ -254,24 +342,99 @@ export class FileReceiver {
       chunkBytes: m.chunkBytes,
       chunks: m.chunks,
     };
+    const key = identity(m);
+    const known = this.incoming.get(m.id);
+    if (known) {
+      if (identity(known.manifest) === key) {
+        known.lastHeard = Date.now();
+        return;
+      }
+      // Another file with this id: the sender has let go of the older one (it sends one at a
+      // time, and never reuses an id it still holds), so that one cannot complete any more.
+      if (known.verifying) {
+        this.ignore(manifest, 'another file with this id is being checked', m.round);
+        return;
+      }
+      this.counters.idCollisions++;
+      this.quarantine(known, `superseded: another file (${m.name}, ${m.size} bytes) came with id ${m.id}`);
+    }
+    const done = this.done.get(m.id);
+    if (done) {
+      if (done.identity === undefined || done.identity === key) {
+        this.ignore(manifest, 'already received (or quarantined): a later round', m.round);
+        return;
+      }
+      this.counters.idCollisions++;
+      this.forgetDone(m.id);
+    }
+    if (m.chunkBytes < MIN_CHUNK_BYTES || m.chunkBytes > this.config.maxChunkBytes) {
+      this.ignore(
+        manifest,
+        `chunk size ${m.chunkBytes} does not fit a frame (${MIN_CHUNK_BYTES}-${this.config.maxChunkBytes})`,
+        m.round,
+      );
+      return;
+    }
+    if (m.chunks > this.config.maxChunks) {
+      this.ignore(
+        manifest,
+        `${m.chunks} chunks: more than files.maxChunks (${this.config.maxChunks})`,
+        m.round,
+      );
+      return;
+    }
+    if (this.incoming.size >= this.config.maxIncomingFiles) {
+      this.ignore(
+        manifest,
+        `${this.incoming.size} files being received: files.maxIncomingFiles; a later round may bring it`,
+        m.round,
+      );
+      return;
+    }
     if (m.size > this.config.maxFileBytes) {
       this.refuse(manifest, `larger than files.maxFileBytes (${this.config.maxFileBytes})`);
       return;
     }
     const free = this.freeBytes();
-    if (free < m.size + this.config.reserveBytes) {
+    const promised = this.promisedBytes();
+    if (free - promised < m.size + this.config.reserveBytes) {
       this.counters.refusedDiskFull++;
-      this.refuse(manifest, `disk full: ${m.size} bytes needed, ${free} free in ${this.config.spool}`);
+      this.refuse(
+        manifest,
+        `disk full: ${m.size} bytes needed, ${free} free in ${this.config.spool} of which ${promised} are promised to the files being received`,
+      );
       return;
     }
     this.open(manifest, m);
+  }
+
+  /** Bytes the files being received still need (each reserved its size at its manifest). */
+  private promisedBytes(): number {
+    let n = 0;
+    for (const inc of this.incoming.values())
+      if (!inc.verifying) n += Math.max(0, inc.manifest.size - inc.count * inc.manifest.chunkBytes);
+    return n;
+  }
+
+  /** A manifest not acted on: counted, and audited once per file, reason and round (a bounded number a minute). */
+  private ignore(m: Partial<Manifest> & { id: number }, reason: string, round: number | 'bad'): void {
+    this.counters.ignored++;
+    const key = `${m.id}:${m.size}:${m.sha256}:${m.senderTime}:${round}:${reason}`;
+    if (this.audited.has(key)) return;
+    if (this.audited.size >= IGNORED_AUDITS_PER_MINUTE) {
+      this.unaudited++;
+      return;
+    }
+    this.audited.add(key);
+    this.audit.write('file-ignored', { ...m, round, reason });
+    log.info({ id: m.id, name: m.name, round, reason }, 'file manifest ignored');
   }
 
   private open(manifest: Manifest, m: ManifestPayload): void {
     const dir = join(this.dirs.incoming, String(m.id));
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest));
       const fd = openSync(join(dir, 'data.part'), 'w+', 0o600);
       this.incoming.set(m.id, {
         manifest,
@@ -303,7 +466,7 @@ export class FileReceiver {
     if (!held) return;
     this.held.delete(m.id);
     for (const f of held.frames) {
-      this.heldBytes -= f.payload.length;
+      this.heldBytes -= f.payload.length + HELD_OVERHEAD;
       this.data(f);
     }
   }
@@ -354,7 +517,8 @@ export class FileReceiver {
 
   /** Keeps a chunk whose manifest has not come (yet), within a memory budget. */
   private hold(frame: Frame): void {
-    if (this.heldBytes + frame.payload.length > HELD_MAX_BYTES) {
+    const cost = frame.payload.length + HELD_OVERHEAD;
+    if (this.heldBytes + cost > HELD_MAX_BYTES) {
       this.counters.withoutManifest++;
       return;
     }
@@ -364,7 +528,7 @@ export class FileReceiver {
       this.held.set(frame.session, h);
     }
     h.frames.push({ ...frame, payload: Buffer.from(frame.payload) });
-    this.heldBytes += frame.payload.length;
+    this.heldBytes += cost;
     this.counters.heldBeforeManifest++;
   }
 
@@ -374,8 +538,19 @@ export class FileReceiver {
     for (const [id, h] of this.held) {
       if (now - h.since < HELD_MAX_MS) continue;
       this.held.delete(id);
-      for (const f of h.frames) this.heldBytes -= f.payload.length;
+      for (const f of h.frames) this.heldBytes -= f.payload.length + HELD_OVERHEAD;
       this.counters.withoutManifest += h.frames.length;
+    }
+    if (now - this.lastPrune >= 60_000) {
+      this.lastPrune = now;
+      this.pruneDone(now);
+      if (this.unaudited > 0)
+        this.audit.write('file-ignored-unaudited', {
+          count: this.unaudited,
+          perMinute: IGNORED_AUDITS_PER_MINUTE,
+        });
+      this.unaudited = 0;
+      this.audited.clear();
     }
     if (now - this.lastPersist >= this.config.persistEveryMs) {
       this.lastPersist = now;
@@ -412,7 +587,7 @@ export class FileReceiver {
   private persist(inc: Incoming): void {
     try {
       fdatasyncSync(inc.fd);
-      writeAtomic(join(inc.dir, 'have.bitmap'), Buffer.from(inc.have));
+      writeFileAtomic(join(inc.dir, 'have.bitmap'), inc.have);
       inc.dirty = false;
     } catch (err) {
       if (isDiskFull(err)) this.quarantine(inc, `disk full while saving progress: ${(err as Error).message}`);
@@ -432,11 +607,9 @@ export class FileReceiver {
         this.quarantine(inc, `SHA-256 mismatch: got ${sha}, the manifest says ${m.sha256}`, true);
         return;
       }
-      let target = join(this.config.inbox, safeName(m.name));
-      if (existsSync(target)) target = join(this.config.inbox, `${safeName(m.name)}.${m.id}`);
-      renameSync(part, target);
+      const target = deliverNoReplace(part, this.config.inbox, m.name, m.id);
       fsyncPath(this.config.inbox);
-      this.markDone(m.id, 'delivered');
+      this.markDone(m, 'delivered');
       rmSync(inc.dir, { recursive: true, force: true });
       this.incoming.delete(m.id);
       this.counters.delivered++;
@@ -459,7 +632,7 @@ export class FileReceiver {
       }
     }
     this.releaseReserve();
-    const dest = join(this.dirs.quarantine, `${m.id}-${safeName(m.name)}`);
+    const dest = this.quarantineDir(m);
     const record = {
       error,
       manifest: m,
@@ -470,11 +643,11 @@ export class FileReceiver {
     try {
       rmSync(dest, { recursive: true, force: true });
       renameSync(inc.dir, dest);
-      writeAtomic(join(dest, 'error.json'), `${JSON.stringify(record, null, 2)}\n`);
+      writeFileAtomic(join(dest, 'error.json'), `${JSON.stringify(record, null, 2)}\n`);
     } catch (err) {
       log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
     }
-    this.markDone(m.id, 'quarantined');
+    this.markDone(m, 'quarantined');
     this.counters.quarantined++;
     this.audit.write('file-quarantined', { ...m, error, receivedChunks: inc.count, path: dest });
     log.warn({ id: m.id, name: m.name, error, path: dest }, 'file quarantined: not delivered');
@@ -483,29 +656,79 @@ export class FileReceiver {
   /** A file refused at its manifest: a quarantine record with everything missing. */
   private refuse(m: Manifest, error: string): void {
     this.releaseReserve();
-    const dest = join(this.dirs.quarantine, `${m.id}-${safeName(m.name)}`);
+    const dest = this.quarantineDir(m);
     try {
       mkdirSync(dest, { recursive: true });
-      writeAtomic(
+      writeFileAtomic(
         join(dest, 'error.json'),
         `${JSON.stringify({ error, manifest: m, receivedChunks: 0, missing: [[0, m.size]], at: new Date().toISOString() }, null, 2)}\n`,
       );
     } catch (err) {
       log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
     }
-    this.markDone(m.id, 'refused');
+    this.markDone(m, 'refused');
     this.counters.quarantined++;
     this.audit.write('file-refused', { ...m, error });
     log.warn({ id: m.id, name: m.name, error }, 'file refused');
   }
 
-  private markDone(id: number, outcome: string): void {
-    this.done.add(id);
+  /** `<quarantine>/<id>-<name>`, within 255 bytes. */
+  private quarantineDir(m: Manifest): string {
+    const prefix = `${m.id}-`;
+    return join(this.dirs.quarantine, `${prefix}${safeName(m.name, prefix.length)}`);
+  }
+
+  private markDone(m: Manifest, outcome: string): void {
+    const entry = { identity: identity(m), at: Date.now() };
+    this.done.set(m.id, entry);
     try {
-      writeFileSync(join(this.dirs.done, String(id)), outcome);
+      writeFileSync(join(this.dirs.done, String(m.id)), JSON.stringify({ ...entry, outcome }));
     } catch {
       // kept in memory; a restart may see the file again and refuse it again
     }
+  }
+
+  private forgetDone(id: number): void {
+    this.done.delete(id);
+    rmSync(join(this.dirs.done, String(id)), { force: true });
+  }
+
+  /**
+   * Reads done/: an entry is JSON {identity, at, outcome}; one from before issue 16 (a bare
+   * outcome) matches any file of its id, aged by its mtime; an empty or unreadable one (a
+   * power cut) is dropped — at worst a later round delivers the file once more, under a new name.
+   */
+  private loadDone(): void {
+    for (const name of readdirSync(this.dirs.done)) {
+      const id = Number(name);
+      const file = join(this.dirs.done, name);
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      if (/^(delivered|quarantined|refused)$/.test(text)) {
+        this.done.set(id, { identity: undefined, at: statSync(file).mtimeMs });
+        continue;
+      }
+      try {
+        const e = JSON.parse(text) as DoneEntry;
+        if (typeof e.identity === 'string' && Number.isFinite(e.at)) {
+          this.done.set(id, { identity: e.identity, at: e.at });
+          continue;
+        }
+      } catch {
+        // below
+      }
+      rmSync(file, { force: true });
+    }
+    this.pruneDone(Date.now());
+  }
+
+  /** Forgets files seen to their end longer ago than rememberDoneMs. */
+  private pruneDone(now: number): void {
+    for (const [id, e] of this.done) if (now - e.at > this.config.rememberDoneMs) this.forgetDone(id);
   }
 
   private freeBytes(): number {

@@ -3,16 +3,17 @@
  * rebuilding lost frames from FEC repairs), TCP frames go to the TCP sender proxy, UDP
  * frames out to their destination, file frames to the inbox, heartbeats to the link monitor.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../shared/log.js';
 import { AuditLog } from './audit.js';
 import { KeyRing } from './auth.js';
 import { Collector } from './collector.js';
 import type { RecvConfig } from './config.js';
+import { HEADER_BYTES } from './frame.js';
 import { decodeHeartbeat, LinkMonitor } from './heartbeat.js';
 import { FileReceiver } from './inbox.js';
 import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
+import { privateDir } from './private-dir.js';
 import { duBytes } from './spool.js';
 import { StatsFile } from './stats-file.js';
 import { TcpSourceProxy } from './tcp-source-proxy.js';
@@ -132,7 +133,8 @@ const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
 ];
 
 export class Receiver {
-  private readonly collector: Collector;
+  /** The link input: the socket feeds it, and the tests feed it datagrams directly. */
+  readonly collector: Collector;
   private readonly auth: KeyRing | undefined;
   private readonly files: FileReceiver | undefined;
   private readonly audit: AuditLog;
@@ -148,10 +150,11 @@ export class Receiver {
   private timer: NodeJS.Timeout | undefined;
   private statsFile: StatsFile | undefined;
   private wasAlive = false;
+  private readonly tickErrors = new Set<string>();
   badHeartbeats = 0;
 
   constructor(private readonly config: RecvConfig) {
-    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+    privateDir(config.stateDir, 'stateDir');
     this.audit = new AuditLog(config.audit.file, 'receiver');
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile);
     if (config.files.inbox) {
@@ -163,6 +166,10 @@ export class Receiver {
           maxFileBytes: config.files.maxFileBytes,
           reserveBytes: config.files.reserveBytes,
           persistEveryMs: config.files.persistEveryMs,
+          maxIncomingFiles: config.files.maxIncomingFiles,
+          maxChunks: config.files.maxChunks,
+          maxChunkBytes: config.link.maxDatagramBytes - HEADER_BYTES,
+          rememberDoneMs: config.files.rememberDoneS * 1000,
         },
         this.audit,
       );
@@ -221,6 +228,17 @@ export class Receiver {
     if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
     this.timer = setInterval(() => this.tick(), 100);
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
+    if (this.config.insecure)
+      log.warn(
+        { auth: !!this.config.auth, allow: this.config.tcp.allow !== undefined },
+        'insecure: true — ' +
+          (this.config.auth
+            ? ''
+            : 'frames are not authenticated: anyone who can reach the link port can forge them; ') +
+          (this.config.tcp.allow
+            ? ''
+            : 'no tcp.allow: sessions and datagrams may reach any address the open frame names'),
+      );
     log.info({ listen: this.config.link.listen, dedup: this.config.dedup }, 'diode receiver ready');
   }
 
@@ -231,7 +249,20 @@ export class Receiver {
     if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
   }
 
+  /** Every 100 ms. A failing step is logged once per kind; the next tick runs anyway. */
   private tick(): void {
+    try {
+      this.tickSteps();
+    } catch (err) {
+      const message = (err as Error).message;
+      if (!this.tickErrors.has(message)) {
+        this.tickErrors.add(message);
+        log.error({ err: message }, 'receiver housekeeping failed; it goes on');
+      }
+    }
+  }
+
+  private tickSteps(): void {
     this.collector.tick();
     this.files?.tick();
     if (Date.now() - this.lastKeyCheck > 1000) {

@@ -8,8 +8,9 @@
  * auth refuses an epoch older than the newest it has seen: replays of old traffic).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { log } from '../shared/log.js';
 import { Aggregator } from './aggregator.js';
 import { AuditLog } from './audit.js';
@@ -22,9 +23,10 @@ import { FrameType, Importance } from './frame.js';
 import { encodeHeartbeat } from './heartbeat.js';
 import { byLabel, type MetricDef, Metrics, one } from './metrics.js';
 import { Outbox } from './outbox.js';
+import { privateDir } from './private-dir.js';
 import { SessionRounds } from './session-rounds.js';
 import { type AcceptedSession, SessionStore } from './session-store.js';
-import { duBytes, FileSpool, writeAtomic } from './spool.js';
+import { duBytes, FileSpool } from './spool.js';
 import { started } from './started.js';
 import { StatsFile } from './stats-file.js';
 import { TcpDestinationProxy } from './tcp-destination-proxy.js';
@@ -32,18 +34,25 @@ import { UdpCapture } from './udp-capture.js';
 
 const importanceOf = (i: 'high' | 'low') => (i === 'high' ? Importance.High : Importance.Low);
 
-/** A new epoch: the time in seconds, above the last one this spool used. */
+/**
+ * A new epoch: the time in seconds, above the last one this spool used (written durably
+ * before it is used). An empty or unreadable epoch file (a power cut on a filesystem that
+ * lost the write) falls back on the clock alone, with a warning.
+ */
 export function nextEpoch(dir: string): number {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  privateDir(dir, 'store.dir');
   const file = join(dir, 'epoch');
   let last = 0;
   try {
-    last = Number(readFileSync(file, 'utf8').trim()) || 0;
+    const text = readFileSync(file, 'utf8').trim();
+    if (/^\d+$/.test(text)) last = Number(text);
+    else log.warn({ file }, 'the epoch file is unreadable: the new epoch is from the clock alone');
   } catch {
     // first start
   }
-  const epoch = Math.max(Math.floor(Date.now() / 1000), last + 1) >>> 0;
-  writeAtomic(file, `${epoch}\n`);
+  const epoch = Math.max(Math.floor(Date.now() / 1000), last + 1);
+  if (epoch >= 2 ** 32) throw new Error(`${file}: epoch ${epoch} is past 2^32`);
+  writeFileAtomic(file, `${epoch}\n`);
   return epoch;
 }
 
@@ -112,7 +121,6 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
 ];
 
 export class Sender {
-  readonly epoch: number;
   private readonly socket: Socket;
   private readonly aggregator: Aggregator;
   private readonly tcp: TcpDestinationProxy;
@@ -136,7 +144,7 @@ export class Sender {
 
   constructor(private readonly config: SendConfig) {
     const { link } = config;
-    this.epoch = nextEpoch(config.store.dir);
+    const epoch = nextEpoch(config.store.dir);
     this.audit = new AuditLog(config.audit.file, 'sender');
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile, config.auth.keyId);
     const fec = config.fec?.enabled
@@ -161,7 +169,8 @@ export class Sender {
       log.warn({ err: err.message }, 'link socket error');
     });
     this.aggregator = new Aggregator({
-      epoch: this.epoch,
+      epoch,
+      newEpoch: () => nextEpoch(config.store.dir),
       rateBitsPerSecond: link.rateMbit * 1e6,
       datagramBytes: link.datagramBytes,
       queueBytes: link.bufferBytes,
@@ -193,7 +202,7 @@ export class Sender {
     }
     const rounds = this.rounds;
     this.tcp = new TcpDestinationProxy(this.aggregator, {
-      epoch: this.epoch,
+      epoch,
       services: config.tcp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
       throughput: config.throughput,
       ...(this.sessionStore && rounds
@@ -207,7 +216,10 @@ export class Sender {
       config.udp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
       newSessionId,
     );
-    this.spool = new FileSpool(config.store.dir, this.aggregator.maxPayload);
+    this.spool = new FileSpool(config.store.dir, this.aggregator.maxPayload, (q) => {
+      this.audit.write('file-quarantined', { ...q, from: 'spool' });
+      log.error({ ...q }, 'spooled file quarantined (it cannot be sent); sending goes on');
+    });
     const carousel = new Carousel({
       rounds: config.files.rounds,
       ...(config.files.durationS ? { durationMs: config.files.durationS * 1000 } : {}),
@@ -282,6 +294,11 @@ export class Sender {
     });
   }
 
+  /** The epoch frames are sent in now (a new one when the link sequence nears its limit). */
+  get epoch(): number {
+    return this.aggregator.epoch;
+  }
+
   stats() {
     return {
       role: 'sender',
@@ -301,7 +318,12 @@ export class Sender {
       },
       udp: this.udp.counters,
       auth: this.auth ? { keys: this.auth.ids(), signing: this.auth.signingId } : null,
-      files: { ...this.files.counters, spoolBytes: this.spoolBytes, spool: this.files.progress() },
+      files: {
+        ...this.files.counters,
+        quarantined: this.spool.quarantined,
+        spoolBytes: this.spoolBytes,
+        spool: this.files.progress(),
+      },
     };
   }
 

@@ -27,9 +27,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fsyncPath, writeFileAtomic } from '../shared/atomic-file.js';
 import type { RoundProgress } from './carousel.js';
 import type { OpenPayload } from './frame.js';
-import { duBytes, freshDir, fsyncPath, spoolWrite, writeAtomic } from './spool.js';
+import { duBytes, freshDir, spoolWrite } from './spool.js';
 
 export interface StoredSessionMeta extends OpenPayload {
   origin: string;
@@ -85,7 +86,7 @@ export class SessionStore {
 
   /** Keeps the rounds sent (no fsync: a round lost to a power cut is only sent again). */
   saveProgress(s: AcceptedSession): void {
-    writeAtomic(join(s.dir, 'progress.json'), JSON.stringify({ roundsDone: s.progress.roundsDone }), false);
+    writeFileAtomic(join(s.dir, 'progress.json'), JSON.stringify({ roundsDone: s.progress.roundsDone }));
   }
 
   remove(s: AcceptedSession): void {
@@ -130,7 +131,7 @@ export class SessionWriter {
       fsyncSync(fd);
       closeSync(fd);
       this.fd = undefined;
-      writeAtomic(join(this.dir, 'session.json'), JSON.stringify(meta));
+      writeFileAtomic(join(this.dir, 'session.json'), JSON.stringify(meta));
       fsyncPath(this.dir);
       fsyncPath(dirname(this.dir));
     });

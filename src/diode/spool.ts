@@ -11,25 +11,30 @@
  * outbox) acceptance is finished on restart, otherwise it is removed and the source is still
  * where it was. A full disk fails acceptance with `SpoolFullError` and removes the partial
  * copy: nothing already spooled is touched. Files leave the spool when their last round has
- * been sent.
+ * been sent. A moved file (the outbox) is fsynced in the spool before it counts as accepted:
+ * its writer may never have synced it.
+ *
+ * A spooled file that cannot be sent — its manifest unreadable, its data short or unreadable
+ * — goes to `<dir>/quarantine/<id>/` with an error.json (quarantine()), so the send loop goes
+ * on with the others, then and after a restart.
+ *
+ * Transfer ids are random 32-bit numbers, never one the spool holds now; the receiver tells
+ * files apart by (id, size, SHA-256, sender time), so a reused id is not a lost file.
  */
 import { createHash, randomInt } from 'node:crypto';
 import {
-  closeSync,
   copyFileSync,
   existsSync,
-  fsyncSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
   unlinkSync,
-  writeFileSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fsyncPath, writeFileAtomic } from '../shared/atomic-file.js';
 
 export interface Manifest {
   /** Transfer id: the session id of the file's frames. */
@@ -53,28 +58,6 @@ export interface Progress {
 }
 
 export class SpoolFullError extends Error {}
-
-/** Writes `text` to `file` through a temporary file, fsync and rename: old or new, never half. */
-export function writeAtomic(file: string, text: string | Buffer, sync = true): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeFileSync(fd, text);
-    if (sync) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export function isDiskFull(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
@@ -138,13 +121,48 @@ export interface SpooledFile {
 
 export class FileSpool {
   readonly dir: string;
+  readonly quarantineDir: string;
+  /** Spooled directories that could not be read (list() quarantines them). */
+  quarantined = 0;
+  private readonly skipped = new Set<string>();
+  private readonly onQuarantine: ((what: { id: string; error: string; path: string }) => void) | undefined;
 
   constructor(
     root: string,
     private readonly chunkBytes: number,
+    onQuarantine?: (what: { id: string; error: string; path: string }) => void,
   ) {
     this.dir = join(root, 'files');
+    this.quarantineDir = join(root, 'quarantine');
+    this.onQuarantine = onQuarantine;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** A random id that no file in the spool has now. */
+  private freshId(): number {
+    for (;;) {
+      const id = randomInt(1, 2 ** 32 - 1);
+      if (!existsSync(join(this.dir, String(id))) && !existsSync(join(this.dir, `.tmp-${id}`))) return id;
+    }
+  }
+
+  /**
+   * Moves a spooled file (its directory, by name under files/) out of the send loop's way,
+   * with the reason in error.json. Returns where it went.
+   */
+  quarantine(name: string, error: string): string {
+    mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
+    let dest = join(this.quarantineDir, name);
+    for (let n = 1; existsSync(dest); n++) dest = join(this.quarantineDir, `${name}-${n}`);
+    renameSync(join(this.dir, name), dest);
+    fsyncPath(this.dir);
+    writeFileAtomic(
+      join(dest, 'error.json'),
+      `${JSON.stringify({ error, at: new Date().toISOString() }, null, 2)}\n`,
+    );
+    this.quarantined++;
+    this.onQuarantine?.({ id: name, error, path: dest });
+    return dest;
   }
 
   /**
@@ -152,12 +170,12 @@ export class FileSpool {
    * its manifest. Returns once it is durable; throws SpoolFullError when the disk is full.
    */
   async accept(path: string, options: { move?: boolean; name?: string } = {}): Promise<Manifest> {
-    const id = randomInt(1, 2 ** 32 - 1);
+    const id = this.freshId();
     const tmp = join(this.dir, `.tmp-${id}`);
     const name = options.name ?? basename(path);
     try {
       mkdirSync(tmp, { mode: 0o700 });
-      writeAtomic(
+      writeFileAtomic(
         join(tmp, 'origin.json'),
         JSON.stringify({ id, name, senderTime: new Date().toISOString() }),
       );
@@ -171,12 +189,13 @@ export class FileSpool {
           if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
         }
       }
-      if (!moved) {
-        copyFileSync(path, data);
-        fsyncPath(data);
-      }
+      if (!moved) copyFileSync(path, data);
+      // Moved or copied: its bytes reach the disk before the file counts as accepted.
+      fsyncPath(data);
       const manifest = await this.finishAccept(tmp);
       if (options.move && !moved) unlinkSync(path);
+      // The source's directory: its file is gone for good only now.
+      if (options.move) fsyncPath(dirname(path));
       return manifest;
     } catch (err) {
       // Refused: the source goes back where it was (the outbox), the partial copy away.
@@ -211,8 +230,7 @@ export class FileSpool {
       chunkBytes: this.chunkBytes,
       chunks: Math.max(1, Math.ceil(size / this.chunkBytes)),
     };
-    writeAtomic(join(tmp, 'manifest.json'), JSON.stringify(manifest));
-    fsyncPath(tmp);
+    writeFileAtomic(join(tmp, 'manifest.json'), JSON.stringify(manifest));
     renameSync(tmp, join(this.dir, String(origin.id)));
     fsyncPath(this.dir);
     return manifest;
@@ -235,30 +253,57 @@ export class FileSpool {
     }
   }
 
-  /** Spooled files, oldest first. */
+  /**
+   * Spooled files, oldest first. One whose manifest cannot be read, or whose data is not its
+   * manifest's size, is quarantined. An unreadable progress.json (a power cut) starts the
+   * file's rounds again from the first: the receiver drops what it has already.
+   */
   list(): SpooledFile[] {
     const out: SpooledFile[] = [];
     for (const e of readdirSync(this.dir)) {
-      if (e.startsWith('.')) continue;
+      if (e.startsWith('.') || this.skipped.has(e)) continue;
       const dir = join(this.dir, e);
+      const data = join(dir, 'data');
+      let manifest: Manifest;
       try {
-        const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-        let progress: Progress = { roundsDone: 0, nextChunk: 0, startedAt: null };
-        try {
-          progress = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as Progress;
-        } catch {
-          // not started
-        }
-        out.push({ manifest, dir, data: join(dir, 'data'), progress });
-      } catch {
-        // a directory without a manifest is not an accepted file
+        manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+        const size = statSync(data).size;
+        if (size !== manifest.size)
+          throw new Error(`data is ${size} bytes, the manifest says ${manifest.size}`);
+      } catch (err) {
+        this.tryQuarantine(e, `cannot be sent: ${(err as Error).message}`);
+        continue;
       }
+      let progress: Progress = { roundsDone: 0, nextChunk: 0, startedAt: null };
+      try {
+        const p = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as Progress;
+        if (Number.isSafeInteger(p.roundsDone) && Number.isSafeInteger(p.nextChunk)) progress = p;
+      } catch {
+        // not started, or lost in a power cut: from the start
+      }
+      out.push({ manifest, dir, data, progress });
     }
     return out.sort((a, b) => a.manifest.senderTime.localeCompare(b.manifest.senderTime));
   }
 
-  saveProgress(file: SpooledFile, sync: boolean): void {
-    writeAtomic(join(file.dir, 'progress.json'), JSON.stringify(file.progress), sync);
+  /** quarantine(), logged instead of thrown when even that fails (the loop must go on). */
+  tryQuarantine(name: string, error: string): void {
+    try {
+      this.quarantine(name, error);
+    } catch (err) {
+      // Left where it is, skipped by this run (and tried again after a restart).
+      this.quarantined++;
+      this.skipped.add(name);
+      this.onQuarantine?.({
+        id: name,
+        error: `${error}; not quarantined: ${(err as Error).message}`,
+        path: '',
+      });
+    }
+  }
+
+  saveProgress(file: SpooledFile): void {
+    writeFileAtomic(join(file.dir, 'progress.json'), JSON.stringify(file.progress));
   }
 
   remove(file: SpooledFile): void {

@@ -2,7 +2,7 @@
  * Counters on disk: a JSON file rewritten (atomically, by rename) every `everyMs`, so an
  * operator or a test can watch a running sender or receiver without a return path or a port.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 
 export class StatsFile {
   private readonly timer: NodeJS.Timeout | undefined;
@@ -20,9 +20,7 @@ export class StatsFile {
 
   write(): void {
     if (!this.file) return;
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.snapshot(), null, 2)}\n`);
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, `${JSON.stringify(this.snapshot(), null, 2)}\n`, 0o644);
   }
 
   close(): void {

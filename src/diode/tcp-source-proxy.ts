@@ -93,6 +93,8 @@ export interface TcpCounters {
   deliveredFromSpool: number;
   /** Connections to the destination tried again for a session held in the spool. */
   retries: number;
+  /** Frames of new sessions refused because tcp.maxSessions were held already. */
+  refusedTooMany: number;
 }
 
 export interface TcpSourceOptions {
@@ -107,6 +109,7 @@ export interface TcpSourceOptions {
 const SPOOL_READ_BYTES = 256 * 1024;
 
 const TOMBSTONE_MS = 60_000;
+const MAX_TOMBSTONES = 65_536;
 
 export class TcpSourceProxy {
   private readonly sinks = new Map<number, Map<number, Sink>>();
@@ -124,7 +127,10 @@ export class TcpSourceProxy {
     roundsIgnored: 0,
     deliveredFromSpool: 0,
     retries: 0,
+    refusedTooMany: 0,
   };
+  /** Sinks held now (every epoch). */
+  private count = 0;
   /** The sink delivering each origin now. */
   private readonly origins = new Map<string, Sink>();
   private readonly now: () => number;
@@ -164,10 +170,7 @@ export class TcpSourceProxy {
 
   onFrame(epoch: number, frame: Frame): void {
     const sink = this.sinkFor(epoch, frame.session);
-    if (!sink) {
-      this.counters.afterEnd++;
-      return;
-    }
+    if (!sink) return;
     if (frame.seq < sink.next || sink.pending.has(frame.seq)) {
       this.counters.lateDuplicates++;
       return;
@@ -185,7 +188,7 @@ export class TcpSourceProxy {
     const listed = new Set<number>();
     for (const mark of heartbeat.sessions) {
       listed.add(mark.session);
-      const sink = this.sinkFor(epoch, mark.session);
+      const sink = this.sinkFor(epoch, mark.session, false);
       if (!sink) continue;
       sink.knownLast = Math.max(sink.knownLast, mark.lastSeq);
     }
@@ -270,10 +273,18 @@ export class TcpSourceProxy {
     else if (now - sink.gap.since > this.config.gapTimeoutMs) this.abort(sink, 'gap');
   }
 
-  private sinkFor(epoch: number, id: number): Sink | undefined {
+  private sinkFor(epoch: number, id: number, countEnded = true): Sink | undefined {
     const existing = this.sinks.get(epoch)?.get(id);
     if (existing) return existing;
-    if (this.ended.get(epoch)?.has(id)) return undefined;
+    if (this.ended.get(epoch)?.has(id)) {
+      if (countEnded) this.counters.afterEnd++;
+      return undefined;
+    }
+    if (this.count >= this.config.maxSessions) {
+      // Not remembered either: a flood of session ids must not grow any table.
+      this.counters.refusedTooMany++;
+      return undefined;
+    }
     this.counters.sessions++;
     return this.newSink(epoch, id);
   }
@@ -298,6 +309,7 @@ export class TcpSourceProxy {
       opened: this.now(),
     };
     sinks.set(id, sink);
+    this.count++;
     return sink;
   }
 
@@ -545,7 +557,7 @@ export class TcpSourceProxy {
   private forget(sink: Sink): void {
     if (sink.round && this.origins.get(sink.round.origin) === sink) this.origins.delete(sink.round.origin);
     const sinks = this.sinks.get(sink.epoch);
-    sinks?.delete(sink.id);
+    if (sinks?.delete(sink.id)) this.count--;
     if (sinks?.size === 0) this.sinks.delete(sink.epoch);
     let ended = this.ended.get(sink.epoch);
     if (!ended) {
@@ -553,6 +565,8 @@ export class TcpSourceProxy {
       this.ended.set(sink.epoch, ended);
     }
     ended.set(sink.id, this.now() + TOMBSTONE_MS);
+    // Bounded: the oldest tombstone goes first (a flood of short sessions must not grow it).
+    if (ended.size > MAX_TOMBSTONES) ended.delete(ended.keys().next().value!);
     sink.pending.clear();
   }
 }

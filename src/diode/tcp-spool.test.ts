@@ -47,6 +47,7 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
       audit: { file: `${x.audit}-send.jsonl` },
     };
     const recvConfig = (extra: Record<string, unknown> = {}) => ({
+      insecure: true,
       stateDir: x.state,
       audit: { file: `${x.audit}-recv.jsonl` },
       ...extra,

@@ -33,10 +33,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { log } from '../shared/log.js';
 import type { RecvConfig } from './config.js';
 import type { OpenPayload } from './frame.js';
-import { duBytes, freshDir, spoolWrite, writeAtomic } from './spool.js';
+import { duBytes, freshDir, spoolWrite } from './spool.js';
 
 interface Complete {
   bytes: number;
@@ -60,7 +61,7 @@ export class ReceiverSpool {
   create(epoch: number, session: number, open: OpenPayload): HeldSession {
     const dir = join(this.dir, `${epoch.toString(16)}-${session}`);
     return freshDir(dir, full(session), () => {
-      spoolWrite(full(session), () => writeAtomic(join(dir, 'open.json'), JSON.stringify(open), false));
+      spoolWrite(full(session), () => writeFileAtomic(join(dir, 'open.json'), JSON.stringify(open)));
       return new HeldSession(dir, epoch, session, open);
     });
   }
@@ -122,7 +123,7 @@ export class HeldSession {
     const complete = { bytes: this.bytes, sha256: this.hash?.digest('hex') ?? '' };
     spoolWrite(full(this.session), () => {
       fdatasyncSync(this.fd);
-      writeAtomic(join(this.dir, 'complete.json'), JSON.stringify(complete));
+      writeFileAtomic(join(this.dir, 'complete.json'), JSON.stringify(complete));
     });
     this.complete = complete;
   }
@@ -168,7 +169,7 @@ export class DeliveredOrigins {
       const [origin, at] = line.split(' ');
       if (origin && Number(at) > now - keepMs) this.delivered.set(origin, Number(at));
     }
-    writeAtomic(file, [...this.delivered].map(([o, at]) => `${o} ${at}\n`).join(''));
+    writeFileAtomic(file, [...this.delivered].map(([o, at]) => `${o} ${at}\n`).join(''));
   }
 
   has(origin: string): boolean {

@@ -22,9 +22,15 @@ export class UdpDelivery {
       this.counters.notAllowed++;
       return;
     }
-    this.socketFor(udp.host).send(udp.data, udp.port, udp.host, (err) => {
-      if (err) this.counters.errors++;
-    });
+    try {
+      this.socketFor(udp.host).send(udp.data, udp.port, udp.host, (err) => {
+        if (err) this.counters.errors++;
+      });
+    } catch {
+      // dgram.send throws synchronously on what it cannot send: that datagram only
+      this.counters.errors++;
+      return;
+    }
     this.counters.delivered++;
     this.counters.bytes += udp.data.length;
   }

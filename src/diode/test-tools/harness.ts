@@ -203,10 +203,17 @@ export class DiodeLab {
     return sha256File(path);
   }
 
-  /** Starts a receiver on the link; `config` is merged over the defaults (listen, stats file). */
+  /**
+   * Starts a receiver on the link; `config` is merged over the defaults (listen, stats file,
+   * and `insecure: true` unless `config` gives both auth and tcp.allow: most tests run the
+   * link open, on their own namespaces).
+   */
   async receiver(config: Record<string, unknown> = {}): Promise<Proc & { statsFile: string }> {
     const statsFile = join(this.dir, `recv-stats-${Date.now()}.json`);
+    const secure =
+      config.auth !== undefined && (config.tcp as { allow?: unknown } | undefined)?.allow !== undefined;
     const p = this.diode(this.recvNs, 'recv', {
+      insecure: !secure,
       link: { listen: `${this.recvAddr}:${LINK_PORT}` },
       stats: { file: statsFile, everyMs: 200 },
       stateDir: join(this.dir, `recv-state-${Date.now()}`),
