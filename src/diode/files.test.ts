@@ -78,9 +78,10 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
     link: Record<string, unknown>,
     fec: Record<string, unknown>,
     relay?: string[],
+    fileMB = 50,
   ) {
     const x = dirs();
-    const files = [0, 1, 2, 3].map((i) => d.makeFile(`${label}-${i}.bin`, 50 * MB));
+    const files = [0, 1, 2, 3].map((i) => d.makeFile(`${label}-${i}.bin`, fileMB * MB));
     const recv = await d.receiver(recvConfig(x));
     const relayProc = relay ? await d.relay(47100 + n, relay) : undefined;
     const send = await d.sender(
@@ -105,13 +106,21 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
     }
   }
 
-  test('5 % random loss: 200 MB of files arrive bit-identical, repaired by FEC', async (t) => {
+  // The link runs well below what the receiver can decode on a busy 2-core machine: a one-way
+  // link has no flow control, so a receiver short of CPU loses blocks (bench/diode measures speed).
+  test('5 % random loss: 80 MB of files arrive bit-identical, repaired by FEC', async (t) => {
     d.link.forward.setLoss(0.05);
     try {
-      const { got, sent, seconds } = await bulk('random', { rateMbit: 200 }, { burstFrames: 1 });
+      const { got, sent, seconds } = await bulk(
+        'random',
+        { rateMbit: 50 },
+        { burstFrames: 1 },
+        undefined,
+        20,
+      );
       const fec = got.link.fec;
       t.diagnostic(
-        `200 MB in ${seconds.toFixed(1)} s (${((200 * 8) / seconds).toFixed(0)} Mbit/s of files at 200 Mbit/s); ` +
+        `80 MB in ${seconds.toFixed(1)} s (${((80 * 8) / seconds).toFixed(0)} Mbit/s of files at 50 Mbit/s); ` +
           `loss seen ${(got.link.health.datagramLoss * 100).toFixed(2)} %; FEC overhead ${(sent.link.fec.overhead * 100).toFixed(1)} %; ` +
           `blocks ${fec.blocks}: ${fec.repaired} repaired, ${fec.failed} failed; min spare ${fec.minSpare}; ${fec.framesRecovered} frames rebuilt`,
       );
@@ -132,7 +141,7 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
   test('bursts of 20 lost datagrams: 200 MB of files arrive bit-identical', async (t) => {
     const { got, seconds, relay } = await bulk(
       'burst',
-      { rateMbit: 120 },
+      { rateMbit: 60 },
       { expectedLoss: 0.015, burstFrames: 20, blockFrames: 4096 },
       ['--loss', '0.01', '--burst', '20'],
     );
@@ -303,7 +312,8 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
   test('a receiver started after the first round completes the file from the carousel', async () => {
     const x = dirs();
     const f = d.makeFile('late.bin', 10 * MB);
-    const send = await d.sender(sendConfig(x, { files: { rounds: 3 } }), { rateMbit: 80 });
+    // Enough rounds that a receiver slow to start on a busy machine still sees whole ones.
+    const send = await d.sender(sendConfig(x, { files: { rounds: 30 } }), { rateMbit: 80 });
     let recv: Running | undefined;
     try {
       await sendFile(send, f.path);

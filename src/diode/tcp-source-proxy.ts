@@ -110,6 +110,8 @@ const SPOOL_READ_BYTES = 256 * 1024;
 
 const TOMBSTONE_MS = 60_000;
 const MAX_TOMBSTONES = 65_536;
+/** Frames held out of order by all sessions together (at least 4 × maxReorderFrames). */
+const MAX_PENDING_FRAMES = 65_536;
 
 export class TcpSourceProxy {
   private readonly sinks = new Map<number, Map<number, Sink>>();
@@ -131,6 +133,9 @@ export class TcpSourceProxy {
   };
   /** Sinks held now (every epoch). */
   private count = 0;
+  /** Frames held out of order, all sessions together, and the most that may be. */
+  private pendingFrames = 0;
+  private readonly maxPending: number;
   /** The sink delivering each origin now. */
   private readonly origins = new Map<string, Sink>();
   private readonly now: () => number;
@@ -143,6 +148,7 @@ export class TcpSourceProxy {
     this.now = options.now ?? (() => performance.now());
     this.audit = options.audit;
     this.allow = config.allow ? new Set(config.allow.map((d) => `${d.host}:${d.port}`)) : undefined;
+    this.maxPending = Math.max(4 * config.maxReorderFrames, MAX_PENDING_FRAMES);
   }
 
   /** Delivers again what the spool held complete when the receiver last stopped. */
@@ -175,12 +181,15 @@ export class TcpSourceProxy {
       this.counters.lateDuplicates++;
       return;
     }
-    if (frame.seq - sink.next >= this.config.maxReorderFrames) {
+    // Out of order: within the session's reorder window, and within what all sessions may
+    // hold together (each frame holds its datagram).
+    if (frame.seq - sink.next >= this.config.maxReorderFrames || this.pendingFrames >= this.maxPending) {
       this.counters.outOfWindow++;
       return;
     }
     sink.knownLast = Math.max(sink.knownLast, frame.seq);
     sink.pending.set(frame.seq, frame);
+    this.pendingFrames++;
     this.deliver(sink);
   }
 
@@ -318,6 +327,7 @@ export class TcpSourceProxy {
       const frame = sink.pending.get(sink.next);
       if (!frame) return;
       sink.pending.delete(sink.next);
+      this.pendingFrames--;
       sink.next++;
       if (!this.process(sink, frame)) return;
     }
@@ -567,6 +577,7 @@ export class TcpSourceProxy {
     ended.set(sink.id, this.now() + TOMBSTONE_MS);
     // Bounded: the oldest tombstone goes first (a flood of short sessions must not grow it).
     if (ended.size > MAX_TOMBSTONES) ended.delete(ended.keys().next().value!);
+    this.pendingFrames -= sink.pending.size;
     sink.pending.clear();
   }
 }
