@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { recvSchema, sendSchema } from '../src/diode/config.js';
 import { loadNodeConfig } from '../src/node/agent/config.js';
 import { loadConfig, parseConfig } from '../src/shared/config.js';
 import { run } from '../src/shared/exec.js';
@@ -41,4 +42,65 @@ test('tower metrics: off without the section, on loopback by default with it', (
   assert.deepEqual(parseConfig('t.yaml', `${base}metrics: {}\n`, towerConfigSchema).metrics, {
     listen: '127.0.0.1:9109',
   });
+});
+
+/** Where a unit lets its service write for good: its State/Logs/Cache/RuntimeDirectory= and ReadWritePaths=. */
+function writablePaths(unit: string): string[] {
+  const text = readFileSync(`${root}deploy/systemd/${unit}`, 'utf8');
+  const roots: Record<string, string> = {
+    StateDirectory: '/var/lib',
+    LogsDirectory: '/var/log',
+    CacheDirectory: '/var/cache',
+    RuntimeDirectory: '/run',
+  };
+  const out: string[] = [];
+  for (const [, key, value] of text.matchAll(/^(\w+)=(.*)$/gm)) {
+    const words = value!.trim().split(/\s+/).filter(Boolean);
+    if (key! in roots) out.push(...words.map((w) => `${roots[key!]}/${w}`));
+    if (key === 'ReadWritePaths') out.push(...words.map((w) => w.replace(/^-/, '')));
+  }
+  // PrivateTmp=yes: /tmp and /var/tmp are the service's own and go at every restart.
+  assert.match(text, /^PrivateTmp=yes$/m, unit);
+  assert.match(text, /^ProtectSystem=strict$/m, unit);
+  return out;
+}
+
+const under = (path: string, dirs: string[]) => dirs.some((d) => path === d || path.startsWith(`${d}/`));
+
+test('every path the diode example configs write to is writable, and lasting, under their systemd unit', () => {
+  const send = loadConfig(`${root}examples/diode/send.yaml`, sendSchema);
+  const recv = loadConfig(`${root}examples/diode/recv.yaml`, recvSchema);
+  const cases = [
+    {
+      unit: 'tacmesh-diode-send.service',
+      paths: {
+        'store.dir': send.store.dir,
+        'files.outbox': send.files.outbox,
+        'audit.file': send.audit.file,
+        'stats.file': send.stats.file,
+      },
+    },
+    {
+      unit: 'tacmesh-diode-recv.service',
+      paths: {
+        stateDir: recv.stateDir,
+        'files.inbox': recv.files.inbox,
+        'files.spool': recv.files.spool,
+        'tcp.store.dir': recv.tcp.store?.dir,
+        'audit.file': recv.audit.file,
+        'stats.file': recv.stats.file,
+      },
+    },
+  ];
+  for (const { unit, paths } of cases) {
+    const writable = writablePaths(unit);
+    assert.ok(writable.length > 0, unit);
+    for (const [field, path] of Object.entries(paths)) {
+      if (path === undefined) continue;
+      assert.ok(under(path, writable), `${unit}: ${field} ${path} is not under ${writable.join(', ')}`);
+    }
+  }
+  // The key file is read from /etc/tacmesh, which both units may read.
+  assert.match(send.auth!.keyFile, /^\/etc\/tacmesh\//);
+  assert.match(recv.auth!.keyFile, /^\/etc\/tacmesh\//);
 });
