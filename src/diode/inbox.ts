@@ -156,7 +156,9 @@ export function safeName(name: string, room = 0): string {
 /**
  * Moves `part` into `dir` as `name`, never replacing a file already there: a hard link (which
  * fails if the name is taken, with no window between a check and the rename), then the part
- * is unlinked; a taken name becomes `name.<id>`, then `name.<id>-2`... Returns the path.
+ * is unlinked; a taken name becomes `name.<id>`, then `name.<id>-2`... On a filesystem without
+ * hard links, the name is claimed with an exclusive create (O_EXCL) and the part renamed over
+ * that claim. Returns the path.
  */
 export function deliverNoReplace(part: string, dir: string, name: string, id: number): string {
   for (let n = 0; n < 1000; n++) {
@@ -164,11 +166,20 @@ export function deliverNoReplace(part: string, dir: string, name: string, id: nu
     const target = join(dir, `${safeName(name, Buffer.byteLength(suffix))}${suffix}`);
     try {
       linkSync(part, target);
+      unlinkSync(part);
+      return target;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    }
+    try {
+      closeSync(openSync(target, 'wx', 0o600));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw err;
     }
-    unlinkSync(part);
+    renameSync(part, target);
     return target;
   }
   throw new Error(`no free name for ${name} in ${dir}`);

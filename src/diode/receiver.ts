@@ -50,6 +50,13 @@ const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
     samples: (s) => byLabel('reason', s.link.auth),
   },
   {
+    name: 'handler_errors_total',
+    help: 'frames dropped because their handler threw (must stay 0)',
+    type: 'counter',
+    labelNames: ['kind'],
+    samples: (s) => byLabel('kind', s.link.handlerErrors),
+  },
+  {
     name: 'fec_blocks_total',
     help: 'FEC blocks by outcome',
     type: 'counter',
@@ -255,7 +262,7 @@ export class Receiver {
       this.tickSteps();
     } catch (err) {
       const message = (err as Error).message;
-      if (!this.tickErrors.has(message)) {
+      if (!this.tickErrors.has(message) && this.tickErrors.size < 100) {
         this.tickErrors.add(message);
         log.error({ err: message }, 'receiver housekeeping failed; it goes on');
       }
