@@ -65,19 +65,20 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     JSON.parse((await page.locator(`#pie-${kind}`).getAttribute('data-slices')) ?? '[]') as Slice[];
   const asMap = (s: Slice[]) => Object.fromEntries(s.map((x) => [x.ip, x.count]));
 
-  test('sign-in: a wrong token is refused; a right one sets an HttpOnly, Secure, SameSite=Strict cookie', async () => {
+  test('sign-in: a wrong token is refused; a right one sets an HttpOnly, Secure, SameSite=Strict session cookie', async () => {
     await page.goto(`${rig.url}/`);
     await page.locator('#token').fill('not-a-token');
     await page.locator('form.login button[type=submit]').click();
     await page.locator('#login-error', { hasText: 'not valid' }).waitFor({ timeout: 5000 });
     await shot('login');
     await login(page, rig, rig.operator);
-    const cookie = (await browser.context.cookies()).find((c) => c.name === 'tacmesh_token');
+    const cookie = (await browser.context.cookies()).find((c) => c.name === 'tacmesh_session');
     assert.ok(cookie, 'the login cookie is set');
+    assert.ok(!cookie.value.includes(rig.operator), 'it holds a session id, not the token');
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.secure, true);
     assert.equal(cookie.sameSite, 'Strict');
-    assert.equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the token');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the session cookie');
     assert.match((await page.locator('#user').textContent()) ?? '', /olivia.*operator/);
   });
 

@@ -73,7 +73,7 @@ function showLogin(message = ''): void {
       { class: 'hint' },
       'Tokens are made on the tower with ',
       h('code', {}, 'tacmesh tower token --file <tokens.yaml> --name <you> --role viewer|operator'),
-      '. The token is kept in a cookie this page cannot read.',
+      '. Signing in opens a 12-hour session, kept in a cookie this page cannot read; the token itself is not kept.',
     ),
   );
   fill(app, h('div', { class: 'login-wrap' }, form));

@@ -197,6 +197,7 @@ export class ControlServer {
 
   /** Refuses a connection whose certificate is revoked, right after its handshake. */
   private onSecureConnection(socket: TLSSocket): void {
+    this.checkRevoked();
     const serial = socket.getPeerCertificate()?.serialNumber ?? '';
     if (this.revoked?.has(serial)) {
       this.counters.revokedRefused++;

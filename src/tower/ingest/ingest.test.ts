@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RecordBatch__Output } from '../../proto/index.js';
 import { SeqRanges } from '../store/seq-ranges.js';
+import { flow } from '../test-tower.js';
 import { BadBatch, decodeBatch } from './decode.js';
 import { LocalityMap } from './locality.js';
+import { contains, firstOverlap, parseCidr } from './prefix.js';
 
 test('seq ranges: merge, gaps, membership', () => {
   const r = new SeqRanges();
@@ -21,6 +23,43 @@ test('seq ranges: merge, gaps, membership', () => {
   r.add(20, 30);
   r.add(9, 19);
   assert.deepEqual(r.ranges, [[1, 30]]);
+});
+
+test('seq ranges: a batch of sparse seqs in any order; past the cap the oldest gaps close', () => {
+  const r = new SeqRanges(3);
+  assert.equal(r.addSeqs([9, 1, 5, 3, 7]), 2, 'five ranges, two gaps closed');
+  assert.deepEqual(r.ranges, [
+    [1, 5],
+    [7, 7],
+    [9, 9],
+  ]);
+  assert.equal(r.closedGaps, 2);
+  assert.ok(r.has(2) && r.has(4), 'closed gaps count as held');
+  r.addSeqs([6, 8, 10]);
+  assert.deepEqual(r.ranges, [[1, 10]]);
+  r.add(20, 30);
+  r.addSeqs([15]);
+  assert.deepEqual(r.ranges, [
+    [1, 10],
+    [15, 15],
+    [20, 30],
+  ]);
+  assert.equal(r.contiguousHigh, 10);
+});
+
+test('prefixes: containment and the first overlap with the other nodes', () => {
+  const c = parseCidr;
+  assert.ok(contains(c('10.77.0.0/16'), c('10.77.5.0/24')));
+  assert.ok(!contains(c('10.77.5.0/24'), c('10.77.0.0/16')));
+  assert.ok(!contains(c('10.77.0.0/16'), c('fd00::/64')));
+  const theirs = Array.from({ length: 5000 }, (_, i) => ({
+    cidr: c(`10.${i >> 8}.${i & 255}.0/24`),
+    node: 'n',
+  }));
+  assert.equal(firstOverlap([c('10.200.0.0/16'), c('fd00::/8')], theirs), undefined);
+  assert.equal(firstOverlap([c('10.19.0.0/16')], theirs)?.[1].cidr.text, '10.19.0.0/24');
+  assert.equal(firstOverlap([c('10.3.7.128/25')], theirs)?.[1].cidr.text, '10.3.7.0/24');
+  assert.equal(c('10.77.1.9/24').bytes.join('.'), '10.77.1.0', 'host bits zeroed');
 });
 
 test('locality: longest prefix, node positions, site places, intra/inter/external', () => {
@@ -53,21 +92,9 @@ function batch(flows: Partial<RecordBatch__Output['flows'][number]>[]): RecordBa
     http: [],
     stats: [],
     flows: flows.map((f, i) => ({
-      seq: i + 1,
-      iface: 'eth0',
-      direction: 'EGRESS',
-      ipVersion: 4,
-      src: '10.77.11.1',
-      dst: '10.77.99.10',
+      ...flow(i + 1, '10.77.11.1', '10.77.99.10', 2),
       srcPort: 1000,
-      dstPort: 80,
-      protocol: 6,
-      packets: 1,
-      bytes: 100,
-      tcpFlags: 0,
-      dscp: 0,
       firstSeenMs: 1,
-      lastSeenMs: 2,
       ...f,
     })),
   };

@@ -1,32 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildApi } from '../api/server.js';
-import { createToken, Tokens } from '../api/tokens.js';
-import { LocalityMap } from '../ingest/locality.js';
-import { Registry } from '../registry.js';
-import { DuckStore } from '../store/duckdb.js';
+import { apiAlone } from '../test-tower.js';
 import { QosService } from './service.js';
 
 test('QoS API: viewers read, operators set; refusals name the problem; every change is in the audit log', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tacmesh-qos-api-'));
-  const store = await DuckStore.open(':memory:', { retentionDays: 7, rollupRetentionDays: 90 });
+  const api = await apiAlone(
+    [
+      ['alice', 'operator'],
+      ['bob', 'viewer'],
+    ],
+    async (store) => {
+      const qos = new QosService(store);
+      await qos.load();
+      return { qos };
+    },
+  );
+  const { app, store } = api;
   try {
-    const op = createToken(`${dir}/tokens.yaml`, 'alice', 'operator');
-    const viewer = createToken(`${dir}/tokens.yaml`, 'bob', 'viewer');
-    const places = new LocalityMap(null);
-    const qos = new QosService(store);
-    await qos.load();
-    const app = buildApi({
-      store,
-      registry: new Registry(store, places),
-      places,
-      tokens: Tokens.load(`${dir}/tokens.yaml`),
-      health: () => ({}),
-      qos,
-    });
+    const [op = '', viewer = ''] = api.tokens;
     const call = (method: string, path: string, token: string, body?: unknown) =>
       app.request(`/api/v1/qos${path}`, {
         method,
@@ -67,7 +58,6 @@ test('QoS API: viewers read, operators set; refusals name the problem; every cha
     assert.equal(again.policy.version, 1);
     assert.equal(again.policy.policy.classes[0]?.name, 'c2');
   } finally {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
+    api.close();
   }
 });

@@ -115,7 +115,24 @@ export class DuckStore {
    * Appends the records of a batch that are not stored yet and returns how many were new.
    * Records are flushed (committed) before this resolves: only then may the batch be acked.
    */
-  async append(batch: IngestBatch): Promise<number> {
+  append(batch: IngestBatch): Promise<number> {
+    return this.exclusive(() => this.appendNow(batch));
+  }
+
+  /**
+   * The writer connection does one thing at a time: a statement running on DuckDB's threads
+   * while an appender flushes on the same connection fails one of them (a node's events
+   * would make another node's batch fail to store).
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async appendNow(batch: IngestBatch): Promise<number> {
     try {
       return this.appendRows(batch);
     } catch (err) {
@@ -214,7 +231,11 @@ export class DuckStore {
     return added;
   }
 
-  async saveNode(node: NodeRow): Promise<void> {
+  saveNode(node: NodeRow): Promise<void> {
+    return this.exclusive(() => this.writeSaveNode(node));
+  }
+
+  private async writeSaveNode(node: NodeRow): Promise<void> {
     await this.writer.run(`INSERT OR REPLACE INTO nodes VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
       node.name,
       JSON.stringify(node.subnets),
@@ -247,7 +268,11 @@ export class DuckStore {
     }));
   }
 
-  async appendQosAudit(row: QosAuditRow): Promise<void> {
+  appendQosAudit(row: QosAuditRow): Promise<void> {
+    return this.exclusive(() => this.writeAppendQosAudit(row));
+  }
+
+  private async writeAppendQosAudit(row: QosAuditRow): Promise<void> {
     await this.writer.run('INSERT INTO qos_audit VALUES ($1, $2, $3, $4, $5, $6)', [
       row.timeMs,
       row.who,
@@ -274,7 +299,11 @@ export class DuckStore {
     }));
   }
 
-  async appendEvent(e: AgentEventRow): Promise<void> {
+  appendEvent(e: AgentEventRow): Promise<void> {
+    return this.exclusive(() => this.writeAppendEvent(e));
+  }
+
+  private async writeAppendEvent(e: AgentEventRow): Promise<void> {
     await this.writer.run('INSERT INTO agent_events VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
       e.timeMs,
       e.node,
@@ -292,7 +321,11 @@ export class DuckStore {
    * Rolls whole minutes older than two minutes up into flows_1m (once each), then removes
    * raw rows past the retention and roll-ups past theirs.
    */
-  async maintain(nowMs = Date.now()): Promise<void> {
+  maintain(nowMs = Date.now()): Promise<void> {
+    return this.exclusive(() => this.maintainNow(nowMs));
+  }
+
+  private async maintainNow(nowMs: number): Promise<void> {
     const state = await this.writer.runAndReadAll(
       `SELECT done_ms::DOUBLE AS d FROM rollup_state WHERE name = 'flows_1m'`,
     );
