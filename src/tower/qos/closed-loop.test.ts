@@ -79,17 +79,15 @@ test('the closed loop recovers the high class after congestion starts and lifts 
     assert.ok(share(after) < 0.05, `C2 still lost ${JSON.stringify(after)} after the loop acted`);
     assert.ok(restored.who === 'auto' && restored.timeMs > bulkEnd, 'the limit was lifted after bulk ended');
     assert.deepEqual(rig.tower.qos.policy.limits, {});
-    const { stdout } = await run('tc', [
-      '-n',
-      rig.link.a,
-      'class',
-      'show',
-      'dev',
-      rig.link.uplink,
-      'classid',
-      '1:fff1',
-    ]);
-    assert.match(stdout, /ceil 9500Kbit/, `bulk's ceiling is not back: ${stdout}`);
+    // The node applies the lifted policy a moment after the tower audits it.
+    const bulkClass = async () =>
+      (await run('tc', ['-n', rig.link.a, 'class', 'show', 'dev', rig.link.uplink, 'classid', '1:fff1']))
+        .stdout;
+    await waitFor("bulk's ceiling back at the node", async () =>
+      /ceil 9500Kbit/.test(await bulkClass()) ? true : undefined,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${await bulkClass()}`);
+    });
   } finally {
     await rig.stop();
   }
