@@ -9,7 +9,10 @@
  *   records_duplicate_total       resent records recognised by (node, seq) and not stored again
  *   store_errors_total            batches the store could not take (the node resends them)
  *   bad_messages_total            batches refused as malformed
- *   refused_total                 connections refused, label reason = tls | identity
+ *   refused_total                 connections refused, label reason = tls | revoked | identity | hello | streams
+ *   throttled_total               status, events and QoS reports dropped above limits.messagesPerSecond
+ *   clamped_times_total           record times clamped to the latest the node's clock can be
+ *   seq_gaps_closed_total         gaps in a node's stored seqs closed to keep within limits.seqGapsPerNode
  *   influx_points_total           points written to InfluxDB (when configured)
  *   influx_dropped_total          points dropped while InfluxDB was away too long
  *   live_clients                  dashboard live-feed streams open
@@ -53,9 +56,25 @@ export const TOWER_METRICS: Def[] = [
     labelNames: ['reason'],
     samples: (s) => [
       { labels: { reason: 'tls' }, value: s.control.tlsRefused },
+      { labels: { reason: 'revoked' }, value: s.control.revokedRefused },
       { labels: { reason: 'identity' }, value: s.control.identityRefused },
+      { labels: { reason: 'hello' }, value: s.control.helloRefused },
+      { labels: { reason: 'streams' }, value: s.control.streamsRefused },
     ],
   },
+  metric(
+    'counter',
+    'throttled_total',
+    'status, events and QoS reports dropped above limits.messagesPerSecond',
+    (s) => s.control.messagesThrottled,
+  ),
+  metric(
+    'counter',
+    'clamped_times_total',
+    'record times clamped to the node clock',
+    (s) => s.control.timesClamped,
+  ),
+  metric('counter', 'seq_gaps_closed_total', 'gaps in stored seqs closed', (s) => s.control.seqGapsClosed),
   metric('counter', 'influx_points_total', 'points written to InfluxDB', (s) => s.influx?.pointsWritten),
   metric('counter', 'influx_dropped_total', 'points dropped for InfluxDB', (s) => s.influx?.pointsDropped),
   metric('gauge', 'live_clients', 'dashboard live-feed streams open', (s) => s.liveClients),

@@ -120,6 +120,15 @@ export class Registry {
     return state;
   }
 
+  /** Takes a subnet from a node's registration (tower.yaml gives it to another node). */
+  async dropSubnet(name: string, subnet: string): Promise<void> {
+    const n = this.nodes.get(name);
+    if (!n?.subnets.includes(subnet)) return;
+    n.subnets = n.subnets.filter((s) => s !== subnet);
+    this.places.setNode(name, n.subnets, n.position);
+    await this.store.saveNode(this.row(n));
+  }
+
   seen(name: string, stored = 0): void {
     const n = this.nodes.get(name);
     if (!n) return;

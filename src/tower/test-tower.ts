@@ -100,6 +100,16 @@ export class TowerRig {
     for (const n of nodes) await issue(this.pki, 'node', n);
     this.operator = createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
     this.viewer = createToken(`${this.dir}/tokens.yaml`, 'watcher', 'viewer');
+    await this.launch(towerYaml);
+  }
+
+  /** Stops the tower and starts it again on the same store, with other tower.yaml fields. */
+  async restart(towerYaml: Record<string, unknown> = {}): Promise<void> {
+    await this.halt();
+    await this.launch(towerYaml);
+  }
+
+  private async launch(towerYaml: Record<string, unknown>): Promise<void> {
     const config = {
       control: { listen: '127.0.0.1:0' },
       api: { listen: '127.0.0.1:0' },
@@ -109,6 +119,7 @@ export class TowerRig {
       ...towerYaml,
     };
     writeFileSync(`${this.dir}/tower.yaml`, stringify(config));
+    this.log = '';
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', MAIN, 'tower', 'run', '-c', `${this.dir}/tower.yaml`],
@@ -214,7 +225,12 @@ export class TowerRig {
   private readonly nodes: FakeNode[] = [];
 
   async stop(): Promise<void> {
-    for (const n of this.nodes) n.close();
+    await this.halt();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async halt(): Promise<void> {
+    for (const n of this.nodes.splice(0)) n.close();
     const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -223,7 +239,6 @@ export class TowerRig {
       await exited;
       clearTimeout(timer);
     }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -10,13 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { pkiPaths } from '../../pki/ca.js';
 import { flow, type Json, TowerRig, tacmesh } from '../test-tower.js';
 
+const NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'mallory', 'foxtrot'];
+const NODES = [...NAMES, { name: 'echo', subnets: ['10.77.75.0/24'] }];
+
 describe('control-plane identity: revocation and subnet ownership', { timeout: 120_000 }, () => {
   const rig = new TowerRig();
 
   before(async () => {
-    await rig.start(['alpha', 'bravo', 'charlie', 'delta', 'mallory', 'echo'], {
-      nodes: ['alpha', 'bravo', 'charlie', 'delta', 'mallory', { name: 'echo', subnets: ['10.77.75.0/24'] }],
-    });
+    await rig.start([...NAMES, 'echo', 'golf'], { nodes: NODES });
   });
 
   after(() => rig.stop());
@@ -108,5 +109,26 @@ describe('control-plane identity: revocation and subnet ownership', { timeout: 1
     const inside = rig.node('echo').connect({ subnets: ['10.77.75.0/25'] });
     assert.equal((await inside.result).welcome, true);
     inside.close();
+  });
+
+  test("tower.yaml's subnets win over a claim registered before they were given", async () => {
+    // foxtrot registers a subnet while nobody is given it; then tower.yaml gives it to golf
+    const foxtrot = rig.node('foxtrot').connect({ subnets: ['10.77.78.0/24', '10.77.79.0/24'] });
+    assert.equal((await foxtrot.result).welcome, true);
+    foxtrot.close();
+    await rig.restart({ nodes: [...NODES, { name: 'golf', subnets: ['10.77.78.0/24'] }] });
+    const golf = rig.node('golf').connect({ subnets: ['10.77.78.0/24'] });
+    assert.equal((await golf.result).welcome, true, 'golf may register what tower.yaml gives it');
+    const nodes = (await rig.api('nodes')).body as Json[];
+    assert.deepEqual(
+      nodes.find((n) => n.name === 'foxtrot')?.subnets,
+      ['10.77.79.0/24'],
+      'taken from foxtrot',
+    );
+    const again = rig.node('foxtrot').connect({ subnets: ['10.77.78.0/24', '10.77.79.0/24'] });
+    const r = await again.result;
+    assert.equal(r.welcome, false);
+    assert.match((r as { reason: string }).reason, /overlaps 10\.77\.78\.0\/24, which is node "golf"'s/);
+    golf.close();
   });
 });

@@ -24,8 +24,8 @@ import {
 } from '../../proto/index.js';
 import { log } from '../../shared/log.js';
 import { BadBatch, decodeBatch } from '../ingest/decode.js';
-import type { LocalityMap } from '../ingest/locality.js';
-import type { Cidr } from '../ingest/prefix.js';
+import type { LocalityMap, Prefix } from '../ingest/locality.js';
+import { type Cidr, overlap } from '../ingest/prefix.js';
 import type { IngestBatch, MonitorSettings } from '../model.js';
 import type { QosPush, QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
@@ -306,14 +306,19 @@ export class ControlServer {
             );
             return;
           }
-          const checked = checkHello(h, {
-            maxSubnets: this.limits.subnetsPerNode,
-            allowed: this.allowedNodes?.get(h.node) ?? undefined,
-            others: this.othersSubnets(h.node),
-          });
+          const allowed = this.allowedNodes?.get(h.node) ?? undefined;
+          const { others, taken } = this.othersSubnets(h.node, allowed);
+          const checked = checkHello(h, { maxSubnets: this.limits.subnetsPerNode, allowed, others });
           if ('refused' in checked) {
             refuse(grpc.status.INVALID_ARGUMENT, checked.refused, 'helloRefused');
             return;
+          }
+          for (const t of taken) {
+            log.warn(
+              { node: h.node, from: t.node, subnet: t.cidr.text },
+              'a subnet tower.yaml gives this node taken from the node that had registered it',
+            );
+            await this.registry.dropSubnet(t.node as string, t.cidr.text);
           }
           const skew = h.clockMs ? Date.now() - h.clockMs : 0;
           if (Math.abs(skew) > CLOCK_SKEW_WARN_MS)
@@ -391,12 +396,22 @@ export class ControlServer {
     }
   }
 
-  /** Every prefix placing addresses on another node: hellos, the site file, tower.yaml lists. */
-  private othersSubnets(node: string) {
-    const others = this.places.othersSubnets(node);
+  /**
+   * Every prefix placing addresses on another node (hellos, the site file, tower.yaml lists),
+   * except — for a node tower.yaml gives subnets — those another node registered by hello
+   * without being given them: tower.yaml's word wins, and these are `taken` from it.
+   */
+  private othersSubnets(node: string, allowed: Cidr[] | undefined): { others: Prefix[]; taken: Prefix[] } {
+    const others: Prefix[] = [];
+    const taken: Prefix[] = [];
+    for (const p of this.places.othersSubnets(node)) {
+      const unlisted = p.origin === 'hello' && !this.allowedNodes?.get(p.node as string);
+      if (allowed && unlisted && allowed.some((a) => overlap(a, p.cidr))) taken.push(p);
+      else others.push(p);
+    }
     for (const [name, cidrs] of this.allowedNodes ?? [])
       if (name !== node) for (const cidr of cidrs ?? []) others.push({ cidr, origin: 'site', node: name });
-    return others;
+    return { others, taken };
   }
 
   private throttled(node: string): void {
