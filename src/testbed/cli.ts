@@ -155,9 +155,11 @@ export function demoCommand(): Command {
     .action(async (opts: UpOptions & { duration?: number }) => {
       const state = await testbedUp(configOf(opts), progress);
       let stopping = false;
+      let watch: NodeJS.Timeout | undefined;
       const stop = async () => {
         if (stopping) return;
         stopping = true;
+        clearInterval(watch);
         progress('stopping: taking the testbed down');
         await testbedDown(progress, state);
         progress('done: nothing of the demo is left');
@@ -167,7 +169,8 @@ export function demoCommand(): Command {
       process.on('SIGTERM', () => void stop());
       // A process of the demo that dies is said at once, each once.
       const reported = new Set<string>();
-      setInterval(() => {
+      watch = setInterval(() => {
+        if (stopping) return;
         for (const dead of deadProcesses(state.pids, join(state.dir, 'logs'))) {
           if (reported.has(dead.name)) continue;
           reported.add(dead.name);
