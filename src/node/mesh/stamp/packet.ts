@@ -52,12 +52,17 @@ export function readNtp(buf: Buffer, offset: number): bigint {
   return seconds * 1_000_000_000n + ((fraction * 1_000_000_000n) >> 32n);
 }
 
-export function encodeSender(p: SenderPacket): Buffer {
-  const buf = Buffer.alloc(STAMP_PACKET_BYTES); // MBZ bytes stay zero
+/** A packet with the fields both kinds begin with; the MBZ bytes stay zero. */
+function packetStarting(p: SenderPacket): Buffer {
+  const buf = Buffer.alloc(STAMP_PACKET_BYTES);
   buf.writeUInt32BE(p.seq >>> 0, 0);
   writeNtp(buf, 4, p.txNs);
   buf.writeUInt16BE(p.errorEstimate, 12);
   return buf;
+}
+
+export function encodeSender(p: SenderPacket): Buffer {
+  return packetStarting(p);
 }
 
 /** A session-sender's packet; longer ones are allowed (padding), shorter ones refused. */
@@ -70,10 +75,7 @@ export function decodeSender(buf: Buffer): SenderPacket {
 }
 
 export function encodeReflector(p: ReflectorPacket): Buffer {
-  const buf = Buffer.alloc(STAMP_PACKET_BYTES);
-  buf.writeUInt32BE(p.seq >>> 0, 0);
-  writeNtp(buf, 4, p.txNs);
-  buf.writeUInt16BE(p.errorEstimate, 12);
+  const buf = packetStarting(p);
   writeNtp(buf, 16, p.rxNs);
   buf.writeUInt32BE(p.senderSeq >>> 0, 24);
   writeNtp(buf, 28, p.senderTxNs);
