@@ -32,7 +32,13 @@ import type { AuthFailure, KeyRing } from './auth.js';
 import type { RecvConfig } from './config.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
 import { SequenceWindow } from './dedup-window.js';
-import { type EpochMark, loadEpochMark, RESERVE_FRAMES, saveEpochMark } from './epoch-mark.js';
+import {
+  type EpochMark,
+  loadEpochMark,
+  MIN_RESERVE_FRAMES,
+  reserveFor,
+  saveEpochMark,
+} from './epoch-mark.js';
 import { FecDecoder, type FecDecoderStats } from './fec.js';
 import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from './frame.js';
 import { type ReceiveBufferReport, setReceiveBuffer } from './socket-options.js';
@@ -98,6 +104,11 @@ export class Collector {
   /** Sequences of the newest epoch below these were possibly accepted by a previous run. */
   private floor = { link: 0, repair: 0 };
   private lastMarkFailure = Number.NEGATIVE_INFINITY;
+  /** Per sequence: the reserve last written, and the sequence and time it was written at (the rate). */
+  private readonly reserve = {
+    link: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
+    repair: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
+  };
   private readonly loggedErrors = new Set<string>();
   receiveBuffer: ReceiveBufferReport | undefined;
   readonly counters: CollectorCounters = {
@@ -220,6 +231,7 @@ export class Collector {
       if (frame.epoch > this.mark.epoch) {
         this.mark = { epoch: frame.epoch, link: 0, repair: 0 };
         this.floor = { link: 0, repair: 0 };
+        for (const r of Object.values(this.reserve)) r.at = 0;
       }
       if (!this.reserved(frame.type === FrameType.Repair ? 'repair' : 'link', frame.linkSeq)) return;
     }
@@ -271,16 +283,19 @@ export class Collector {
       this.counters.auth.replay++;
       return false;
     }
-    if (seq + RESERVE_FRAMES / 2 < this.mark[key]) return true;
+    const r = this.reserve[key];
+    if (seq + r.frames / 2 < this.mark[key]) return true;
     const file = this.options.epochFile;
     if (!file) return true;
     const now = performance.now();
     // A failed write is retried at most once a second; meanwhile only what is reserved passes.
     if (now - this.lastMarkFailure > 1000) {
-      const next = { ...this.mark, [key]: seq + RESERVE_FRAMES };
+      const frames = r.at === 0 ? MIN_RESERVE_FRAMES : reserveFor(seq - r.seq, now - r.at);
+      const next = { ...this.mark, [key]: seq + frames };
       try {
         saveEpochMark(file, next);
         this.mark = next;
+        this.reserve[key] = { frames, seq, at: now };
         return true;
       } catch (err) {
         this.lastMarkFailure = now;

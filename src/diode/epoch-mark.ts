@@ -2,11 +2,13 @@
  * The receiver's replay guard across restarts (with auth): the newest epoch accepted and, for
  * it, a reserved high-water mark of the link and repair sequences. Like the node's seq block
  * reservation (src/node/export/seq.ts), a mark is written — durably, before any frame at or
- * above the old one is accepted — `RESERVE_FRAMES` ahead of the highest sequence seen, so a
- * write is needed only every RESERVE_FRAMES / 2 frames. After a restart everything of that
- * epoch below the marks is refused: recorded frames replayed then are not delivered again.
- * The price: up to RESERVE_FRAMES frames the sender sent after the receiver stopped are refused
- * too (files and TCP sessions already in flight then recover by the carousel, or are reset).
+ * above the old one is accepted — a reserve ahead of the highest sequence seen, and written
+ * again when half of it is used. The reserve is about RESERVE_MS of the link's frames at the
+ * rate last seen (at least MIN_RESERVE_FRAMES, at most MAX_RESERVE_FRAMES): a write about
+ * twice a second at any rate. After a restart everything of that epoch below the marks is
+ * refused: recorded frames replayed then are not delivered again. The price: up to about a
+ * second of frames the sender sent around the restart are refused too (files recover from
+ * later rounds; TCP sessions in flight are reset, as on any receiver restart).
  *
  * The file is JSON, written with writeFileAtomic (fsync, rename, fsync of the directory). A
  * file that cannot be read as such is an error, never "epoch 0": the receiver refuses to
@@ -15,7 +17,15 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 
-export const RESERVE_FRAMES = 1 << 16;
+export const RESERVE_MS = 1000;
+export const MIN_RESERVE_FRAMES = 1024;
+export const MAX_RESERVE_FRAMES = 1 << 20;
+
+/** The reserve after `frames` sequences in `ms`: RESERVE_MS of them, within the bounds. */
+export function reserveFor(frames: number, ms: number): number {
+  const perMs = frames / Math.max(ms, 1);
+  return Math.round(Math.min(MAX_RESERVE_FRAMES, Math.max(MIN_RESERVE_FRAMES, perMs * RESERVE_MS)));
+}
 
 export interface EpochMark {
   epoch: number;

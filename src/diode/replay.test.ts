@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { EpochFileError, RESERVE_FRAMES } from './epoch-mark.js';
+import { EpochFileError, MAX_RESERVE_FRAMES } from './epoch-mark.js';
 import { addressBytes, encodeUdpPrefix, FrameType, Importance } from './frame.js';
 import { PrivateDirError } from './private-dir.js';
 import { Receiver } from './receiver.js';
@@ -69,7 +69,7 @@ test('frames recorded before a receiver restart are refused after it; the link g
       for (const d of recorded) second.collector.receive(d);
       assert.equal(delivered(second), 0, 'nothing recorded is delivered again');
       assert.equal(second.stats().link.auth.replay, 100);
-      second.collector.receive(s.udp(RESERVE_FRAMES));
+      second.collector.receive(s.udp(MAX_RESERVE_FRAMES + 100));
       assert.equal(delivered(second), 1, 'a frame past the mark of the first run is new');
       second.collector.receive(s.udp(5, 999));
       assert.equal(delivered(second), 1, 'an older epoch is refused');
