@@ -1,0 +1,55 @@
+/**
+ * The mesh section of node.yaml: how the node probes its radio links and when it calls one
+ * degraded. Which uplinks are radio links, and who is at their other end, is said on each
+ * uplink (`uplinks[].mesh`).
+ */
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+const ipv4 = z.string().refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), 'expected an IPv4 address');
+
+/** On an uplink: it is a radio link to `neighbour`, whose radio may speak DLEP. */
+export const uplinkMeshSchema = z
+  .object({
+    /** The neighbour node's address on this link: the STAMP probes' target. */
+    neighbour: ipv4,
+    /** The radio's DLEP connection point; without it capacity is the uplink's rateMbit. */
+    dlep: z
+      .object({ address: ipv4, port: z.number().int().min(1).max(65535).default(854) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const meshSchema = z
+  .object({
+    probe: z
+      .object({
+        /** The STAMP reflector's port on every node (RFC 8762's is 862). */
+        port: z.number().int().min(1).max(65535).default(862),
+        ratePps: z.number().min(0.2).max(100).default(5),
+        /** No answer this long: the probe is lost, and a link with no answer this long is down. */
+        timeoutMs: z.number().int().min(100).max(60_000).default(1000),
+        windowMs: z.number().int().min(1000).max(600_000).default(10_000),
+        /** DSCP of the probes: CS6 (network control), so QoS can protect them. */
+        dscp: z.number().int().min(0).max(63).default(48),
+      })
+      .strict()
+      .default({ port: 862, ratePps: 5, timeoutMs: 1000, windowMs: 10_000, dscp: 48 }),
+    /** Past any of these a link that is up is "degraded". */
+    degraded: z
+      .object({
+        lossPct: z.number().min(0).max(100).default(5),
+        rttMs: z.number().gt(0).default(500),
+        /** Capacity below this share of the link's maximum. */
+        capacityShare: z.number().min(0).max(1).default(0.5),
+      })
+      .strict()
+      .default({ lossPct: 5, rttMs: 500, capacityShare: 0.5 }),
+    /** How often the node reports its links (ms). */
+    intervalMs: z.number().int().min(200).max(60_000).default(1000),
+  })
+  .strict();
+
+export type MeshConfig = z.output<typeof meshSchema>;
+export type UplinkMesh = z.output<typeof uplinkMeshSchema>;
