@@ -8,6 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { testTrust } from '../src/node/agent/test-node.js';
 import { initCa, issue } from '../src/pki/ca.js';
 import { run } from '../src/shared/exec.js';
 import { Lab } from '../src/testbed/lab.js';
@@ -22,6 +23,12 @@ export const BIN = new URL('../bin/tacmesh.js', import.meta.url).pathname;
 import { sleep, waitFor } from './wait.js';
 
 export { sleep, waitFor };
+
+/** `node run`'s flags for a manifest signing the built flowmon and qos objects, made in `dir`. */
+export function bpfArgs(dir: string): string[] {
+  const trust = testTrust(dir);
+  return ['--bpf-manifest', trust.manifest, '--bpf-trusted-key', ...trust.trustedKeys];
+}
 
 export class NodeTowerLab {
   readonly lab = new Lab();
@@ -93,6 +100,7 @@ export class NodeTowerLab {
       `${this.dir}/state`,
       '--mgmt-iface',
       this.lab.ifname('mg'),
+      ...bpfArgs(this.dir),
       ...extra,
     ];
     const node = new Tool(this.lab.spawn(this.n1, process.execPath, args));

@@ -13,7 +13,11 @@
  *
  *   node --import tsx bench/qos/run.ts [--seconds 4] [--repeat 3] [--pushes 20]
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { testTrust } from '../../src/node/agent/test-node.js';
 import { QosEnforcer } from '../../src/node/qos/enforcer.js';
 import {
   dscpReceiver,
@@ -47,6 +51,10 @@ const quantile = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// qos.bpf.o is loaded only as a signed manifest lists it.
+const trustDir = mkdtempSync(join(tmpdir(), 'tacmesh-qos-bench-'));
+process.on('exit', () => rmSync(trustDir, { recursive: true, force: true }));
+const trust = testTrust(trustDir, ['qos']);
 
 const CLASSES = [
   { name: 'c2', priority: 0, guaranteedBps: 2_000_000, ceilingBps: 0, dscp: 46 },
@@ -97,7 +105,7 @@ async function throughput(): Promise<void> {
           await held.qos?.close();
           held.qos = undefined;
         } else {
-          held.qos ??= QosEnforcer.open({ netns: link.a });
+          held.qos ??= QosEnforcer.open({ netns: link.a, bpf: trust });
           await held.qos.apply({ ...policy(round + 1, link.uplink, CLASSES, rules), links: [fast] });
         }
         results.get(name)?.push(await tcp());
@@ -117,7 +125,7 @@ async function throughput(): Promise<void> {
 /** The program's own time per packet (BPF_PROG_TEST_RUN), 0 vs 1,000 rules. */
 async function perPacket(): Promise<void> {
   await withQosLink(async (_lab, link, held) => {
-    held.qos = QosEnforcer.open({ netns: link.a });
+    held.qos = QosEnforcer.open({ netns: link.a, bpf: trust });
     // to port 20998: in the worst case the last wildcard rule matches
     const pkt = udpFrame(20998);
     const time = async (rules: QosRule[]) => {
@@ -198,7 +206,7 @@ async function versusHandTc(): Promise<void> {
     const ours: { c2: number; bulk: number }[] = [];
     const hand: { c2: number; bulk: number }[] = [];
     for (let round = 0; round < REPEAT; round++) {
-      held.qos = QosEnforcer.open({ netns: link.a });
+      held.qos = QosEnforcer.open({ netns: link.a, bpf: trust });
       await held.qos.apply(
         policy(1, link.uplink, CLASSES, [
           { name: 'c2', class: 'c2', protocol: 17, dstPortMin: 5501 },

@@ -3,7 +3,9 @@
  * lifecycle commands — apply a node config, show every entity's health, remove everything
  * the agent made — are here.
  */
+import { join } from 'node:path';
 import { Command } from 'commander';
+import { SERIAL_FILE } from '../pki/bpf-manifest.js';
 import { Agent, removeNode } from './agent/agent.js';
 import { loadNodeConfig, type NodeConfig } from './agent/config.js';
 import { desiredState } from './agent/desired.js';
@@ -12,7 +14,7 @@ import { dropCapabilities } from './agent/hardening.js';
 import { DEFAULT_STATE_DIR, StateStore } from './agent/state.js';
 import { formatStatus, nodeStatus } from './agent/status.js';
 import type { MonitorSink } from './monitor/monitor.js';
-import { nodeRunCommand } from './run-cli.js';
+import { NODE_STATE_ROOT, nodeRunCommand } from './run-cli.js';
 
 export function nodeCommand(): Command {
   return new Command('node')
@@ -67,6 +69,8 @@ function applyCommand(): Command {
       if (options.watch) dropCapabilities();
       const agent = new Agent(config, {
         stateDir: options.stateDir,
+        // The state directory is on /run (gone at reboot): the serial stays where `node run` keeps it.
+        bpfSerialFile: join(NODE_STATE_ROOT, config.node, SERIAL_FILE),
         file: options.file,
         onEvent: print(options.json),
         ...(options.watch ? { sink: watchSink(options.records ?? false) } : {}),

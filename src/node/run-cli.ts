@@ -4,10 +4,13 @@ import { pkiPaths } from '../pki/ca.js';
 import { requireFiles } from '../shared/config.js';
 import { requirePrograms } from '../shared/programs.js';
 import { splitHostPort } from '../shared/relay.js';
-import { loadNodeConfig } from './agent/config.js';
+import { loadNodeConfig, type NodeConfig } from './agent/config.js';
 import { dropCapabilities } from './agent/hardening.js';
 import { parseIpfixTarget } from './export/ipfix.js';
 import { helloOf, NodeRuntime } from './runtime.js';
+
+/** Where each node keeps its state (seqs, spool, the eBPF manifest serial): <root>/<name>. */
+export const NODE_STATE_ROOT = '/var/lib/tacmesh';
 
 function position(v: string): { lat: number; lon: number } {
   const [lat, lon] = v.split(',').map(Number);
@@ -51,6 +54,20 @@ interface RunOptions {
   spoolMax: number;
   metricsListen?: { host: string; port: number };
   ipfix?: ReturnType<typeof parseIpfixTarget>;
+  bpfManifest?: string;
+  bpfTrustedKey?: string[];
+  bpfObjectDir?: string;
+}
+
+/** The eBPF trust from the flags (each overrides the config's bpf section's field). */
+function bpfOf(opts: RunOptions, config: NodeConfig | undefined): NodeConfig['bpf'] {
+  const manifest = opts.bpfManifest ?? config?.bpf?.manifest;
+  const trustedKeys = opts.bpfTrustedKey ?? config?.bpf?.trustedKeys;
+  const objectDir = opts.bpfObjectDir ?? config?.bpf?.objectDir;
+  if (!manifest && !trustedKeys) return undefined;
+  if (!manifest || !trustedKeys?.length)
+    throw new InvalidArgumentError('a signed eBPF manifest needs both --bpf-manifest and --bpf-trusted-key');
+  return { manifest, trustedKeys, ...(objectDir ? { objectDir } : {}) };
 }
 
 /** `tacmesh node run`: agent and monitor → tower, live config from the tower. */
@@ -76,7 +93,7 @@ export function nodeRunCommand(): Command {
     .option('--key <file>', 'private key, mode 600 (default <pki>/<name>.key)')
     .option(
       '--state-dir <dir>',
-      'where the node keeps its sequence numbers and agent state (default /var/lib/tacmesh/<name>)',
+      'where the node keeps its sequence numbers, spool, eBPF manifest serial and agent state (default /var/lib/tacmesh/<name>)',
     )
     .option(
       '--mgmt-iface <name>',
@@ -113,6 +130,12 @@ export function nodeRunCommand(): Command {
         }
       },
     )
+    .option('--bpf-manifest <file>', "the signed eBPF manifest (default: the config's bpf.manifest)")
+    .option(
+      '--bpf-trusted-key <pem...>',
+      "public keys trusted to sign it, not writable by group or others (default: the config's bpf.trustedKeys)",
+    )
+    .option('--bpf-object-dir <dir>', 'where the eBPF objects are (default: the build output, bpf/.output)')
     .option('--keep-capabilities', 'do not drop capabilities after start (debugging only)')
     .action(async (opts: RunOptions) => {
       const config = opts.config ? loadNodeConfig(opts.config) : undefined;
@@ -133,6 +156,12 @@ export function nodeRunCommand(): Command {
         [opts.cert ? '--cert' : pkiFrom, opts.cert ?? pki.cert(name)],
         [opts.key ? '--key' : pkiFrom, opts.key ?? pki.key(name)],
       ]);
+      const bpf = bpfOf(opts, config);
+      if (!bpf) {
+        throw new InvalidArgumentError(
+          'the node loads only signed eBPF objects: give --bpf-manifest and --bpf-trusted-key (or bpf: in node.yaml)',
+        );
+      }
       const hello = config ? helloOf(config) : { subnets: [], slices: [], position: null };
       hello.subnets.push(...opts.subnet);
       if (opts.position) hello.position = opts.position;
@@ -140,7 +169,8 @@ export function nodeRunCommand(): Command {
       const runtime = new NodeRuntime({
         name,
         interfaces: opts.iface,
-        stateDir: opts.stateDir ?? join('/var/lib/tacmesh', name),
+        stateDir: opts.stateDir ?? join(NODE_STATE_ROOT, name),
+        bpf,
         intervalMs: opts.interval,
         spoolMaxBytes: opts.spoolMax * 1024 * 1024,
         ...(opts.metricsListen ? { metricsListen: opts.metricsListen } : {}),

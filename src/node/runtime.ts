@@ -6,6 +6,8 @@
  * maps; the agent's events and the node's status are reported.
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../pki/bpf-manifest.js';
 import type { MonitorConfig__Output } from '../proto/index.js';
 import { log } from '../shared/log.js';
 import { Agent } from './agent/agent.js';
@@ -35,6 +37,11 @@ export interface NodeRuntimeOptions {
   metricsListen?: { host: string; port: number };
   /** Run the agent on this node config (slices, switches, repair) and monitor its slices. */
   agent?: { config: NodeConfig; file: string };
+  /**
+   * The signed manifest every eBPF object is checked against (default: the agent config's
+   * bpf section). Without one the node refuses to load any: monitoring and QoS need it.
+   */
+  bpf?: NonNullable<NodeConfig['bpf']>;
 }
 
 const STATUS_EVERY_MS = 5000;
@@ -62,8 +69,14 @@ export class NodeRuntime {
   readonly link: TowerLink;
   readonly name: string;
 
+  /** What eBPF objects are checked against; undefined when neither the options nor the config say. */
+  private readonly bpf: BpfTrust | undefined;
+
   constructor(private readonly options: NodeRuntimeOptions) {
     this.name = options.agent?.config.node ?? options.name ?? hostname();
+    const bpf = options.bpf ?? options.agent?.config.bpf;
+    // The serial lives with the seqs: in the node's persistent state directory.
+    this.bpf = bpf && { ...bpf, serialFile: join(options.stateDir, SERIAL_FILE) };
     this.link = new TowerLink(
       {
         ...options.tower,
@@ -72,7 +85,10 @@ export class NodeRuntime {
         onMonitorConfig: (c) => this.applyMonitorConfig(c),
         onQosPolicy: (p) => {
           const netns = options.agent?.config.netns ?? options.netns;
-          this.qos ??= new QosStage((m) => this.link.sendNow(m), netns ? { netns } : {});
+          this.qos ??= new QosStage((m) => this.link.sendNow(m), {
+            ...(netns ? { netns } : {}),
+            ...(this.bpf ? { bpf: this.bpf } : {}),
+          });
           void this.qos.apply(p);
         },
         spool: {
@@ -89,10 +105,12 @@ export class NodeRuntime {
   async start(): Promise<void> {
     const { agent: withAgent } = this.options;
     if (withAgent) {
-      this.agent = new Agent(withAgent.config, {
+      const { bpf } = this.options;
+      this.agent = new Agent(bpf ? { ...withAgent.config, bpf } : withAgent.config, {
         sink: this.sink,
         file: withAgent.file,
         stateDir: `${this.options.stateDir}/agent`,
+        ...(this.bpf ? { bpfSerialFile: this.bpf.serialFile } : {}),
         onEvent: (e) =>
           this.link.sendSoon({
             event: {
@@ -116,12 +134,20 @@ export class NodeRuntime {
       for (const iface of extra.length ? await resolveInterfaces(extra, netns) : [])
         this.monitor.addInterface(iface);
     } else {
-      this.monitor = await Monitor.start(this.sink, {
-        interfaces: this.options.interfaces,
-        node: this.name,
-        intervalMs: this.options.intervalMs ?? 1000,
-        ...(this.options.netns ? { netns: this.options.netns } : {}),
-      });
+      if (!this.bpf) {
+        throw new Error(
+          'the node loads only signed eBPF objects: give --bpf-manifest and --bpf-trusted-key (or a config with a bpf section)',
+        );
+      }
+      this.monitor = await withVerifiedObject('flowmon', this.bpf, (objectPath) =>
+        Monitor.start(this.sink, {
+          interfaces: this.options.interfaces,
+          node: this.name,
+          intervalMs: this.options.intervalMs ?? 1000,
+          ...(this.options.netns ? { netns: this.options.netns } : {}),
+          objectPath,
+        }),
+      );
     }
     await this.link.start();
     this.ipfix?.start();

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { objectPath } from '../bpf/index.js';
 import { generateSigningKey, keyId, readSigningKey, signManifest } from './bpf-manifest.js';
 import { addCaCommands } from './ca-cli.js';
@@ -26,6 +26,14 @@ interface SignBpfOptions {
   key: string;
   out?: string;
   newKey?: boolean;
+  serial?: number;
+}
+
+function serialNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('--serial must be a whole number >= 1');
+  return n;
 }
 
 function signBpfCommand(): Command {
@@ -38,11 +46,19 @@ function signBpfCommand(): Command {
       '--new-key',
       'first make a new key pair: <key> (mode 600) and <key>.pub, the public key nodes trust',
     )
+    .option(
+      '--serial <n>',
+      "the manifest's serial (default: now, in seconds since the epoch); nodes refuse one older than they accepted",
+      serialNumber,
+    )
     .addHelpText(
       'after',
       `
 Rotation: make a new key with --new-key, add its .pub to every node's bpf.trustedKeys next
-to the old one, re-sign, then remove the old key from the nodes' trustedKeys.`,
+to the old one, re-sign, then remove the old key from the nodes' trustedKeys.
+
+Rollback: each node keeps the highest serial it accepted and refuses an older manifest.
+A node trusts a public key file only if group and others cannot write it.`,
     )
     .action((objects: string[], options: SignBpfOptions) => {
       if (options.newKey) {
@@ -63,7 +79,9 @@ to the old one, re-sign, then remove the old key from the nodes' trustedKeys.`,
       if (paths.length === 0)
         throw new Error(`no eBPF objects in ${dir} (build them with \`npm run build:bpf\`)`);
       const out = options.out ?? join(dirname(paths[0]!), 'manifest.json');
-      writeFileSync(out, `${JSON.stringify(signManifest(paths, key), null, 2)}\n`);
-      console.log(`signed ${paths.length} objects with key ${keyId(key)} into ${out}`);
+      const signed = signManifest(paths, key, options.serial ? { serial: options.serial } : {});
+      writeFileSync(out, `${JSON.stringify(signed, null, 2)}\n`);
+      const { serial } = JSON.parse(signed.manifest) as { serial: number };
+      console.log(`signed ${paths.length} objects with key ${keyId(key)} into ${out} (serial ${serial})`);
     });
 }

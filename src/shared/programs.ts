@@ -26,6 +26,7 @@ export const PROGRAMS = {
   sh: 'dash',
   openssl: 'openssl',
   'systemd-analyze': 'systemd',
+  cat: 'coreutils',
   head: 'coreutils',
   sleep: 'coreutils',
   mkdir: 'coreutils',

@@ -33,6 +33,7 @@ export const POSITIONS = {
   hq: { lat: 37.2636, lon: 127.0286 },
 };
 
+import { bpfArgs } from '../node-tower.js';
 import { sleep, waitFor } from '../wait.js';
 
 export { sleep, waitFor };
@@ -182,6 +183,7 @@ export class DashboardRig {
         `${node1.lat},${node1.lon}`,
         '--interval',
         String(options.intervalMs ?? 1000),
+        ...bpfArgs(this.dir),
       ]),
     );
     this.nodeProc = node.child;

@@ -9,10 +9,8 @@
  *   await agent.start();   // monitoring + drift repair, until
  *   await agent.stop();    // (the network stays as configured) or agent.remove()
  */
-import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { objectPath } from '../../bpf/index.js';
-import { readManifest, readPublicKey, verifiedCopy } from '../../pki/bpf-manifest.js';
+import { join } from 'node:path';
+import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../../pki/bpf-manifest.js';
 import { log } from '../../shared/log.js';
 import { type Program, requirePrograms } from '../../shared/programs.js';
 import type { MonitorSink } from '../monitor/monitor.js';
@@ -43,6 +41,11 @@ export interface AgentOptions {
   file?: string;
   /** A deep check every this many rounds (default 10). */
   deepEvery?: number;
+  /**
+   * Where the newest eBPF manifest serial accepted is kept (default: in stateDir); it must
+   * outlive a reboot, or an older manifest could be put back after one.
+   */
+  bpfSerialFile?: string;
 }
 
 export class Agent {
@@ -51,8 +54,6 @@ export class Agent {
   private readonly store: StateStore;
   private reconciler: Reconciler | undefined;
   private monitor: SliceMonitor | undefined;
-  /** Private directories of verified object copies, removed at stop. */
-  private readonly copies: string[] = [];
 
   constructor(
     private cfg: NodeConfig,
@@ -141,31 +142,32 @@ export class Agent {
     }));
   }
 
-  /** The flowmon object, verified against the signed manifest; refused when it does not match. */
-  verifiedFlowmon(): string {
+  /** What the agent trusts eBPF objects by; refused when the config has no bpf section. */
+  bpfTrust(): BpfTrust {
     const bpf = this.cfg.bpf;
     if (!bpf) {
       throw new ApplyRefused(
         'monitoring needs bpf.manifest and bpf.trustedKeys in the config: the agent loads only signed eBPF objects',
       );
     }
-    const path = bpf.objectDir ? join(bpf.objectDir, 'flowmon.bpf.o') : objectPath('flowmon');
-    const copy = verifiedCopy(path, readManifest(bpf.manifest), bpf.trustedKeys.map(readPublicKey));
-    this.copies.push(dirname(copy));
-    return copy;
+    return { ...bpf, serialFile: this.options.bpfSerialFile ?? join(this.store.dir, SERIAL_FILE) };
   }
 
   /** Starts the slices' monitoring (with a sink) and the reconcile loop. */
   async start(): Promise<void> {
     if (this.reconciler) return;
     const started = performance.now();
-    if (this.options.sink) {
-      this.monitor = await SliceMonitor.start(this.options.sink, {
-        node: this.cfg.node,
-        netns: this.cfg.netns,
-        settings: this.cfg.monitoring,
-        objectPath: this.verifiedFlowmon(),
-      });
+    const { sink } = this.options;
+    if (sink) {
+      // flowmon, verified against the signed manifest; refused when it does not match.
+      this.monitor = await withVerifiedObject('flowmon', this.bpfTrust(), (objectPath) =>
+        SliceMonitor.start(sink, {
+          node: this.cfg.node,
+          netns: this.cfg.netns,
+          settings: this.cfg.monitoring,
+          objectPath,
+        }),
+      );
       this.emit(this.monitorRound('apply', started));
     }
     this.reconciler = new Reconciler(this.desiredState, this.linux, {
@@ -185,7 +187,6 @@ export class Agent {
     this.reconciler = undefined;
     this.monitor?.stop();
     this.monitor = undefined;
-    for (const dir of this.copies.splice(0)) rmSync(dir, { recursive: true, force: true });
     const state = this.store.load(this.cfg.node);
     if (state?.pid === process.pid) {
       const { pid: _, ...rest } = state;

@@ -14,7 +14,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ffi } from '../../bpf/libbpf.js';
-import { generateSigningKey, signManifest } from '../../pki/bpf-manifest.js';
+import { objectPath } from '../../bpf/paths.js';
+import { type BpfTrust, generateSigningKey, SERIAL_FILE, signManifest } from '../../pki/bpf-manifest.js';
 import { defaultObjectDir } from '../../pki/cli.js';
 import { run } from '../../shared/exec.js';
 import { libc, loadLibrary } from '../../shared/libc.js';
@@ -56,6 +57,15 @@ export function signObjects(
   const manifest = join(dir, 'manifest.json');
   writeFileSync(manifest, JSON.stringify(signManifest(objects, createPrivateKey(pair.privatePem))));
   return { manifest, publicKey, privatePem: pair.privatePem };
+}
+
+/** A signed manifest of `programs`' built objects in `dir`, trusted as a node trusts it (serial in `dir`). */
+export function testTrust(dir: string, programs = ['flowmon', 'qos']): BpfTrust {
+  const { manifest, publicKey } = signObjects(
+    dir,
+    programs.map((p) => objectPath(p)),
+  );
+  return { manifest, trustedKeys: [publicKey], serialFile: join(dir, SERIAL_FILE) };
 }
 
 export async function makeTestNode(lab: Lab, options: TestNodeOptions = {}): Promise<TestNode> {

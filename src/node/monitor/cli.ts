@@ -1,5 +1,9 @@
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { objectPath } from '../../bpf/paths.js';
+import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../../pki/bpf-manifest.js';
+import { log } from '../../shared/log.js';
 import { parseControl } from './control.js';
 import { Monitor, type MonitorSink } from './monitor.js';
 import { TerminalView } from './view.js';
@@ -23,6 +27,38 @@ export interface MonitorCliOptions {
   node?: string;
   maxFlows?: number;
   idleTimeout: number;
+  bpfManifest?: string;
+  bpfTrustedKey?: string[];
+  bpfObjectDir?: string;
+  stateDir: string;
+  unsigned?: boolean;
+}
+
+export const MONITOR_STATE_DIR = '/var/lib/tacmesh/monitor';
+
+/**
+ * How the monitor gets its flowmon object: checked against a signed manifest, or — with
+ * --unsigned, on a developer's machine — the build output as it is, with a warning at every
+ * start. Neither is an error: an unchecked object is never loaded silently.
+ */
+export function monitorObject(opts: MonitorCliOptions): BpfTrust | { unsigned: string } {
+  if (opts.unsigned) {
+    if (opts.bpfManifest || opts.bpfTrustedKey)
+      throw new InvalidArgumentError('--unsigned and --bpf-manifest/--bpf-trusted-key exclude each other');
+    return { unsigned: opts.bpfObjectDir ? join(opts.bpfObjectDir, 'flowmon.bpf.o') : objectPath('flowmon') };
+  }
+  if (!opts.bpfManifest || !opts.bpfTrustedKey?.length) {
+    throw new InvalidArgumentError(
+      'tacmesh monitor loads only signed eBPF objects: give --bpf-manifest and --bpf-trusted-key, ' +
+        'or --unsigned to load the build output unchecked (a development machine only)',
+    );
+  }
+  return {
+    manifest: opts.bpfManifest,
+    trustedKeys: opts.bpfTrustedKey,
+    ...(opts.bpfObjectDir ? { objectDir: opts.bpfObjectDir } : {}),
+    serialFile: join(opts.stateDir, SERIAL_FILE),
+  };
 }
 
 export function monitorCommand(): Command {
@@ -50,6 +86,18 @@ export function monitorCommand(): Command {
       positiveInt('max-flows'),
     )
     .option('--idle-timeout <ms>', 'forget flows idle this long', positiveInt('idle-timeout'), 30_000)
+    .option(
+      '--bpf-manifest <file>',
+      'the signed eBPF manifest (`tacmesh pki sign-bpf`) flowmon is checked against',
+    )
+    .option('--bpf-trusted-key <pem...>', 'public keys trusted to sign it, not writable by group or others')
+    .option('--bpf-object-dir <dir>', 'where flowmon.bpf.o is (default: the build output, bpf/.output)')
+    .option(
+      '--state-dir <dir>',
+      'where the newest manifest serial accepted is kept (an older manifest is refused)',
+      MONITOR_STATE_DIR,
+    )
+    .option('--unsigned', 'load flowmon.bpf.o without a manifest (development only; warned at every start)')
     .addHelpText(
       'after',
       `
@@ -60,7 +108,11 @@ While it runs, stdin takes one command per line, applied at once with no reload:
 
 Counting rule: packets are wire packets (a GSO packet counts its segments); bytes are
 skb->len at the tc hook, the Ethernet frame without FCS, as the interface counters
-(ip -s link) count them. Needs root.`,
+(ip -s link) count them. Needs root.
+
+eBPF objects: flowmon.bpf.o is loaded only if the signed manifest lists it (its SHA-256, a
+serial not older than the last one accepted here, a trusted key). On a development machine,
+--unsigned loads the build output unchecked and says so on stderr.`,
     )
     .action(async (opts: MonitorCliOptions) => {
       await runMonitor(opts);
@@ -79,15 +131,28 @@ export async function runMonitor(opts: MonitorCliOptions): Promise<void> {
         http: (e) => emit('http', e),
         stats: (s) => emit('stats', s),
       };
-  const monitor = await Monitor.start(sink, {
-    interfaces: opts.iface,
-    intervalMs: opts.interval,
-    idleTimeoutMs: opts.idleTimeout,
-    settings: { sample: opts.sample, l7: opts.l7 === 'on' },
-    ...(opts.netns ? { netns: opts.netns } : {}),
-    ...(opts.node ? { node: opts.node } : {}),
-    ...(opts.maxFlows ? { maxFlows: opts.maxFlows } : {}),
-  });
+  const object = monitorObject(opts);
+  const start = (objectPath: string) =>
+    Monitor.start(sink, {
+      interfaces: opts.iface,
+      intervalMs: opts.interval,
+      idleTimeoutMs: opts.idleTimeout,
+      settings: { sample: opts.sample, l7: opts.l7 === 'on' },
+      ...(opts.netns ? { netns: opts.netns } : {}),
+      ...(opts.node ? { node: opts.node } : {}),
+      ...(opts.maxFlows ? { maxFlows: opts.maxFlows } : {}),
+      objectPath,
+    });
+  let monitor: Monitor;
+  if ('unsigned' in object) {
+    log.warn(
+      { object: object.unsigned },
+      'loading an UNSIGNED eBPF object (--unsigned): not checked against any manifest',
+    );
+    monitor = await start(object.unsigned);
+  } else {
+    monitor = await withVerifiedObject('flowmon', object, start);
+  }
 
   const control = createInterface({ input: process.stdin });
   control.on('line', (line) => {

@@ -6,7 +6,7 @@
  * no longer has removed. A policy that fails to compile or whose classes tc refuses leaves
  * the old one in force (its classes are put back).
  */
-import { type Attachment, attach, BpfObject, ifindexOf, objectPath, type TypedMap } from '../../bpf/index.js';
+import { type Attachment, attach, BpfObject, ifindexOf, type TypedMap } from '../../bpf/index.js';
 import {
   QOS_BUCKET_SIZE,
   QOS_MAX_CLASSES,
@@ -22,6 +22,7 @@ import {
   qosRuleset,
   u32Key,
 } from '../../bpf/types.js';
+import { type BpfTrust, withVerifiedObject } from '../../pki/bpf-manifest.js';
 import type { QosClassCounters } from '../../proto/gen/tacmesh/v1/QosClassCounters.js';
 import type { QosCounters } from '../../proto/gen/tacmesh/v1/QosCounters.js';
 import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
@@ -40,6 +41,8 @@ import {
 export interface EnforcerOptions {
   /** Network namespace of the links (tests); default the current one. */
   netns?: string;
+  /** qos.bpf.o is loaded only as the signed manifest lists it; without one, QoS is refused. */
+  bpf?: BpfTrust;
 }
 
 interface Generation {
@@ -76,7 +79,12 @@ export class QosEnforcer {
   }
 
   static open(options: EnforcerOptions = {}): QosEnforcer {
-    const obj = BpfObject.load(objectPath('qos'));
+    if (!options.bpf) {
+      throw new Error(
+        'QoS needs a signed eBPF manifest (bpf.manifest and bpf.trustedKeys): the node loads only signed objects',
+      );
+    }
+    const obj = withVerifiedObject('qos', options.bpf, (path) => BpfObject.load(path));
     const e = new QosEnforcer(obj, options);
     e.config.update(0, { active: 0, enabled: false });
     return e;

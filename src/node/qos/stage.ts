@@ -7,7 +7,7 @@
 import type { NodeMessage } from '../../proto/gen/tacmesh/v1/NodeMessage.js';
 import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
 import { log } from '../../shared/log.js';
-import { QosEnforcer } from './enforcer.js';
+import { type EnforcerOptions, QosEnforcer } from './enforcer.js';
 
 export const QOS_REPORT_EVERY_MS = 1000;
 
@@ -18,7 +18,7 @@ export class QosStage {
 
   constructor(
     private readonly send: (m: NodeMessage) => void,
-    private readonly options: { netns?: string } = {},
+    private readonly options: EnforcerOptions = {},
   ) {}
 
   /** Applies `policy` (a policy without links switches QoS off) and reports the outcome. */
@@ -29,7 +29,7 @@ export class QosStage {
         await this.enforcer?.close();
         this.enforcer = undefined;
       } else {
-        this.enforcer ??= QosEnforcer.open(this.options.netns ? { netns: this.options.netns } : {});
+        this.enforcer ??= QosEnforcer.open(this.options);
         await this.enforcer.apply(policy);
         this.timer ??= setInterval(() => void this.tick(), QOS_REPORT_EVERY_MS);
       }

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testTrust } from '../../node/agent/test-node.js';
 import { LINK_BPS, makeQosLink, type QosLink } from '../../node/qos/test-link.js';
 import { NodeRuntime } from '../../node/runtime.js';
 import { initCa, issue, pkiPaths } from '../../pki/ca.js';
@@ -44,6 +45,7 @@ export class QosRig {
       interfaces: [this.link.uplink],
       netns: this.link.a,
       stateDir: `${this.dir}/state`,
+      bpf: testTrust(this.dir),
       hello: { subnets: [], slices: [], position: null },
       tower: {
         tower: `127.0.0.1:${this.tower.controlPort}`,
