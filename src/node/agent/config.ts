@@ -9,6 +9,7 @@ import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ConfigError, loadConfig, parseConfig } from '../../shared/config.js';
 import { PREFIX_PATTERN } from '../../testbed/lab.js';
+import { meshSchema, uplinkMeshSchema } from '../mesh/config.js';
 
 export { ConfigError };
 
@@ -80,6 +81,8 @@ const uplinkSchema = z
     address: cidr.optional(),
     /** Default route of the node's data plane. */
     gateway: ipv4.optional(),
+    /** A radio link of the mesh: its neighbour (probed with STAMP) and its radio's DLEP (docs/mesh.md). */
+    mesh: uplinkMeshSchema.optional(),
   })
   .strict();
 
@@ -138,6 +141,8 @@ const baseSchema = z
     netns: z.string().min(1).optional(),
     management: managementSchema.optional(),
     uplinks: z.array(uplinkSchema).min(1),
+    /** How the radio links (uplinks with `mesh`) are probed and judged. */
+    mesh: meshSchema.default(meshSchema.parse({})),
     slices: z.array(sliceSchema).default([]),
     monitoring: monitoringSchema.prefault({}),
     bpf: bpfSchema.optional(),
