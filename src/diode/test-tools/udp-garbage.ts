@@ -3,11 +3,12 @@
  *   udp-garbage <host> <port> <count> [epoch]
  * random bytes of random length, and near-frames: bad magic, version, type, flags,
  * truncated, trailing bytes, oversized; with an epoch, also well-formed frames of that
- * sender far behind its window (stale). Prints {"sent":n,"kinds":{...}}.
+ * sender with a link sequence no sender uses (past SEQ_LIMIT: an impossible field). Prints
+ * {"sent":n,"kinds":{...}}.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { encodeFrame, FrameType, HEADER_BYTES, Importance } from '../frame.js';
+import { encodeFrame, FrameType, HEADER_BYTES, Importance, SEQ_LIMIT } from '../frame.js';
 
 const [host = '', port = '0', count = '0', epochArg] = process.argv.slice(2);
 const socket = createSocket('udp4');
@@ -52,7 +53,7 @@ function make(i: number): [string, Buffer] {
     case 7:
       return ['oversized', Buffer.concat([base, randomBytes(9500)])];
     default:
-      if (epochArg) return ['stale', valid(Number(epochArg), 0xc0000000 + i)];
+      if (epochArg) return ['field', valid(Number(epochArg), SEQ_LIMIT + i)];
       return ['random', random()];
   }
 }
