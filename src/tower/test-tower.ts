@@ -103,9 +103,13 @@ export class TowerRig {
     await this.launch(towerYaml);
   }
 
-  /** Stops the tower and starts it again on the same store, with other tower.yaml fields. */
-  async restart(towerYaml: Record<string, unknown> = {}): Promise<void> {
+  /**
+   * Stops the tower and starts it again on the same store, with other tower.yaml fields
+   * (and `meanwhile` done while it is stopped).
+   */
+  async restart(towerYaml: Record<string, unknown> = {}, meanwhile?: () => Promise<void>): Promise<void> {
     await this.halt();
+    await meanwhile?.();
     await this.launch(towerYaml);
   }
 

@@ -6,9 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DuckStore } from '../store/duckdb.js';
 import { flow, type Json, type NodeStream, TowerRig, waitFor } from '../test-tower.js';
 
 const A_NET = '10.77.71';
+const TOWER = {
+  limits: { seqGapsPerNode: 1000, messagesPerSecond: 20, streamsPerNode: 4, subnetsPerNode: 1024 },
+};
 const B_NET = '10.77.72';
 
 // Bounded, so that a tower that stalls (as one did before these limits) fails rather than hangs.
@@ -33,9 +37,7 @@ describe('one node against the tower: the others keep being served', { timeout: 
   }
 
   before(async () => {
-    await rig.start(['alpha', 'bravo'], {
-      limits: { seqGapsPerNode: 1000, messagesPerSecond: 20, streamsPerNode: 4, subnetsPerNode: 1024 },
-    });
+    await rig.start(['alpha', 'bravo'], TOWER);
     b = rig.node('bravo').connect({ subnets: [`${B_NET}.0/24`] });
     assert.deepEqual(await b.result, { welcome: true, storedSeq: 0 });
   });
@@ -162,5 +164,39 @@ describe('one node against the tower: the others keep being served', { timeout: 
     );
     assert.ok((await rig.health()).timesClamped >= 1);
     node.close();
+  });
+
+  test('100 000 subnets stored from before the limit are not indexed at a restart, and node B keeps storing', async () => {
+    b.close();
+    const now = Date.now();
+    await rig.restart(TOWER, async () => {
+      const store = await DuckStore.open(`${rig.dir}/tower.duckdb`, {
+        retentionDays: 7,
+        rollupRetentionDays: 90,
+      });
+      await store.saveNode({
+        name: 'zulu',
+        subnets: Array.from({ length: 100_000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.0/24`),
+        slices: [],
+        lat: null,
+        lon: null,
+        software: '',
+        firstSeenMs: now,
+        lastSeenMs: now,
+        status: null,
+        monitor: null,
+      });
+      store.close();
+    });
+    const zulu = ((await rig.api('nodes')).body as Json[]).find((n) => n.name === 'zulu');
+    assert.deepEqual(
+      zulu?.subnets,
+      [],
+      'the stored subnets were dropped, to be registered at its next hello',
+    );
+    b = rig.node('bravo').connect({ subnets: [`${B_NET}.0/24`] });
+    assert.equal((await b.result).welcome, true);
+    assert.equal(await bravoSends(5), 5);
+    assert.equal(await bravoStored(), bSeq);
   });
 });
