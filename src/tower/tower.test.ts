@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { type Influxd, startInfluxd } from '../../test/influxd.js';
 import { mgmtVeth } from '../../test/mgmt.js';
+import { bpfArgs } from '../../test/node-tower.js';
 import { initCa, issue } from '../pki/ca.js';
 import { Lab } from '../testbed/lab.js';
 import { Tool, toolPath } from '../testbed/tools/index.js';
@@ -88,6 +89,7 @@ describe('tower core: a real node, real traffic, mTLS, DuckDB, InfluxDB, query A
       '10.77.61.0/24',
       '--position',
       '37.55,126.99',
+      ...bpfArgs(dir), // the node loads only signed eBPF objects
       ...extra,
     ];
     return new Tool(lab.spawn(n1, process.execPath, args));
