@@ -50,9 +50,13 @@ struct flow_value {
 #define FLOWMON_L4 2 /* ... and by protocol ports; off: ports are 0 */
 #define FLOWMON_L7 4 /* emit HTTP request/status lines */
 
+/* The program's global data (.bss): user space writes it whole, the programs read it
+ * on every packet with no map lookup. */
 struct flowmon_config {
 	__u32 metrics;   /* FLOWMON_L3 | FLOWMON_L4 | FLOWMON_L7 */
 	__u32 l7_sample; /* emit 1 HTTP event in N; 0 and 1 mean every one */
+	__u32 ifaces_disabled; /* entries of flowmon_ifaces with enabled 0; none: no lookup */
+	__u32 _pad;
 };
 
 /* Per interface (by ifindex); an interface without an entry is monitored. */

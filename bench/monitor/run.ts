@@ -1,52 +1,154 @@
 /**
- * bench/monitor: what watching a link costs, and what each monitor sees, in one run on one
- * namespace pair. Peers: no monitor (baseline), tacmesh (flowmon, tc/tcx eBPF), softflowd
- * and pmacctd (libpcap). Prints ratios to the baseline; absolute numbers are machine noise.
+ * bench/monitor: what watching a link costs per packet, and what each monitor counts, in one
+ * run on one namespace pair. Peers: tacmesh (flowmon, tc/tcx eBPF), softflowd and pmacctd
+ * (libpcap). Traffic: a 64-byte UDP flood, TCP bulk, an HTTP mix (one connection per request).
  *
- *   node --import tsx bench/monitor/run.ts [--rounds 3] [--seconds 5]
+ * Cost per packet:
+ * - tacmesh: the eBPF programs' own run time from the kernel's bpf_stats (run_time_ns /
+ *   run_cnt, `kernel.bpf_stats_enabled=1` only while tacmesh runs, off again in a finally),
+ *   plus the CPU time of the monitor's process (this one; /proc/self/stat utime+stime);
+ * - softflowd, pmacctd: the CPU time of their process tree (/proc/<pid>/stat utime+stime).
+ *   What libpcap costs in the kernel (the packet socket's copy into its ring) runs in the
+ *   sender's softirq and is charged to no monitor: their numbers are a lower bound.
+ * Both per packet the monitor counted. TCP throughput with and without each monitor is kept
+ * as information (veth TCP on 2 shared cores moves by a few percent from run to run).
+ *
+ *   node --import tsx bench/monitor/run.ts [--seconds 4] [--rounds 1] [--kinds udp,tcp,http]
+ *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--object bpf/.output/flowmon.bpf.o]
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Monitor } from '../../src/node/monitor/monitor.js';
 import type { FlowRecord } from '../../src/node/monitor/records.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
 import { Lab, stopChild } from '../../src/testbed/lab.js';
+import { Tool, toolPath } from '../../src/testbed/tools/index.js';
 import { measureUserSide } from './user-side.js';
 
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } },
+  options: {
+    rounds: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '4' },
+    kinds: { type: 'string', default: 'udp,tcp,http' },
+    peers: { type: 'string', default: 'tacmesh,softflowd,pmacctd' },
+    'no-throughput': { type: 'boolean', default: false },
+    object: { type: 'string' },
+    /** Another checkout of tacmesh (built): adds peer `before`, its monitor, for before/after in one run. */
+    before: { type: 'string' },
+  },
 });
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
+const CLIENT = '10.77.50.1';
 const SERVER = '10.77.50.2';
+const HTTP_PORT = 8080;
+const HTTP_REQUESTS = 1000 * SECONDS;
+/** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const TICK_NS = 1e7;
 
-type PeerName = 'none' | 'tacmesh' | 'softflowd' | 'pmacctd';
+type PeerName = 'tacmesh' | 'before' | 'softflowd' | 'pmacctd';
+type Kind = 'udp' | 'tcp' | 'http';
+const KINDS = args.kinds.split(',') as Kind[];
+const PEERS = [...(args.before ? ['before'] : []), ...args.peers.split(',')] as PeerName[];
+/** The monitor stage of the `--before` checkout: the same API, its own object and config code. */
+const BeforeMonitor: typeof Monitor | undefined = args.before
+  ? ((await import(`${args.before}/src/node/monitor/monitor.ts`)) as { Monitor: typeof Monitor }).Monitor
+  : undefined;
+
+/** The traffic of a kind, as a monitor's flow entry shows it. */
+interface FlowView {
+  protocol: number;
+  srcPort: number;
+  dstPort: number;
+  /** Direction as seen on the client's veth end; undefined: the monitor cannot tell. */
+  egress: boolean | undefined;
+}
+function ofKind(kind: Kind, f: FlowView): boolean {
+  if (kind === 'udp') return f.protocol === 17 && f.dstPort === 5201 && f.egress !== false;
+  const port = kind === 'tcp' ? 5201 : HTTP_PORT;
+  return f.protocol === 6 && (f.srcPort === port || f.dstPort === port);
+}
+
 interface Peer {
-  /** Packets this monitor counted for UDP to port 5201 (the flood), if it can tell. */
-  udpPackets(): Promise<number | undefined>;
+  /** The processes whose CPU time is the monitor's (the tree under each). */
+  pids: number[];
+  /** Packets this monitor counted for the traffic of `kind`. */
+  counted(kind: Kind): Promise<number | undefined>;
+  /** tacmesh: the programs' kernel run time and runs so far. */
+  kernel?(): Promise<{ ns: number; runs: number }[]>;
+  /** tacmesh: HTTP requests and responses seen. */
+  httpSeen?(): number;
   stop(): Promise<void>;
 }
 
-requirePrograms(['iperf3', 'softflowd', 'softflowctl', 'pmacctd', 'pmacct'], 'the monitor benchmark');
+requirePrograms(
+  ['iperf3', 'softflowd', 'softflowctl', 'pmacctd', 'pmacct', 'bpftool'],
+  'the monitor benchmark',
+);
 const lab = new Lab();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** CPU ns of a process and every descendant (pmacctd forks its plugins). */
+function treeCpuNs(root: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields after the name: state ppid ... utime(14th overall, index 11 here) stime
+      stats.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop() as number;
+    total += (stats.get(pid)?.ticks ?? 0) * TICK_NS;
+    for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
+  }
+  return total;
+}
+
+async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]> {
+  return Promise.all(
+    ids.map(async (id) => {
+      const { stdout } = await run('bpftool', ['-j', 'prog', 'show', 'id', `${id}`]);
+      const p = JSON.parse(stdout) as { run_time_ns?: number; run_cnt?: number };
+      return { ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 };
+    }),
+  );
+}
+
 async function startPeer(name: PeerName, ns: string, iface: string): Promise<Peer> {
   const tmp = `/tmp/${lab.prefix}-${name}`;
-  if (name === 'none') return { udpPackets: async () => undefined, stop: async () => undefined };
-  if (name === 'tacmesh') {
+  if (name === 'tacmesh' || name === 'before') {
     const flows: FlowRecord[] = [];
-    const monitor = await Monitor.start(
-      { flows: (r) => flows.push(...r), http: () => undefined, stats: () => undefined },
-      { interfaces: [iface], netns: ns, intervalMs: 1000 },
+    let http = 0;
+    const M = name === 'before' && BeforeMonitor ? BeforeMonitor : Monitor;
+    const monitor = await M.start(
+      { flows: (r) => flows.push(...r), http: () => void http++, stats: () => undefined },
+      {
+        interfaces: [iface],
+        netns: ns,
+        intervalMs: 1000,
+        ...(args.object && name === 'tacmesh' ? { objectPath: args.object } : {}),
+      },
     );
+    const ids = ['flowmon_egress', 'flowmon_ingress'].map((p) => monitor.flowmon.obj.program(p).id);
     return {
-      udpPackets: async () => {
+      pids: [process.pid],
+      counted: async (kind) => {
         monitor.tick();
         return flows
-          .filter((f) => f.protocol === 17 && f.dstPort === 5201 && f.direction === 'egress')
+          .filter((f) => ofKind(kind, { ...f, egress: f.direction === 'egress' }))
           .reduce((s, f) => s + f.packets, 0);
       },
+      kernel: () => progStats(ids),
+      httpSeen: () => http,
       stop: async () => monitor.stop(),
     };
   }
@@ -71,13 +173,21 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
     ]);
     await sleep(1000);
     return {
-      udpPackets: async () => {
+      pids: [child.pid ?? 0],
+      counted: async (kind) => {
         const { stdout } = await run('softflowctl', ['-c', `${tmp}.ctl`, 'dump-flows']);
-        // ACTIVE seq:2 [10.77.50.1]:43245 <> [10.77.50.2]:5201 proto:17 octets>:… packets>:19095 …
+        // ACTIVE seq:2 [10.77.50.1]:43245 <> [10.77.50.2]:5201 proto:17 octets>:… packets>:19095 … packets<:0 …
         let total = 0;
         for (const line of stdout.split('\n')) {
-          if (!line.includes(`[${SERVER}]:5201 `) || !line.includes('proto:17')) continue;
-          total += Number(/packets>:(\d+)/.exec(line)?.[1] ?? 0);
+          const m = /\]:(\d+) <> \[[^\]]+\]:(\d+) proto:(\d+)/.exec(line);
+          if (!m) continue;
+          const view = { srcPort: Number(m[1]), dstPort: Number(m[2]), protocol: Number(m[3]) };
+          const out = Number(/packets>:(\d+)/.exec(line)?.[1] ?? 0);
+          const back = Number(/packets<:(\d+)/.exec(line)?.[1] ?? 0);
+          // a bidirectional entry: either side may be the server's port
+          if (ofKind(kind, { ...view, egress: undefined })) total += kind === 'udp' ? out : out + back;
+          else if (ofKind(kind, { ...view, srcPort: view.dstPort, dstPort: view.srcPort, egress: undefined }))
+            total += kind === 'udp' ? back : out + back;
         }
         return total;
       },
@@ -96,18 +206,34 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
   ]);
   await sleep(1500);
   return {
-    udpPackets: async () => {
-      const { stdout } = await run('pmacct', ['-p', `${tmp}.pipe`, '-s']);
+    pids: [child.pid ?? 0],
+    counted: async (kind) => {
+      const { stdout } = await run('pmacct', ['-p', `${tmp}.pipe`, '-s'], { timeoutMs: 10_000 });
       let total = 0;
       for (const line of stdout.split('\n')) {
-        const cols = line.trim().split(/\s+/);
         // SRC_IP DST_IP SRC_PORT DST_PORT PROTOCOL PACKETS BYTES
-        if (cols[3] === '5201' && cols[4] === 'udp') total += Number(cols[5]);
+        const c = line.trim().split(/\s+/);
+        const protocol = c[4] === 'udp' ? 17 : c[4] === 'tcp' ? 6 : -1;
+        const view = { srcPort: Number(c[2]), dstPort: Number(c[3]), protocol, egress: c[0] === CLIENT };
+        if (ofKind(kind, view)) total += Number(c[5]);
       }
       return total;
     },
     stop: () => stopChild(child),
   };
+}
+
+/** TCP segments both namespaces sent (the kernel's own count, as the monitor test uses). */
+async function tcpSegments(namespaces: string[]): Promise<number> {
+  let total = 0;
+  for (const ns of namespaces) {
+    const { stdout } = await lab.exec(ns, 'cat', ['/proc/net/snmp']);
+    const lines = stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+    const names = (lines[0] ?? '').split(/\s+/);
+    const values = (lines[1] ?? '').split(/\s+/);
+    total += Number(values[names.indexOf('OutSegs')]) + Number(values[names.indexOf('RetransSegs')]);
+  }
+  return total;
 }
 
 /** The parts of iperf3's JSON report this bench reads. */
@@ -122,72 +248,161 @@ async function iperf(ns: string, extra: string[]): Promise<IperfReport> {
   return JSON.parse(stdout) as IperfReport;
 }
 
+const HTTP_PATHS = ['/', '/status/404', '/api/v1/items?id=42', '/status/500', '/static/app.js'];
+
+interface Cost {
+  sent: number;
+  counted: number | undefined;
+  /** CPU ns per counted packet: process, and (tacmesh) the programs in the kernel. */
+  userNs: number;
+  kernelNs: number;
+  /** tacmesh: ns per program run, egress and ingress, and runs per counted packet. */
+  perRun?: number[];
+  runsPerPacket?: number;
+  httpSeen?: number;
+}
+
+async function setBpfStats(on: boolean): Promise<void> {
+  await run('sysctl', ['-q', '-w', `kernel.bpf_stats_enabled=${on ? 1 : 0}`]);
+}
+
 try {
   const a = await lab.netns('a', { ipv6: false });
   const b = await lab.netns('b', { ipv6: false });
-  const veth = await lab.veth({ netns: a, addr: '10.77.50.1/24' }, { netns: b, addr: `${SERVER}/24` });
+  const veth = await lab.veth({ netns: a, addr: `${CLIENT}/24` }, { netns: b, addr: `${SERVER}/24` });
   await lab.staticNeighbours(
-    { netns: a, iface: veth.a, ip: '10.77.50.1' },
+    { netns: a, iface: veth.a, ip: CLIENT },
     { netns: b, iface: veth.b, ip: SERVER },
   );
   const server = lab.spawn(b, 'iperf3', ['-s']);
+  await new Tool(lab.spawnNode(b, toolPath('http'), ['serve', `${HTTP_PORT}`])).line('ready');
   await sleep(500);
 
-  const peers: PeerName[] = ['none', 'tacmesh', 'softflowd', 'pmacctd'];
-  const tput = new Map<PeerName, number[]>(peers.map((p) => [p, []]));
-  console.error(`TCP throughput, ${ROUNDS} rounds x ${SECONDS} s, peers interleaved`);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const name of peers) {
+  async function traffic(kind: Kind): Promise<number> {
+    if (kind === 'udp') return (await iperf(a, ['-u', '-b', '0', '-l', '64'])).end.sum?.packets ?? 0;
+    const before = await tcpSegments([a, b]);
+    if (kind === 'tcp') await iperf(a, []);
+    else {
+      const paths = Array.from(
+        { length: HTTP_REQUESTS },
+        (_, i) => HTTP_PATHS[i % HTTP_PATHS.length] as string,
+      );
+      await new Tool(
+        lab.spawnNode(a, toolPath('http'), ['get', `http://${SERVER}:${HTTP_PORT}`, ...paths]),
+      ).result();
+    }
+    return (await tcpSegments([a, b])) - before;
+  }
+
+  const costs = new Map<string, Cost>();
+  for (const kind of KINDS) {
+    for (const name of PEERS) {
+      console.error(`  ${kind} with ${name}`);
       const peer = await startPeer(name, a, veth.a);
       try {
-        const res = await iperf(a, []);
-        tput.get(name)?.push((res.end.sum_received?.bits_per_second ?? 0) / 1e9);
+        if (peer.kernel) await setBpfStats(true);
+        try {
+          await sleep(200);
+          const k0 = (await peer.kernel?.()) ?? [];
+          const cpu0 = peer.pids.reduce((s, p) => s + treeCpuNs(p), 0);
+          const sent = await traffic(kind);
+          await sleep(2000); // let each monitor catch up with its buffers
+          // A peer that cannot answer after the flood (pmacct's pipe has been seen to) counts as "-".
+          const counted = await peer.counted(kind).catch((err: Error) => {
+            console.error(`  ${name}: no count (${err.message.split('\n')[0]})`);
+            return undefined;
+          });
+          const cpu = peer.pids.reduce((s, p) => s + treeCpuNs(p), 0) - cpu0;
+          const k1 = (await peer.kernel?.()) ?? [];
+          const d = k1.map((x, i) => ({ ns: x.ns - (k0[i]?.ns ?? 0), runs: x.runs - (k0[i]?.runs ?? 0) }));
+          const kernelNs = d.reduce((s, x) => s + x.ns, 0);
+          const runs = d.reduce((s, x) => s + x.runs, 0);
+          const per = counted || 1;
+          const cost: Cost = { sent, counted, userNs: cpu / per, kernelNs: kernelNs / per };
+          if (peer.kernel) {
+            cost.perRun = d.map((x) => x.ns / (x.runs || 1));
+            cost.runsPerPacket = runs / per;
+          }
+          if (peer.httpSeen) cost.httpSeen = peer.httpSeen();
+          costs.set(`${kind}/${name}`, cost);
+        } finally {
+          if (peer.kernel) await setBpfStats(false);
+        }
       } finally {
         await peer.stop();
       }
-      console.error(`  round ${r + 1} ${name}: ${tput.get(name)?.at(-1)?.toFixed(2)} Gbit/s`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-  const base = median(tput.get('none') ?? []);
 
-  console.error('64-byte UDP flood, as fast as iperf3 sends');
-  const flood = new Map<PeerName, { sent: number; counted: number | undefined }>();
-  for (const name of peers) {
-    const peer = await startPeer(name, a, veth.a);
-    try {
-      const res = await iperf(a, ['-u', '-b', '0', '-l', '64']);
-      await sleep(3000); // let each monitor catch up with its buffers
-      // A peer that cannot answer after the flood (pmacct's pipe has been seen to) counts as "-".
-      const counted = await peer.udpPackets().catch((err: Error) => {
-        console.error(`  ${name}: no count (${err.message.split('\n')[0]})`);
-        return undefined;
-      });
-      flood.set(name, { sent: res.end.sum?.packets ?? 0, counted });
-    } finally {
-      await peer.stop();
+  const tput = new Map<string, number[]>();
+  if (!args['no-throughput']) {
+    console.error(`TCP throughput, ${ROUNDS} round(s) x ${SECONDS} s, peers interleaved (information)`);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of ['none', ...PEERS] as const) {
+        const peer = name === 'none' ? undefined : await startPeer(name, a, veth.a);
+        try {
+          const res = await iperf(a, []);
+          tput.set(name, [...(tput.get(name) ?? []), (res.end.sum_received?.bits_per_second ?? 0) / 1e9]);
+        } finally {
+          await peer?.stop();
+        }
+      }
     }
   }
 
   console.error('user side: CPU per million flow updates / HTTP events (one core)');
   const user = measureUserSide(200_000, 1_000_000);
 
-  console.log('\nbench/monitor — same veth, same run');
-  console.log('peer        TCP Gbit/s (median)  vs none   UDP-64 sent   counted    counted/sent');
-  for (const name of peers) {
-    const t = median(tput.get(name) ?? []);
-    const f = flood.get(name);
-    const counted = f?.counted;
-    console.log(
-      `${name.padEnd(11)} ${t.toFixed(2).padStart(19)}  ${(t / base).toFixed(3).padStart(7)}   ${String(f?.sent ?? '').padStart(11)}  ${String(counted ?? '-').padStart(9)}   ${counted === undefined ? '-' : (counted / (f?.sent ?? 1)).toFixed(4).padStart(12)}`,
-    );
+  const fmt = (x: number | undefined, digits = 0) => (x === undefined ? '-' : x.toFixed(digits));
+  const kindNames: Record<Kind, string> = {
+    udp: 'UDP 64 B flood',
+    tcp: 'TCP bulk',
+    http: `HTTP mix (${HTTP_REQUESTS} req)`,
+  };
+  console.log('\nbench/monitor — cost per packet, same veth, same run (ns of CPU per packet counted)');
+  console.log(
+    'traffic               peer        kernel ns/pkt  process ns/pkt  total ns/pkt  vs tacmesh   counted / sent',
+  );
+  for (const kind of KINDS) {
+    const ours = costs.get(`${kind}/tacmesh`);
+    const oursTotal = ours ? ours.kernelNs + ours.userNs : undefined;
+    for (const name of PEERS) {
+      const c = costs.get(`${kind}/${name}`);
+      if (!c) continue;
+      const total = c.kernelNs + c.userNs;
+      const ratio = oursTotal ? (total / oursTotal).toFixed(2) : '-';
+      const counted =
+        c.counted === undefined ? '-' : `${c.counted} / ${c.sent} (${(c.counted / c.sent).toFixed(4)})`;
+      console.log(
+        `${kindNames[kind].padEnd(21)} ${name.padEnd(11)} ${(c.perRun ? fmt(c.kernelNs) : '-').padStart(13)}  ${fmt(c.userNs).padStart(14)}  ${fmt(total).padStart(12)}  ${ratio.padStart(10)}   ${counted}`,
+      );
+    }
+  }
+  console.log('\ntacmesh in the kernel (bpf_stats): ns per program run, runs per packet counted');
+  for (const kind of KINDS) {
+    for (const name of PEERS) {
+      const c = costs.get(`${kind}/${name}`);
+      if (!c?.perRun) continue;
+      console.log(
+        `${kindNames[kind].padEnd(21)} ${name.padEnd(8)} egress ${fmt(c.perRun[0]).padStart(4)} ns/run, ingress ${fmt(c.perRun[1]).padStart(4)} ns/run, ${fmt(c.runsPerPacket, 3)} runs/packet${kind === 'http' ? `, HTTP events ${c.httpSeen} for ${2 * HTTP_REQUESTS} requests + responses` : ''}`,
+      );
+    }
+  }
+  if (tput.size) {
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+    const base = median(tput.get('none') ?? []);
+    console.log('\nTCP throughput (information; within the machine noise)');
+    for (const [name, xs] of tput)
+      console.log(
+        `${name.padEnd(11)} ${median(xs).toFixed(2).padStart(6)} Gbit/s  ${(median(xs) / base).toFixed(3)}`,
+      );
   }
   console.log(
-    `\nuser side: ${user.flowCpuMsPerMillion.toFixed(0)} ms CPU per 1 M flow updates (${(1e6 / user.flowCpuMsPerMillion / 1000).toFixed(2)} M/s on one core), ` +
-      `${user.httpCpuMsPerMillion.toFixed(0)} ms per 1 M HTTP events (${(1e6 / user.httpCpuMsPerMillion / 1000).toFixed(2)} M/s); ` +
-      `${((user.flowCpuMsPerMillion / 1e6) * 1e5).toFixed(0)} ms CPU per second at 100k flow updates/s`,
+    `\nuser side: ${user.flowCpuMsPerMillion.toFixed(0)} ms CPU per 1 M flow updates (${(1e3 / user.flowCpuMsPerMillion).toFixed(2)} M/s on one core), ` +
+      `${user.httpCpuMsPerMillion.toFixed(0)} ms per 1 M HTTP events (${(1e3 / user.httpCpuMsPerMillion).toFixed(2)} M/s)`,
   );
   await stopChild(server);
 } finally {
+  await setBpfStats(false).catch(() => undefined);
   await lab.cleanup();
 }

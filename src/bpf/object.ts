@@ -148,6 +148,12 @@ export class BpfObject {
     return map;
   }
 
+  /** The names of the object's maps (global data sections show as e.g. `flowmon.bss`). */
+  mapNames(): string[] {
+    this.live();
+    return [...this.maps.keys()];
+  }
+
   /** Unloads the object. Programs stay in the kernel only while something (a link, a tc filter) holds them. */
   close(): void {
     if (this.handle === null) return;

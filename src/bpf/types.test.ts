@@ -3,6 +3,11 @@ import { test } from 'node:test';
 import { run } from '../shared/exec.js';
 import { objectPath } from './paths.js';
 import {
+  FLOW_KEY_SIZE,
+  FLOW_VALUE_SIZE,
+  flowmonConfig,
+  flowmonCounters,
+  flowmonIface,
   linkemConfig,
   linkemCounters,
   QOS_BUCKET_SIZE,
@@ -32,6 +37,12 @@ test('the TypeScript mirrors of bpf/types.h have the sizes the compiler gave the
   assert.equal(qosRule.size, qos.get('qos_rule'));
   assert.equal(QOS_BUCKET_SIZE, qos.get('qos_bucket'));
   assert.equal(qosCounters.size, qos.get('qos_counters'));
+  const flowmon = await btfStructSizes('flowmon');
+  assert.equal(FLOW_KEY_SIZE, flowmon.get('flow_key'));
+  assert.equal(FLOW_VALUE_SIZE, flowmon.get('flow_value'));
+  assert.equal(flowmonConfig.size, flowmon.get('flowmon_config'));
+  assert.equal(flowmonIface.size, flowmon.get('flowmon_iface'));
+  assert.equal(flowmonCounters.size, flowmon.get('flowmon_counters'));
 });
 
 test('codecs round-trip', () => {

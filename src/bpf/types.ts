@@ -82,17 +82,26 @@ export const flowValueLayout = {
   dscp: 33,
 } as const;
 
+/** struct flowmon_config: flowmon's global data (.bss), written whole by user space. */
 export interface FlowmonConfig {
   metrics: number;
   l7Sample: number;
+  /** How many interfaces flowmon_ifaces holds disabled; 0: the programs skip that lookup. */
+  ifacesDisabled: number;
 }
 export const flowmonConfig: Codec<FlowmonConfig> = {
-  size: 8,
+  size: 16,
   encode: (v, b, o) => {
     b.writeUInt32LE(v.metrics, o);
     b.writeUInt32LE(v.l7Sample, o + 4);
+    b.writeUInt32LE(v.ifacesDisabled, o + 8);
+    b.writeUInt32LE(0, o + 12);
   },
-  decode: (b, o) => ({ metrics: b.readUInt32LE(o), l7Sample: b.readUInt32LE(o + 4) }),
+  decode: (b, o) => ({
+    metrics: b.readUInt32LE(o),
+    l7Sample: b.readUInt32LE(o + 4),
+    ifacesDisabled: b.readUInt32LE(o + 8),
+  }),
 };
 
 export interface FlowmonIface {

@@ -41,6 +41,8 @@ export interface FlowTableOptions {
   node: string;
   idleTimeoutMs: number;
   ifaceName: (ifindex: number) => string;
+  /** Entries per batch lookup (default 16384; 256 to 16384 measured the same within the noise). */
+  batchEntries?: number;
 }
 
 const TWO_32 = 2 ** 32;
@@ -161,7 +163,7 @@ export class FlowTable {
         }
         if (nowMs - lastMs > idleTimeoutMs) stale.push(prev.words);
       }
-    }, 16384);
+    }, this.options.batchEntries ?? 16384);
     for (const words of stale) {
       this.map.delete(Buffer.from(words.buffer, words.byteOffset, FLOW_KEY_SIZE));
       this.forget(words, hashKey(words, 0));

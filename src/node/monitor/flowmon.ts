@@ -36,6 +36,21 @@ export interface FlowmonOptions {
   objectPath?: string;
 }
 
+/** flowmon's global data (.bss: struct flowmon_config), as one typed array entry. */
+export function flowmonConfigMap(obj: BpfObject): TypedMap<number, FlowmonConfig> {
+  const map = obj.map(obj.mapNames().find((n) => n.endsWith('.bss')) ?? 'flowmon.bss');
+  if (map.valueSize !== flowmonConfig.size)
+    throw new Error(
+      `flowmon .bss is ${map.valueSize} bytes, expected struct flowmon_config (${flowmonConfig.size})`,
+    );
+  return map.typed(u32Key, flowmonConfig);
+}
+
+/** Writes the program's run-time config (read by the programs on every packet). */
+export function writeFlowmonConfig(obj: BpfObject, config: Omit<FlowmonConfig, 'ifacesDisabled'>): void {
+  flowmonConfigMap(obj).update(0, { ...config, ifacesDisabled: 0 });
+}
+
 export class Flowmon {
   readonly obj: BpfObject;
   private readonly attachments: Attachment[] = [];
@@ -43,6 +58,9 @@ export class Flowmon {
   private readonly ifaces: TypedMap<number, FlowmonIface>;
   private readonly counters: TypedMap<number, FlowmonCounters>;
   private readonly names = new Map<number, string>();
+  /** The ifindexes flowmon_ifaces holds disabled; their count goes into the config. */
+  private readonly disabled = new Set<number>();
+  private current: Omit<FlowmonConfig, 'ifacesDisabled'> = { metrics: 0, l7Sample: 1 };
 
   constructor(
     settings: FlowmonSettings,
@@ -51,7 +69,7 @@ export class Flowmon {
     this.obj = BpfObject.load(options.objectPath ?? objectPath('flowmon'), {
       maxEntries: options.maxFlows ? { flowmon_flows: options.maxFlows } : {},
     });
-    this.config = this.obj.map('flowmon_config').typed(u32Key, flowmonConfig);
+    this.config = flowmonConfigMap(this.obj);
     this.ifaces = this.obj.map('flowmon_ifaces').typed(u32Key, flowmonIface);
     this.counters = this.obj.map('flowmon_counters').typed(u32Key, flowmonCounters);
     this.configure(settings);
@@ -62,6 +80,7 @@ export class Flowmon {
     const ifindex = ifindexOf(iface, this.options.netns);
     const netns = this.options.netns ? { netns: this.options.netns } : {};
     this.ifaces.update(ifindex, { enabled: true });
+    if (this.disabled.delete(ifindex)) this.writeConfig();
     this.attachments.push(attach(this.obj.program('flowmon_ingress'), iface, 'ingress', netns));
     this.attachments.push(attach(this.obj.program('flowmon_egress'), iface, 'egress', netns));
     this.names.set(ifindex, iface);
@@ -87,20 +106,28 @@ export class Flowmon {
     const entry = [...this.names].find(([, name]) => name === iface);
     if (!entry) throw new Error(`interface ${iface} is not watched`);
     this.ifaces.update(entry[0], { enabled });
+    if (enabled) this.disabled.delete(entry[0]);
+    else this.disabled.add(entry[0]);
+    this.writeConfig();
   }
 
-  /** Takes effect on the next packet: the programs read the map every time. */
+  private writeConfig(): void {
+    this.config.update(0, { ...this.current, ifacesDisabled: this.disabled.size });
+  }
+
+  /** Takes effect on the next packet: the programs read the global data every time. */
   configure(settings: FlowmonSettings): void {
     if (!Number.isInteger(settings.sample) || settings.sample < 1) {
       throw new Error(`sampling must be a whole number >= 1 (1 in N), got ${settings.sample}`);
     }
     const metrics =
       (settings.l3 ? FLOWMON_L3 : 0) | (settings.l4 ? FLOWMON_L4 : 0) | (settings.l7 ? FLOWMON_L7 : 0);
-    this.config.update(0, { metrics, l7Sample: settings.sample });
+    this.current = { metrics, l7Sample: settings.sample };
+    this.writeConfig();
   }
 
   settings(): FlowmonSettings {
-    const c = this.config.lookup(0) ?? { metrics: 0, l7Sample: 1 };
+    const c = this.config.lookup(0) ?? this.current;
     return {
       l3: (c.metrics & FLOWMON_L3) !== 0,
       l4: (c.metrics & FLOWMON_L4) !== 0,

@@ -54,10 +54,13 @@ export function parseHttp(text: string, payloadLen: number): ParsedHttp | undefi
 }
 
 /** The Host header's value, when its whole line is in the copy (before the blank line ending the headers). */
-const HOST = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i;
+const HOST = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/gi;
 
 function hostHeader(text: string, from: number): string | undefined {
   const end = text.indexOf('\r\n\r\n', from);
-  const m = HOST.exec(end < 0 ? text.slice(from) : text.slice(from, end + 2));
-  return m ? m[1] : undefined;
+  // Searched in place from the request line's end (no slice): a header line cannot cross a
+  // CRLF, so a match is inside the headers exactly when it starts before the blank line.
+  HOST.lastIndex = from;
+  const m = HOST.exec(text);
+  return m && (end < 0 || m.index < end) ? m[1] : undefined;
 }
