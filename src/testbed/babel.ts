@@ -1,13 +1,15 @@
 /**
  * babeld's configuration for one node: Babel on every mesh link (fast hellos, so a cut
- * link is routed around within seconds), announcing the node's slices, and — on the node
+ * link is routed around within seconds; link-quality costs, so a lossy one is too), announcing the node's slices, and — on the node
  * with the external link — the default route. The management network is never announced:
  * it stays apart from the data plane.
  */
 export function babelConfig(meshIfaces: string[], announceDefault: boolean): string {
   return [
     '# written by tacmesh testbed up',
-    ...meshIfaces.map((i) => `interface ${i} type wired hello-interval 1 update-interval 2`),
+    // Radio links: `wireless` costs a link by the hellos it loses (ETX), so a lossy link is
+    // routed around, not only a cut one.
+    ...meshIfaces.map((i) => `interface ${i} type wireless hello-interval 1 update-interval 2`),
     // Connected subnets (kernel routes, protocol 2) of the slices: not the management network,
     // not the host link, not the /30s of the radio links themselves.
     'redistribute ip 10.77.240.0/24 le 32 deny',

@@ -4,9 +4,22 @@ import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
 import { cleanLeftovers } from './lab.js';
 import { deadProcesses } from './processes.js';
-import { testbedDown, testbedLink, testbedStatus, testbedUp } from './testbed.js';
+import { testbedDown, testbedLink, testbedLinkSet, testbedStatus, testbedUp } from './testbed.js';
 
 const progress = (message: string) => process.stderr.write(`[testbed] ${message}\n`);
+
+function percent(v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 100))
+    throw new InvalidArgumentError(`loss must be a percentage from 0 to 100, not "${v}"`);
+  return n;
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError(`rate must be a positive number of Mbit/s, not "${v}"`);
+  return n;
+}
 
 function wholeNumber(what: string, min: number) {
   return (v: string): number => {
@@ -90,8 +103,11 @@ export function testbedCommand(): Command {
       console.log('radio links:');
       for (const l of s.state.plan.links) {
         const cut = s.state.cut.includes(`${l.a}-${l.b}`);
+        const set = s.state.set?.[`${l.a}-${l.b}`];
+        const rate = set?.rateMbit ?? s.state.config.link.rateMbit;
+        const loss = set?.lossPct ?? s.state.config.link.lossPct;
         console.log(
-          `  ${l.a} ${l.addrA.padEnd(18)} ${cut ? '--X--' : '-----'} ${l.b} ${l.addrB}${cut ? '   CUT' : ''}`,
+          `  ${l.a} ${l.addrA.padEnd(18)} ${cut ? '--X--' : '-----'} ${l.b} ${l.addrB.padEnd(18)} ${cut ? 'CUT' : `${rate} Mbit/s, ${loss} % loss`}`,
         );
       }
       console.log('nodes (as the tower sees them):');
@@ -109,13 +125,29 @@ export function testbedCommand(): Command {
     });
   testbed
     .command('link')
-    .description('Cut a radio link between two nodes (nothing passes either way) or restore it')
-    .argument('<action>', 'cut or restore')
+    .description(
+      'Cut a radio link between two nodes (nothing passes either way), restore it, or set its loss and rate live',
+    )
+    .argument('<action>', 'cut, restore or set')
     .argument('<a>', 'a node, e.g. n1')
     .argument('<b>', 'the other node, e.g. n2')
-    .action((action: string, a: string, b: string) => {
+    .option('--loss <pct>', 'with set: random loss on the link, percent each way', percent)
+    .option('--rate <mbit>', "with set: the radio's rate in Mbit/s (at most the configured one)", positive)
+    .action(async (action: string, a: string, b: string, opts: { loss?: number; rate?: number }) => {
+      if (action === 'set') {
+        if (opts.loss === undefined && opts.rate === undefined)
+          throw new InvalidArgumentError('link set needs --loss and/or --rate');
+        const { link, setting } = await testbedLinkSet(a, b, {
+          ...(opts.loss !== undefined ? { lossPct: opts.loss } : {}),
+          ...(opts.rate !== undefined ? { rateMbit: opts.rate } : {}),
+        });
+        console.log(
+          `set ${link.a}-${link.b}: ${setting.rateMbit} Mbit/s, ${setting.lossPct} % loss${setting.cut ? ' (cut: takes effect on restore)' : ''}`,
+        );
+        return;
+      }
       if (action !== 'cut' && action !== 'restore')
-        throw new InvalidArgumentError(`action must be cut or restore, not "${action}"`);
+        throw new InvalidArgumentError(`action must be cut, restore or set, not "${action}"`);
       const link = testbedLink(action, a, b);
       console.log(`${action === 'cut' ? 'cut' : 'restored'} ${link.a}-${link.b}`);
     });

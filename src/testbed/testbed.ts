@@ -29,6 +29,7 @@ import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from './lab.js';
 import { LinkEmulator } from './linkem.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from './processes.js';
+import { type LinkSetting, linkKey, radioFile, uplinkMesh, writeRadios } from './radios.js';
 import { toolPath } from './tools/index.js';
 
 export const STATE_FILE = '/run/tacmesh/testbed.json';
@@ -51,6 +52,10 @@ export interface TestbedState {
   caCert: string;
   /** Links cut by `testbed link cut`, as "a-b". */
   cut: string[];
+  /** Links changed by `testbed link set`, as "a-b": their rate and loss now. */
+  set: Record<string, { rateMbit: number; lossPct: number }>;
+  /** MAC address of every radio link end, by "node/iface" (what each radio reports). */
+  macs: Record<string, string>;
   startedAt: number;
 }
 
@@ -142,10 +147,11 @@ async function waitFor<T>(
 function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): object {
   const { plan, config, dir } = state;
   const mine = plan.links.filter((l) => l.a === node.name || l.b === node.name);
-  const uplinks = mine.map((l) => ({
+  const uplinks: Record<string, unknown>[] = mine.map((l) => ({
     interface: l.a === node.name ? l.ifA : l.ifB,
     rateMbit: config.link.rateMbit,
     address: l.a === node.name ? l.addrA : l.addrB,
+    mesh: uplinkMesh(plan, node.name, l),
   }));
   if (node.name === plan.external.gatewayNode) {
     uplinks.push({
@@ -153,7 +159,7 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
       rateMbit: config.link.rateMbit * 5,
       address: plan.external.linkNodeAddr,
       gateway: plan.external.linkExtAddr.split('/')[0],
-    } as (typeof uplinks)[number]);
+    });
   }
   const first = uplinks[0]?.interface ?? 'ext0';
   return {
@@ -247,6 +253,8 @@ export async function testbedUp(
     token: '',
     caCert: join(dir, 'pki', 'ca.crt'),
     cut: [],
+    set: {},
+    macs: {},
     startedAt: Date.now(),
   };
   const node = (args: string[]) => [...process.execArgv, ...args];
@@ -273,7 +281,7 @@ export async function testbedUp(
     const signing = generateSigningKey();
     writeFileSync(join(dir, 'bpf', 'signing.pub'), signing.publicPem);
     const manifest = signManifest(
-      [objectPath('flowmon'), objectPath('linkem')],
+      [objectPath('flowmon'), objectPath('linkem'), objectPath('qos')],
       createPrivateKey(signing.privatePem),
     );
     writeFileSync(join(dir, 'bpf', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -307,6 +315,8 @@ export async function testbedUp(
         { netns: nodes.get(l.a) ?? '', name: l.ifA },
         { netns: nodes.get(l.b) ?? '', name: l.ifB },
       );
+      state.macs[`${l.a}/${l.ifA}`] = await lab.macOf(nodes.get(l.a) ?? '', l.ifA);
+      state.macs[`${l.b}/${l.ifB}`] = await lab.macOf(nodes.get(l.b) ?? '', l.ifB);
     }
     // The host's way in: 127.0.0.1:<apiPort> → relay → veth → the tower's API.
     const hostIf = lab.ifname('h0');
@@ -364,6 +374,17 @@ export async function testbedUp(
     progress(
       `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,
     );
+    // The radios first: each node's router finds its modems at start (and retries if not).
+    updateRadios(state);
+    for (const n of plan.nodes) {
+      state.pids[`radio-${n.name}`] = startDetached(
+        `radio-${n.name}`,
+        nodes.get(n.name) ?? null,
+        process.execPath,
+        node([toolPath('radio'), radioFile(dir, n.name)]),
+        logs,
+      );
+    }
     for (const n of plan.nodes) {
       writeFileSync(join(dir, `${n.name}.yaml`), stringify(nodeConfig(state, n)));
       state.pids[n.name] = startDetached(
@@ -507,11 +528,79 @@ export function testbedLink(action: 'cut' | 'restore', a: string, b: string): Li
   if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
   const link = findLink(state, a, b);
   setLinkLoss(state, link, action === 'cut' ? 1 : state.config.link.lossPct / 100);
-  const key = `${link.a}-${link.b}`;
+  const key = linkKey(link);
   state.cut = state.cut.filter((k) => k !== key);
   if (action === 'cut') state.cut.push(key);
+  if (action === 'restore' && state.set[key]) setLinkLoss(state, link, state.set[key].lossPct / 100);
+  updateRadios(state);
   writeState(state);
   return link;
+}
+
+/** The rate and loss of a link now (configured, or as `link set` left it) and whether it is cut. */
+function linkSetting(state: TestbedState, l: LinkPlan): LinkSetting {
+  const set = state.set[linkKey(l)];
+  return {
+    rateMbit: set?.rateMbit ?? state.config.link.rateMbit,
+    lossPct: set?.lossPct ?? state.config.link.lossPct,
+    cut: state.cut.includes(linkKey(l)),
+  };
+}
+
+function updateRadios(state: TestbedState): void {
+  writeRadios(state.dir, state.plan, (l) => linkSetting(state, l), state.config.link.rateMbit, state.macs);
+}
+
+/**
+ * Degrades (or restores) a radio link live: loss by linkem on both ends, a rate below the
+ * configured one by a policer on both ends' ingress (the radio carries no more), and the
+ * radios report the new rate over DLEP.
+ */
+export async function testbedLinkSet(
+  a: string,
+  b: string,
+  change: { lossPct?: number; rateMbit?: number },
+): Promise<{ link: LinkPlan; setting: LinkSetting }> {
+  requireRoot();
+  const state = readState();
+  if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
+  const link = findLink(state, a, b);
+  const now = linkSetting(state, link);
+  const next = { rateMbit: change.rateMbit ?? now.rateMbit, lossPct: change.lossPct ?? now.lossPct };
+  if (!(next.lossPct >= 0 && next.lossPct <= 100))
+    throw new Error(`loss must be 0-100 %, not ${next.lossPct}`);
+  if (!(next.rateMbit > 0 && next.rateMbit <= state.config.link.rateMbit))
+    throw new Error(
+      `rate must be above 0 and at most the link's ${state.config.link.rateMbit} Mbit/s, not ${next.rateMbit}`,
+    );
+  if (!now.cut) setLinkLoss(state, link, next.lossPct / 100);
+  for (const [node, iface] of [
+    [link.a, link.ifA],
+    [link.b, link.ifB],
+  ] as const) {
+    const tc = (...args: string[]) => run('tc', ['-n', ns(state, node), ...args]);
+    await tc('filter', 'del', 'dev', iface, 'ingress', 'prio', '1').catch(() => undefined);
+    if (next.rateMbit < state.config.link.rateMbit) {
+      const burst = Math.max(16 * 1024, Math.round((next.rateMbit * 1e6) / 8 / 100)); // 10 ms
+      await tc(
+        ...['filter', 'add', 'dev', iface, 'ingress', 'prio', '1', 'matchall'],
+        ...[
+          'action',
+          'police',
+          'rate',
+          `${next.rateMbit}mbit`,
+          'burst',
+          String(burst),
+          'conform-exceed',
+          'drop',
+        ],
+      );
+    }
+  }
+  state.set[linkKey(link)] = next;
+  updateRadios(state);
+  writeState(state);
+  return { link, setting: { ...next, cut: now.cut } };
 }
 
 export interface TestbedStatus {
