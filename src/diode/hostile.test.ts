@@ -15,9 +15,18 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { log } from '../shared/log.js';
-import { addressBytes, encodeOpen, encodeUdpPrefix, FrameFlag, FrameType, Importance } from './frame.js';
+import { Collector } from './collector.js';
+import {
+  addressBytes,
+  encodeFrame,
+  encodeOpen,
+  encodeUdpPrefix,
+  FrameFlag,
+  FrameType,
+  Importance,
+} from './frame.js';
 import { MAX_BLOCK_SYMBOLS } from './raptorq.js';
-import { keyedDir, signed, startReceiver } from './test-tools/signed.js';
+import { keyedDir, recvConfig, signed, startReceiver } from './test-tools/signed.js';
 
 log.level = process.env.TACMESH_LOG_LEVEL ?? 'error'; // a million hostile frames log a lot of warnings
 
@@ -180,6 +189,47 @@ test('a million signed frames with hostile fields: no crash, bounded tables and 
     assert.equal(readFileSync(join(inbox, 'honest.txt'), 'utf8'), data.toString());
   } finally {
     receiver.stop();
+    k.close();
+  }
+});
+
+test('a handler that throws drops its frame, counted by kind; the collector goes on', () => {
+  const k = keyedDir('tacmesh-guard-');
+  let heartbeats = 0;
+  const collector = new Collector(recvConfig(47998, { insecure: true, stateDir: join(k.dir, 'state') }), {
+    session: () => {
+      throw new Error('a session handler bug');
+    },
+    udp: () => {
+      throw new Error('a UDP handler bug');
+    },
+    heartbeat: () => {
+      heartbeats++;
+    },
+  });
+  try {
+    const frame = (type: FrameType, linkSeq: number) =>
+      encodeFrame(
+        {
+          type,
+          flags: 0,
+          importance: Importance.High,
+          copy: 0,
+          epoch: 1,
+          linkSeq,
+          session: 1,
+          seq: 1,
+          block: 0,
+          keyId: 0,
+        },
+        Buffer.from('x'),
+      );
+    for (let i = 0; i < 10; i++) collector.receive(frame(i % 2 ? FrameType.Data : FrameType.Udp, i));
+    collector.receive(frame(FrameType.Heartbeat, 10));
+    assert.deepEqual(collector.snapshot().handlerErrors, { udp: 5, session: 5 });
+    assert.equal(heartbeats, 1, 'the next frame is handled as usual');
+  } finally {
+    collector.close();
     k.close();
   }
 });
