@@ -14,7 +14,8 @@
  * as information (veth TCP on 2 shared cores moves by a few percent from run to run).
  *
  *   node --import tsx bench/monitor/run.ts [--seconds 4] [--rounds 1] [--kinds udp,tcp,http]
- *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--object bpf/.output/flowmon.bpf.o]
+ *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--no-user-side]
+ *     [--object bpf/.output/flowmon.bpf.o]
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -33,9 +34,8 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'udp,tcp,http' },
     peers: { type: 'string', default: 'tacmesh,softflowd,pmacctd' },
     'no-throughput': { type: 'boolean', default: false },
+    'no-user-side': { type: 'boolean', default: false },
     object: { type: 'string' },
-    /** Another checkout of tacmesh (built): adds peer `before`, its monitor, for before/after in one run. */
-    before: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -47,14 +47,10 @@ const HTTP_REQUESTS = 1000 * SECONDS;
 /** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICK_NS = 1e7;
 
-type PeerName = 'tacmesh' | 'before' | 'softflowd' | 'pmacctd';
+type PeerName = 'tacmesh' | 'softflowd' | 'pmacctd';
 type Kind = 'udp' | 'tcp' | 'http';
 const KINDS = args.kinds.split(',') as Kind[];
-const PEERS = [...(args.before ? ['before'] : []), ...args.peers.split(',')] as PeerName[];
-/** The monitor stage of the `--before` checkout: the same API, its own object and config code. */
-const BeforeMonitor: typeof Monitor | undefined = args.before
-  ? ((await import(`${args.before}/src/node/monitor/monitor.ts`)) as { Monitor: typeof Monitor }).Monitor
-  : undefined;
+const PEERS = args.peers.split(',') as PeerName[];
 
 /** The traffic of a kind, as a monitor's flow entry shows it. */
 interface FlowView {
@@ -71,8 +67,8 @@ function ofKind(kind: Kind, f: FlowView): boolean {
 }
 
 interface Peer {
-  /** The processes whose CPU time is the monitor's (the tree under each). */
-  pids: number[];
+  /** The CPU time of the monitor's processes so far, ns. */
+  cpuNs(): number;
   /** Packets this monitor counted for the traffic of `kind`. */
   counted(kind: Kind): Promise<number | undefined>;
   /** tacmesh: the programs' kernel run time and runs so far. */
@@ -89,8 +85,8 @@ requirePrograms(
 const lab = new Lab();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU ns of a process and every descendant (pmacctd forks its plugins). */
-function treeCpuNs(root: number): number {
+/** CPU ns of a process and (`tree`) every descendant (pmacctd forks its plugins). */
+function treeCpuNs(root: number, tree = true): number {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -108,7 +104,7 @@ function treeCpuNs(root: number): number {
   while (todo.length) {
     const pid = todo.pop() as number;
     total += (stats.get(pid)?.ticks ?? 0) * TICK_NS;
-    for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
+    if (tree) for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
   }
   return total;
 }
@@ -125,22 +121,22 @@ async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]>
 
 async function startPeer(name: PeerName, ns: string, iface: string): Promise<Peer> {
   const tmp = `/tmp/${lab.prefix}-${name}`;
-  if (name === 'tacmesh' || name === 'before') {
+  if (name === 'tacmesh') {
     const flows: FlowRecord[] = [];
     let http = 0;
-    const M = name === 'before' && BeforeMonitor ? BeforeMonitor : Monitor;
-    const monitor = await M.start(
+    const monitor = await Monitor.start(
       { flows: (r) => flows.push(...r), http: () => void http++, stats: () => undefined },
       {
         interfaces: [iface],
         netns: ns,
         intervalMs: 1000,
-        ...(args.object && name === 'tacmesh' ? { objectPath: args.object } : {}),
+        ...(args.object ? { objectPath: args.object } : {}),
       },
     );
     const ids = ['flowmon_egress', 'flowmon_ingress'].map((p) => monitor.flowmon.obj.program(p).id);
     return {
-      pids: [process.pid],
+      // this process alone: the traffic tools and the other peers are its children
+      cpuNs: () => treeCpuNs(process.pid, false),
       counted: async (kind) => {
         monitor.tick();
         return flows
@@ -173,7 +169,7 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
     ]);
     await sleep(1000);
     return {
-      pids: [child.pid ?? 0],
+      cpuNs: () => treeCpuNs(child.pid ?? 0),
       counted: async (kind) => {
         const { stdout } = await run('softflowctl', ['-c', `${tmp}.ctl`, 'dump-flows']);
         // ACTIVE seq:2 [10.77.50.1]:43245 <> [10.77.50.2]:5201 proto:17 octets>:… packets>:19095 … packets<:0 …
@@ -206,7 +202,7 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
   ]);
   await sleep(1500);
   return {
-    pids: [child.pid ?? 0],
+    cpuNs: () => treeCpuNs(child.pid ?? 0),
     counted: async (kind) => {
       const { stdout } = await run('pmacct', ['-p', `${tmp}.pipe`, '-s'], { timeoutMs: 10_000 });
       let total = 0;
@@ -304,7 +300,7 @@ try {
         try {
           await sleep(200);
           const k0 = (await peer.kernel?.()) ?? [];
-          const cpu0 = peer.pids.reduce((s, p) => s + treeCpuNs(p), 0);
+          const cpu0 = peer.cpuNs();
           const sent = await traffic(kind);
           await sleep(2000); // let each monitor catch up with its buffers
           // A peer that cannot answer after the flood (pmacct's pipe has been seen to) counts as "-".
@@ -312,7 +308,7 @@ try {
             console.error(`  ${name}: no count (${err.message.split('\n')[0]})`);
             return undefined;
           });
-          const cpu = peer.pids.reduce((s, p) => s + treeCpuNs(p), 0) - cpu0;
+          const cpu = peer.cpuNs() - cpu0;
           const k1 = (await peer.kernel?.()) ?? [];
           const d = k1.map((x, i) => ({ ns: x.ns - (k0[i]?.ns ?? 0), runs: x.runs - (k0[i]?.runs ?? 0) }));
           const kernelNs = d.reduce((s, x) => s + x.ns, 0);
@@ -351,7 +347,7 @@ try {
   }
 
   console.error('user side: CPU per million flow updates / HTTP events (one core)');
-  const user = measureUserSide(200_000, 1_000_000);
+  const user = args['no-user-side'] ? undefined : measureUserSide(200_000, 1_000_000);
 
   const fmt = (x: number | undefined, digits = 0) => (x === undefined ? '-' : x.toFixed(digits));
   const kindNames: Record<Kind, string> = {
@@ -397,10 +393,11 @@ try {
         `${name.padEnd(11)} ${median(xs).toFixed(2).padStart(6)} Gbit/s  ${(median(xs) / base).toFixed(3)}`,
       );
   }
-  console.log(
-    `\nuser side: ${user.flowCpuMsPerMillion.toFixed(0)} ms CPU per 1 M flow updates (${(1e3 / user.flowCpuMsPerMillion).toFixed(2)} M/s on one core), ` +
-      `${user.httpCpuMsPerMillion.toFixed(0)} ms per 1 M HTTP events (${(1e3 / user.httpCpuMsPerMillion).toFixed(2)} M/s)`,
-  );
+  if (user)
+    console.log(
+      `\nuser side: ${user.flowCpuMsPerMillion.toFixed(0)} ms CPU per 1 M flow updates (${(1e3 / user.flowCpuMsPerMillion).toFixed(2)} M/s on one core), ` +
+        `${user.httpCpuMsPerMillion.toFixed(0)} ms per 1 M HTTP events (${(1e3 / user.httpCpuMsPerMillion).toFixed(2)} M/s)`,
+    );
   await stopChild(server);
 } finally {
   await setBpfStats(false).catch(() => undefined);

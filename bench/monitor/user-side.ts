@@ -10,6 +10,7 @@ import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { BpfObject, objectPath, RingBufferReader } from '../../src/bpf/index.js';
 import { MonotonicClock } from '../../src/node/monitor/clock.js';
+import { FlowKeyCache } from '../../src/node/monitor/flow-key.js';
 import { FlowTable } from '../../src/node/monitor/flow-table.js';
 import { writeFlowmonConfig } from '../../src/node/monitor/flowmon.js';
 import { decodeHttpEvent } from '../../src/node/monitor/http-event.js';
@@ -68,11 +69,12 @@ export function measureUserSide(flows = 200_000, events = 1_000_000, around?: Me
     const batch = 10_000; // fits the 8 MiB ring
     let decoded = 0;
     let httpMs = 0;
+    const keys = new FlowKeyCache((i) => `if${i}`);
     for (let done = 0; done < events; done += batch) {
       prog.testRun(http, batch);
       httpMs += cpuMs(() => {
         ring.drain((data, at) => {
-          if (decodeHttpEvent(data, at, 'bench', clock, (i) => `if${i}`)) decoded++;
+          if (decodeHttpEvent(data, at, 'bench', clock, (i) => `if${i}`, keys)) decoded++;
         });
       }, around);
     }

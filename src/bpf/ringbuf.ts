@@ -75,9 +75,13 @@ export class RingBufferReader {
         handler(this.dataBytes, at + HEADER, length);
         delivered++;
       }
-      cons += (length + HEADER + 7) & ~7;
-      // Publish as we go, so the kernel can reuse space while a long drain runs.
-      this.consumer.setBigUint64(0, BigInt(cons), true);
+      const next = cons + ((length + HEADER + 7) & ~7);
+      // Publish as we go, so the kernel can reuse space while a long drain runs: one 32-bit
+      // store of the low half while the high half stays (no BigInt per record), else all 64 bits.
+      if (Math.floor(next / 2 ** 32) === Math.floor(cons / 2 ** 32))
+        this.consumer.setUint32(0, next >>> 0, true);
+      else this.consumer.setBigUint64(0, BigInt(next), true);
+      cons = next;
     }
     return delivered;
   }

@@ -10,7 +10,7 @@
 import type { BpfMap } from '../../bpf/map.js';
 import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE, flowValueLayout as V } from '../../bpf/types.js';
 import type { MonotonicClock } from './clock.js';
-import { decodeFlowKey } from './flow-key.js';
+import { decodeFlowKey, hashKey, sameKey } from './flow-key.js';
 import type { FlowKey, FlowRecord } from './records.js';
 
 /** A flow seen before: its key words (to tell hash collisions apart), totals at the last read. */
@@ -24,18 +24,6 @@ interface Seen {
 }
 
 const KEY_WORDS = FLOW_KEY_SIZE / 4;
-
-/** FNV-1a over the key's 32-bit words, folded into the small-integer range V8 maps handle fastest. */
-function hashKey(words: Uint32Array, at: number): number {
-  let h = 0x811c9dc5;
-  for (let w = 0; w < KEY_WORDS; w++) h = Math.imul(h ^ (words[at + w] as number), 16777619);
-  return h >>> 2;
-}
-
-function sameKey(a: Uint32Array, b: Uint32Array, at: number): boolean {
-  for (let w = 0; w < KEY_WORDS; w++) if (a[w] !== b[at + w]) return false;
-  return true;
-}
 
 export interface FlowTableOptions {
   node: string;

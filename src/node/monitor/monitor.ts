@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { RingBufferReader } from '../../bpf/ringbuf.js';
 import { run } from '../../shared/exec.js';
 import { MonotonicClock } from './clock.js';
+import { FlowKeyCache } from './flow-key.js';
 import { FlowTable } from './flow-table.js';
 import { Flowmon, type FlowmonSettings } from './flowmon.js';
 import { decodeHttpEvent } from './http-event.js';
@@ -69,6 +70,7 @@ export class Monitor {
   private interval: number;
   private httpTimer: NodeJS.Timeout | undefined;
   private readMs = 0;
+  private keys: FlowKeyCache | undefined;
 
   private constructor(
     private readonly sink: MonitorSink,
@@ -109,8 +111,10 @@ export class Monitor {
 
   /** HTTP events are drained more often than flows are read, so the ring never fills. */
   private drainHttp(): number {
+    this.keys ??= new FlowKeyCache(this.flowmon.ifaceName);
+    const keys = this.keys;
     return this.ring.drain((data, at) => {
-      const event = decodeHttpEvent(data, at, this.node, this.clock, this.flowmon.ifaceName);
+      const event = decodeHttpEvent(data, at, this.node, this.clock, this.flowmon.ifaceName, keys);
       if (event) this.sink.http(event);
     });
   }
