@@ -36,6 +36,7 @@ function asIngest(recs: ReturnType<typeof benchRecords>, seq0: number): IngestBa
     firstSeq: seq0,
     lastSeq: seq0 + recs.length - 1,
     stats: [],
+    links: [],
     http: [],
     flows: recs.map((r, i) => ({
       node: 'bench',

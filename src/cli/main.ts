@@ -4,5 +4,7 @@ try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {
   console.error(`tacmesh: ${(err as Error).message}`);
-  process.exitCode = 1;
+  // Exit now: a command that failed half-way may hold timers and sockets that would keep
+  // the process alive, and a daemon that cannot start must not look alive to its supervisor.
+  process.exit(1);
 }

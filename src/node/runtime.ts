@@ -16,6 +16,7 @@ import { bridgeName } from './agent/desired.js';
 import { IpfixExporter, teeSink } from './export/ipfix.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
+import { MeshStage } from './mesh/stage.js';
 import { type NodeSnapshot, nodeMetrics } from './metrics.js';
 import { Monitor, type MonitorSink, resolveInterfaces } from './monitor/monitor.js';
 import { QosStage } from './qos/stage.js';
@@ -46,20 +47,28 @@ export interface NodeRuntimeOptions {
 
 const STATUS_EVERY_MS = 5000;
 
-/** What a node config tells the tower of the node: its slices' subnets, switches and position. */
+/** What a node config tells the tower of the node: its subnets (slices, radio link addresses), switches and position. */
 export function helloOf(config: NodeConfig): HelloInfo {
   const slices = config.slices.map((s) => ({
     name: s.name,
     subnets: s.gateway ? [subnet(s.gateway)] : [],
     bridge: bridgeName(config.prefix, s.name),
   }));
-  return { subnets: slices.flatMap((s) => s.subnets), slices, position: config.position ?? null };
+  // The node's own addresses on its radio links: probes and routing between neighbours are
+  // then traffic between nodes at the tower, not traffic to the outside.
+  const links = config.uplinks.flatMap((u) => (u.mesh && u.address ? [`${u.address.split('/')[0]}/32`] : []));
+  return {
+    subnets: [...slices.flatMap((s) => s.subnets), ...links],
+    slices,
+    position: config.position ?? null,
+  };
 }
 
 export class NodeRuntime {
   private monitor: Monitor | undefined;
   private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  private mesh: MeshStage | undefined;
   private appliedVersion = 0;
   private qos: QosStage | undefined;
   private metrics: ReturnType<typeof nodeMetrics> | undefined;
@@ -133,6 +142,7 @@ export class NodeRuntime {
       const netns = withAgent.config.netns ?? this.options.netns;
       for (const iface of extra.length ? await resolveInterfaces(extra, netns) : [])
         this.monitor.addInterface(iface);
+      await this.startMesh(withAgent.config);
     } else {
       if (!this.bpf) {
         throw new Error(
@@ -204,8 +214,36 @@ export class NodeRuntime {
     });
   }
 
+  /** The mesh stage on the config's radio links (uplinks with `mesh`), reporting through the tower link. */
+  private async startMesh(config: NodeConfig): Promise<void> {
+    const links = config.uplinks.flatMap((u) =>
+      u.mesh
+        ? [
+            {
+              iface: u.interface,
+              address: u.address?.split('/')[0] ?? '',
+              rateMbit: u.rateMbit,
+              mesh: u.mesh,
+            },
+          ]
+        : [],
+    );
+    if (!links.length) return;
+    if (config.netns) {
+      // Its sockets would live in this process's namespace, not the node's.
+      log.warn(
+        { netns: config.netns },
+        'mesh: radio links are measured only by a node process inside their namespace',
+      );
+      return;
+    }
+    this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
+    await this.mesh.start();
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
+    await this.mesh?.stop();
     await this.qos?.stop();
     this.metrics?.close();
     if (this.agent) await this.agent.stop();

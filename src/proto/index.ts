@@ -23,6 +23,7 @@ export const proto = grpc.loadPackageDefinition(definition) as unknown as ProtoG
 export type { FlowRecord } from './gen/tacmesh/v1/FlowRecord.js';
 export type { Hello__Output } from './gen/tacmesh/v1/Hello.js';
 export type { HttpEvent } from './gen/tacmesh/v1/HttpEvent.js';
+export type { LinkReport, LinkReport__Output } from './gen/tacmesh/v1/LinkReport.js';
 export type { MonitorConfig, MonitorConfig__Output } from './gen/tacmesh/v1/MonitorConfig.js';
 export type { MonitorStats } from './gen/tacmesh/v1/MonitorStats.js';
 export type { NodeMessage, NodeMessage__Output } from './gen/tacmesh/v1/NodeMessage.js';

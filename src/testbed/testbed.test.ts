@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { openBrowser, spkiOfTower } from '../../test/dashboard/rig.js';
 import { run } from '../shared/exec.js';
+import type { MeshView } from '../tower/api/mesh-types.js';
 import { testbedConfigSchema } from './config.js';
 import { isAlive } from './processes.js';
 import { readState, type TestbedState, testbedDown, testbedLink, testbedUp, towerApi } from './testbed.js';
@@ -62,6 +63,8 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       const ok =
         state.plan.nodes.every((n) => nodes.some((x) => x.name === n.name && x.connected)) &&
         ['intra', 'inter', 'external'].every((k) => (pies[k]?.length ?? 0) > 0) &&
+        // (a node's first probes to a neighbour that has not said hello yet count as external)
+        (pies.external ?? []).some((e) => e.ip === state.plan.external.serverAddr) &&
         state.plan.nodes.every((n) => http.some((h) => h.node === n.name));
       return ok ? { pies } : undefined;
     });
@@ -70,6 +73,25 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       result.pies.external?.some((s) => s.ip === state.plan.external.serverAddr),
       'the external server is external',
     );
+  });
+
+  test('the tower sees every radio link, measured from both ends: up, RTT, capacity from the radio', async () => {
+    const mesh = await waitFor('every radio link up at the tower', 60_000, async () => {
+      const view = await towerApi<MeshView>(state, 'mesh');
+      return view.links.length === state.plan.links.length &&
+        view.links.every((l) => l.state === 'up' && l.ends.length === 2)
+        ? view
+        : undefined;
+    });
+    for (const l of mesh.links) {
+      const planned = state.plan.links.some(
+        (p) => (p.a === l.a && p.b === l.b) || (p.a === l.b && p.b === l.a),
+      );
+      assert.ok(planned, `${l.a}-${l.b} is a link of the plan`);
+      assert.ok(l.rttMs !== null && l.rttMs > 0, `${l.a}-${l.b}: an RTT`);
+      assert.equal(l.capacityBps, state.config.link.rateMbit * 1e6, 'capacity as the radio reports it');
+      assert.ok(l.ends.every((e) => e.capacityFrom === 'dlep'));
+    }
   });
 
   test('cutting a radio link moves the traffic between its nodes to the relay; restoring it moves it back', async () => {
@@ -87,6 +109,14 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
     };
     testbedLink('cut', 'n1', 'n2');
     const cutAt = Date.now();
+    const n1n2 = (v: MeshView) => v.links.find((l) => [l.a, l.b].sort().join() === 'n1,n2');
+    const down = await waitFor('the cut link down at the tower', 30_000, async () => {
+      const l = n1n2(await towerApi<MeshView>(state, 'mesh'));
+      return l?.state === 'down' ? l : undefined;
+    });
+    console.log(
+      `the cut n1-n2 was down at the tower ${Date.now() - cutAt} ms after the cut: ${JSON.stringify(down.ends.map((e) => e.why))}`,
+    );
     await waitFor('n1 routing to n2 via the relay n3', 30_000, async () =>
       (await via()).includes('dev mesh-n3') ? true : undefined,
     );
@@ -96,9 +126,12 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
     });
     assert.ok(seen.every((f) => f.locality === 'inter'));
     testbedLink('restore', 'n1', 'n2');
-    await waitFor('n1 routing to n2 directly again', 60_000, async () =>
-      (await via()).includes('dev mesh-n2') ? true : undefined,
-    );
+    // Every slice of n2: with link-quality costs each route returns as the link's hellos do.
+    const targets = (state.plan.nodes[1]?.slices ?? []).map((s) => s.members[0]?.address.split('/')[0] ?? '');
+    await waitFor('n1 routing to every slice of n2 directly again', 90_000, async () => {
+      const routes = await Promise.all(targets.map((t) => run('ip', ['-n', n1, 'route', 'get', t])));
+      return routes.every((r) => r.stdout.includes('dev mesh-n2')) ? true : undefined;
+    });
     const backAt = Date.now();
     await sleep(5000);
     assert.equal((await relayFlows(backAt + 1500)).length, 0, 'the relay no longer carries n1 → n2 traffic');
@@ -130,6 +163,14 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: `${ARTIFACTS}demo-overview.png` });
       assert.ok(readFileSync(`${ARTIFACTS}demo-overview.png`).length > 10_000);
+      // The Mesh page: every radio link in the table, drawn on the schematic.
+      await page.goto(`${state.apiUrl}#/mesh`);
+      await waitFor('every radio link on the Mesh page', 30_000, async () =>
+        (await page.locator('#mesh-links tr').count()) === state.plan.links.length ? true : undefined,
+      );
+      assert.equal(await page.locator('#mesh-links tr[data-state=up]').count(), state.plan.links.length);
+      await sleep(1000);
+      await page.screenshot({ path: `${ARTIFACTS}demo-mesh.png` });
     } finally {
       await browser.close();
     }

@@ -63,6 +63,33 @@ export interface StatsRow {
   recordsLost: number;
 }
 
+/** A radio link as one node measured it (docs/mesh.md); rates in bit/s, RTTs null when none. */
+export interface LinkRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  iface: string;
+  address: string;
+  neighbour: string;
+  state: 'up' | 'degraded' | 'down';
+  why: string[];
+  sinceMs: number;
+  probesSent: number;
+  probesAnswered: number;
+  rttMinMs: number | null;
+  rttMeanMs: number | null;
+  rttP95Ms: number | null;
+  jitterMs: number | null;
+  lossForwardPct: number;
+  lossBackwardPct: number;
+  capacityBps: number;
+  maxCapacityBps: number;
+  capacityFrom: 'dlep' | 'config';
+  loadTxBps: number;
+  loadRxBps: number;
+  utilization: number;
+}
+
 /** One batch from one node, decoded and classified, stored whole. */
 export interface IngestBatch {
   node: string;
@@ -71,6 +98,7 @@ export interface IngestBatch {
   flows: FlowRow[];
   http: HttpRow[];
   stats: StatsRow[];
+  links: LinkRow[];
 }
 
 export interface AgentEventRow {

@@ -3,7 +3,7 @@
  * chart gets the dashboard's dark look, follows its container's size, and is reachable by
  * name from the page (window.tacmeshCharts) for the end-to-end test.
  */
-import { BarChart, LineChart, LinesChart, PieChart, ScatterChart } from 'echarts/charts';
+import { BarChart, GraphChart, LineChart, LinesChart, PieChart, ScatterChart } from 'echarts/charts';
 import {
   DataZoomInsideComponent,
   GeoComponent,
@@ -17,6 +17,7 @@ import { FONT, GRID, MUTED, PANEL, TEXT } from './theme.js';
 
 use([
   BarChart,
+  GraphChart,
   LineChart,
   LinesChart,
   PieChart,

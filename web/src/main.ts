@@ -1,6 +1,6 @@
 /**
  * The dashboard's shell: login, the bar (pages, filter, time window, live status, user),
- * and the router (#/overview, #/map, #/http, #/nodes, #/qos). Each page is a module with mount()
+ * and the router (#/overview, #/map, #/mesh, #/http, #/nodes, #/qos). Each page is a module with mount()
  * returning its unmount; pages redraw on window/filter changes and on the live feed.
  */
 import './style.css';
@@ -11,6 +11,7 @@ import { ago, localInput, span } from './format.js';
 import { live } from './live.js';
 import { mountHttp } from './pages/http.js';
 import { mountMap } from './pages/map.js';
+import { mountMesh } from './pages/mesh.js';
 import { mountNodes } from './pages/nodes.js';
 import { mountOverview } from './pages/overview.js';
 import { mountQos } from './pages/qos.js';
@@ -26,6 +27,7 @@ type Mount = (ctx: PageContext) => () => void;
 const PAGES: { id: string; title: string; mount: Mount }[] = [
   { id: 'overview', title: 'Overview', mount: mountOverview },
   { id: 'map', title: 'Map', mount: mountMap },
+  { id: 'mesh', title: 'Mesh', mount: mountMesh },
   { id: 'http', title: 'HTTP', mount: mountHttp },
   { id: 'nodes', title: 'Nodes', mount: mountNodes },
   { id: 'qos', title: 'QoS', mount: mountQos },

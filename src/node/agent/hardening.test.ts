@@ -1,6 +1,6 @@
 /**
- * The node process hardened: `tacmesh node apply --watch` keeps only CAP_NET_ADMIN and
- * CAP_SYS_ADMIN in every thread (and no_new_privs), and still does its whole job with them:
+ * The node process hardened: `tacmesh node apply --watch` keeps only CAP_NET_ADMIN,
+ * CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE in every thread (and no_new_privs), and still does its whole job with them:
  * loads the verified flowmon, attaches it, repairs drift; `node remove` stops it and cleans up.
  */
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ const cli = (...args: string[]) =>
     timeout: 60_000,
   });
 
-test('the hardened node process keeps only CAP_NET_ADMIN and CAP_SYS_ADMIN, and still does its job', async () => {
+test('the hardened node process keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_NET_BIND_SERVICE, and still does its job', async () => {
   const lab = new Lab();
   const dir = mkdtempSync(join(tmpdir(), 'tacmesh-hardening-'));
   const node = await makeTestNode(lab, { dir });

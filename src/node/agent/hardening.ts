@@ -5,6 +5,7 @@
  *   CAP_NET_ADMIN  links, addresses, routes, rules, qdiscs (netlink), tcx attach of flowmon
  *   CAP_SYS_ADMIN  setns(2) into the node and member namespaces, `ip netns add` (a bind
  *                  mount), and, as bpf_capable(), loading flowmon and reading its maps
+ *   CAP_NET_BIND_SERVICE  the mesh stage's STAMP reflector on its well-known port, 862
  *
  * CAP_BPF and CAP_PERFMON are not kept: the kernel grants what they allow to CAP_SYS_ADMIN
  * as well, and the namespace work cannot go without CAP_SYS_ADMIN.
@@ -68,7 +69,7 @@ export const CAPABILITIES: Record<string, number> = {
   CAP_CHECKPOINT_RESTORE: 40,
 };
 
-export const NODE_CAPABILITIES = ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN'] as const;
+export const NODE_CAPABILITIES = ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_NET_BIND_SERVICE'] as const;
 
 /** Set in the re-executed image, so it checks its capabilities instead of dropping them again. */
 const MARK = 'TACMESH_CAPS_DROPPED';

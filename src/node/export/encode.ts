@@ -2,8 +2,10 @@
 import type {
   FlowRecord as WireFlow,
   HttpEvent as WireHttp,
+  LinkReport as WireLink,
   MonitorStats as WireStats,
 } from '../../proto/index.js';
+import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 
 const direction = (d: 'ingress' | 'egress') => (d === 'egress' ? 'EGRESS' : 'INGRESS');
@@ -63,5 +65,33 @@ export function encodeStats(s: MonitorStats, seq: number, recordsLost: number): 
     l7SampledOut: s.l7SampledOut,
     malformed: s.malformed,
     recordsLost,
+  };
+}
+
+export function encodeLink(r: LinkReport, seq: number, timeMs: number): WireLink {
+  const rtt = r.probe.rttMs;
+  return {
+    seq,
+    timeMs,
+    iface: r.iface,
+    address: r.address,
+    neighbour: r.neighbour,
+    state: r.state,
+    why: r.why,
+    sinceMs: r.sinceMs,
+    probesSent: r.probe.sent,
+    probesAnswered: r.probe.answered,
+    rttMinMs: rtt?.min ?? -1,
+    rttMeanMs: rtt?.mean ?? -1,
+    rttP95Ms: rtt?.p95 ?? -1,
+    jitterMs: r.probe.jitterMs ?? -1,
+    lossForwardPct: r.probe.lossForwardPct,
+    lossBackwardPct: r.probe.lossBackwardPct,
+    capacityBps: Math.round(r.capacityBps),
+    maxCapacityBps: Math.round(r.maxCapacityBps),
+    capacityFrom: r.capacityFrom,
+    loadTxBps: Math.round(r.loadBps.tx),
+    loadRxBps: Math.round(r.loadBps.rx),
+    utilization: r.utilization,
   };
 }

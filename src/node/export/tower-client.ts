@@ -23,8 +23,9 @@ import {
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
+import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
-import { encodeFlow, encodeHttp, encodeStats } from './encode.js';
+import { encodeFlow, encodeHttp, encodeLink, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
 import { Spool, type SpoolOptions } from './spool.js';
 import { addressOf } from './uplink.js';
@@ -67,11 +68,7 @@ export class TowerLink {
   private waitingDrain = false;
   /** Batches up to this seq were spooled before the link came up: the backfill. */
   private resending = 0;
-  private pending: { flows: FlowRecord[]; http: HttpEvent[]; stats: MonitorStats[] } = {
-    flows: [],
-    http: [],
-    stats: [],
-  };
+  private pending: Pending = emptyPending();
   private call: grpc.ClientDuplexStream<NodeMessage, TowerMessage__Output> | undefined;
   private client: GrpcTowerClient | undefined;
   private relay: Relay | undefined;
@@ -279,10 +276,15 @@ export class TowerLink {
     this.cutBatch();
   }
 
+  /** The mesh stage's link reports: they go with the next batch. */
+  linkReports(reports: LinkReport[], timeMs = Date.now()): void {
+    for (const report of reports) this.pending.links.push({ report, timeMs });
+  }
+
   private cutBatch(): void {
-    const { flows, http, stats } = this.pending;
-    this.pending = { flows: [], http: [], stats: [] };
-    const records = flows.length + http.length + stats.length;
+    const { flows, http, stats, links } = this.pending;
+    this.pending = emptyPending();
+    const records = flows.length + http.length + stats.length + links.length;
     if (records === 0) return;
     const firstSeq = this.seq.last + 1;
     const batch: RecordBatch = {
@@ -290,6 +292,7 @@ export class TowerLink {
       flows: flows.map((r) => encodeFlow(r, this.seq.take())),
       http: http.map((e) => encodeHttp(e, this.seq.take())),
       stats: stats.map((s) => encodeStats(s, this.seq.take(), this.counters.recordsLost)),
+      links: links.map((l) => encodeLink(l.report, this.seq.take(), l.timeMs)),
       lastSeq: 0,
     };
     batch.lastSeq = this.seq.last;
@@ -333,3 +336,12 @@ export class TowerLink {
     await this.relay?.close();
   }
 }
+/** What gathers between two batches. */
+interface Pending {
+  flows: FlowRecord[];
+  http: HttpEvent[];
+  stats: MonitorStats[];
+  links: { report: LinkReport; timeMs: number }[];
+}
+
+const emptyPending = (): Pending => ({ flows: [], http: [], stats: [], links: [] });

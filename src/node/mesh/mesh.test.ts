@@ -62,6 +62,7 @@ test('a radio link measured: RTT, loss each way against linkem, capacity from DL
       links: [
         {
           iface: v.a,
+          address: '10.77.231.1',
           rateMbit: 20,
           mesh: { neighbour: '10.77.231.2', dlep: { address: '127.0.0.1', port: 18540 } },
         },

@@ -15,6 +15,8 @@ import { type ProbeStats, StampSender } from './stamp/sender.js';
 /** One radio link of the node. */
 export interface MeshLink {
   iface: string;
+  /** This node's address on the link (no prefix length). */
+  address: string;
   /** The uplink's configured rate: capacity where no radio says otherwise. */
   rateMbit: number;
   mesh: UplinkMesh;
@@ -23,6 +25,7 @@ export interface MeshLink {
 /** Rates are in bits per second. */
 export interface LinkReport {
   iface: string;
+  address: string;
   neighbour: string;
   state: LinkState;
   /** Why the link is degraded or down (empty when up). */
@@ -114,6 +117,7 @@ class RadioLink {
     const loadBps = { tx: load?.txBps ?? 0, rx: load?.rxBps ?? 0 };
     return {
       iface: this.link.iface,
+      address: this.link.address,
       neighbour: this.link.mesh.neighbour,
       state,
       why,

@@ -60,6 +60,7 @@ const batch = (flows: FlowRow[], rows: HttpRow[]): IngestBatch => ({
   flows,
   http: rows,
   stats: [],
+  links: [],
 });
 
 function next(filter: Parameters<LiveFeed['subscribe']>[0] = {}): {

@@ -22,6 +22,8 @@ import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { type LiveFeed, liveStream } from './live.js';
+import { meshEnds, pairLinks } from './mesh.js';
+import type { MeshView } from './mesh-types.js';
 import {
   endpointPairs,
   httpRequests,
@@ -251,6 +253,17 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
 
+  app.get('/api/v1/mesh', async (c) => {
+    const view: MeshView = {
+      nodes: [...deps.registry.nodes.values()].map((n) => ({
+        name: n.name,
+        connected: n.connected,
+        position: n.position,
+      })),
+      links: pairLinks(await meshEnds(db)),
+    };
+    return c.json(view);
+  });
   app.get('/api/v1/summary', async (c) => c.json(await summary(db, win(c))));
   app.get('/api/v1/pies', async (c) => c.json(await pies(db, win(c))));
   app.get('/api/v1/talkers', async (c) =>

@@ -27,6 +27,26 @@ function address(value: string, what: string): string {
   return value;
 }
 
+function linkState(value: string): 'up' | 'degraded' | 'down' {
+  if (value === 'up' || value === 'degraded' || value === 'down') return value;
+  throw new BadBatch(`link state "${value.slice(0, 20)}" is not up, degraded or down`);
+}
+
+function finite(value: number, what: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new BadBatch(`${what} ${value} is not a number >= 0`);
+  return value;
+}
+
+function percent(value: number, what: string): number {
+  if (finite(value, what) > 100) throw new BadBatch(`${what} ${value} % is above 100`);
+  return value;
+}
+
+/** A round-trip time; the wire's -1 means none was measured. */
+function millis(value: number): number | null {
+  return value === -1 ? null : finite(value, 'a round-trip time');
+}
+
 export interface DecodeOptions {
   /** The latest time a record may have (ms since the epoch); later ones are clamped to it. */
   latestMs?: number;
@@ -46,7 +66,7 @@ export function decodeBatch(
   places: LocalityMap,
   options: DecodeOptions = {},
 ): IngestBatch {
-  const total = batch.flows.length + batch.http.length + batch.stats.length;
+  const total = batch.flows.length + batch.http.length + batch.stats.length + batch.links.length;
   if (total > MAX_BATCH_RECORDS)
     throw new BadBatch(`batch of ${total} records, more than ${MAX_BATCH_RECORDS}`);
   if (batch.lastSeq < batch.firstSeq)
@@ -126,6 +146,31 @@ export function decodeBatch(
       eventsDropped: s.eventsDropped,
       malformed: s.malformed,
       recordsLost: s.recordsLost,
+    })),
+    links: batch.links.map((l) => ({
+      node,
+      seq: seqIn(batch, l.seq),
+      timeMs: time(l.timeMs),
+      iface: text(l.iface, 'interface name'),
+      address: address(l.address, 'link address'),
+      neighbour: address(l.neighbour, 'link neighbour'),
+      state: linkState(l.state),
+      why: l.why.slice(0, 8).map((w) => text(w, 'link state reason')),
+      sinceMs: time(l.sinceMs),
+      probesSent: l.probesSent,
+      probesAnswered: Math.min(l.probesAnswered, l.probesSent),
+      rttMinMs: millis(l.rttMinMs),
+      rttMeanMs: millis(l.rttMeanMs),
+      rttP95Ms: millis(l.rttP95Ms),
+      jitterMs: millis(l.jitterMs),
+      lossForwardPct: percent(l.lossForwardPct, 'forward loss'),
+      lossBackwardPct: percent(l.lossBackwardPct, 'backward loss'),
+      capacityBps: l.capacityBps,
+      maxCapacityBps: l.maxCapacityBps,
+      capacityFrom: l.capacityFrom === 'dlep' ? 'dlep' : 'config',
+      loadTxBps: l.loadTxBps,
+      loadRxBps: l.loadRxBps,
+      utilization: finite(l.utilization, 'utilization'),
     })),
   };
 }

@@ -91,6 +91,7 @@ function batch(flows: Partial<RecordBatch__Output['flows'][number]>[]): RecordBa
     lastSeq: flows.length,
     http: [],
     stats: [],
+    links: [],
     flows: flows.map((f, i) => ({
       ...flow(i + 1, '10.77.11.1', '10.77.99.10', 2),
       srcPort: 1000,

@@ -55,6 +55,7 @@ export class DuckStore {
   private flowsAppender!: DuckDBAppender;
   private httpAppender!: DuckDBAppender;
   private statsAppender!: DuckDBAppender;
+  private linksAppender!: DuckDBAppender;
 
   private constructor(
     readonly path: string,
@@ -90,13 +91,14 @@ export class DuckStore {
     this.flowsAppender = await this.writer.createAppender('flows');
     this.httpAppender = await this.writer.createAppender('http');
     this.statsAppender = await this.writer.createAppender('monitor_stats');
+    this.linksAppender = await this.writer.createAppender('mesh_links');
     this.appendersOpen = true;
   }
 
   /** Islands of consecutive seqs per node, over every table that holds records. */
   private async loadStoredSeqs(): Promise<void> {
     const result = await this.writer.runAndReadAll(`
-      WITH s AS (SELECT node, seq FROM flows UNION ALL SELECT node, seq FROM http UNION ALL SELECT node, seq FROM monitor_stats),
+      WITH s AS (SELECT node, seq FROM flows UNION ALL SELECT node, seq FROM http UNION ALL SELECT node, seq FROM monitor_stats UNION ALL SELECT node, seq FROM mesh_links),
       d AS (SELECT DISTINCT node, seq FROM s),
       g AS (SELECT node, seq, seq - row_number() OVER (PARTITION BY node ORDER BY seq) AS grp FROM d)
       SELECT node, min(seq)::DOUBLE AS lo, max(seq)::DOUBLE AS hi FROM g GROUP BY node, grp ORDER BY node, lo`);
@@ -224,10 +226,46 @@ export class DuckStore {
       s.endRow();
       added++;
     }
+    added += this.appendLinks(batch, have);
     f.flushSync();
     h.flushSync();
     s.flushSync();
-    have.addSeqs([batch.flows, batch.http, batch.stats].flatMap((rows) => rows.map((r) => r.seq)));
+    this.linksAppender.flushSync();
+    have.addSeqs(
+      [batch.flows, batch.http, batch.stats, batch.links].flatMap((rows) => rows.map((r) => r.seq)),
+    );
+    return added;
+  }
+
+  private appendLinks(batch: IngestBatch, have: SeqRanges): number {
+    const a = this.linksAppender;
+    const orNull = (v: number | null) => (v === null ? a.appendNull() : a.appendDouble(v));
+    let added = 0;
+    for (const r of batch.links) {
+      if (have.has(r.seq)) continue;
+      a.appendBigInt(BigInt(r.timeMs));
+      a.appendVarchar(r.node);
+      a.appendUBigInt(BigInt(r.seq));
+      a.appendVarchar(r.iface);
+      a.appendVarchar(r.address);
+      a.appendVarchar(r.neighbour);
+      a.appendVarchar(r.state);
+      a.appendVarchar(JSON.stringify(r.why));
+      a.appendBigInt(BigInt(r.sinceMs));
+      a.appendUInteger(r.probesSent);
+      a.appendUInteger(r.probesAnswered);
+      for (const v of [r.rttMinMs, r.rttMeanMs, r.rttP95Ms, r.jitterMs]) orNull(v);
+      a.appendDouble(r.lossForwardPct);
+      a.appendDouble(r.lossBackwardPct);
+      a.appendUBigInt(BigInt(r.capacityBps));
+      a.appendUBigInt(BigInt(r.maxCapacityBps));
+      a.appendVarchar(r.capacityFrom);
+      a.appendUBigInt(BigInt(r.loadTxBps));
+      a.appendUBigInt(BigInt(r.loadRxBps));
+      a.appendDouble(r.utilization);
+      a.endRow();
+      added++;
+    }
     return added;
   }
 
@@ -350,7 +388,7 @@ export class DuckStore {
       }
     }
     const rawCut = nowMs - this.options.retentionDays * DAY;
-    for (const table of ['flows', 'http', 'monitor_stats', 'agent_events']) {
+    for (const table of ['flows', 'http', 'monitor_stats', 'mesh_links', 'agent_events']) {
       await this.writer.run(`DELETE FROM ${table} WHERE time_ms < $1`, [rawCut]);
     }
     await this.writer.run('DELETE FROM flows_1m WHERE minute_ms < $1', [
@@ -361,7 +399,7 @@ export class DuckStore {
   close(everything = true): void {
     if (this.appendersOpen) {
       this.appendersOpen = false;
-      for (const a of [this.flowsAppender, this.httpAppender, this.statsAppender]) {
+      for (const a of [this.flowsAppender, this.httpAppender, this.statsAppender, this.linksAppender]) {
         try {
           a.closeSync();
         } catch {

@@ -13,6 +13,13 @@ export const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS monitor_stats (
     time_ms BIGINT, node VARCHAR, seq UBIGINT, active_flows UBIGINT, packets_seen UBIGINT, bytes_seen UBIGINT,
     flow_map_full UBIGINT, http_events UBIGINT, events_dropped UBIGINT, malformed UBIGINT, records_lost UBIGINT)`,
+  // The nodes' radio links as they measured them (docs/mesh.md); RTTs NULL when unanswered.
+  `CREATE TABLE IF NOT EXISTS mesh_links (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, iface VARCHAR, address VARCHAR, neighbour VARCHAR, state VARCHAR, why VARCHAR,
+    since_ms BIGINT, probes_sent UINTEGER, probes_answered UINTEGER, rtt_min_ms DOUBLE, rtt_mean_ms DOUBLE,
+    rtt_p95_ms DOUBLE, jitter_ms DOUBLE, loss_forward_pct DOUBLE, loss_backward_pct DOUBLE,
+    capacity_bps UBIGINT, max_capacity_bps UBIGINT, capacity_from VARCHAR, load_tx_bps UBIGINT,
+    load_rx_bps UBIGINT, utilization DOUBLE)`,
   // One-minute roll-ups of flows, kept longer than the raw rows.
   `CREATE TABLE IF NOT EXISTS flows_1m (
     minute_ms BIGINT, node VARCHAR, src VARCHAR, dst VARCHAR, protocol UTINYINT, locality VARCHAR,
