@@ -28,6 +28,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { log } from '../shared/log.js';
+import { type ReceiveBufferReport, setReceiveBuffer } from '../shared/socket-options.js';
 import type { AuthFailure, KeyRing } from './auth.js';
 import type { RecvConfig } from './config.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
@@ -41,7 +42,6 @@ import {
 } from './epoch-mark.js';
 import { FecDecoder, type FecDecoderStats } from './fec.js';
 import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from './frame.js';
-import { type ReceiveBufferReport, setReceiveBuffer } from './socket-options.js';
 import { started } from './started.js';
 
 export interface FrameHandlers {

@@ -12,13 +12,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { log } from '../shared/log.js';
+import { setAbortiveClose, tcpInfo } from '../shared/socket-options.js';
 import type { Aggregator } from './aggregator.js';
 import type { AuditLog } from './audit.js';
 import { encodeOpen, FrameType, type Importance } from './frame.js';
 import type { SessionMark } from './heartbeat.js';
 import { encodeRoundOpen, originId } from './session-origin.js';
 import type { AcceptedSession, SessionStore, SessionWriter } from './session-store.js';
-import { setAbortiveClose, tcpInfo } from './socket-options.js';
 import { SpoolFullError } from './spool.js';
 import { started } from './started.js';
 import { extraDelayMs, ReadThrottle, type SessionKey, type ThroughputRule, th2For } from './throttle.js';

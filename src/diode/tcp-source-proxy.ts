@@ -19,12 +19,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { log } from '../shared/log.js';
+import { setAbortiveClose } from '../shared/socket-options.js';
 import type { AuditLog } from './audit.js';
 import type { RecvConfig } from './config.js';
 import { decodeOpen, type Frame, FrameType, type OpenPayload } from './frame.js';
 import type { Heartbeat } from './heartbeat.js';
 import { roundOf, type SessionRound } from './session-origin.js';
-import { setAbortiveClose } from './socket-options.js';
 import { SpoolFullError } from './spool.js';
 import type { DeliveredOrigins, HeldSession, ReceiverSpool } from './tcp-spool.js';
 

@@ -2,17 +2,19 @@
  * The socket options Node does not expose, set through libc on the socket's descriptor:
  * a receive buffer beyond net.core.rmem_max (SO_RCVBUFFORCE, root only), an abortive close
  * (SO_LINGER 0: a crash resets the destination connection instead of ending it cleanly),
- * and TCP_INFO for the RTT and window of a session.
+ * TCP_INFO for the RTT and window of a session, and the DSCP of what a UDP socket sends.
  */
 import type { Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { Socket as TcpSocket } from 'node:net';
-import { loadLibrary } from '../shared/libc.js';
+import { loadLibrary } from './libc.js';
 
 const SOL_SOCKET = 1;
 const SO_RCVBUFFORCE = 33;
 const SO_LINGER = 13;
 const IPPROTO_TCP = 6;
+const IPPROTO_IP = 0;
+const IP_TOS = 1;
 const TCP_INFO = 11;
 
 let lib:
@@ -114,4 +116,13 @@ export function tcpInfo(socket: TcpSocket): TcpInfo | undefined {
   len.writeUInt32LE(info.length);
   if (libc().getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, len) !== 0) return undefined;
   return { rttUs: info.readUInt32LE(68), rcvRttUs: info.readUInt32LE(92), rcvSpace: info.readUInt32LE(96) };
+}
+
+/** Marks what a bound UDP socket sends with `dscp` (the upper six bits of the TOS byte). */
+export function setDscp(socket: UdpSocket, dscp: number): boolean {
+  const fd = fdOf(socket);
+  if (fd === undefined) return false;
+  const val = Buffer.alloc(4);
+  val.writeInt32LE((dscp & 0x3f) << 2);
+  return libc().setsockopt(fd, IPPROTO_IP, IP_TOS, val, 4) === 0;
 }

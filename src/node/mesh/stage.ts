@@ -5,6 +5,7 @@
  * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`.
  */
 import { log } from '../../shared/log.js';
+import { setDscp } from '../../shared/socket-options.js';
 import type { MeshConfig, UplinkMesh } from './config.js';
 import { RateMeter } from './counters.js';
 import { type Destination, DlepRouter } from './dlep/router.js';
@@ -162,6 +163,9 @@ export class MeshStage {
         timeoutMs: this.config.probe.timeoutMs,
         windowMs: this.config.probe.windowMs,
       });
+      // CS6 by default: network control, which QoS can keep from being squeezed out.
+      if (!setDscp(sender.udp, this.config.probe.dscp))
+        log.warn({ iface: link.iface }, 'mesh: cannot set the DSCP of the probes');
       const radio = new RadioLink(link, sender);
       this.links.push(radio);
       sender.start();
