@@ -207,6 +207,7 @@ describe('flowmon monitor (real kernel, namespaces, real traffic)', () => {
       lab.spawn(c1, process.execPath, [
         new URL('../../../bin/tacmesh.js', import.meta.url).pathname,
         'monitor',
+        '--unsigned', // the dev-machine mode; signed-objects.test.ts checks the signed one
         '--iface',
         p1.b,
         '--json',

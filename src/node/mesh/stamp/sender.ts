@@ -177,9 +177,14 @@ export class StampSender {
     };
   }
 
-  close(): Promise<void> {
+  /** Stops probing; answers to probes already sent still count until close(). */
+  stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  close(): Promise<void> {
+    this.stop();
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }
