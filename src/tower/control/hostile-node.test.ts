@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { flow, type Json, type NodeStream, TowerRig, waitFor } from '../../../test/tower-process.js';
 import { DuckStore } from '../store/duckdb.js';
-import { flow, type Json, type NodeStream, TowerRig, waitFor } from '../test-tower.js';
 
 const A_NET = '10.77.71';
 const TOWER = {

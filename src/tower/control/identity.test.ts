@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { flow, type Json, TowerRig, tacmesh } from '../../../test/tower-process.js';
 import { pkiPaths } from '../../pki/ca.js';
-import { flow, type Json, TowerRig, tacmesh } from '../test-tower.js';
 
 const NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'mallory', 'foxtrot'];
 const NODES = [...NAMES, { name: 'echo', subnets: ['10.77.75.0/24'] }];

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { benchRecords, benchStats } from '../../../bench/tower/records.js';
+import { TowerRig, waitFor } from '../../../test/tower-process.js';
 import { SeqAllocator } from '../../node/export/seq.js';
 import { TowerLink } from '../../node/export/tower-client.js';
 import { pkiPaths } from '../../pki/ca.js';
-import { TowerRig, waitFor } from '../test-tower.js';
 
 test('a well-behaved node is not refused, throttled, clamped or cut short by the limits', async () => {
   const rig = new TowerRig();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { flow } from '../../../test/tower-process.js';
 import type { RecordBatch__Output } from '../../proto/index.js';
 import { SeqRanges } from '../store/seq-ranges.js';
-import { flow } from '../test-tower.js';
 import { BadBatch, decodeBatch } from './decode.js';
 import { LocalityMap } from './locality.js';
 import { contains, firstOverlap, parseCidr } from './prefix.js';
