@@ -167,17 +167,21 @@ describe('diode over a one-way link (real namespaces, TCP and UDP)', () => {
   });
 
   test('a session with an unrecoverable gap is reset, never delivered with a hole', async () => {
-    d.link.forward.setLoss(0.05);
     try {
       const stats = await withDiode(
         {
           sender: { tcp: [tcpService('lossy', 9102, 9002)], copies: { high: [], low: [] } },
           receiver: { tcp: { gapTimeoutMs: 300 } },
-          link: { rateMbit: 100 },
+          // Slow enough that the loss comes after the session is open: a lost open frame
+          // (5 % of the time) would leave no session at all to reset.
+          link: { rateMbit: 10 },
           sinkPort: 9002,
         },
-        async ({ sink }) => {
-          const sent = await d.source(9102, 5 * MB, 'gap');
+        async ({ recv, sink }) => {
+          const source = d.source(9102, 5 * MB, 'gap');
+          await d.waitStats<Stats>(recv.statsFile, (s) => s.tcp.active.length > 0);
+          d.link.forward.setLoss(0.05);
+          const sent = await source;
           const [got] = await connections(sink, 1, 20_000);
           assert.equal(got?.outcome, 'reset', 'the destination sees a reset, not an end');
           assert.ok((got?.bytes ?? 0) < sent.sent, 'and less than was sent');
