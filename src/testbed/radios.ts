@@ -4,8 +4,8 @@
  * and whether the neighbour is in range. The radio files are rewritten when a link is cut,
  * restored or set; each node's radio process follows its file.
  */
-import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { LinkPlan, TestbedPlan } from './plan.js';
 import type { RadioFile } from './tools/radio.js';
 
@@ -65,7 +65,6 @@ export function writeRadios(
       }),
     };
     // Renamed into place: the radio never reads a half-written file.
-    writeFileSync(`${radioFile(dir, n.name)}.tmp`, JSON.stringify(file, null, 2));
-    renameSync(`${radioFile(dir, n.name)}.tmp`, radioFile(dir, n.name));
+    writeFileAtomic(radioFile(dir, n.name), JSON.stringify(file, null, 2), 0o644);
   }
 }
