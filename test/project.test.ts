@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { test } from 'node:test';
 import { run } from '../src/shared/exec.js';
 import { findProgram, PROGRAMS, requirePrograms } from '../src/shared/programs.js';
@@ -33,6 +33,32 @@ function sources(dir: string): { file: string; text: string }[] {
     .filter((f) => f.endsWith('.ts') && !f.includes('node_modules') && !f.startsWith('proto/gen'))
     .map((f) => ({ file: `${dir}/${f}`, text: readFileSync(join(root, dir, f), 'utf8') }));
 }
+
+/** Each relative import of the sources below `dir`: the importer and the imported file, from the root. */
+function imports(dir: string): { from: string; to: string }[] {
+  return sources(dir).flatMap(({ file, text }) =>
+    [...text.matchAll(/(?:from\s+|import\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => ({
+      from: file,
+      to: normalize(join(dirname(file), m[1]!)),
+    })),
+  );
+}
+
+/** The imports from files under `from` of files under any of `to`. */
+function crossing(from: string, to: string[]): string[] {
+  return imports(from)
+    .filter((i) => i.from.startsWith(`${from}/`) && to.some((t) => i.to.startsWith(`${t}/`)))
+    .map((i) => `${i.from} imports ${i.to}`);
+}
+
+test('the diode ends stand apart: receive/ and send/ never import each other, protocol/ neither', () => {
+  assert.deepEqual(crossing('src/diode/receive', ['src/diode/send']), []);
+  assert.deepEqual(crossing('src/diode/send', ['src/diode/receive']), []);
+  const protocol = imports('src/diode/protocol').filter(
+    (i) => i.to.startsWith('src/diode/') && !i.to.startsWith('src/diode/protocol/'),
+  );
+  assert.deepEqual(protocol, [], 'the wire format imports nothing else of the diode');
+});
 
 /**
  * The programs the code starts, by the shapes it starts them in: run('x', …), spawn('x', …),
