@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { tcpFrame } from '../../../bench/monitor/packets.js';
-import { Lab } from '../../testbed/lab.js';
+import { Lab } from '../../netlab/lab.js';
 import { Flowmon, flowmonConfigMap } from './flowmon.js';
 
 let lab: Lab;
