@@ -8,7 +8,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ConfigError, ipv4Address, loadConfig, parseConfig } from '../../shared/config.js';
-import { PREFIX_PATTERN } from '../../testbed/lab.js';
+import { PREFIX_PATTERN } from '../../shared/name-prefix.js';
 import { meshSchema, uplinkMeshSchema } from '../mesh/config.js';
 
 export { ConfigError };

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { tcpFrame } from '../../../bench/monitor/packets.js';
-import { Lab } from '../../testbed/lab.js';
+import { Lab } from '../../netlab/lab.js';
 import { MonotonicClock, TickClock } from './clock.js';
 import { FlowTable } from './flow-table.js';
 import { Flowmon, flowmonConfigMap } from './flowmon.js';

@@ -21,9 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { sha256File } from '../../../src/diode/disk.js';
 import { generateKey } from '../../../src/diode/protocol/auth.js';
-import { Lab } from '../../../src/testbed/lab.js';
-import { type OneWayLink, oneWayLink } from '../../../src/testbed/link.js';
-import { Tool } from '../../../src/testbed/tools/index.js';
+import { Lab } from '../../../src/netlab/lab.js';
+import { type OneWayLink, oneWayLink } from '../link.js';
+import { Tool } from '../tools/index.js';
 
 const here = (rel: string) => fileURLToPath(new URL(`${rel}.ts`, import.meta.url));
 const MAIN = here('../../../src/cli/main');

@@ -1,5 +1,5 @@
-import { run } from '../src/shared/exec.js';
-import type { Lab } from '../src/testbed/lab.js';
+import type { Lab } from '../../src/netlab/lab.js';
+import { run } from '../../src/shared/exec.js';
 
 /**
  * A management veth between this (host) namespace and `netns`: `<lab>mh` here with

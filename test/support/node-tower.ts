@@ -8,17 +8,17 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { testTrust } from '../src/node/agent/test-node.js';
-import { initCa, issue } from '../src/pki/ca.js';
-import { run } from '../src/shared/exec.js';
-import { Lab } from '../src/testbed/lab.js';
-import { Tool, toolPath } from '../src/testbed/tools/index.js';
-import { createToken } from '../src/tower/api/tokens.js';
-import type { TowerConfig } from '../src/tower/config.js';
-import { Tower } from '../src/tower/tower.js';
+import { Lab } from '../../src/netlab/lab.js';
+import { initCa, issue } from '../../src/pki/ca.js';
+import { run } from '../../src/shared/exec.js';
+import { createToken } from '../../src/tower/api/tokens.js';
+import type { TowerConfig } from '../../src/tower/config.js';
+import { Tower } from '../../src/tower/tower.js';
+import { testTrust } from './agent-node.js';
 import { mgmtVeth } from './mgmt.js';
+import { Tool, toolPath } from './tools/index.js';
 
-export const BIN = new URL('../bin/tacmesh.js', import.meta.url).pathname;
+export const BIN = new URL('../../bin/tacmesh.js', import.meta.url).pathname;
 
 import { sleep, waitFor } from './wait.js';
 

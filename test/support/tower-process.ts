@@ -10,23 +10,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { stringify } from 'yaml';
-import { initCa, issue, pkiPaths } from '../src/pki/ca.js';
+import { initCa, issue, pkiPaths } from '../../src/pki/ca.js';
 import {
   type NodeMessage,
   proto,
   SCHEMA_VERSION,
   type TowerClient,
   type TowerMessage__Output,
-} from '../src/proto/index.js';
-import { type ApiDeps, buildApi } from '../src/tower/api/server.js';
-import { createToken, type Role, Tokens } from '../src/tower/api/tokens.js';
-import { LocalityMap } from '../src/tower/ingest/locality.js';
-import { Registry } from '../src/tower/registry.js';
-import { DuckStore } from '../src/tower/store/duckdb.js';
+} from '../../src/proto/index.js';
+import { type ApiDeps, buildApi } from '../../src/tower/api/server.js';
+import { createToken, type Role, Tokens } from '../../src/tower/api/tokens.js';
+import { LocalityMap } from '../../src/tower/ingest/locality.js';
+import { Registry } from '../../src/tower/registry.js';
+import { DuckStore } from '../../src/tower/store/duckdb.js';
 
 export { sleep, waitFor } from './wait.js';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 // biome-ignore lint/suspicious/noExplicitAny: the API's JSON, checked field by field by the tests
 export type Json = any;
 

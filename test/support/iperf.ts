@@ -1,4 +1,4 @@
-import type { Lab } from '../lab.js';
+import type { Lab } from '../../src/netlab/lab.js';
 
 /** Starts `iperf3 -s` on `port` in `netns` and resolves once it listens. */
 export async function iperfServer(lab: Lab, netns: string, port: number): Promise<void> {

@@ -5,7 +5,7 @@
  * (`link set`, `link cut`); the radio sends Destination Update or Down in answer.
  */
 import { readFileSync, watchFile } from 'node:fs';
-import { DlepModem } from '../radio/dlep-modem.js';
+import { DlepModem } from './dlep-modem.js';
 
 export interface RadioFile {
   links: {

@@ -1,13 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { toolPath as netlabTool, scriptPath } from '../../../src/netlab/tools/index.js';
 
 /**
- * The path of a tool script beside this file, with the extension of the running code
- * (.ts under tsx in tests, .js from dist/).
+ * The script of a traffic tool run inside a namespace: `udp` and `tcp` (send, receive, sink)
+ * are the tests' own, beside this file; `http` and `relay` are the testbed's (src/netlab/tools).
  */
-export function toolPath(name: string): string {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
+export function toolPath(name: 'udp' | 'tcp' | 'http' | 'relay'): string {
+  return name === 'udp' || name === 'tcp' ? scriptPath(import.meta.url, `./${name}`) : netlabTool(name);
 }
 
 /** A running tool process whose stdout is collected from the start. */

@@ -1,18 +1,18 @@
 /**
  * A tower in this process and a node runtime (also in this process) whose QoS acts on the
- * uplink of the namespaces of src/node/qos/test-link.ts: policy changes go through the real
+ * uplink of the namespaces of qos-link.ts: policy changes go through the real
  * control plane (gRPC, mTLS) and come back as the node's counters.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testTrust } from '../../node/agent/test-node.js';
-import { LINK_BPS, makeQosLink, type QosLink } from '../../node/qos/test-link.js';
-import { NodeRuntime } from '../../node/runtime.js';
-import { initCa, issue, pkiPaths } from '../../pki/ca.js';
-import { cleanLeftovers, Lab } from '../../testbed/lab.js';
-import { createToken } from '../api/tokens.js';
-import { Tower } from '../tower.js';
+import { cleanLeftovers, Lab } from '../../src/netlab/lab.js';
+import { NodeRuntime } from '../../src/node/runtime.js';
+import { initCa, issue, pkiPaths } from '../../src/pki/ca.js';
+import { createToken } from '../../src/tower/api/tokens.js';
+import { Tower } from '../../src/tower/tower.js';
+import { testTrust } from './agent-node.js';
+import { LINK_BPS, makeQosLink, type QosLink } from './qos-link.js';
 
 export const NODE = 'node1';
 

@@ -1,5 +1,5 @@
 /** Helpers shared by the kernel tests: proof that a program is (not) in the kernel. */
-import { run } from '../src/shared/exec.js';
+import { run } from '../../src/shared/exec.js';
 
 export async function progExists(id: number): Promise<boolean> {
   return run('bpftool', ['prog', 'show', 'id', String(id)]).then(

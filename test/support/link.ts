@@ -2,8 +2,8 @@
  * Emulated links between namespaces: a rate limit by TBF (no netem on these kernels),
  * random loss by the linkem program, and the strictly one-way link a data diode needs.
  */
-import type { Lab } from './lab.js';
-import { LinkEmulator } from './linkem.js';
+import type { Lab } from '../../src/netlab/lab.js';
+import { LinkEmulator } from '../../src/netlab/linkem.js';
 
 /** Limits what leaves `iface` to `rateMbit` with a token bucket filter. */
 export async function limitRate(lab: Lab, netns: string, iface: string, rateMbit: number): Promise<void> {

@@ -10,9 +10,9 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type RunOptions, run } from '../shared/exec.js';
+import { PREFIX_PATTERN } from '../shared/name-prefix.js';
 import { requireProgram, requirePrograms } from '../shared/programs.js';
 
-export const PREFIX_PATTERN = /^tm[0-9a-z]{5}/;
 const IFNAMSIZ = 15;
 
 export function newRunPrefix(): string {

@@ -1,6 +1,6 @@
 /** Prometheus scrapes in tests: GET /metrics and the samples by name and labels. */
 import { request } from 'node:http';
-import type { Lab } from '../src/testbed/lab.js';
+import type { Lab } from '../../src/netlab/lab.js';
 
 export async function scrape(host: string, port: number): Promise<Map<string, number>> {
   const text = await new Promise<string>((resolve, reject) => {

@@ -17,13 +17,13 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { Lab } from '../../src/netlab/lab.js';
 import { initCa, issue } from '../../src/pki/ca.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
-import { Lab } from '../../src/testbed/lab.js';
-import { Tool, toolPath } from '../../src/testbed/tools/index.js';
 import { createToken } from '../../src/tower/api/tokens.js';
 import { Tower } from '../../src/tower/tower.js';
+import { Tool, toolPath } from './tools/index.js';
 
 const BIN = new URL('../../bin/tacmesh.js', import.meta.url).pathname;
 export const CHROMIUM = '/usr/bin/chromium';
@@ -33,8 +33,8 @@ export const POSITIONS = {
   hq: { lat: 37.2636, lon: 127.0286 },
 };
 
-import { bpfArgs } from '../node-tower.js';
-import { sleep, waitFor } from '../wait.js';
+import { bpfArgs } from './node-tower.js';
+import { sleep, waitFor } from './wait.js';
 
 export { sleep, waitFor };
 

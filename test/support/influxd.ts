@@ -5,8 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { requirePrograms } from '../src/shared/programs.js';
-import { stopChild } from '../src/testbed/lab.js';
+import { stopChild } from '../../src/netlab/lab.js';
+import { requirePrograms } from '../../src/shared/programs.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -6,14 +6,14 @@
  * datagram arrived with (IP_RECVTOS; python3 because Node's dgram cannot read it).
  */
 
-import type { QosClass } from '../../proto/gen/tacmesh/v1/QosClass.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import type { QosRule } from '../../proto/gen/tacmesh/v1/QosRule.js';
-import { cleanLeftovers, Lab } from '../../testbed/lab.js';
-import { limitRate } from '../../testbed/link.js';
-import type { QosEnforcer } from './enforcer.js';
+import { cleanLeftovers, Lab } from '../../src/netlab/lab.js';
+import type { QosEnforcer } from '../../src/node/qos/enforcer.js';
+import type { QosClass } from '../../src/proto/gen/tacmesh/v1/QosClass.js';
+import type { QosPolicy__Output } from '../../src/proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosRule } from '../../src/proto/gen/tacmesh/v1/QosRule.js';
+import { limitRate } from './link.js';
 
-export { iperfServer } from '../../testbed/tools/iperf.js';
+export { iperfServer } from './iperf.js';
 
 export const RADIO_MBIT = 10;
 /** The node shapes a little under the radio's rate, so the queue forms in its HTB. */

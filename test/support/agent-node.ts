@@ -13,15 +13,15 @@ import { createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ffi } from '../../bpf/libbpf.js';
-import { objectPath } from '../../bpf/paths.js';
-import { type BpfTrust, generateSigningKey, SERIAL_FILE, signManifest } from '../../pki/bpf-manifest.js';
-import { defaultObjectDir } from '../../pki/cli.js';
-import { run } from '../../shared/exec.js';
-import { libc, loadLibrary } from '../../shared/libc.js';
-import type { Lab } from '../../testbed/lab.js';
-import { limitRate } from '../../testbed/link.js';
-import { type NodeConfig, parseNodeConfig } from './config.js';
+import { ffi } from '../../src/bpf/libbpf.js';
+import { objectPath } from '../../src/bpf/paths.js';
+import type { Lab } from '../../src/netlab/lab.js';
+import { type NodeConfig, parseNodeConfig } from '../../src/node/agent/config.js';
+import { type BpfTrust, generateSigningKey, SERIAL_FILE, signManifest } from '../../src/pki/bpf-manifest.js';
+import { defaultObjectDir } from '../../src/pki/cli.js';
+import { run } from '../../src/shared/exec.js';
+import { libc, loadLibrary } from '../../src/shared/libc.js';
+import { limitRate } from './link.js';
 
 export interface TestNode {
   netns: string;

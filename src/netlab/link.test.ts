@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { oneWayLink } from '../../test/support/link.js';
+import { Tool, toolPath } from '../../test/support/tools/index.js';
 import { Monitor } from '../node/monitor/monitor.js';
 import { Lab } from './lab.js';
-import { oneWayLink } from './link.js';
 import { LinkEmulator } from './linkem.js';
-import { Tool, toolPath } from './tools/index.js';
 
 describe('emulated links (real kernel, namespaces)', () => {
   let lab: Lab;
