@@ -16,7 +16,9 @@ import { bridgeName } from './agent/desired.js';
 import { IpfixExporter, teeSink } from './export/ipfix.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
-import { MeshStage } from './mesh/stage.js';
+import { addressOf } from './export/uplink.js';
+import { NeighbourRelay } from './mesh/relay.js';
+import { type MeshLink, MeshStage } from './mesh/stage.js';
 import { type NodeSnapshot, nodeMetrics } from './metrics.js';
 import { Monitor, type MonitorSink, resolveInterfaces } from './monitor/monitor.js';
 import { QosStage } from './qos/stage.js';
@@ -27,7 +29,7 @@ export interface NodeRuntimeOptions {
   interfaces: string[];
   netns?: string;
   stateDir: string;
-  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'onQosPolicy' | 'spool'>;
+  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'onQosPolicy' | 'spool' | 'relays'>;
   /** Most bytes the on-disk spool of unacknowledged records may hold (default 256 MiB). */
   spoolMaxBytes?: number;
   hello: HelloInfo;
@@ -69,6 +71,7 @@ export class NodeRuntime {
   private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private mesh: MeshStage | undefined;
+  private neighbourRelay: NeighbourRelay | undefined;
   private appliedVersion = 0;
   private qos: QosStage | undefined;
   private metrics: ReturnType<typeof nodeMetrics> | undefined;
@@ -86,9 +89,20 @@ export class NodeRuntime {
     const bpf = options.bpf ?? options.agent?.config.bpf;
     // The serial lives with the seqs: in the node's persistent state directory.
     this.bpf = bpf && { ...bpf, serialFile: join(options.stateDir, SERIAL_FILE) };
+    const relay = options.agent?.config.mesh.relay;
+    const neighbours = radioLinks(options.agent?.config).map((l) => l.mesh.neighbour);
     this.link = new TowerLink(
       {
         ...options.tower,
+        ...(relay?.enabled && neighbours.length
+          ? {
+              relays: {
+                port: relay.port,
+                ackTimeoutMs: relay.ackTimeoutMs,
+                neighbours: () => this.mesh?.neighbours() ?? neighbours,
+              },
+            }
+          : {}),
         node: this.name,
         hello: () => options.hello,
         onMonitorConfig: (c) => this.applyMonitorConfig(c),
@@ -214,20 +228,12 @@ export class NodeRuntime {
     });
   }
 
-  /** The mesh stage on the config's radio links (uplinks with `mesh`), reporting through the tower link. */
+  /**
+   * The mesh stage on the config's radio links (uplinks with `mesh`), reporting through the
+   * tower link; with mesh.relay on, the relay this node offers its neighbours.
+   */
   private async startMesh(config: NodeConfig): Promise<void> {
-    const links = config.uplinks.flatMap((u) =>
-      u.mesh
-        ? [
-            {
-              iface: u.interface,
-              address: u.address?.split('/')[0] ?? '',
-              rateMbit: u.rateMbit,
-              mesh: u.mesh,
-            },
-          ]
-        : [],
-    );
+    const links = radioLinks(config);
     if (!links.length) return;
     if (config.netns) {
       // Its sockets would live in this process's namespace, not the node's.
@@ -239,10 +245,26 @@ export class NodeRuntime {
     }
     this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
     await this.mesh.start();
+    if (config.mesh.relay.enabled) {
+      const { mgmtAddr, mgmtIface } = this.options.tower;
+      let localAddress = mgmtAddr;
+      try {
+        localAddress ??= mgmtIface ? addressOf(mgmtIface) : undefined;
+      } catch (err) {
+        log.warn({ reason: (err as Error).message }, 'relay for neighbours: no management address');
+      }
+      this.neighbourRelay = new NeighbourRelay(links, {
+        port: config.mesh.relay.port,
+        tower: this.options.tower.tower,
+        ...(localAddress ? { localAddress } : {}),
+      });
+      await this.neighbourRelay.start();
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
+    await this.neighbourRelay?.close();
     await this.mesh?.stop();
     await this.qos?.stop();
     this.metrics?.close();
@@ -251,4 +273,13 @@ export class NodeRuntime {
     await this.link.stop();
     this.ipfix?.stop();
   }
+}
+
+/** The config's radio links: uplinks with `mesh`. */
+function radioLinks(config: NodeConfig | undefined): MeshLink[] {
+  return (config?.uplinks ?? []).flatMap((u) =>
+    u.mesh
+      ? [{ iface: u.interface, address: u.address?.split('/')[0] ?? '', rateMbit: u.rateMbit, mesh: u.mesh }]
+      : [],
+  );
 }

@@ -4,7 +4,14 @@ import { cleanLeftovers } from '../netlab/lab.js';
 import { deadProcesses } from '../netlab/processes.js';
 import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
-import { testbedDown, testbedLink, testbedLinkSet, testbedStatus, testbedUp } from './testbed.js';
+import {
+  testbedDown,
+  testbedLink,
+  testbedLinkSet,
+  testbedMgmt,
+  testbedStatus,
+  testbedUp,
+} from './testbed.js';
 
 const progress = (message: string) => process.stderr.write(`[testbed] ${message}\n`);
 
@@ -115,7 +122,7 @@ export function testbedCommand(): Command {
       else
         for (const n of s.nodes)
           console.log(
-            `  ${n.name.padEnd(4)} ${n.connected ? 'connected' : 'DISCONNECTED'}, last seen ${new Date(n.lastSeen).toISOString()}`,
+            `  ${n.name.padEnd(4)} ${n.connected ? `connected ${n.via ? `via ${n.via}` : 'directly'}` : 'DISCONNECTED'}${s.state.mgmtCut?.includes(n.name) ? ' (management link CUT)' : ''}, last seen ${new Date(n.lastSeen).toISOString()}`,
           );
       const dead = s.processes.filter((p) => !p.alive);
       console.log(
@@ -150,6 +157,19 @@ export function testbedCommand(): Command {
         throw new InvalidArgumentError(`action must be cut, restore or set, not "${action}"`);
       const link = testbedLink(action, a, b);
       console.log(`${action === 'cut' ? 'cut' : 'restored'} ${link.a}-${link.b}`);
+    });
+  testbed
+    .command('mgmt')
+    .description(
+      "Cut a node's management link to the tower, or restore it; its telemetry goes through a neighbour meanwhile",
+    )
+    .argument('<action>', 'cut or restore')
+    .argument('<node>', 'a node, e.g. n2')
+    .action((action: string, node: string) => {
+      if (action !== 'cut' && action !== 'restore')
+        throw new InvalidArgumentError(`action must be cut or restore, not "${action}"`);
+      testbedMgmt(action, node);
+      console.log(`${action === 'cut' ? 'cut' : 'restored'} the management link of ${node}`);
     });
   testbed
     .command('clean')
@@ -219,6 +239,8 @@ export function demoCommand(): Command {
           '  Try:  tacmesh testbed status',
           '        tacmesh testbed link cut n1 n2      (traffic between n1 and n2 moves to the relay n3)',
           '        tacmesh testbed link restore n1 n2',
+          '        tacmesh testbed mgmt cut n2        (n2 reaches the tower through a neighbour: "via n1" on the Nodes page)',
+          '        tacmesh testbed mgmt restore n2',
           '',
           opts.duration
             ? `  Running for ${opts.duration} s.`

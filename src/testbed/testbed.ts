@@ -52,6 +52,8 @@ export interface TestbedState {
   caCert: string;
   /** Links cut by `testbed link cut`, as "a-b". */
   cut: string[];
+  /** Nodes whose management link `testbed mgmt cut` cut. */
+  mgmtCut: string[];
   /** Links changed by `testbed link set`, as "a-b": their rate and loss now. */
   set: Record<string, { rateMbit: number; lossPct: number }>;
   /** MAC address of every radio link end, by "node/iface" (what each radio reports). */
@@ -179,6 +181,8 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
     tower: { address: `${plan.towerMgmt}:${CONTROL_PORT}`, name: 'tower', pki: join(dir, 'pki', node.name) },
     position: node.position,
+    // Telemetry through a neighbour when `testbed mgmt cut` takes the management link away.
+    mesh: { relay: { enabled: true } },
     watch: ['mesh-*', ...(node.name === plan.external.gatewayNode ? ['ext0'] : [])],
   };
 }
@@ -253,6 +257,7 @@ export async function testbedUp(
     token: '',
     caCert: join(dir, 'pki', 'ca.crt'),
     cut: [],
+    mgmtCut: [],
     set: {},
     macs: {},
     startedAt: Date.now(),
@@ -537,6 +542,29 @@ export function testbedLink(action: 'cut' | 'restore', a: string, b: string): Li
   return link;
 }
 
+/**
+ * Cuts a node's management link to the tower (nothing passes either way: linkem at 100 %
+ * on the node's mg0 and on the tower's end) or restores it. With the mesh relay on, the
+ * node's telemetry then reaches the tower through a neighbour.
+ */
+export function testbedMgmt(action: 'cut' | 'restore', node: string): void {
+  requireRoot();
+  const state = readState();
+  if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
+  if (!state.plan.nodes.some((n) => n.name === node))
+    throw new Error(`no node ${node}; nodes: ${state.plan.nodes.map((n) => n.name).join(', ')}`);
+  const loss = action === 'cut' ? 1 : 0;
+  for (const [netns, iface] of [
+    [ns(state, node), 'mg0'],
+    [ns(state, 'tower'), `mg-${node}`],
+  ] as const) {
+    LinkEmulator.attach(iface, { netns, direction: 'ingress', loss, mode: 'tc' }).release();
+  }
+  state.mgmtCut = (state.mgmtCut ?? []).filter((n) => n !== node);
+  if (action === 'cut') state.mgmtCut.push(node);
+  writeState(state);
+}
+
 /** The rate and loss of a link now (configured, or as `link set` left it) and whether it is cut. */
 function linkSetting(state: TestbedState, l: LinkPlan): LinkSetting {
   const set = state.set[linkKey(l)];
@@ -606,7 +634,7 @@ export async function testbedLinkSet(
 export interface TestbedStatus {
   state: TestbedState;
   processes: { name: string; pid: number; alive: boolean }[];
-  nodes: { name: string; connected: boolean; lastSeen: number }[] | { error: string };
+  nodes: { name: string; connected: boolean; via: string | null; lastSeen: number }[] | { error: string };
 }
 
 export async function testbedStatus(): Promise<TestbedStatus | undefined> {

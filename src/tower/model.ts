@@ -78,6 +78,7 @@ export interface LinkRow {
   probesAnswered: number;
   rttMinMs: number | null;
   rttMeanMs: number | null;
+  rttMedianMs: number | null;
   rttP95Ms: number | null;
   jitterMs: number | null;
   lossForwardPct: number;

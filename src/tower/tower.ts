@@ -105,6 +105,13 @@ export class Tower {
       }
       const live = new LiveFeed();
       control.onBatch((b) => live.add(b));
+      // The QoS loop's `auto` links work from the mesh reports.
+      control.onBatch((b) => {
+        if (b.links.length)
+          qos
+            .linkReports(b.node, b.links)
+            .catch((err: Error) => log.error({ reason: err.message }, 'QoS: mesh reports not taken'));
+      });
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({

@@ -83,6 +83,8 @@ export interface MapData {
 export interface NodeInfo {
   name: string;
   connected: boolean;
+  /** The neighbour the node reaches the tower through over the mesh; null when direct. */
+  via: string | null;
   subnets: string[];
   slices: { name: string; subnets: string[]; bridge: string }[];
   position: Position | null;

@@ -181,6 +181,12 @@ export class MeshStage {
     return this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
   }
 
+  /** The neighbours' addresses, those whose link is up first, then degraded, then down. */
+  neighbours(): string[] {
+    const rank = { up: 0, degraded: 1, down: 2 } as const;
+    return [...this.links].sort((a, b) => rank[a.state] - rank[b.state]).map((l) => l.link.mesh.neighbour);
+  }
+
   get reflectorCounters() {
     return this.reflector?.counters;
   }

@@ -13,6 +13,7 @@ export interface MeshLinkEnd {
   state: LinkStateName;
   why: string[];
   rttMeanMs: number | null;
+  rttMedianMs: number | null;
   rttP95Ms: number | null;
   jitterMs: number | null;
   /** Lost on the way from this end to the other, and back. */

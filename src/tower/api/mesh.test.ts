@@ -10,6 +10,7 @@ const end = (node: string, address: string, neighbour: string, over: object = {}
   state: 'up' as const,
   why: [],
   rttMeanMs: 2,
+  rttMedianMs: 1.8,
   rttP95Ms: 3,
   jitterMs: 0.1,
   lossOutPct: 0,

@@ -28,6 +28,7 @@ import {
   endpointPairs,
   httpRequests,
   httpStatus,
+  nodeSeqs,
   pies,
   summary,
   throughput,
@@ -216,6 +217,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       [...deps.registry.nodes.values()].map((n) => ({
         name: n.name,
         connected: n.connected,
+        via: n.via,
         subnets: n.subnets,
         slices: n.slices,
         position: n.position,
@@ -231,6 +233,12 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       })),
     ),
   );
+
+  app.get('/api/v1/nodes/:name/seqs', async (c) => {
+    const name = c.req.param('name');
+    if (!deps.registry.nodes.has(name)) return c.json({ error: `no node named ${name}` }, 404);
+    return c.json(await nodeSeqs(db, name, win(c)));
+  });
 
   app.put('/api/v1/nodes/:name/monitoring', async (c) => {
     const user = c.get('user');

@@ -263,6 +263,7 @@ export class DuckStore {
       a.appendUBigInt(BigInt(r.loadTxBps));
       a.appendUBigInt(BigInt(r.loadRxBps));
       a.appendDouble(r.utilization);
+      orNull(r.rttMedianMs);
       a.endRow();
       added++;
     }

@@ -19,7 +19,9 @@ export const SCHEMA = [
     since_ms BIGINT, probes_sent UINTEGER, probes_answered UINTEGER, rtt_min_ms DOUBLE, rtt_mean_ms DOUBLE,
     rtt_p95_ms DOUBLE, jitter_ms DOUBLE, loss_forward_pct DOUBLE, loss_backward_pct DOUBLE,
     capacity_bps UBIGINT, max_capacity_bps UBIGINT, capacity_from VARCHAR, load_tx_bps UBIGINT,
-    load_rx_bps UBIGINT, utilization DOUBLE)`,
+    load_rx_bps UBIGINT, utilization DOUBLE, rtt_median_ms DOUBLE)`,
+  // (added after the table's first release)
+  'ALTER TABLE mesh_links ADD COLUMN IF NOT EXISTS rtt_median_ms DOUBLE',
   // One-minute roll-ups of flows, kept longer than the raw rows.
   `CREATE TABLE IF NOT EXISTS flows_1m (
     minute_ms BIGINT, node VARCHAR, src VARCHAR, dst VARCHAR, protocol UTINYINT, locality VARCHAR,

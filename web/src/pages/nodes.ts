@@ -189,10 +189,23 @@ class NodeCard {
       this.head,
       h('span', { class: `health ${hl.cls}` }, h('span', { class: 'dot' }), hl.text),
       n.name,
+      ...(n.connected && n.via
+        ? [
+            h(
+              'span',
+              {
+                class: 'via warn-text',
+                title: 'its management link is gone: through a neighbour over the mesh',
+              },
+              `via ${n.via}`,
+            ),
+          ]
+        : []),
       h('span', { class: 'muted' }, `last seen ${fmt.ago(n.lastSeen)}`),
     );
     fill(
       this.facts,
+      kv('tower link', !n.connected ? '–' : n.via ? `via ${n.via}, over the mesh` : 'direct'),
       kv('subnets', n.subnets.join(', ') || '–'),
       kv(
         'position',

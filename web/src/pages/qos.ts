@@ -33,13 +33,15 @@ interface QosRule {
 interface QosPolicy {
   classes: QosClass[];
   rules: QosRule[];
-  links: { node: string; iface: string; rateBps: number }[];
+  links: { node: string; iface: string; rateBps: number | 'auto' }[];
   auto: { enabled: boolean; congestedAt: number; clearAt: number; holdMs: number };
 }
 interface QosState {
   version: number;
   policy: QosPolicy;
   limits: Record<string, Record<string, number>>;
+  /** `auto` links: the rate their classes are built at and the newest mesh report's capacity and load. */
+  measured: Record<string, { rateBps: number | null; capacityBps: number; loadTxBps: number; state: string }>;
   nodes: Record<
     string,
     {
@@ -173,8 +175,13 @@ export function mountQos(ctx: PageContext): () => void {
     const [s, log] = await Promise.all([api<QosState>('qos'), api<AuditRow[]>('qos/audit?limit=50')]);
     error.hidden = true;
     const lowered = Object.entries(s.limits);
+    const measured = Object.entries(s.measured);
     head.textContent = `policy v${s.version} · automatic mode ${s.policy.auto.enabled ? 'on' : 'off'}${
       lowered.length ? ` · ceilings lowered on ${lowered.map(([l]) => l).join(', ')}` : ''
+    }${
+      measured.length
+        ? ` · measured: ${measured.map(([l, m]) => `${l} ${mbit(m.loadTxBps)} of ${mbit(m.capacityBps)} (${m.state})`).join(', ')}`
+        : ''
     }`;
     fill(
       classes,
