@@ -17,6 +17,8 @@ export const testbedConfigSchema = z
       .object({
         rateMbit: z.number().positive().max(10_000).default(20),
         lossPct: z.number().min(0).max(50).default(0.1),
+        /** What the air adds each way, as a radio's latency (ms). */
+        delayMs: z.number().min(0).max(1000).default(5),
       })
       .strict()
       .prefault({}),

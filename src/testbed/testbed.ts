@@ -27,6 +27,7 @@ import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
 import { type Program, requirePrograms } from '../shared/programs.js';
 import { createToken } from '../tower/api/tokens.js';
+import { FORWARDER } from './air.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
@@ -38,7 +39,7 @@ const BIN = fileURLToPath(new URL('../../bin/tacmesh.js', import.meta.url));
 const CONTROL_PORT = 7443;
 const TOWER_API_PORT = 8443;
 /** What `up` runs: checked before it makes anything. */
-const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
+const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld', '/usr/bin/python3'];
 
 export interface TestbedState {
   prefix: string;
@@ -84,9 +85,10 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** GET on the tower's API through the host relay, trusting only the testbed's CA. */
-export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
+/** GET (or PUT `body`) on the tower's API through the host relay, trusting only the testbed's CA. */
+export function towerApi<T>(state: TestbedState, path: string, body?: unknown): Promise<T> {
   const url = new URL(`/api/v1/${path}`, state.apiUrl);
+  const json = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -95,7 +97,11 @@ export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
         path: url.pathname + url.search,
         ca: readFileSync(state.caCert),
         servername: 'localhost',
-        headers: { authorization: `Bearer ${state.token}` },
+        method: json === undefined ? 'GET' : 'PUT',
+        headers: {
+          authorization: `Bearer ${state.token}`,
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         timeout: 5000,
       },
       (res) => {
@@ -112,7 +118,7 @@ export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
     );
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error(`tower API ${path}: no answer in 5 s`)));
-    req.end();
+    req.end(json);
   });
 }
 
@@ -315,10 +321,23 @@ export async function testbedUp(
     );
     await lab.ip(ext, 'addr', 'add', `${plan.external.serverAddr}/24`, 'dev', 'lo');
     await lab.ip(ext, 'route', 'add', '10.77.0.0/16', 'via', plan.external.linkNodeAddr.split('/')[0] ?? '');
+    // Each radio link through its air (air.ts): a namespace of its own between the two ends,
+    // whose forwarder adds the radio's delay, and where `link set --rate` puts a FIFO (TBF).
     for (const l of plan.links) {
-      await lab.veth(
-        { netns: nodes.get(l.a) ?? '', name: l.ifA },
-        { netns: nodes.get(l.b) ?? '', name: l.ifB },
+      const air = await lab.netns(airName(l), { ipv6: false });
+      for (const [node, iface] of [
+        [l.a, l.ifA],
+        [l.b, l.ifB],
+      ] as const) {
+        await lab.veth({ netns: nodes.get(node) ?? '', name: iface }, { netns: air, name: `to-${node}` });
+        await lab.ip(air, 'link', 'set', `to-${node}`, 'promisc', 'on');
+      }
+      state.pids[airName(l)] = startDetached(
+        airName(l),
+        air,
+        '/usr/bin/python3',
+        ['-c', FORWARDER, `to-${l.a}`, `to-${l.b}`, String(config.link.delayMs)],
+        logs,
       );
       state.macs[`${l.a}/${l.ifA}`] = await lab.macOf(nodes.get(l.a) ?? '', l.ifA);
       state.macs[`${l.b}/${l.ifB}`] = await lab.macOf(nodes.get(l.b) ?? '', l.ifB);
@@ -516,6 +535,11 @@ export async function testbedDown(progress: Progress, given?: TestbedState, keep
   if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });
 }
 
+/** The namespace a radio link runs through (`<prefix>-air-<a>-<b>`). */
+function airName(l: LinkPlan): string {
+  return `air-${l.a}-${l.b}`;
+}
+
 function findLink(state: TestbedState, a: string, b: string): LinkPlan {
   const link = state.plan.links.find((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a));
   if (!link) {
@@ -576,13 +600,20 @@ function linkSetting(state: TestbedState, l: LinkPlan): LinkSetting {
 }
 
 function updateRadios(state: TestbedState): void {
-  writeRadios(state.dir, state.plan, (l) => linkSetting(state, l), state.config.link.rateMbit, state.macs);
+  writeRadios(
+    state.dir,
+    state.plan,
+    (l) => linkSetting(state, l),
+    state.config.link.rateMbit,
+    state.macs,
+    state.config.link.delayMs * 1000,
+  );
 }
 
 /**
  * Degrades (or restores) a radio link live: loss by linkem on both ends, a rate below the
- * configured one by a policer on both ends' ingress (the radio carries no more), and the
- * radios report the new rate over DLEP.
+ * configured one by a FIFO at that rate (TBF) on each direction in the link's air namespace
+ * (the radio carries no more), and the radios report the new rate over DLEP.
  */
 export async function testbedLinkSet(
   a: string,
@@ -602,27 +633,17 @@ export async function testbedLinkSet(
       `rate must be above 0 and at most the link's ${state.config.link.rateMbit} Mbit/s, not ${next.rateMbit}`,
     );
   if (!now.cut) setLinkLoss(state, link, next.lossPct / 100);
-  for (const [node, iface] of [
-    [link.a, link.ifA],
-    [link.b, link.ifB],
-  ] as const) {
-    const tc = (...args: string[]) => run('tc', ['-n', ns(state, node), ...args]);
-    await tc('filter', 'del', 'dev', iface, 'ingress', 'prio', '1').catch(() => undefined);
+  const air = ns(state, airName(link));
+  for (const end of [`to-${link.a}`, `to-${link.b}`]) {
     if (next.rateMbit < state.config.link.rateMbit) {
-      const burst = Math.max(16 * 1024, Math.round((next.rateMbit * 1e6) / 8 / 100)); // 10 ms
-      await tc(
-        ...['filter', 'add', 'dev', iface, 'ingress', 'prio', '1', 'matchall'],
-        ...[
-          'action',
-          'police',
-          'rate',
-          `${next.rateMbit}mbit`,
-          'burst',
-          String(burst),
-          'conform-exceed',
-          'drop',
-        ],
-      );
+      // ~100 ms of queue at the rate, as a radio's FIFO; a burst of 10 ms (at least 16 KiB).
+      const burst = Math.max(16 * 1024, Math.round((next.rateMbit * 1e6) / 8 / 100));
+      await run('tc', [
+        ...['-n', air, 'qdisc', 'replace', 'dev', end, 'root', 'tbf'],
+        ...['rate', `${next.rateMbit}mbit`, 'burst', String(burst), 'latency', '100ms'],
+      ]);
+    } else {
+      await run('tc', ['-n', air, 'qdisc', 'del', 'dev', end, 'root']).catch(() => undefined);
     }
   }
   state.set[linkKey(link)] = next;

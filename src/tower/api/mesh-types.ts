@@ -12,6 +12,8 @@ export interface MeshLinkEnd {
   address: string;
   state: LinkStateName;
   why: string[];
+  /** The probes the window's statistics count (answered or timed out). */
+  probesSent: number;
   rttMeanMs: number | null;
   rttMedianMs: number | null;
   rttP95Ms: number | null;

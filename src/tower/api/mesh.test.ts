@@ -9,6 +9,7 @@ const end = (node: string, address: string, neighbour: string, over: object = {}
   neighbour,
   state: 'up' as const,
   why: [],
+  probesSent: 50,
   rttMeanMs: 2,
   rttMedianMs: 1.8,
   rttP95Ms: 3,
