@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { spawn } from 'node:child_process';
 import { binomialBounds } from '../../test/support/binomial.js';
 import { openBrowser, spkiOfTower } from '../../test/support/dashboard-rig.js';
 import { isAlive } from '../netlab/processes.js';
