@@ -243,7 +243,7 @@ export class NodeRuntime {
       );
       return;
     }
-    this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
+    this.mesh = new MeshStage(config.mesh, links, (reports, now) => this.link.linkReports(reports, now));
     await this.mesh.start();
     if (config.mesh.relay.enabled) {
       const { mgmtAddr, mgmtIface } = this.options.tower;

@@ -381,9 +381,11 @@ export class TowerLink {
     this.cutBatch();
   }
 
-  /** The mesh stage's link reports: they go with the next batch. */
-  linkReports(reports: LinkReport[], timeMs = Date.now()): void {
+  /** The mesh stage's link reports: they go with the next batch, or — `now` — in one of their own at once. */
+  linkReports(reports: LinkReport[], now = false): void {
+    const timeMs = Date.now();
     for (const report of reports) this.pending.links.push({ report, timeMs });
+    if (now) this.cutBatch();
   }
 
   private cutBatch(): void {

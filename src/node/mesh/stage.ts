@@ -2,7 +2,8 @@
  * The node's mesh stage, its part of the tactical service mesh: a STAMP reflector for its
  * neighbours, and for each radio link a STAMP session-sender, the radio's DLEP session when
  * it has one, and the interface's load. Every interval it reports each link — its state,
- * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`.
+ * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`;
+ * when a radio says a neighbour is gone, at once (`now`), not at the next interval.
  */
 import { log } from '../../shared/log.js';
 import { setDscp } from '../../shared/socket-options.js';
@@ -57,6 +58,8 @@ class RadioLink {
   constructor(
     readonly link: MeshLink,
     sender: StampSender,
+    /** The radio reported a change that cannot wait for the next interval. */
+    private readonly onUrgent: () => void,
   ) {
     this.sender = sender;
   }
@@ -67,6 +70,7 @@ class RadioLink {
     if (!dlep || this.stopped) return;
     const router = new DlepRouter({ address: dlep.address, port: dlep.port });
     this.router = router;
+    router.on('destination-down', () => this.onUrgent());
     router.on('session-down', (why) => {
       log.warn({ iface: this.link.iface, why }, 'DLEP session down');
       this.scheduleRetry();
@@ -146,12 +150,23 @@ export class MeshStage {
   private readonly links: RadioLink[] = [];
   private readonly meter = new RateMeter();
   private timer: NodeJS.Timeout | undefined;
+  private urgent: NodeJS.Immediate | undefined;
+  private stopped = false;
 
   constructor(
     private readonly config: MeshConfig,
     private readonly radioLinks: MeshLink[],
-    private readonly onReport: (reports: LinkReport[]) => void,
+    private readonly onReport: (reports: LinkReport[], now: boolean) => void,
   ) {}
+
+  /** A report of every link out of turn (several radio events at once make one). */
+  private reportNow(): void {
+    if (this.stopped) return;
+    this.urgent ??= setImmediate(() => {
+      this.urgent = undefined;
+      this.onReport(this.reports(), true);
+    });
+  }
 
   async start(): Promise<void> {
     this.reflector = await StampReflector.listen(this.config.probe.port);
@@ -166,13 +181,13 @@ export class MeshStage {
       // CS6 by default: network control, which QoS can keep from being squeezed out.
       if (!setDscp(sender.udp, this.config.probe.dscp))
         log.warn({ iface: link.iface }, 'mesh: cannot set the DSCP of the probes');
-      const radio = new RadioLink(link, sender);
+      const radio = new RadioLink(link, sender, () => this.reportNow());
       this.links.push(radio);
       sender.start();
       radio.connectRadio();
     }
     this.meter.sample();
-    this.timer = setInterval(() => this.onReport(this.reports()), this.config.intervalMs);
+    this.timer = setInterval(() => this.onReport(this.reports(), false), this.config.intervalMs);
   }
 
   /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
@@ -192,7 +207,9 @@ export class MeshStage {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    if (this.urgent) clearImmediate(this.urgent);
     await Promise.all(this.links.map((l) => l.stop()));
     await this.reflector?.close();
   }
