@@ -20,6 +20,10 @@ export const SCHEMA = [
     rtt_p95_ms DOUBLE, jitter_ms DOUBLE, loss_forward_pct DOUBLE, loss_backward_pct DOUBLE,
     capacity_bps UBIGINT, max_capacity_bps UBIGINT, capacity_from VARCHAR, load_tx_bps UBIGINT,
     load_rx_bps UBIGINT, utilization DOUBLE)`,
+  // The nodes' routing tables (docs/mesh.md): a row per route, the rows of one report share its seq.
+  `CREATE TABLE IF NOT EXISTS mesh_routes (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, source VARCHAR, prefix VARCHAR, via VARCHAR, iface VARCHAR,
+    metric UINTEGER, since_ms BIGINT)`,
   // One-minute roll-ups of flows, kept longer than the raw rows.
   `CREATE TABLE IF NOT EXISTS flows_1m (
     minute_ms BIGINT, node VARCHAR, src VARCHAR, dst VARCHAR, protocol UTINYINT, locality VARCHAR,
