@@ -11,7 +11,7 @@ import type { MeshPath } from './mesh-types.js';
 
 const FRESH_MS = 30_000;
 
-export type NodeRoutes = Pick<RouteReportRow, 'node' | 'routes'>;
+export type NodeRoutes = Pick<RouteReportRow, 'node' | 'source' | 'routes'>;
 
 /** The newest route report of each node. */
 export async function newestRoutes(
@@ -20,14 +20,18 @@ export async function newestRoutes(
 ): Promise<Map<string, NodeRoutes>> {
   const r = await db.runAndReadAll(
     `WITH newest AS (SELECT node, max(seq) AS seq FROM mesh_routes WHERE time_ms >= $1 GROUP BY node)
-     SELECT r.node, r.prefix, r.via, r.iface, r.metric::DOUBLE AS metric, r.since_ms::DOUBLE AS since
+     SELECT r.node, r.source, r.prefix, r.via, r.iface, r.metric::DOUBLE AS metric, r.since_ms::DOUBLE AS since
      FROM mesh_routes r JOIN newest USING (node, seq) ORDER BY r.node, r.prefix`,
     [nowMs - FRESH_MS],
   );
   const out = new Map<string, NodeRoutes>();
   for (const row of r.getRowObjectsJS()) {
     const node = String(row.node);
-    const t = out.get(node) ?? { node, routes: [] };
+    const t = out.get(node) ?? {
+      node,
+      source: String(row.source) === 'babel' ? 'babel' : 'kernel',
+      routes: [],
+    };
     out.set(node, t);
     t.routes.push({
       prefix: String(row.prefix),
@@ -57,7 +61,7 @@ function lookup(
 /** Every node's path to every prefix of every other node (pure: tested without a store). */
 export function meshPaths(
   nodes: { name: string; prefixes: string[] }[],
-  tables: Map<string, NodeRoutes>,
+  tables: Map<string, Pick<NodeRoutes, 'routes'>>,
   nodeOf: (address: string) => string | null,
 ): MeshPath[] {
   const parsed = new Map(

@@ -70,7 +70,13 @@ export interface MeshPath {
 }
 
 export interface MeshView {
-  nodes: { name: string; connected: boolean; position: { lat: number; lon: number } | null }[];
+  nodes: {
+    name: string;
+    connected: boolean;
+    position: { lat: number; lon: number } | null;
+    /** Where the node's newest route report came from (null: none in the last 30 s). */
+    routes: 'babel' | 'kernel' | null;
+  }[];
   links: MeshLink[];
   paths: MeshPath[];
 }

@@ -275,12 +275,18 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   const nodeOf = (address: string) => deps.places.endpoint(address).node;
   app.get('/api/v1/mesh', async (c) => {
     const nodes = [...deps.registry.nodes.values()];
+    const routes = await newestRoutes(db);
     const view: MeshView = {
-      nodes: nodes.map((n) => ({ name: n.name, connected: n.connected, position: n.position })),
+      nodes: nodes.map((n) => ({
+        name: n.name,
+        connected: n.connected,
+        position: n.position,
+        routes: routes.get(n.name)?.source ?? null,
+      })),
       links: pairLinks(await meshEnds(db)),
       paths: meshPaths(
         nodes.map((n) => ({ name: n.name, prefixes: n.slices.flatMap((s) => s.subnets) })),
-        await newestRoutes(db),
+        routes,
         nodeOf,
       ),
     };
