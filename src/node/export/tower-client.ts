@@ -21,7 +21,7 @@ import {
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
