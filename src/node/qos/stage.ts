@@ -36,7 +36,7 @@ export class QosStage {
       log.info({ version: policy.version, rules: policy.rules.length }, 'QoS policy applied');
     } catch (err) {
       this.refused = { version: policy.version, error: (err as Error).message };
-      log.error({ version: policy.version, reason: this.refused.error }, 'QoS policy refused');
+      log.error({ version: policy.version, err }, 'QoS policy refused');
     }
     await this.report();
   }
