@@ -76,11 +76,16 @@ export const FLOW_VALUE_SIZE = 40;
 export const flowValueLayout = {
   packets: 0,
   bytes: 8,
-  firstSeenNs: 16,
-  lastSeenNs: 24,
+  /** The tick clock (bpf_jiffies64); TickClock maps it to CLOCK_MONOTONIC. */
+  firstSeenJiffies: 16,
+  lastSeenJiffies: 24,
   tcpFlags: 32,
   dscp: 33,
 } as const;
+
+/** struct flowmon_clock_sample: jiffies and CLOCK_MONOTONIC read together. */
+export const flowmonClockSample = u64Fields(['jiffies', 'monoNs'] as const);
+export type FlowmonClockSample = ReturnType<typeof flowmonClockSample.decode>;
 
 /** struct flowmon_config: flowmon's global data (.bss), written whole by user space. */
 export interface FlowmonConfig {

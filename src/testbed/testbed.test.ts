@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { openBrowser, spkiOfTower } from '../../test/dashboard/rig.js';
-import { parseMetrics } from '../../test/scrape.js';
+import { openBrowser, spkiOfTower } from '../../test/support/dashboard-rig.js';
+import { parseMetrics } from '../../test/support/scrape.js';
+import { isAlive } from '../netlab/processes.js';
 import { run } from '../shared/exec.js';
 import type { LinkSeries, MeshEvents, MeshPath, MeshView } from '../tower/api/mesh-types.js';
 import { testbedConfigSchema } from './config.js';
-import { isAlive } from './processes.js';
 import {
   NODE_METRICS_PORT,
   readState,

@@ -5,7 +5,7 @@
  * round-trip time, jitter, loss each way, capacity, load and utilization — and it reports the
  * node's routes when a next hop changes (routes/).
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { setDscp } from '../../shared/socket-options.js';
 import type { MeshConfig, UplinkMesh } from './config.js';
 import { RateMeter } from './counters.js';
@@ -195,8 +195,8 @@ export class MeshStage {
     await this.routes.start();
   }
 
-  /** Every radio link's report now. */
-  reports(): LinkReport[] {
+  /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
+  private reports(): LinkReport[] {
     const load = this.meter.sample();
     this.last = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
     return this.last;

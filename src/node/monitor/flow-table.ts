@@ -9,7 +9,7 @@
  */
 import type { BpfMap } from '../../bpf/map.js';
 import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE, flowValueLayout as V } from '../../bpf/types.js';
-import type { MonotonicClock } from './clock.js';
+import type { MonotonicClock, TickClock } from './clock.js';
 import { decodeFlowKey, hashKey, sameKey } from './flow-key.js';
 import type { FlowKey, FlowRecord } from './records.js';
 
@@ -46,6 +46,7 @@ export class FlowTable {
   constructor(
     private readonly map: BpfMap,
     private readonly clock: MonotonicClock,
+    private readonly ticks: TickClock,
     private readonly options: FlowTableOptions,
   ) {
     if (map.keySize !== FLOW_KEY_SIZE)
@@ -99,12 +100,14 @@ export class FlowTable {
           const o = i * this.stride + cpu * this.slot;
           const w = o >> 2;
           const lastCpu =
-            (vw[w + V.lastSeenNs / 4] as number) + (vw[w + V.lastSeenNs / 4 + 1] as number) * TWO_32;
+            (vw[w + V.lastSeenJiffies / 4] as number) +
+            (vw[w + V.lastSeenJiffies / 4 + 1] as number) * TWO_32;
           if (lastCpu === 0) continue; // this CPU never saw the flow
           packets += (vw[w + V.packets / 4] as number) + (vw[w + V.packets / 4 + 1] as number) * TWO_32;
           bytes += (vw[w + V.bytes / 4] as number) + (vw[w + V.bytes / 4 + 1] as number) * TWO_32;
           const firstCpu =
-            (vw[w + V.firstSeenNs / 4] as number) + (vw[w + V.firstSeenNs / 4 + 1] as number) * TWO_32;
+            (vw[w + V.firstSeenJiffies / 4] as number) +
+            (vw[w + V.firstSeenJiffies / 4 + 1] as number) * TWO_32;
           if (first === 0 || firstCpu < first) first = firstCpu;
           if (lastCpu > last) {
             last = lastCpu;
@@ -126,7 +129,7 @@ export class FlowTable {
           this.seen.set(hash, prev);
           this.count++;
         }
-        const lastMs = Math.floor(last / 1e6 + wallOffsetMs);
+        const lastMs = Math.floor(this.ticks.toMonoMs(last) + wallOffsetMs);
         if (packets !== prev.packets || bytes !== prev.bytes) {
           const k = prev.key;
           out.push({
@@ -143,7 +146,7 @@ export class FlowTable {
             bytes: bytes - prev.bytes,
             tcpFlags: flags,
             dscp,
-            firstSeen: Math.floor(first / 1e6 + wallOffsetMs),
+            firstSeen: Math.floor(this.ticks.toMonoMs(first) + wallOffsetMs),
             lastSeen: lastMs,
           });
           prev.packets = packets;

@@ -4,7 +4,7 @@
  * A report goes out when a destination's next hop changes or a destination comes or goes,
  * and every refresh interval in any case; each route says since when it has its next hop.
  */
-import { log } from '../../../shared/log.js';
+import { nodeLog as log } from '../../../shared/log.js';
 import { BabelMonitor, type BabelTable, type BabelTarget } from './babel.js';
 import { kernelRoutes } from './kernel.js';
 
