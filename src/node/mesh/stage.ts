@@ -155,8 +155,7 @@ export class MeshStage {
   private readonly meter = new RateMeter();
   private timer: NodeJS.Timeout | undefined;
   private routes: RouteWatcher | undefined;
-  /** The reports of the last interval (what the node's metrics show). */
-  last: LinkReport[] = [];
+  private latest: LinkReport[] = [];
 
   constructor(
     private readonly config: MeshConfig,
@@ -198,8 +197,13 @@ export class MeshStage {
   /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
   private reports(): LinkReport[] {
     const load = this.meter.sample();
-    this.last = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
-    return this.last;
+    this.latest = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
+    return this.latest;
+  }
+
+  /** The reports of the last interval (what the node's metrics show). */
+  get last(): LinkReport[] {
+    return this.latest;
   }
 
   get reflectorCounters() {

@@ -131,7 +131,7 @@ function linkRow(l: MeshLink, chosen: boolean, choose: () => void): HTMLElement 
 
 /** A row per node pair and route taken; a pair relayed while its own link is up is marked. */
 function pathRows(view: MeshView): HTMLElement[] {
-  const direct = new Set(view.links.filter((l) => l.state !== 'down').map((l) => pairKey(l.a, l.b)));
+  const direct = new Set(view.links.filter((l) => l.state === 'up').map((l) => pairKey(l.a, l.b)));
   const byPair = new Map<string, MeshPath[]>();
   for (const p of view.paths)
     byPair.set(`${p.from}>${p.to}`, [...(byPair.get(`${p.from}>${p.to}`) ?? []), p]);
