@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../pki/bpf-manifest.js';
 import type { MonitorConfig__Output } from '../proto/index.js';
-import { log } from '../shared/log.js';
+import { nodeLog as log } from '../shared/log.js';
 import { Agent } from './agent/agent.js';
 import { type NodeConfig, subnet } from './agent/config.js';
 import { bridgeName } from './agent/desired.js';
@@ -201,6 +201,7 @@ export class NodeRuntime {
       spoolRecords: spool.records,
       spoolLost: spool.lost,
       ipfixRecords: this.ipfix?.counters.records,
+      links: this.mesh?.last ?? [],
     };
   }
 
@@ -243,7 +244,10 @@ export class NodeRuntime {
       );
       return;
     }
-    this.mesh = new MeshStage(config.mesh, links, (reports, now) => this.link.linkReports(reports, now));
+    this.mesh = new MeshStage(config.mesh, links, {
+      links: (reports, now) => this.link.linkReports(reports, now),
+      routes: (report) => this.link.routeReport(report),
+    });
     await this.mesh.start();
     if (config.mesh.relay.enabled) {
       const { mgmtAddr, mgmtIface } = this.options.tower;
@@ -251,7 +255,7 @@ export class NodeRuntime {
       try {
         localAddress ??= mgmtIface ? addressOf(mgmtIface) : undefined;
       } catch (err) {
-        log.warn({ reason: (err as Error).message }, 'relay for neighbours: no management address');
+        log.warn({ err }, 'relay for neighbours: no management address');
       }
       this.neighbourRelay = new NeighbourRelay(links, {
         port: config.mesh.relay.port,

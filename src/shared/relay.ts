@@ -60,7 +60,7 @@ export async function startRelay(target: string, options: RelayOptions = {}): Pr
     const outbound = open();
     inbound.pipe(outbound).pipe(inbound);
     const drop = (err?: Error) => {
-      if (err) log.debug({ reason: err.message, target }, 'relay connection closed');
+      if (err) log.debug({ err, target }, 'relay connection closed');
       inbound.destroy();
       outbound.destroy();
     };

@@ -91,6 +91,22 @@ export interface LinkRow {
   utilization: number;
 }
 
+/** A node's routing table at one moment (docs/mesh.md): every route shares the report's seq. */
+export interface RouteReportRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  source: 'babel' | 'kernel';
+  routes: {
+    prefix: string;
+    /** The next hop's address; empty for the node's own prefixes. */
+    via: string;
+    iface: string;
+    metric: number;
+    sinceMs: number;
+  }[];
+}
+
 /** One batch from one node, decoded and classified, stored whole. */
 export interface IngestBatch {
   node: string;
@@ -100,6 +116,7 @@ export interface IngestBatch {
   http: HttpRow[];
   stats: StatsRow[];
   links: LinkRow[];
+  routes: RouteReportRow[];
 }
 
 export interface AgentEventRow {

@@ -7,7 +7,7 @@ import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
 import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
-import { log } from '../shared/log.js';
+import { towerLog as log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
@@ -110,7 +110,7 @@ export class Tower {
         if (b.links.length)
           qos
             .linkReports(b.node, b.links)
-            .catch((err: Error) => log.error({ reason: err.message }, 'QoS: mesh reports not taken'));
+            .catch((err: Error) => log.error({ err }, 'QoS: mesh reports not taken'));
       });
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
@@ -142,9 +142,7 @@ export class Tower {
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
       const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics, qos);
       tower.maintainTimer = setInterval(() => {
-        store
-          .maintain()
-          .catch((err: Error) => log.error({ reason: err.message }, 'store maintenance failed'));
+        store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
       log.info(
         {

@@ -6,7 +6,7 @@
  * is joined to the one `choose` opened last: a path is chosen by connecting over it.
  */
 import { connect, type Socket } from 'node:net';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, splitHostPort, startRelay } from '../../shared/relay.js';
 
 export interface TowerRoute {

@@ -1,7 +1,8 @@
 /**
  * The mesh section of node.yaml: how the node probes its radio links, when it calls one
- * degraded, and whether telemetry may go through a neighbour. Which uplinks are radio links, and who is at their other end, is said on each
- * uplink (`uplinks[].mesh`).
+ * degraded, where it reads its routes, and whether telemetry may go through a neighbour.
+ * Which uplinks are radio links, and who is at their other end, is said on each uplink
+ * (`uplinks[].mesh`).
  */
 import { z } from 'zod';
 import { ipv4Address } from '../../shared/config.js';
@@ -44,7 +45,7 @@ export const meshSchema = z
       })
       .strict()
       .default({ lossPct: 5, rttMs: 500, capacityShare: 0.5 }),
-    /** How often the node reports its links (ms). */
+    /** How often the node reports its links (ms), and reads the kernel's routes while no babeld answers. */
     intervalMs: z.number().int().min(200).max(60_000).default(1000),
     /**
      * Telemetry through a neighbour when the management path is gone: the node offers its
@@ -60,6 +61,21 @@ export const meshSchema = z
       })
       .strict()
       .default({ enabled: false, port: 7444, ackTimeoutMs: 3000 }),
+    /** Where the node reads its routes: babeld's local control socket, else the kernel's table. */
+    routes: z
+      .object({
+        /** babeld's `local-path` (a unix socket) or `local-port` (TCP on ::1); read-only is enough. */
+        babel: z
+          .union([
+            z.object({ path: z.string().startsWith('/', 'an absolute path') }).strict(),
+            z.object({ port: z.number().int().min(1).max(65535) }).strict(),
+          ])
+          .optional(),
+        /** A route report at least this often, changed or not (ms). */
+        refreshMs: z.number().int().min(1000).max(600_000).default(10_000),
+      })
+      .strict()
+      .default({ refreshMs: 10_000 }),
   })
   .strict();
 

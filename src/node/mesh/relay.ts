@@ -7,7 +7,7 @@
  * tower. Never an open relay: the far end is fixed, the near end is one neighbour, and it
  * has a few connections at most.
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
 import type { MeshLink } from './stage.js';
 
@@ -48,10 +48,7 @@ export class NeighbourRelay {
         'relay to the tower offered to a neighbour',
       );
     } catch (err) {
-      log.warn(
-        { iface: link.iface, reason: (err as Error).message },
-        'relay for a neighbour not listening yet; retrying',
-      );
+      log.warn({ iface: link.iface, err }, 'relay for a neighbour not listening yet; retrying');
       const t = setTimeout(() => {
         this.retries.delete(t);
         void this.listen(link);

@@ -2,15 +2,17 @@
  * The node's mesh stage, its part of the tactical service mesh: a STAMP reflector for its
  * neighbours, and for each radio link a STAMP session-sender, the radio's DLEP session when
  * it has one, and the interface's load. Every interval it reports each link — its state,
- * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`;
- * when a radio says a neighbour is gone, at once (`now`), not at the next interval.
+ * round-trip time, jitter, loss each way, capacity, load and utilization — and when a radio
+ * says a neighbour is gone, at once (`now`), not at the next interval; and it reports the
+ * node's routes when a next hop changes (routes/).
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { setDscp } from '../../shared/socket-options.js';
 import type { MeshConfig, UplinkMesh } from './config.js';
 import { RateMeter } from './counters.js';
 import { type Destination, DlepRouter } from './dlep/router.js';
 import { type LinkState, linkState } from './link-state.js';
+import { type RouteReport, RouteWatcher } from './routes/watcher.js';
 import { StampReflector } from './stamp/reflector.js';
 import { type ProbeStats, StampSender } from './stamp/sender.js';
 
@@ -145,6 +147,13 @@ class RadioLink {
   }
 }
 
+/** Where the stage's reports go (the tower link). */
+export interface MeshSink {
+  /** `now`: out of turn, a radio said a neighbour is gone. */
+  links(reports: LinkReport[], now: boolean): void;
+  routes(report: RouteReport): void;
+}
+
 export class MeshStage {
   private reflector: StampReflector | undefined;
   private readonly links: RadioLink[] = [];
@@ -152,11 +161,13 @@ export class MeshStage {
   private timer: NodeJS.Timeout | undefined;
   private urgent: NodeJS.Immediate | undefined;
   private stopped = false;
+  private routes: RouteWatcher | undefined;
+  private latest: LinkReport[] = [];
 
   constructor(
     private readonly config: MeshConfig,
     private readonly radioLinks: MeshLink[],
-    private readonly onReport: (reports: LinkReport[], now: boolean) => void,
+    private readonly sink: MeshSink,
   ) {}
 
   /** A report of every link out of turn (several radio events at once make one). */
@@ -164,7 +175,7 @@ export class MeshStage {
     if (this.stopped) return;
     this.urgent ??= setImmediate(() => {
       this.urgent = undefined;
-      this.onReport(this.reports(), true);
+      this.sink.links(this.reports(), true);
     });
   }
 
@@ -187,13 +198,31 @@ export class MeshStage {
       radio.connectRadio();
     }
     this.meter.sample();
-    this.timer = setInterval(() => this.onReport(this.reports(), false), this.config.intervalMs);
+    this.timer = setInterval(() => this.sink.links(this.reports(), false), this.config.intervalMs);
+    const { babel, refreshMs } = this.config.routes;
+    this.routes = new RouteWatcher({
+      ...(babel ? { babel } : {}),
+      neighbours: new Map(this.radioLinks.map((l) => [l.iface, l.mesh.neighbour])),
+      refreshMs,
+      pollMs: this.config.intervalMs,
+      onReport: (r) => this.sink.routes(r),
+    });
+    await this.routes.start();
   }
 
-  /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
+  /**
+   * Every radio link's report now: the timer's, and one out of turn when a radio says a
+   * neighbour is gone (each call restarts the load meter's interval).
+   */
   private reports(): LinkReport[] {
     const load = this.meter.sample();
-    return this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
+    this.latest = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
+    return this.latest;
+  }
+
+  /** The reports of the last interval (what the node's metrics show). */
+  get last(): LinkReport[] {
+    return this.latest;
   }
 
   /** The neighbours' addresses, those whose link is up first, then degraded, then down. */
@@ -210,6 +239,7 @@ export class MeshStage {
     this.stopped = true;
     clearInterval(this.timer);
     if (this.urgent) clearImmediate(this.urgent);
+    this.routes?.stop();
     await Promise.all(this.links.map((l) => l.stop()));
     await this.reflector?.close();
   }

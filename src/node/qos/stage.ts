@@ -6,7 +6,7 @@
  */
 import type { NodeMessage } from '../../proto/gen/tacmesh/v1/NodeMessage.js';
 import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type EnforcerOptions, QosEnforcer } from './enforcer.js';
 
 export const QOS_REPORT_EVERY_MS = 1000;
@@ -36,7 +36,7 @@ export class QosStage {
       log.info({ version: policy.version, rules: policy.rules.length }, 'QoS policy applied');
     } catch (err) {
       this.refused = { version: policy.version, error: (err as Error).message };
-      log.error({ version: policy.version, reason: this.refused.error }, 'QoS policy refused');
+      log.error({ version: policy.version, err }, 'QoS policy refused');
     }
     await this.report();
   }
@@ -47,7 +47,7 @@ export class QosStage {
       const repaired = (await this.enforcer?.repair()) ?? [];
       if (repaired.length) log.warn({ repaired }, 'QoS repaired');
     } catch (err) {
-      log.warn({ reason: (err as Error).message }, 'QoS repair failed');
+      log.warn({ err }, 'QoS repair failed');
     }
     await this.report();
   }
@@ -59,7 +59,7 @@ export class QosStage {
         : { timeMs: Date.now(), policyVersion: 0, classes: [] };
       this.send({ qos: { ...counters, refusedVersion: this.refused.version, error: this.refused.error } });
     } catch (err) {
-      log.warn({ reason: (err as Error).message }, 'QoS counters not read');
+      log.warn({ err }, 'QoS counters not read');
     }
   }
 

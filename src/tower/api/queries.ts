@@ -277,11 +277,16 @@ export async function endpointPairs(db: DuckDBConnection, w: Window, places: Loc
  * gap is a record lost, more rows than seqs a record stored twice.
  */
 export async function nodeSeqs(db: DuckDBConnection, node: string, w: Window) {
-  const sources = ['flows', 'http', 'monitor_stats', 'mesh_links']
-    .map((t) => `SELECT seq FROM ${t} WHERE node = $1 AND time_ms >= $2 AND time_ms <= $3`)
-    .join(' UNION ALL ');
+  const mine = 'node = $1 AND time_ms >= $2 AND time_ms <= $3';
+  const sources = [
+    ...['flows', 'http', 'monitor_stats', 'mesh_links'].map(
+      (t) => `SELECT seq, 1 AS copies FROM ${t} WHERE ${mine}`,
+    ),
+    // A route report is a row per route, all with its seq: stored twice, each prefix twice.
+    `SELECT seq, count(*) // count(DISTINCT prefix) AS copies FROM mesh_routes WHERE ${mine} GROUP BY seq`,
+  ].join(' UNION ALL ');
   const r = await db.runAndReadAll(
-    `WITH s AS (${sources}), d AS (SELECT seq, count(*) AS n FROM s GROUP BY seq),
+    `WITH s AS (${sources}), d AS (SELECT seq, sum(copies) AS n FROM s GROUP BY seq),
           g AS (SELECT seq, n, seq - row_number() OVER (ORDER BY seq) AS run FROM d)
      SELECT min(seq)::DOUBLE AS lo, max(seq)::DOUBLE AS hi, sum(n)::DOUBLE AS rows FROM g GROUP BY run ORDER BY lo`,
     [node, w.fromMs, w.toMs],

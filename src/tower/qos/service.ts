@@ -8,7 +8,7 @@
  */
 import type { QosCounters__Output } from '../../proto/gen/tacmesh/v1/QosCounters.js';
 import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { LinkRow } from '../model.js';
 import type { DuckStore, QosAuditRow } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';

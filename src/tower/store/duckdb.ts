@@ -56,6 +56,7 @@ export class DuckStore {
   private httpAppender!: DuckDBAppender;
   private statsAppender!: DuckDBAppender;
   private linksAppender!: DuckDBAppender;
+  private routesAppender!: DuckDBAppender;
 
   private constructor(
     readonly path: string,
@@ -92,13 +93,14 @@ export class DuckStore {
     this.httpAppender = await this.writer.createAppender('http');
     this.statsAppender = await this.writer.createAppender('monitor_stats');
     this.linksAppender = await this.writer.createAppender('mesh_links');
+    this.routesAppender = await this.writer.createAppender('mesh_routes');
     this.appendersOpen = true;
   }
 
   /** Islands of consecutive seqs per node, over every table that holds records. */
   private async loadStoredSeqs(): Promise<void> {
     const result = await this.writer.runAndReadAll(`
-      WITH s AS (SELECT node, seq FROM flows UNION ALL SELECT node, seq FROM http UNION ALL SELECT node, seq FROM monitor_stats UNION ALL SELECT node, seq FROM mesh_links),
+      WITH s AS (SELECT node, seq FROM flows UNION ALL SELECT node, seq FROM http UNION ALL SELECT node, seq FROM monitor_stats UNION ALL SELECT node, seq FROM mesh_links UNION ALL SELECT node, seq FROM mesh_routes),
       d AS (SELECT DISTINCT node, seq FROM s),
       g AS (SELECT node, seq, seq - row_number() OVER (PARTITION BY node ORDER BY seq) AS grp FROM d)
       SELECT node, min(seq)::DOUBLE AS lo, max(seq)::DOUBLE AS hi FROM g GROUP BY node, grp ORDER BY node, lo`);
@@ -227,13 +229,36 @@ export class DuckStore {
       added++;
     }
     added += this.appendLinks(batch, have);
+    added += this.appendRoutes(batch, have);
     f.flushSync();
     h.flushSync();
     s.flushSync();
     this.linksAppender.flushSync();
+    this.routesAppender.flushSync();
     have.addSeqs(
-      [batch.flows, batch.http, batch.stats, batch.links].flatMap((rows) => rows.map((r) => r.seq)),
+      [batch.flows, batch.http, batch.stats, batch.links, batch.routes].flatMap((rows) =>
+        rows.map((r) => r.seq),
+      ),
     );
+    return added;
+  }
+
+  private appendRoutes(batch: IngestBatch, have: SeqRanges): number {
+    const a = this.routesAppender;
+    let added = 0;
+    for (const r of batch.routes) {
+      if (have.has(r.seq)) continue;
+      for (const x of r.routes) {
+        a.appendBigInt(BigInt(r.timeMs));
+        a.appendVarchar(r.node);
+        a.appendUBigInt(BigInt(r.seq));
+        for (const v of [r.source, x.prefix, x.via, x.iface]) a.appendVarchar(v);
+        a.appendUInteger(x.metric);
+        a.appendBigInt(BigInt(x.sinceMs));
+        a.endRow();
+      }
+      added++;
+    }
     return added;
   }
 
@@ -389,7 +414,7 @@ export class DuckStore {
       }
     }
     const rawCut = nowMs - this.options.retentionDays * DAY;
-    for (const table of ['flows', 'http', 'monitor_stats', 'mesh_links', 'agent_events']) {
+    for (const table of ['flows', 'http', 'monitor_stats', 'mesh_links', 'mesh_routes', 'agent_events']) {
       await this.writer.run(`DELETE FROM ${table} WHERE time_ms < $1`, [rawCut]);
     }
     await this.writer.run('DELETE FROM flows_1m WHERE minute_ms < $1', [
@@ -400,7 +425,13 @@ export class DuckStore {
   close(everything = true): void {
     if (this.appendersOpen) {
       this.appendersOpen = false;
-      for (const a of [this.flowsAppender, this.httpAppender, this.statsAppender, this.linksAppender]) {
+      for (const a of [
+        this.flowsAppender,
+        this.httpAppender,
+        this.statsAppender,
+        this.linksAppender,
+        this.routesAppender,
+      ]) {
         try {
           a.closeSync();
         } catch {

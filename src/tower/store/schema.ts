@@ -22,6 +22,10 @@ export const SCHEMA = [
     load_rx_bps UBIGINT, utilization DOUBLE, rtt_median_ms DOUBLE)`,
   // (added after the table's first release)
   'ALTER TABLE mesh_links ADD COLUMN IF NOT EXISTS rtt_median_ms DOUBLE',
+  // The nodes' routing tables (docs/mesh.md): a row per route, the rows of one report share its seq.
+  `CREATE TABLE IF NOT EXISTS mesh_routes (
+    time_ms BIGINT, node VARCHAR, seq UBIGINT, source VARCHAR, prefix VARCHAR, via VARCHAR, iface VARCHAR,
+    metric UINTEGER, since_ms BIGINT)`,
   // One-minute roll-ups of flows, kept longer than the raw rows.
   `CREATE TABLE IF NOT EXISTS flows_1m (
     minute_ms BIGINT, node VARCHAR, src VARCHAR, dst VARCHAR, protocol UTINYINT, locality VARCHAR,
