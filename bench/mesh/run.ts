@@ -15,7 +15,7 @@
  *      the radio reports (DLEP Destination Down), and a silent one (100 % loss: the probes
  *      alone can tell).
  *
- *   node --import tsx bench/mesh/run.ts [--seconds 30] [--delay 5] [--loss 5] [--rounds 1]
+ *   node --import tsx bench/mesh/run.ts [--seconds 30] [--delay 5] [--loss 5] [--rounds 1] [--only link|cuts]
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,7 @@ import {
   towerApi,
 } from '../../src/testbed/testbed.js';
 import type { MeshView } from '../../src/tower/api/mesh-types.js';
+import { binomialBounds } from '../../test/support/binomial.js';
 import { Tool } from '../../test/support/tools/index.js';
 
 const { values: args } = parseArgs({
@@ -45,6 +46,8 @@ const { values: args } = parseArgs({
     delay: { type: 'string', default: '5' },
     loss: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '1' },
+    /** one part only: link (cost and accuracy) or cuts (the testbed) */
+    only: { type: 'string' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -69,21 +72,42 @@ async function bytesOf(lab: Lab, netns: string, iface: string): Promise<{ tx: nu
   return { tx: info?.stats64.tx.bytes ?? 0, rx: info?.stats64.rx.bytes ?? 0 };
 }
 
-/** What linkem at one ingress dropped since `before`. */
-function dropped(em: LinkEmulator, before: ReturnType<LinkEmulator['counts']>) {
-  const now = em.counts();
-  const lost = Number(now.droppedPackets - before.droppedPackets);
-  const passed = Number(now.passedPackets - before.passedPackets);
-  return { lost, seen: lost + passed };
+type Counts = ReturnType<LinkEmulator['counts']>;
+
+/** What linkem at one ingress dropped between two of its counts. */
+function dropped(before: Counts, after: Counts): Count {
+  const lost = Number(after.droppedPackets - before.droppedPackets);
+  const passed = Number(after.passedPackets - before.passedPackets);
+  return { lost, of: lost + passed };
 }
+
+/** The last sample taken at or before `t`. */
+function at<T extends { t: number }>(samples: T[], t: number): T | undefined {
+  let hit: T | undefined;
+  for (const s of samples) if (s.t <= t) hit = s;
+  return hit ?? samples[0];
+}
+
+interface Count {
+  lost: number;
+  of: number;
+}
+
+/** How a tool's run ends: its figures, and the window of send times its loss counts cover. */
+type Finish = () => Promise<
+  Omit<Accuracy, 'countedOut' | 'countedBack' | 'bytesPerSecond'> & {
+    window: { fromMs: number; toMs: number };
+  }
+>;
 
 interface Accuracy {
   rttMs: number;
-  lossOut: number;
-  lossBack: number;
+  /** lost of sent, each way, as the tool counted */
+  lossOut: Count;
+  lossBack: Count;
   /** what linkem counted: out at b's ingress, back at a's */
-  countedOut: number;
-  countedBack: number;
+  countedOut: Count;
+  countedBack: Count;
   bytesPerSecond: number;
 }
 
@@ -111,31 +135,39 @@ async function radioLink(): Promise<{ tacmesh: Accuracy; irtt: Accuracy; pingMs:
     const inB = LinkEmulator.attach('mesh-a', { netns: b, direction: 'ingress', loss: 0 });
     held.push(inB);
 
-    /** One tool alone on the link for `seconds`: bytes each way, and what linkem dropped. */
-    const alone = async (
-      start: () => Promise<() => Promise<Omit<Accuracy, 'countedOut' | 'countedBack' | 'bytesPerSecond'>>>,
-      seconds: number,
-      loss: number,
-    ) => {
+    /**
+     * One tool alone on the link for `seconds`: bytes each way, and what linkem dropped of
+     * its packets in the window the tool's own count covers (linkem's counts every 100 ms).
+     */
+    const alone = async (start: () => Promise<Finish>, seconds: number, loss: number) => {
       inA.setLoss(loss);
       inB.setLoss(loss);
-      const finish = await start();
-      // From when the tool runs (a Node process takes a moment to start probing).
-      const bytes0 = await bytesOf(lab, a, 'mesh-b');
-      const [ca, cb] = [inA.counts(), inB.counts()];
-      const t0 = Date.now();
-      await sleep(seconds * 1000);
-      const out = dropped(inB, cb);
-      const back = dropped(inA, ca);
-      const bytes1 = await bytesOf(lab, a, 'mesh-b');
-      const elapsed = (Date.now() - t0) / 1000;
-      const r = await finish();
-      return {
-        ...r,
-        countedOut: out.lost / (out.seen || 1),
-        countedBack: back.lost / (back.seen || 1),
-        bytesPerSecond: Math.max(bytes1.tx - bytes0.tx, bytes1.rx - bytes0.rx) / elapsed,
-      };
+      const samples: { t: number; a: Counts; b: Counts }[] = [];
+      const sample = () => samples.push({ t: Date.now(), a: inA.counts(), b: inB.counts() });
+      sample();
+      const sampler = setInterval(sample, 100);
+      try {
+        const finish = await start();
+        // From when the tool runs (a Node process takes a moment to start probing).
+        const bytes0 = await bytesOf(lab, a, 'mesh-b');
+        const t0 = Date.now();
+        await sleep(seconds * 1000);
+        const bytes1 = await bytesOf(lab, a, 'mesh-b');
+        const elapsed = (Date.now() - t0) / 1000;
+        const { window, ...r } = await finish();
+        sample();
+        // The drops of a probe come a path's delay after it was sent, the answer's two.
+        const from = at(samples, window.fromMs);
+        const to = at(samples, window.toMs + 4 * DELAY_MS + 100);
+        return {
+          ...r,
+          countedOut: from && to ? dropped(from.b, to.b) : { lost: 0, of: 0 },
+          countedBack: from && to ? dropped(from.a, to.a) : { lost: 0, of: 0 },
+          bytesPerSecond: Math.max(bytes1.tx - bytes0.tx, bytes1.rx - bytes0.rx) / elapsed,
+        };
+      } finally {
+        clearInterval(sampler);
+      }
     };
 
     const tacmesh = (seconds: number) => async () => {
@@ -154,6 +186,12 @@ async function radioLink(): Promise<{ tacmesh: Accuracy; irtt: Accuracy; pingMs:
         ]),
       );
       await sender.line('ready');
+      // When each report arrived: its window is the probes sent from windowMs + timeout
+      // before it to a timeout before it.
+      const arrivals: number[] = [];
+      sender.child.stdout?.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) if (line.startsWith('[')) arrivals.push(Date.now());
+      });
       return async () => {
         await sleep(1500); // the window's last probes settle (answered, or past the timeout)
         const last =
@@ -163,18 +201,22 @@ async function radioLink(): Promise<{ tacmesh: Accuracy; irtt: Accuracy; pingMs:
             .filter((l) => l.startsWith('['))
             .at(-1) ?? '[]';
         const report = (JSON.parse(last) as LinkReport[])[0];
+        const sent = report?.probe.sent ?? 0;
         sender.child.kill();
         reflector.child.kill();
         await Promise.all([sender.exited, reflector.exited]);
+        const reportMs = arrivals.at(-1) ?? Date.now();
         return {
+          window: { fromMs: reportMs - seconds * 1000 - 1000, toMs: reportMs - 1000 },
           rttMs: report?.probe.rttMs?.median ?? Number.NaN,
-          lossOut: (report?.probe.lossForwardPct ?? Number.NaN) / 100,
-          lossBack: (report?.probe.lossBackwardPct ?? Number.NaN) / 100,
+          lossOut: { lost: Math.round(((report?.probe.lossForwardPct ?? 0) / 100) * sent), of: sent },
+          lossBack: { lost: Math.round(((report?.probe.lossBackwardPct ?? 0) / 100) * sent), of: sent },
         };
       };
     };
     const irtt = (seconds: number) => async () => {
       const file = join(tmpdir(), `tacmesh-bench-irtt-${process.pid}.json`);
+      const fromMs = Date.now();
       const server = new Tool(lab.spawn(b, 'irtt', ['server', '-b', `${B}:2112`]));
       await sleep(300);
       const client = new Tool(
@@ -198,16 +240,18 @@ async function radioLink(): Promise<{ tacmesh: Accuracy; irtt: Accuracy; pingMs:
           JSON.parse(readFileSync(file, 'utf8')) as {
             stats: {
               rtt: { median: number };
-              upstream_loss_percent: number;
-              downstream_loss_percent: number;
+              packets_sent: number;
+              server_packets_received: number;
+              packets_received: number;
             };
           }
         ).stats;
         rmSync(file, { force: true });
         return {
+          window: { fromMs, toMs: Date.now() },
           rttMs: s.rtt.median / 1e6,
-          lossOut: s.upstream_loss_percent / 100,
-          lossBack: s.downstream_loss_percent / 100,
+          lossOut: { lost: s.packets_sent - s.server_packets_received, of: s.packets_sent },
+          lossBack: { lost: s.server_packets_received - s.packets_received, of: s.server_packets_received },
         };
       };
     };
@@ -291,44 +335,60 @@ async function cutDetection(): Promise<Detection[]> {
   return out;
 }
 
-const link = await radioLink();
-const cuts = await cutDetection();
+const link = args.only === 'cuts' ? undefined : await radioLink();
+const cuts = args.only === 'link' ? [] : await cutDetection();
 
-const truthRtt = 2 * DELAY_MS;
-console.log(
-  `\nbench/mesh — a radio link of ${DELAY_MS} ms each way, ${pct(LOSS)} loss each way; ${SECONDS} s per tool; probes at ${RATE_PPS}/s\n`,
-);
-console.log('| | tacmesh (STAMP) | irtt | tacmesh / irtt |');
-console.log('|---|---|---|---|');
-const row = (what: string, t: number, i: number, fmt: (x: number) => string) =>
-  console.log(`| ${what} | ${fmt(t)} | ${fmt(i)} | ${(t / i).toFixed(2)} |`);
-row('cost, busier direction (bytes/s)', link.tacmesh.bytesPerSecond, link.irtt.bytesPerSecond, (x) =>
-  x.toFixed(0),
-);
-row(
-  'cost as a share of 20 Mbit/s',
-  (link.tacmesh.bytesPerSecond * 8) / LINK_BPS,
-  (link.irtt.bytesPerSecond * 8) / LINK_BPS,
-  (x) => `${(x * 100).toFixed(4)} %`,
-);
-row(
-  `median RTT (ms; configured ${truthRtt}, ping ${link.pingMs.toFixed(3)})`,
-  link.tacmesh.rttMs,
-  link.irtt.rttMs,
-  (x) => x.toFixed(3),
-);
-row('  ÷ configured RTT', link.tacmesh.rttMs / truthRtt, link.irtt.rttMs / truthRtt, (x) => x.toFixed(3));
-row('  ÷ ping through the same air', link.tacmesh.rttMs / link.pingMs, link.irtt.rttMs / link.pingMs, (x) =>
-  x.toFixed(3),
-);
-row(`loss out (configured ${pct(LOSS)})`, link.tacmesh.lossOut, link.irtt.lossOut, pct);
-row('  linkem counted on its packets', link.tacmesh.countedOut, link.irtt.countedOut, pct);
-row(`loss back (configured ${pct(LOSS)})`, link.tacmesh.lossBack, link.irtt.lossBack, pct);
-row('  linkem counted on its packets', link.tacmesh.countedBack, link.irtt.countedBack, pct);
-console.log('\ncut of n1–n2 on the testbed: ms from the cut');
-console.log('| cut | babeld route change at n1 | tacmesh down at the node | at the tower | node / babeld |');
-console.log('|---|---|---|---|---|');
-for (const c of cuts)
+if (link) {
+  const truthRtt = 2 * DELAY_MS;
   console.log(
-    `| ${c.kind} | ${c.babelMs} | ${c.nodeMs} | ${c.towerMs} | ${(c.nodeMs / c.babelMs).toFixed(2)} |`,
+    `\nbench/mesh — a radio link of ${DELAY_MS} ms each way, ${pct(LOSS)} loss each way; ${SECONDS} s per tool; probes at ${RATE_PPS}/s\n`,
   );
+  console.log('| | tacmesh (STAMP) | irtt | tacmesh / irtt |');
+  console.log('|---|---|---|---|');
+  const row = (what: string, t: number, i: number, fmt: (x: number) => string) =>
+    console.log(`| ${what} | ${fmt(t)} | ${fmt(i)} | ${(t / i).toFixed(2)} |`);
+  row('cost, busier direction (bytes/s)', link.tacmesh.bytesPerSecond, link.irtt.bytesPerSecond, (x) =>
+    x.toFixed(0),
+  );
+  row(
+    'cost as a share of 20 Mbit/s',
+    (link.tacmesh.bytesPerSecond * 8) / LINK_BPS,
+    (link.irtt.bytesPerSecond * 8) / LINK_BPS,
+    (x) => `${(x * 100).toFixed(4)} %`,
+  );
+  row(
+    `median RTT (ms; configured ${truthRtt}, ping ${link.pingMs.toFixed(3)})`,
+    link.tacmesh.rttMs,
+    link.irtt.rttMs,
+    (x) => x.toFixed(3),
+  );
+  row('  ÷ configured RTT', link.tacmesh.rttMs / truthRtt, link.irtt.rttMs / truthRtt, (x) => x.toFixed(3));
+  row('  ÷ ping through the same air', link.tacmesh.rttMs / link.pingMs, link.irtt.rttMs / link.pingMs, (x) =>
+    x.toFixed(3),
+  );
+  const share = (c: Count) => c.lost / (c.of || 1);
+  const counted = (c: Count) => {
+    const { lo, hi } = binomialBounds(c.of, LOSS);
+    return `${pct(share(c))} (${c.lost} of ${c.of}; chance alone ${lo}..${hi})`;
+  };
+  const lossRow = (what: string, t: Count, i: Count) =>
+    console.log(`| ${what} | ${counted(t)} | ${counted(i)} | ${(share(t) / share(i)).toFixed(2)} |`);
+  lossRow(`loss out (configured ${pct(LOSS)})`, link.tacmesh.lossOut, link.irtt.lossOut);
+  lossRow('  linkem counted on its packets', link.tacmesh.countedOut, link.irtt.countedOut);
+  lossRow(`loss back (configured ${pct(LOSS)})`, link.tacmesh.lossBack, link.irtt.lossBack);
+  lossRow('  linkem counted on its packets', link.tacmesh.countedBack, link.irtt.countedBack);
+  console.log(
+    `\n(Cost is one session's; a radio link carries two, one per end: ${((2 * link.tacmesh.bytesPerSecond * 8 * 100) / LINK_BPS).toFixed(4)} % of 20 Mbit/s each way for tacmesh. Chance alone: the 99.9 % binomial interval of the loss count at the configured loss.)`,
+  );
+}
+if (cuts.length) {
+  console.log('\ncut of n1–n2 on the testbed: ms from the cut');
+  console.log(
+    '| cut | babeld route change at n1 | tacmesh down at the node | at the tower | node / babeld |',
+  );
+  console.log('|---|---|---|---|---|');
+  for (const c of cuts)
+    console.log(
+      `| ${c.kind} | ${c.babelMs} | ${c.nodeMs} | ${c.towerMs} | ${(c.nodeMs / c.babelMs).toFixed(2)} |`,
+    );
+}
