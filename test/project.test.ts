@@ -34,6 +34,14 @@ function sources(dir: string): { file: string; text: string }[] {
     .map((f) => ({ file: `${dir}/${f}`, text: readFileSync(join(root, dir, f), 'utf8') }));
 }
 
+test('the generated wire types are imported only through src/proto/index.ts', () => {
+  const direct = ['src', 'test', 'bench', 'web/src']
+    .flatMap(sources)
+    .filter((s) => s.file !== 'src/proto/index.ts' && /from '[^']*proto\/gen\//.test(s.text))
+    .map((s) => s.file);
+  assert.deepEqual(direct, [], 'import these from src/proto/index.ts (export the type there if it is missing)');
+});
+
 /**
  * The programs the code starts, by the shapes it starts them in: run('x', …), spawn('x', …),
  * lab.exec(ns, 'x', …), startDetached(name, ns, 'x', …), `ip netns exec <ns> x`, a shell

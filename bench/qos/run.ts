@@ -30,7 +30,7 @@ import {
   udpFrame,
   withQosLink,
 } from '../../src/node/qos/test-link.js';
-import type { QosRule } from '../../src/proto/gen/tacmesh/v1/QosRule.js';
+import type { QosRule } from '../../src/proto/index.js';
 import { run } from '../../src/shared/exec.js';
 import { Tool, toolPath } from '../../src/testbed/tools/index.js';
 import { QosRig } from '../../src/tower/qos/test-rig.js';

@@ -24,9 +24,7 @@ import {
   u32Key,
 } from '../../bpf/types.js';
 import { type BpfTrust, withVerifiedObject } from '../../pki/bpf-manifest.js';
-import type { QosClassCounters } from '../../proto/gen/tacmesh/v1/QosClassCounters.js';
-import type { QosCounters } from '../../proto/gen/tacmesh/v1/QosCounters.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosClassCounters, QosCounters, QosPolicy__Output } from '../../proto/index.js';
 import { run } from '../../shared/exec.js';
 import { parseHtbClasses } from '../agent/isolation.js';
 import { type CompiledClass, type CompiledPolicy, compilePolicy } from './compile.js';

@@ -6,9 +6,7 @@
  * datagram arrived with (IP_RECVTOS; python3 because Node's dgram cannot read it).
  */
 
-import type { QosClass } from '../../proto/gen/tacmesh/v1/QosClass.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import type { QosRule } from '../../proto/gen/tacmesh/v1/QosRule.js';
+import type { QosClass, QosPolicy__Output, QosRule } from '../../proto/index.js';
 import { cleanLeftovers, Lab } from '../../testbed/lab.js';
 import { limitRate } from '../../testbed/link.js';
 import type { QosEnforcer } from './enforcer.js';

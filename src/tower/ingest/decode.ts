@@ -6,7 +6,7 @@
  * record escapes retention by claiming to come from the future.
  */
 import { isIP } from 'node:net';
-import type { RecordBatch__Output } from '../../proto/gen/tacmesh/v1/RecordBatch.js';
+import type { RecordBatch__Output } from '../../proto/index.js';
 import type { IngestBatch } from '../model.js';
 import type { LocalityMap } from './locality.js';
 

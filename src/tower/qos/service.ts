@@ -4,8 +4,7 @@
  * reports — the version in force, a refusal and its reason, per-class counters turned into
  * rates — which also feed the closed loop when the policy's automatic mode is on.
  */
-import type { QosCounters__Output } from '../../proto/gen/tacmesh/v1/QosCounters.js';
-import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
 import { log } from '../../shared/log.js';
 import type { DuckStore, QosAuditRow } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';
