@@ -39,7 +39,30 @@ test('the generated wire types are imported only through src/proto/index.ts', ()
     .flatMap(sources)
     .filter((s) => s.file !== 'src/proto/index.ts' && /from '[^']*proto\/gen\//.test(s.text))
     .map((s) => s.file);
-  assert.deepEqual(direct, [], 'import these from src/proto/index.ts (export the type there if it is missing)');
+  assert.deepEqual(
+    direct,
+    [],
+    'import these from src/proto/index.ts (export the type there if it is missing)',
+  );
+});
+
+test("the dashboard takes the tower's API types as types only: no tower code enters its bundle", () => {
+  const imports = sources('web/src').flatMap((s) =>
+    [
+      ...s.text.matchAll(
+        /^(import|export)(\s+type)?\s+(?:\*|\{[^}]*\})\s+from\s+'((?:\.\.\/)+src\/[^']+)'/gm,
+      ),
+    ].map((m) => ({ file: s.file, from: m[3], typeOnly: Boolean(m[2]) })),
+  );
+  assert.ok(
+    imports.some((i) => i.from?.endsWith('/api/query-types.js')),
+    'the scan finds the query types',
+  );
+  assert.deepEqual(
+    imports.filter((i) => !i.typeOnly),
+    [],
+    'use `import type` / `export type` for these',
+  );
 });
 
 /**

@@ -113,6 +113,51 @@ export interface AgentEventRow {
   tookMs: number;
 }
 
+/** One change of the QoS policy, as the audit log keeps it. */
+export interface QosAuditRow {
+  timeMs: number;
+  /** the operator's token name, or "auto" for the closed loop */
+  who: string;
+  /** set | refused | auto-lower | auto-restore */
+  action: string;
+  version: number;
+  summary: string;
+  /** the policy as set (refused: as submitted) */
+  policy: unknown;
+}
+
+/** A slice of a node: its subnets behind a bridge. */
+export interface Slice {
+  name: string;
+  subnets: string[];
+  bridge: string;
+}
+
+/** A node's latest status report, as the tower keeps it. */
+export interface NodeStatusReport {
+  /** The node's time of the report, ms since the epoch (clamped to the tower's clock). */
+  timeMs: number;
+  health: string;
+  interfaces: { name: string; up: boolean; monitored: boolean }[];
+  /** The monitoring settings version the node runs. */
+  monitorVersion: number;
+}
+
+/** A node as the store keeps it across restarts (the registry's view of it). */
+export interface NodeRow {
+  name: string;
+  subnets: string[];
+  slices: Slice[];
+  lat: number | null;
+  lon: number | null;
+  software: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  status: NodeStatusReport | null;
+  /** As stored; a row from an older tower may lack settings added since. */
+  monitor: Partial<MonitorSettings> | null;
+}
+
 export interface MonitorSettings {
   l3: boolean;
   l4: boolean;

@@ -7,6 +7,17 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Endpoint, LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
+import type {
+  HttpRequest,
+  Pair,
+  PieSlice,
+  Pies,
+  Place,
+  StatusCounts,
+  Summary,
+  Talker,
+  Throughput,
+} from './query-types.js';
 
 export interface Window {
   fromMs: number;
@@ -69,13 +80,6 @@ async function rows(
   return r.getRowObjectsJS() as Record<string, unknown>[];
 }
 
-export interface PieSlice {
-  ip: string;
-  count: number;
-}
-
-export type Pies = Record<Locality | 'all', PieSlice[]>;
-
 const PIE_TOP = 12;
 
 function topWithOther(counts: Map<string, number>): PieSlice[] {
@@ -117,7 +121,7 @@ export async function pies(db: DuckDBConnection, w: Window): Promise<Pies> {
   };
 }
 
-export async function summary(db: DuckDBConnection, w: Window) {
+export async function summary(db: DuckDBConnection, w: Window): Promise<Summary> {
   const p1: DuckDBValue[] = [];
   const [f] = await rows(
     db,
@@ -145,7 +149,7 @@ export async function summary(db: DuckDBConnection, w: Window) {
   };
 }
 
-export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20) {
+export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20): Promise<Talker[]> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
@@ -166,7 +170,7 @@ export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20) {
 }
 
 /** Bits per second per node (or per interface when a node is chosen), in buckets of stepMs. */
-export async function throughput(db: DuckDBConnection, w: Window, stepMs: number) {
+export async function throughput(db: DuckDBConnection, w: Window, stepMs: number): Promise<Throughput> {
   const step = Math.max(1000, Math.round(stepMs));
   const params: DuckDBValue[] = [];
   const key = w.node ? 'iface' : 'node';
@@ -193,7 +197,7 @@ export interface HttpFilter {
 }
 
 /** Requests with the status of the response that followed on the same connection. */
-export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilter) {
+export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilter): Promise<HttpRequest[]> {
   const params: DuckDBValue[] = [];
   const cond = where(w, params);
   let extra = '';
@@ -239,7 +243,7 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
   }));
 }
 
-export async function httpStatus(db: DuckDBConnection, w: Window) {
+export async function httpStatus(db: DuckDBConnection, w: Window): Promise<StatusCounts> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
@@ -250,7 +254,12 @@ export async function httpStatus(db: DuckDBConnection, w: Window) {
 }
 
 /** Conversation ends with where they are, for the map. */
-export async function endpointPairs(db: DuckDBConnection, w: Window, places: LocalityMap, limit = 500) {
+export async function endpointPairs(
+  db: DuckDBConnection,
+  w: Window,
+  places: LocalityMap,
+  limit = 500,
+): Promise<Pair[]> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
@@ -259,7 +268,7 @@ export async function endpointPairs(db: DuckDBConnection, w: Window, places: Loc
      FROM flows WHERE ${where(w, params)} GROUP BY ALL ORDER BY conversations DESC LIMIT ${Math.min(limit, 5000)}`,
     params,
   );
-  const place = (e: Endpoint) => ({ node: e.node, position: e.position, label: e.label });
+  const place = (e: Endpoint): Place => ({ node: e.node, position: e.position, label: e.label });
   return result.map((r) => ({
     src: String(r.src),
     dst: String(r.dst),

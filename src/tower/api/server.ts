@@ -24,6 +24,7 @@ import type { DuckStore } from '../store/duckdb.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
 import type { MeshView } from './mesh-types.js';
+import type { NodeInfo } from './node-types.js';
 import {
   endpointPairs,
   httpRequests,
@@ -34,6 +35,7 @@ import {
   topTalkers,
   type Window,
 } from './queries.js';
+import type { MapData } from './query-types.js';
 import { LoginThrottle, SESSION_MAX_AGE_S, Sessions } from './sessions.js';
 import { StaticSite } from './static.js';
 import type { Tokens, User } from './tokens.js';
@@ -213,22 +215,24 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   app.get('/api/v1/nodes', (c) =>
     c.json(
-      [...deps.registry.nodes.values()].map((n) => ({
-        name: n.name,
-        connected: n.connected,
-        subnets: n.subnets,
-        slices: n.slices,
-        position: n.position,
-        software: n.software,
-        firstSeen: n.firstSeenMs,
-        lastSeen: n.lastSeenMs,
-        clockSkewMs: n.clockSkewMs,
-        status: n.status,
-        monitor: n.monitor,
-        monitorApplied: n.appliedMonitorVersion === n.monitor.version,
-        recordsStored: n.recordsStored,
-        events: n.events.slice(-50),
-      })),
+      [...deps.registry.nodes.values()].map(
+        (n): NodeInfo => ({
+          name: n.name,
+          connected: n.connected,
+          subnets: n.subnets,
+          slices: n.slices,
+          position: n.position,
+          software: n.software,
+          firstSeen: n.firstSeenMs,
+          lastSeen: n.lastSeenMs,
+          clockSkewMs: n.clockSkewMs,
+          status: n.status,
+          monitor: n.monitor,
+          monitorApplied: n.appliedMonitorVersion === n.monitor.version,
+          recordsStored: n.recordsStored,
+          events: n.events.slice(-50),
+        }),
+      ),
     ),
   );
 
@@ -297,7 +301,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       position: n.position,
       connected: n.connected,
     }));
-    return c.json({ nodes, pairs });
+    return c.json({ nodes, pairs } satisfies MapData);
   });
   app.get('/api/v1/live', (c) => {
     if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);

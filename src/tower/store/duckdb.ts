@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { AgentEventRow, IngestBatch } from '../model.js';
+import type { AgentEventRow, IngestBatch, NodeRow, QosAuditRow } from '../model.js';
 import { SCHEMA } from './schema.js';
 import { SeqRanges } from './seq-ranges.js';
 
@@ -18,31 +18,6 @@ export interface StoreOptions {
   rollupRetentionDays: number;
   /** Gaps kept track of in a node's stored seqs (default 10 000); past it the oldest are closed. */
   seqGapsPerNode?: number;
-}
-
-export interface QosAuditRow {
-  timeMs: number;
-  /** the operator's token name, or "auto" for the closed loop */
-  who: string;
-  /** set | refused | auto-lower | auto-restore */
-  action: string;
-  version: number;
-  summary: string;
-  /** the policy as set (refused: as submitted) */
-  policy: unknown;
-}
-
-export interface NodeRow {
-  name: string;
-  subnets: string[];
-  slices: unknown[];
-  lat: number | null;
-  lon: number | null;
-  software: string;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  status: unknown;
-  monitor: unknown;
 }
 
 const MINUTE = 60_000;
@@ -295,7 +270,7 @@ export class DuckStore {
     return r.getRowObjectsJS().map((row) => ({
       name: String(row.name),
       subnets: JSON.parse(String(row.subnets)) as string[],
-      slices: JSON.parse(String(row.slices)) as unknown[],
+      slices: JSON.parse(String(row.slices)) as NodeRow['slices'],
       lat: row.lat === null ? null : Number(row.lat),
       lon: row.lon === null ? null : Number(row.lon),
       software: String(row.software),
