@@ -10,8 +10,8 @@
 struct flow_value {
 	__u64 packets; /* GSO segments, as they go on the wire */
 	__u64 bytes;   /* skb->len at the hook: the L2 frame, as interface counters count it */
-	__u64 first_seen_ns; /* CLOCK_MONOTONIC */
-	__u64 last_seen_ns;
+	__u64 first_seen_jiffies; /* the tick clock (bpf_jiffies64); see flowmon_clock_sample */
+	__u64 last_seen_jiffies;
 	__u8 tcp_flags; /* OR of every packet's flags */
 	__u8 dscp;      /* of the last packet */
 	__u8 _pad[6];
@@ -33,6 +33,13 @@ struct flowmon_config {
 /* Per interface (by ifindex); an interface without an entry is monitored. */
 struct flowmon_iface {
 	__u32 enabled;
+};
+
+/* jiffies and CLOCK_MONOTONIC read together, by flowmon_clock_sample: user space finds
+ * when jiffies steps, which pins flow times (jiffies) to monotonic time. */
+struct flowmon_clock_sample {
+	__u64 jiffies;
+	__u64 mono_ns; /* bpf_ktime_get_ns */
 };
 
 struct flowmon_counters {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { DashboardRig, login, openBrowser, POSITIONS, sleep, waitFor } from './dashboard/rig.js';
+import { DashboardRig, login, openBrowser, POSITIONS, sleep, waitFor } from './support/dashboard-rig.js';
 
 /** The page's globals as page.evaluate callbacks see them (they run in Chromium, not here). */
 interface PageChart {

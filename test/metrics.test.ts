@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Tool, toolPath } from '../src/testbed/tools/index.js';
-import { NodeTowerLab, sleep, waitFor } from './node-tower.js';
-import { sample, scrape } from './scrape.js';
+import { NodeTowerLab, sleep, waitFor } from './support/node-tower.js';
+import { sample, scrape } from './support/scrape.js';
+import { Tool, toolPath } from './support/tools/index.js';
 
 /** The node serves its metrics on its management address, which the host reaches. */
 const NODE_METRICS = { host: '10.77.173.1', port: 9108 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { test } from 'node:test';
 import { run } from '../src/shared/exec.js';
 import { findProgram, PROGRAMS, requirePrograms } from '../src/shared/programs.js';
@@ -63,6 +63,107 @@ test("the dashboard takes the tower's API types as types only: no tower code ent
     [],
     'use `import type` / `export type` for these',
   );
+});
+
+/** The files the source `text` of `file` imports by relative path, from the root. */
+function importsOf(file: string, text: string): string[] {
+  return [...text.matchAll(/(?:from\s+|import\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) =>
+    normalize(join(dirname(file), m[1]!)),
+  );
+}
+
+/** Each relative import of the sources below `dir`: the importer and the imported file. */
+function imports(dir: string): { from: string; to: string }[] {
+  return sources(dir).flatMap(({ file, text }) => importsOf(file, text).map((to) => ({ from: file, to })));
+}
+
+/** The imports from files under `from` of files under any of `to`. */
+function crossing(from: string, to: string[]): string[] {
+  return imports(from)
+    .filter((i) => i.from.startsWith(`${from}/`) && to.some((t) => i.to.startsWith(`${t}/`)))
+    .map((i) => `${i.from} imports ${i.to}`);
+}
+
+test('the diode ends stand apart: receive/ and send/ never import each other, protocol/ neither', () => {
+  assert.deepEqual(crossing('src/diode/receive', ['src/diode/send']), []);
+  assert.deepEqual(crossing('src/diode/send', ['src/diode/receive']), []);
+  const protocol = imports('src/diode/protocol').filter(
+    (i) => i.to.startsWith('src/diode/') && !i.to.startsWith('src/diode/protocol/'),
+  );
+  assert.deepEqual(protocol, [], 'the wire format imports nothing else of the diode');
+});
+
+/**
+ * What each folder of src/ may import besides itself, lowest first: a component never reaches
+ * up, and the product never reaches into test/ (so dist/ stands alone). Tests may use any
+ * layer and test/support.
+ */
+const LAYERS: Record<string, string[]> = {
+  shared: [],
+  bpf: ['shared'],
+  proto: ['shared'],
+  pki: ['shared', 'bpf'],
+  netlab: ['shared', 'bpf'],
+  diode: ['shared'],
+  node: ['shared', 'bpf', 'proto', 'pki'],
+  tower: ['shared', 'bpf', 'proto', 'pki', 'node'],
+  testbed: ['shared', 'bpf', 'proto', 'pki', 'netlab', 'node', 'tower'],
+  cli: ['shared', 'bpf', 'proto', 'pki', 'netlab', 'diode', 'node', 'tower', 'testbed'],
+};
+
+test('layers: the product imports nothing of test/, and no component imports one above it', () => {
+  const folders = readdirSync(join(root, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory());
+  assert.deepEqual(
+    folders.map((d) => d.name).sort(),
+    Object.keys(LAYERS).sort(),
+    'every src/ folder has its layer',
+  );
+  const product = imports('src').filter(
+    (i) => !i.from.endsWith('.test.ts') && !i.from.startsWith('src/proto/gen/'),
+  );
+  const problems = product.flatMap(({ from, to }) => {
+    const [, own] = from.split('/');
+    const [top, other] = to.split('/');
+    if (top !== 'src') return [`${from} imports ${to}, outside src/`];
+    if (other === own || LAYERS[own!]?.includes(other!)) return [];
+    return [`${from} imports ${to}: ${own} may import ${LAYERS[own!]?.join(', ') || 'no other component'}`];
+  });
+  assert.deepEqual(problems, []);
+});
+
+/**
+ * The product's files and the files each one loads: its imports, and the scripts it starts
+ * (`scriptPath(import.meta.url, './x')`, a worker's `new URL(\`./x${ext}\`)`, netlab's `toolPath('x')`).
+ */
+function productGraph(): Map<string, string[]> {
+  const script =
+    /scriptPath\(import\.meta\.url, '(\.{1,2}\/[\w/-]+)'\)|new URL\(`(\.{1,2}\/[\w/-]+)\$\{ext\}`/g;
+  const graph = new Map<string, string[]>();
+  for (const { file, text } of sources('src')) {
+    if (file.endsWith('.test.ts') || file.startsWith('src/proto/gen/')) continue;
+    const loads = [
+      ...importsOf(file, text).map((to) => to.replace(/\.js$/, '.ts')),
+      ...[...text.matchAll(script)].map((m) => `${normalize(join(dirname(file), (m[1] ?? m[2])!))}.ts`),
+      ...[...text.matchAll(/\btoolPath\('(\w+)'\)/g)].map((m) => `src/netlab/tools/${m[1]}.ts`),
+    ];
+    graph.set(file, loads);
+  }
+  return graph;
+}
+
+test('dist/ holds no test code: every product file is reached from the command, no kit sits under src/', () => {
+  const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+  assert.deepEqual(build.include, ['src'], 'the build takes src/ only: no test/');
+  const graph = productGraph();
+  const reached = new Set<string>();
+  const next = ['src/cli/main.ts'];
+  for (let f = next.pop(); f; f = next.pop()) {
+    if (reached.has(f)) continue;
+    reached.add(f);
+    next.push(...(graph.get(f) ?? []));
+  }
+  const unused = [...graph.keys()].filter((f) => !reached.has(f));
+  assert.deepEqual(unused, [], 'not used by `tacmesh`: a test kit belongs in test/support');
 });
 
 /**

@@ -1,13 +1,13 @@
 /**
- * The dashboard's QoS page in Chromium against a real tower and node (src/tower/qos/test-rig.ts):
+ * The dashboard's QoS page in Chromium against a real tower and node (test/support/qos-rig.ts):
  * an operator's bad policy shows the problem and changes nothing; a good one is applied,
  * reaches the node and shows in the tables, the per-class rates and the audit log.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { QosRig } from '../src/tower/qos/test-rig.js';
-import { login, openBrowser, spkiOfTower } from './dashboard/rig.js';
-import { waitFor } from './wait.js';
+import { login, openBrowser, spkiOfTower } from './support/dashboard-rig.js';
+import { QosRig } from './support/qos-rig.js';
+import { waitFor } from './support/wait.js';
 
 test('QoS page: a bad policy shows its problem and changes nothing; a good one is applied and shown', async () => {
   const rig = new QosRig();

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DashboardRig, login, openBrowser, sleep } from '../../test/dashboard/rig.js';
+import { DashboardRig, login, openBrowser, sleep } from '../../test/support/dashboard-rig.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -10,8 +10,8 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { repairsFor } from '../../src/diode/fec-sizing.js';
-import { BlockDecoder, encodeRepairs } from '../../src/diode/raptorq.js';
+import { repairsFor } from '../../src/diode/protocol/fec-sizing.js';
+import { BlockDecoder, encodeRepairs } from '../../src/diode/protocol/raptorq.js';
 
 const { values } = parseArgs({
   options: {

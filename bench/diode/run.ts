@@ -23,9 +23,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connections, DiodeLab } from '../../src/diode/test-tools/harness.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
+import { connections, DiodeLab } from '../../test/support/diode/harness.js';
 
 const { values } = parseArgs({
   options: {

@@ -19,12 +19,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Lab, stopChild } from '../../src/netlab/lab.js';
 import { Monitor } from '../../src/node/monitor/monitor.js';
 import type { FlowRecord } from '../../src/node/monitor/records.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
-import { Lab, stopChild } from '../../src/testbed/lab.js';
-import { Tool, toolPath } from '../../src/testbed/tools/index.js';
+import { Tool, toolPath } from '../../test/support/tools/index.js';
 import { measureUserSide } from './user-side.js';
 
 const { values: args } = parseArgs({

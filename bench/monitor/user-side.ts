@@ -9,10 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { BpfObject, objectPath, RingBufferReader } from '../../src/bpf/index.js';
-import { MonotonicClock } from '../../src/node/monitor/clock.js';
+import { MonotonicClock, TickClock } from '../../src/node/monitor/clock.js';
 import { FlowKeyCache } from '../../src/node/monitor/flow-key.js';
 import { FlowTable } from '../../src/node/monitor/flow-table.js';
-import { writeFlowmonConfig } from '../../src/node/monitor/flowmon.js';
+import { readClockSample, writeFlowmonConfig } from '../../src/node/monitor/flowmon.js';
 import { decodeHttpEvent } from '../../src/node/monitor/http-event.js';
 import { tcpFrame } from './packets.js';
 
@@ -37,7 +37,9 @@ export function measureUserSide(flows = 200_000, events = 1_000_000, around?: Me
     const prog = obj.program('flowmon_egress');
     writeFlowmonConfig(obj, { metrics: 7, l7Sample: 1 });
     const clock = new MonotonicClock();
-    const table = new FlowTable(obj.map('flowmon_flows'), clock, {
+    const ticks = new TickClock(() => readClockSample(obj));
+    ticks.calibrate();
+    const table = new FlowTable(obj.map('flowmon_flows'), clock, ticks, {
       node: 'bench',
       idleTimeoutMs: 3_600_000,
       ifaceName: (i) => `if${i}`,

@@ -17,8 +17,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { testTrust } from '../../src/node/agent/test-node.js';
 import { QosEnforcer } from '../../src/node/qos/enforcer.js';
+import type { QosRule } from '../../src/proto/index.js';
+import { run } from '../../src/shared/exec.js';
+import { testTrust } from '../../test/support/agent-node.js';
 import {
   dscpReceiver,
   iperfServer,
@@ -29,11 +31,9 @@ import {
   receivedMbit,
   udpFrame,
   withQosLink,
-} from '../../src/node/qos/test-link.js';
-import type { QosRule } from '../../src/proto/index.js';
-import { run } from '../../src/shared/exec.js';
-import { Tool, toolPath } from '../../src/testbed/tools/index.js';
-import { QosRig } from '../../src/tower/qos/test-rig.js';
+} from '../../test/support/qos-link.js';
+import { QosRig } from '../../test/support/qos-rig.js';
+import { Tool, toolPath } from '../../test/support/tools/index.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -17,7 +17,7 @@ import { createToken } from '../../src/tower/api/tokens.js';
 import type { IngestBatch } from '../../src/tower/model.js';
 import { InfluxSink, toLines } from '../../src/tower/store/influx.js';
 import { Tower } from '../../src/tower/tower.js';
-import { startInfluxd } from '../../test/influxd.js';
+import { startInfluxd } from '../../test/support/influxd.js';
 import { benchRecords, SERIES } from './records.js';
 
 const { values: args } = parseArgs({

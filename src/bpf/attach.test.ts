@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { progExists, waitProgGone } from '../../test/kernel.js';
+import { progExists, waitProgGone } from '../../test/support/kernel.js';
+import { Tool, toolPath } from '../../test/support/tools/index.js';
+import { Lab } from '../netlab/lab.js';
 import { run } from '../shared/exec.js';
-import { Lab } from '../testbed/lab.js';
-import { Tool, toolPath } from '../testbed/tools/index.js';
 import { attach, BpfObject, ifindexOf, objectPath } from './index.js';
 import { linkemCounters, u32Key } from './types.js';
 

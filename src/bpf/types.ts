@@ -42,12 +42,17 @@ export const HTTP_COPY_MAX = 512;
 export const flowValue = cStruct('flow_value', {
   packets: 'u64',
   bytes: 'u64',
-  first_seen_ns: 'u64',
-  last_seen_ns: 'u64',
+  /** The tick clock (bpf_jiffies64); TickClock maps it to CLOCK_MONOTONIC. */
+  first_seen_jiffies: 'u64',
+  last_seen_jiffies: 'u64',
   tcp_flags: 'u8',
   dscp: 'u8',
   _pad: 'u8[6]',
 });
+
+/** jiffies and CLOCK_MONOTONIC read together. */
+export const flowmonClockSample = cStruct('flowmon_clock_sample', { jiffies: 'u64', mono_ns: 'u64' });
+export type FlowmonClockSample = StructValue<typeof flowmonClockSample>;
 
 /** flowmon's global data (.bss), written whole by user space. */
 export const flowmonConfig = cStruct('flowmon_config', {

@@ -1,15 +1,17 @@
 /** `tacmesh diode`: the RED sender and receiver, files, status, keys, and the paper's model. */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { maxPayloadFor } from './aggregator.js';
-import { generateKey, readKeyFile } from './auth.js';
 import { ConfigError, loadConfig, parseConfig, recvSchema, type SendConfig, sendSchema } from './config.js';
-import { describeSizing } from './fec-sizing.js';
-import type { FileProgress } from './files.js';
-import { type MeasuredRun, measuredReport, modelReport } from './model.js';
-import { Receiver } from './receiver.js';
-import { Sender } from './sender.js';
-import { FileSpool, type Manifest, SpoolFullError } from './spool.js';
+import { SpoolFullError } from './disk.js';
+import { type MeasuredRun, measuredReport, modelReport } from './paper-model.js';
+import { generateKey, readKeyFile } from './protocol/auth.js';
+import { describeSizing } from './protocol/fec-sizing.js';
+import type { Manifest } from './protocol/file-frames.js';
+import { Receiver } from './receive/receiver.js';
+import { maxPayloadFor } from './send/aggregator.js';
+import type { FileProgress } from './send/files.js';
+import { Sender } from './send/sender.js';
+import { FileSpool } from './send/spool.js';
 import { progressLine, readStats, receiverStatus, senderStatus } from './status.js';
 
 /** Runs until SIGTERM/SIGINT, then stops and prints the final counters as one JSON line. */

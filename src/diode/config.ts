@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_COPY_POLICY } from './copies.js';
+import { DEFAULT_COPY_POLICY } from './send/copies.js';
 
 const hostPort = z
   .string()

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Tool, toolPath } from '../testbed/tools/index.js';
-import { connections, DiodeLab, LINK_PORT, type Proc, toolScript } from './test-tools/harness.js';
+import { connections, DiodeLab, LINK_PORT, type Proc, toolScript } from '../../test/support/diode/harness.js';
+import { Tool, toolPath } from '../../test/support/tools/index.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: stats files are JSON read back from the processes
 type Stats = any;

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connections, DiodeLab, LINK_PORT, type Proc, toolScript } from '../../test/support/diode/harness.js';
+import { Tool } from '../../test/support/tools/index.js';
 import { run } from '../shared/exec.js';
-import { Tool } from '../testbed/tools/index.js';
-import { connections, DiodeLab, LINK_PORT, type Proc, toolScript } from './test-tools/harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: stats files are JSON read back from the processes
 type Stats = any;

@@ -7,8 +7,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readAudit } from './audit.js';
 import type { RecvConfig, SendConfig } from './config.js';
-import type { FileProgress } from './files.js';
-import { receiverSpoolDir } from './tcp-spool.js';
+import { receiverSpoolDir } from './receive/tcp-spool.js';
+import type { FileProgress } from './send/files.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the stats file is JSON written by the other process
 type Json = any;

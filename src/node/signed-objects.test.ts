@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { objectPath } from '../bpf/paths.js';
+import { cleanLeftovers, Lab } from '../netlab/lab.js';
 import { type BpfTrust, generateSigningKey, SERIAL_FILE, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue, pkiPaths } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
-import { cleanLeftovers, Lab } from '../testbed/lab.js';
 import { QosEnforcer } from './qos/enforcer.js';
 import { NodeRuntime } from './runtime.js';
 

@@ -3,8 +3,9 @@
  * file, the field (its path) and the problem, one line each.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export class ConfigError extends Error {}
 
@@ -51,3 +52,8 @@ export function requireFiles(file: string, fields: [field: string, path: string 
   }
   if (lines.length) throw new ConfigError(lines.join('\n'));
 }
+
+/** A dotted-quad IPv4 address, as node.yaml and tower.yaml write them. */
+export const ipv4Address = z
+  .string()
+  .refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), 'expected an IPv4 address');

@@ -7,8 +7,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { started } from '../diode/started.js';
-import { log } from '../shared/log.js';
+import { log } from './log.js';
+import { started } from './started.js';
 
 export interface Sample {
   labels?: Record<string, string>;

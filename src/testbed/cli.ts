@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { cleanLeftovers } from '../netlab/lab.js';
+import { deadProcesses } from '../netlab/processes.js';
 import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
-import { cleanLeftovers } from './lab.js';
-import { deadProcesses } from './processes.js';
 import { testbedDown, testbedLink, testbedLinkSet, testbedStatus, testbedUp } from './testbed.js';
 
 const progress = (message: string) => process.stderr.write(`[testbed] ${message}\n`);

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { testbedConfigSchema } from './config.js';
 import { planTestbed } from './plan.js';
+import type { RadioFile } from './radio/radio.js';
 import { linkKey, radioFile, uplinkMesh, writeRadios } from './radios.js';
-import type { RadioFile } from './tools/radio.js';
 
 test("every link end's radio reports the neighbour across it, with the link's rate, and a cut link as gone", () => {
   const plan = planTestbed(testbedConfigSchema.parse({}));

@@ -1,13 +1,14 @@
 /**
- * The testbed's radios: at every node a DLEP modem per radio link end (tools/radio.ts), on
+ * The testbed's radios: at every node a DLEP modem per radio link end (radio/radio.ts), on
  * the node's loopback, telling the node's router the rate the testbed emulates on the link
  * and whether the neighbour is in range. The radio files are rewritten when a link is cut,
  * restored or set; each node's radio process follows its file.
  */
-import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scriptPath } from '../netlab/tools/index.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { LinkPlan, TestbedPlan } from './plan.js';
-import type { RadioFile } from './tools/radio.js';
+import type { RadioFile } from './radio/radio.js';
 
 const FIRST_PORT = 8540;
 
@@ -38,6 +39,9 @@ export function uplinkMesh(plan: TestbedPlan, node: string, link: LinkPlan) {
   return { neighbour: host(end(link, node).peerAddr), dlep: { address: '127.0.0.1', port: FIRST_PORT + i } };
 }
 
+/** The radio process's script: `node <RADIO_TOOL> <radio file>` in the node's namespace. */
+export const RADIO_TOOL = scriptPath(import.meta.url, './radio/radio');
+
 export const radioFile = (dir: string, node: string) => join(dir, `radio-${node}.json`);
 
 /** Writes every node's radio file from the links' settings; `macs` by "node/iface". */
@@ -65,7 +69,6 @@ export function writeRadios(
       }),
     };
     // Renamed into place: the radio never reads a half-written file.
-    writeFileSync(`${radioFile(dir, n.name)}.tmp`, JSON.stringify(file, null, 2));
-    renameSync(`${radioFile(dir, n.name)}.tmp`, radioFile(dir, n.name));
+    writeFileAtomic(radioFile(dir, n.name), JSON.stringify(file, null, 2), 0o644);
   }
 }

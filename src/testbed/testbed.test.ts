@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { openBrowser, spkiOfTower } from '../../test/dashboard/rig.js';
+import { openBrowser, spkiOfTower } from '../../test/support/dashboard-rig.js';
+import { isAlive } from '../netlab/processes.js';
 import { run } from '../shared/exec.js';
 import type { MeshView } from '../tower/api/mesh-types.js';
 import { testbedConfigSchema } from './config.js';
-import { isAlive } from './processes.js';
 import { readState, type TestbedState, testbedDown, testbedLink, testbedUp, towerApi } from './testbed.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -18,6 +18,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { objectPath } from '../bpf/index.js';
+import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from '../netlab/lab.js';
+import { LinkEmulator } from '../netlab/linkem.js';
+import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
+import { toolPath } from '../netlab/tools/index.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
@@ -25,12 +29,8 @@ import { type Program, requirePrograms } from '../shared/programs.js';
 import { createToken } from '../tower/api/tokens.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
-import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from './lab.js';
-import { LinkEmulator } from './linkem.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
-import { assertRunning, isAlive, logTail, startDetached, stopAll } from './processes.js';
-import { type LinkSetting, linkKey, radioFile, uplinkMesh, writeRadios } from './radios.js';
-import { toolPath } from './tools/index.js';
+import { type LinkSetting, linkKey, RADIO_TOOL, radioFile, uplinkMesh, writeRadios } from './radios.js';
 
 export const STATE_FILE = '/run/tacmesh/testbed.json';
 const DATA_ROOT = '/var/lib/tacmesh/testbed';
@@ -381,7 +381,7 @@ export async function testbedUp(
         `radio-${n.name}`,
         nodes.get(n.name) ?? null,
         process.execPath,
-        node([toolPath('radio'), radioFile(dir, n.name)]),
+        node([RADIO_TOOL, radioFile(dir, n.name)]),
         logs,
       );
     }

@@ -9,15 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import {
+  makeTestNode,
+  pings,
+  signObjects,
+  type TestNode,
+  tcxLinkIds,
+} from '../../../test/support/agent-node.js';
+import { cleanLeftovers, Lab } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
-import { cleanLeftovers, Lab } from '../../testbed/lab.js';
 import type { FlowRecord } from '../monitor/records.js';
 import { Agent, ApplyRefused, removeNode } from './agent.js';
 import { ConfigError, parseNodeConfig } from './config.js';
 import { MEMBER_IFACE } from './desired.js';
 import type { AgentEvent } from './events.js';
 import { StateStore } from './state.js';
-import { makeTestNode, pings, signObjects, type TestNode, tcxLinkIds } from './test-node.js';
 
 const main = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 

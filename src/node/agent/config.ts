@@ -7,8 +7,8 @@
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { ConfigError, loadConfig, parseConfig } from '../../shared/config.js';
-import { PREFIX_PATTERN } from '../../testbed/lab.js';
+import { ConfigError, ipv4Address, loadConfig, parseConfig } from '../../shared/config.js';
+import { PREFIX_PATTERN } from '../../shared/name-prefix.js';
 import { meshSchema, uplinkMeshSchema } from '../mesh/config.js';
 
 export { ConfigError };
@@ -18,8 +18,6 @@ const cidr = z.string().refine((s) => {
   if (!ipaddr.isValidCIDR(s)) return false;
   return ipaddr.parseCIDR(s)[0].kind() === 'ipv4';
 }, 'expected an IPv4 address with prefix length, e.g. 10.77.101.1/24');
-
-const ipv4 = z.string().refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), 'expected an IPv4 address');
 
 const ifname = z
   .string()
@@ -80,7 +78,7 @@ const uplinkSchema = z
     rateMbit: z.number().gt(0).max(100_000),
     address: cidr.optional(),
     /** Default route of the node's data plane. */
-    gateway: ipv4.optional(),
+    gateway: ipv4Address.optional(),
     /** A radio link of the mesh: its neighbour (probed with STAMP) and its radio's DLEP (docs/mesh.md). */
     mesh: uplinkMeshSchema.optional(),
   })
@@ -90,7 +88,7 @@ const managementSchema = z
   .object({
     interface: ifname,
     address: cidr.optional(),
-    gateway: ipv4.optional(),
+    gateway: ipv4Address.optional(),
     /** Control-plane destinations (the tower): reached through the management interface only. */
     tower: z.array(cidr).min(1),
     /** Routing table and rule priority of the management policy. */

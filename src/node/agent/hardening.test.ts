@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { makeTestNode } from '../../../test/support/agent-node.js';
+import { Tool } from '../../../test/support/tools/index.js';
+import { cleanLeftovers, Lab, stopChild } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
-import { cleanLeftovers, Lab, stopChild } from '../../testbed/lab.js';
-import { Tool } from '../../testbed/tools/index.js';
 import { bridgeName } from './desired.js';
 import { capabilityMask, capabilityNames, NODE_CAPABILITIES, processCapabilities } from './hardening.js';
 import { isAlive } from './state.js';
-import { makeTestNode } from './test-node.js';
 
 const main = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 const cli = (...args: string[]) =>

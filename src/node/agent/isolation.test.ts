@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { makeTestNode, pings } from '../../../test/support/agent-node.js';
+import { iperfServer } from '../../../test/support/iperf.js';
+import { cleanLeftovers, Lab } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
-import { cleanLeftovers, Lab } from '../../testbed/lab.js';
-import { iperfServer } from '../../testbed/tools/iperf.js';
 import { Agent, removeNode } from './agent.js';
 import { parseNodeConfig } from './config.js';
 import { StateStore } from './state.js';
-import { makeTestNode, pings } from './test-node.js';
 
 const LINK_MBIT = 20;
 /** The node shapes a little under the radio link's rate, so the queue forms at the node, in HTB. */

@@ -3,11 +3,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
-import { NodeTowerLab, sleep } from '../../../test/node-tower.js';
+import { NodeTowerLab, sleep } from '../../../test/support/node-tower.js';
+import { Tool, toolPath } from '../../../test/support/tools/index.js';
+import { stopChild } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
 import { requirePrograms } from '../../shared/programs.js';
-import { stopChild } from '../../testbed/lab.js';
-import { Tool, toolPath } from '../../testbed/tools/index.js';
 import { flowData, messages, PEN, templateSet } from './ipfix.js';
 
 const PORT = 5001;

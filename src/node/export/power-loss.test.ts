@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { benchStats } from '../../../bench/tower/records.js';
-import { waitFor } from '../../../test/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { initCa, issue, pkiPaths } from '../../pki/ca.js';
 import { createToken } from '../../tower/api/tokens.js';
 import { Tower } from '../../tower/tower.js';

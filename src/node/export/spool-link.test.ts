@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { NodeTowerLab, sleep, waitFor } from '../../../test/node-tower.js';
-import { sample, scrapeIn } from '../../../test/scrape.js';
+import { NodeTowerLab, sleep, waitFor } from '../../../test/support/node-tower.js';
+import { sample, scrapeIn } from '../../../test/support/scrape.js';
 import { Spool } from './spool.js';
 
 const CUT_MS = 60_000;

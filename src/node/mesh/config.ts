@@ -3,19 +3,17 @@
  * degraded. Which uplinks are radio links, and who is at their other end, is said on each
  * uplink (`uplinks[].mesh`).
  */
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-
-const ipv4 = z.string().refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), 'expected an IPv4 address');
+import { ipv4Address } from '../../shared/config.js';
 
 /** On an uplink: it is a radio link to `neighbour`, whose radio may speak DLEP. */
 export const uplinkMeshSchema = z
   .object({
     /** The neighbour node's address on this link: the STAMP probes' target. */
-    neighbour: ipv4,
+    neighbour: ipv4Address,
     /** The radio's DLEP connection point; without it capacity is the uplink's rateMbit. */
     dlep: z
-      .object({ address: ipv4, port: z.number().int().min(1).max(65535).default(854) })
+      .object({ address: ipv4Address, port: z.number().int().min(1).max(65535).default(854) })
       .strict()
       .optional(),
   })

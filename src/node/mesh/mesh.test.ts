@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Lab } from '../../testbed/lab.js';
-import { LinkEmulator } from '../../testbed/linkem.js';
-import { Tool, toolPath } from '../../testbed/tools/index.js';
-import type { RadioFile } from '../../testbed/tools/radio.js';
+import { Tool } from '../../../test/support/tools/index.js';
+import { Lab } from '../../netlab/lab.js';
+import { LinkEmulator } from '../../netlab/linkem.js';
+import type { RadioFile } from '../../testbed/radio/radio.js';
+import { RADIO_TOOL } from '../../testbed/radios.js';
 import type { LinkReport } from './stage.js';
 
 const FIXTURE = new URL('../../../test/fixtures/mesh-stage.ts', import.meta.url).pathname;
@@ -50,7 +51,7 @@ test('a radio link measured: RTT, loss each way against linkem, capacity from DL
       writeFileSync(radioFile, JSON.stringify(radio));
     };
     setRadio({});
-    await new Tool(lab.spawnNode(m1, toolPath('radio'), [radioFile])).line('ready');
+    await new Tool(lab.spawnNode(m1, RADIO_TOOL, [radioFile])).line('ready');
     const stage = (ns: string, spec: object) => {
       const t = new Tool(lab.spawnNode(ns, FIXTURE, [JSON.stringify(spec)]));
       return t;

@@ -175,8 +175,8 @@ export class MeshStage {
     this.timer = setInterval(() => this.onReport(this.reports()), this.config.intervalMs);
   }
 
-  /** Every radio link's report now. */
-  reports(): LinkReport[] {
+  /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
+  private reports(): LinkReport[] {
     const load = this.meter.sample();
     return this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
   }

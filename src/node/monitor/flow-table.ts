@@ -9,7 +9,7 @@
  */
 import type { BpfMap } from '../../bpf/map.js';
 import { flowKey, flowValue } from '../../bpf/types.js';
-import type { MonotonicClock } from './clock.js';
+import type { MonotonicClock, TickClock } from './clock.js';
 import { decodeFlowKey, hashKey, sameKey } from './flow-key.js';
 import type { FlowKey, FlowRecord } from './records.js';
 
@@ -29,8 +29,8 @@ const KEY_WORDS = FLOW_KEY_SIZE / 4;
 const V = flowValue.offset;
 const PACKETS = V.packets / 4;
 const BYTES = V.bytes / 4;
-const FIRST_SEEN = V.first_seen_ns / 4;
-const LAST_SEEN = V.last_seen_ns / 4;
+const FIRST_SEEN = V.first_seen_jiffies / 4;
+const LAST_SEEN = V.last_seen_jiffies / 4;
 
 export interface FlowTableOptions {
   node: string;
@@ -53,6 +53,7 @@ export class FlowTable {
   constructor(
     private readonly map: BpfMap,
     private readonly clock: MonotonicClock,
+    private readonly ticks: TickClock,
     private readonly options: FlowTableOptions,
   ) {
     if (map.keySize !== FLOW_KEY_SIZE)
@@ -131,7 +132,7 @@ export class FlowTable {
           this.seen.set(hash, prev);
           this.count++;
         }
-        const lastMs = Math.floor(last / 1e6 + wallOffsetMs);
+        const lastMs = Math.floor(this.ticks.toMonoMs(last) + wallOffsetMs);
         if (packets !== prev.packets || bytes !== prev.bytes) {
           const k = prev.key;
           out.push({
@@ -148,7 +149,7 @@ export class FlowTable {
             bytes: bytes - prev.bytes,
             tcpFlags: flags,
             dscp,
-            firstSeen: Math.floor(first / 1e6 + wallOffsetMs),
+            firstSeen: Math.floor(this.ticks.toMonoMs(first) + wallOffsetMs),
             lastSeen: lastMs,
           });
           prev.packets = packets;

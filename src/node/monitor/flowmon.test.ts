@@ -6,10 +6,29 @@
  * namespace this test creates, which has ifindex 1 as well.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { tcpFrame } from '../../../bench/monitor/packets.js';
-import { Lab } from '../../testbed/lab.js';
+import { Lab } from '../../netlab/lab.js';
+import { MonotonicClock, TickClock } from './clock.js';
+import { FlowTable } from './flow-table.js';
 import { Flowmon, flowmonConfigMap } from './flowmon.js';
+
+/** CONFIG_HZ of the running kernel, from its own config (/proc/config.gz). */
+function kernelHz(): number {
+  let config: string;
+  try {
+    config = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8');
+  } catch {
+    throw new Error(
+      'this test reads CONFIG_HZ from /proc/config.gz, which this kernel lacks (CONFIG_IKCONFIG_PROC)',
+    );
+  }
+  const hz = /^CONFIG_HZ=(\d+)$/m.exec(config)?.[1];
+  assert.ok(hz, 'CONFIG_HZ in /proc/config.gz');
+  return Number(hz);
+}
 
 let lab: Lab;
 let ns: string;
@@ -45,6 +64,43 @@ test('disabling an interface stops its accounting, enabling resumes it; the conf
     prog.testRun(frame, 10);
     assert.equal(seen(), 20);
     assert.deepEqual(fm.settings(), { l3: true, l4: false, l7: true, sample: 5 });
+  } finally {
+    fm.close();
+  }
+});
+
+test('flow times: jiffies from the kernel become wall-clock milliseconds, at the kernel tick', async () => {
+  const fm = new Flowmon({ l3: true, l4: true, l7: false, sample: 1 }, { netns: ns });
+  try {
+    fm.watch('lo');
+    const ticks = new TickClock(() => fm.clockSample());
+    ticks.calibrate();
+    assert.equal(ticks.tickLengthMs, 1000 / kernelHz(), 'the measured tick is 1/CONFIG_HZ');
+    const table = new FlowTable(fm.obj.map('flowmon_flows'), new MonotonicClock(), ticks, {
+      node: 't',
+      idleTimeoutMs: 60_000,
+      ifaceName: fm.ifaceName,
+    });
+    const before = Date.now();
+    fm.obj.program('flowmon_egress').testRun(tcpFrame(40000, 5201, 'x'), 3);
+    await new Promise((r) => setTimeout(r, 300));
+    fm.obj.program('flowmon_egress').testRun(tcpFrame(40000, 5201, 'x'), 2);
+    const after = Date.now();
+    const [flow, ...others] = table.read();
+    assert.equal(others.length, 0);
+    assert.ok(flow);
+    assert.equal(flow.packets, 5);
+    // A tick clock lags by at most a tick; a wrong mapping is off by seconds or by days.
+    const tick = ticks.tickLengthMs;
+    assert.ok(
+      flow.firstSeen >= before - tick - 1 && flow.firstSeen <= before + 300,
+      `firstSeen ${flow.firstSeen - before} ms after the first packet`,
+    );
+    assert.ok(
+      flow.lastSeen >= after - 300 - tick - 1 && flow.lastSeen <= after + 1,
+      `lastSeen ${after - flow.lastSeen} ms before the second batch ended`,
+    );
+    assert.ok(flow.lastSeen - flow.firstSeen >= 300 - 2 * tick - 1, 'the 300 ms between the packets');
   } finally {
     fm.close();
   }

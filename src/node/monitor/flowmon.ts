@@ -7,9 +7,11 @@ import {
   FLOWMON_L3,
   FLOWMON_L4,
   FLOWMON_L7,
+  type FlowmonClockSample,
   type FlowmonConfig,
   type FlowmonCounters,
   type FlowmonIface,
+  flowmonClockSample,
   flowmonConfig,
   flowmonCounters,
   flowmonIface,
@@ -49,6 +51,17 @@ export function flowmonConfigMap(obj: BpfObject): TypedMap<number, FlowmonConfig
 /** Writes the program's run-time config (read by the programs on every packet). */
 export function writeFlowmonConfig(obj: BpfObject, config: Omit<FlowmonConfig, 'ifacesDisabled'>): void {
   flowmonConfigMap(obj).update(0, { ...config, ifacesDisabled: 0 });
+}
+
+/** The program's test run takes a frame; it reads none of it. */
+const CLOCK_FRAME = Buffer.alloc(14);
+
+/** Runs flowmon_clock_sample and reads what it wrote. */
+export function readClockSample(obj: BpfObject): FlowmonClockSample {
+  obj.program('flowmon_clock_sample').testRun(CLOCK_FRAME);
+  const sample = obj.map('flowmon_clock').typed(u32Key, flowmonClockSample).lookup(0);
+  if (!sample) throw new Error('flowmon_clock has no entry');
+  return sample;
 }
 
 export class Flowmon {
@@ -143,6 +156,11 @@ export class Flowmon {
       for (const k of Object.keys(total) as (keyof FlowmonCounters)[]) total[k] += perCpu[k];
     }
     return total;
+  }
+
+  /** Both kernel tick clocks at one instant (runs flowmon_clock_sample once). */
+  clockSample(): FlowmonClockSample {
+    return readClockSample(this.obj);
   }
 
   close(): void {

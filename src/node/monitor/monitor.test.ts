@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { Tool, toolPath } from '../../../test/support/tools/index.js';
+import { Lab } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
-import { Lab } from '../../testbed/lab.js';
-import { Tool, toolPath } from '../../testbed/tools/index.js';
 import { Monitor, type MonitorSink } from './monitor.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from './records.js';
 

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { RingBufferReader } from '../../bpf/ringbuf.js';
 import { run } from '../../shared/exec.js';
-import { MonotonicClock } from './clock.js';
+import { MonotonicClock, TickClock } from './clock.js';
 import { FlowKeyCache } from './flow-key.js';
 import { FlowTable } from './flow-table.js';
 import { Flowmon, type FlowmonSettings } from './flowmon.js';
@@ -63,6 +63,7 @@ export async function resolveInterfaces(patterns: string[], netns?: string): Pro
 export class Monitor {
   readonly flowmon: Flowmon;
   private readonly table: FlowTable;
+  private readonly ticks: TickClock;
   private readonly ring: RingBufferReader;
   private readonly clock = new MonotonicClock();
   private readonly node: string;
@@ -89,7 +90,9 @@ export class Monitor {
     );
     try {
       for (const iface of interfaces) this.flowmon.watch(iface);
-      this.table = new FlowTable(this.flowmon.obj.map('flowmon_flows'), this.clock, {
+      this.ticks = new TickClock(() => this.flowmon.clockSample());
+      this.ticks.calibrate();
+      this.table = new FlowTable(this.flowmon.obj.map('flowmon_flows'), this.clock, this.ticks, {
         node: this.node,
         idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
         ifaceName: this.flowmon.ifaceName,

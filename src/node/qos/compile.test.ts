@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { policy } from '../../../test/support/qos-link.js';
 import { QOS_ANY_DSCP } from '../../bpf/types.js';
 import { compilePolicy, covers, parsePrefix } from './compile.js';
-import { policy } from './test-link.js';
 
 const classes = [
   { name: 'c2', priority: 0, guaranteedBps: 2e6, ceilingBps: 5e6, dscp: 46 },

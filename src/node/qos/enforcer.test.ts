@@ -1,5 +1,5 @@
 /**
- * QoS on a 10 Mbit/s emulated link (namespaces a → radio r → b, see test-link.ts): the
+ * QoS on a 10 Mbit/s emulated link (namespaces a → radio r → b, see test/support/qos-link.ts): the
  * command-and-control class loses (almost) nothing while bulk saturates the link, counted in
  * datagrams (bench/qos measures the rates and the one-class control); the receiver sees the
  * DSCP the policy set; a new policy takes effect; a bad one is refused and the old one stays.
@@ -9,12 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { run } from '../../shared/exec.js';
-import { Tool, toolPath } from '../../testbed/tools/index.js';
-import type { SliceConfig, UplinkConfig } from '../agent/config.js';
-import { htbCommands, htbDrift, htbSpec, parseHtbClasses, parseU32Filters } from '../agent/isolation.js';
-import { testTrust } from '../agent/test-node.js';
-import { QosEnforcer } from './enforcer.js';
+import { testTrust } from '../../../test/support/agent-node.js';
 import {
   dscpReceiver,
   iperfServer,
@@ -25,7 +20,12 @@ import {
   receivedMbit,
   udpFrame,
   withQosLink,
-} from './test-link.js';
+} from '../../../test/support/qos-link.js';
+import { Tool, toolPath } from '../../../test/support/tools/index.js';
+import { run } from '../../shared/exec.js';
+import type { SliceConfig, UplinkConfig } from '../agent/config.js';
+import { htbCommands, htbDrift, htbSpec, parseHtbClasses, parseU32Filters } from '../agent/isolation.js';
+import { QosEnforcer } from './enforcer.js';
 
 // qos.bpf.o is loaded only as a signed manifest lists it.
 const trustDir = mkdtempSync(join(tmpdir(), 'tacmesh-qos-trust-'));

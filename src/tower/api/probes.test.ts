@@ -6,7 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { apiAlone, flow, type Json, TowerRig, tacmesh, waitFor } from '../../../test/tower-process.js';
+import {
+  apiAlone,
+  flow,
+  type Json,
+  TowerRig,
+  tacmesh,
+  waitFor,
+} from '../../../test/support/tower-process.js';
 
 /** What no answer may carry: the names of the tower's parts, errors, SQL. */
 const INTERNALS = /duckdb|error:|exception|select |from flows|stack|at \w+ \(|\.ts:/i;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { flow, type Json, type NodeStream, TowerRig, waitFor } from '../../../test/tower-process.js';
+import { flow, type Json, type NodeStream, TowerRig, waitFor } from '../../../test/support/tower-process.js';
 import { DuckStore } from '../store/duckdb.js';
 
 const A_NET = '10.77.71';

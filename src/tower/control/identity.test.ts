@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { flow, type Json, TowerRig, tacmesh } from '../../../test/tower-process.js';
+import { flow, type Json, TowerRig, tacmesh } from '../../../test/support/tower-process.js';
 import { pkiPaths } from '../../pki/ca.js';
 
 const NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'mallory', 'foxtrot'];

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { benchRecords, benchStats } from '../../../bench/tower/records.js';
-import { TowerRig, waitFor } from '../../../test/tower-process.js';
+import { TowerRig, waitFor } from '../../../test/support/tower-process.js';
 import { SeqAllocator } from '../../node/export/seq.js';
 import { TowerLink } from '../../node/export/tower-client.js';
 import { pkiPaths } from '../../pki/ca.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { flow } from '../../../test/tower-process.js';
+import { flow } from '../../../test/support/tower-process.js';
 import type { RecordBatch__Output } from '../../proto/index.js';
 import { SeqRanges } from '../store/seq-ranges.js';
 import { BadBatch, decodeBatch } from './decode.js';

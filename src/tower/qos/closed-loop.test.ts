@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sleep, waitFor } from '../../../test/wait.js';
-import { dscpReceiver, iperfServer, lostAmong, pacedUdp, RECEIVER } from '../../node/qos/test-link.js';
+import { limitRate } from '../../../test/support/link.js';
+import { dscpReceiver, iperfServer, lostAmong, pacedUdp, RECEIVER } from '../../../test/support/qos-link.js';
+import { QosRig } from '../../../test/support/qos-rig.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+import { stopChild } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
-import { stopChild } from '../../testbed/lab.js';
-import { limitRate } from '../../testbed/link.js';
-import { QosRig } from './test-rig.js';
 
 const PORT = 5330;
 const SIZE = 1000;

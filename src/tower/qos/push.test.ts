@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dscpReceiver, RECEIVER } from '../../node/qos/test-link.js';
-import { Tool, toolPath } from '../../testbed/tools/index.js';
-import { NODE, QosRig } from './test-rig.js';
+import { dscpReceiver, RECEIVER } from '../../../test/support/qos-link.js';
+import { NODE, QosRig } from '../../../test/support/qos-rig.js';
+import { Tool, toolPath } from '../../../test/support/tools/index.js';
 
 const waitFor = async (pred: () => boolean, ms: number) => {
   const end = Date.now() + ms;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { apiAlone } from '../../../test/tower-process.js';
+import { apiAlone } from '../../../test/support/tower-process.js';
 import { QosService } from './service.js';
 
 test('QoS API: viewers read, operators set; refusals name the problem; every change is in the audit log', async () => {

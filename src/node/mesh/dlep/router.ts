@@ -202,9 +202,10 @@ export class DlepRouter extends EventEmitter<RouterEvents> {
         if (!mac) throw new DlepDecodeError(`message ${m.type} without a MAC Address`);
         const known = this.destinations.get(mac);
         if (m.type === Message.DestinationUpdate && !known) return; // §7.5: ignore an unknown one
+        const addresses = ipv4AddressesOf(m);
         const d: Destination = {
           mac,
-          addresses: ipv4AddressesOf(m).length ? ipv4AddressesOf(m) : (known?.addresses ?? []),
+          addresses: addresses.length ? addresses : (known?.addresses ?? []),
           metrics: { ...known?.metrics, ...metricsOf(m) },
           upSinceMs: known?.upSinceMs ?? Date.now(),
         };

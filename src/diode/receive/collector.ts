@@ -1,0 +1,385 @@
+/**
+ * The receiver's packet collector: a UDP socket with a large receive buffer on the link,
+ * frame checks, duplicate filtering and dispatch. It never sends on the link socket.
+ *
+ * Per datagram: too long → oversized; not a valid frame → counted by reason; then the
+ * duplicate filter — by default the sequence window over the link sequence (catches copies
+ * in any order, counts frames lost with all their copies), or the paper's Algorithm 1
+ * (`dedup: adjacent`) for comparison — and the frame goes to its handler.
+ *
+ * Senders are told apart by epoch; a few are tracked at once (a restarted sender starts a
+ * new one), and the least recently heard is dropped when a new one appears (the TCP proxy
+ * then aborts its sessions: `silentMs` no longer knows it).
+ *
+ * With a key ring (auth.ts) the tag is checked before anything else: a forged, corrupted or
+ * unauthenticated frame is counted by reason and goes no further. Replays: within an epoch
+ * the sequence window drops a frame seen before (or behind the window: sequences only grow
+ * within an epoch, frame.ts SEQ_LIMIT); an epoch older than the newest one authenticated is
+ * refused as `old-epoch`; and after a restart, frames of the newest epoch below its reserved
+ * high-water mark are refused as `replay` (epoch-mark.ts: both kept on disk). With
+ * `dedup: adjacent` and auth the window's verdict still applies.
+ *
+ * What arrived never stops the receiver: an exception in a frame's handler drops that frame,
+ * counts it by kind (`handlerErrors`) and is logged once per kind.
+ *
+ * FEC (fec.ts): source frames go on as usual and are also kept by the block decoder; repair
+ * frames (their own sequence window) go to it only; frames it recovers come back through
+ * the window and on to their handler like any other.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { log } from '../../shared/log.js';
+import { type ReceiveBufferReport, setReceiveBuffer } from '../../shared/socket-options.js';
+import { started } from '../../shared/started.js';
+import type { RecvConfig } from '../config.js';
+import type { AuthFailure, KeyRing } from '../protocol/auth.js';
+import { FecDecoder, type FecDecoderStats } from '../protocol/fec.js';
+import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from '../protocol/frame.js';
+import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
+import { SequenceWindow } from './dedup-window.js';
+import {
+  type EpochMark,
+  loadEpochMark,
+  MIN_RESERVE_FRAMES,
+  reserveFor,
+  saveEpochMark,
+} from './epoch-mark.js';
+
+export interface FrameHandlers {
+  session(epoch: number, frame: Frame): void;
+  udp(frame: Frame): void;
+  heartbeat(epoch: number, frame: Frame, datagramsFromEpoch: number): void;
+  /** File manifests, data and ends (files.ts). */
+  file?(epoch: number, frame: Frame): void;
+}
+
+export interface CollectorOptions {
+  auth?: KeyRing;
+  /** Where the newest authenticated epoch is kept across restarts (replay of an old epoch). */
+  epochFile?: string;
+  /** FEC blocks are retired this long after their last symbol. */
+  fecHoldMs?: number;
+}
+
+export interface CollectorCounters {
+  datagrams: number;
+  bytes: number;
+  frames: number;
+  rejected: Record<RejectReason | 'oversized', number>;
+  duplicates: number;
+  stale: number;
+  /** Frames that never arrived in any copy, nor were recovered (they left the window unseen). */
+  lostFrames: number;
+  /**
+   * Frames dropped by the authentication check, by reason; `replay`: below the high-water
+   * mark of a previous run; `unreserved`: above the mark while it could not be written.
+   */
+  auth: Record<AuthFailure | 'replay' | 'unreserved', number>;
+  /** Frames whose handler threw, by kind (the frame was dropped). */
+  handlerErrors: Record<string, number>;
+  repairFrames: number;
+  repairDuplicates: number;
+  /** Repair frames that never arrived (their own window). */
+  lostRepairFrames: number;
+  fec: FecDecoderStats;
+}
+
+interface EpochState {
+  window: SequenceWindow;
+  repairs: SequenceWindow;
+  datagrams: number;
+  lastHeard: number;
+}
+
+const MAX_EPOCHS = 4;
+
+export class Collector {
+  private readonly socket: Socket;
+  private readonly epochs = new Map<number, EpochState>();
+  private readonly adjacent = new AdjacentDuplicateFilter();
+  private readonly fec: FecDecoder;
+  private lostInDroppedEpochs = 0;
+  private lostRepairsInDroppedEpochs = 0;
+  /** With auth: the newest epoch and its reserved marks, as on disk; older epochs are refused. */
+  private mark: EpochMark = { epoch: 0, link: 0, repair: 0 };
+  /** Sequences of the newest epoch below these were possibly accepted by a previous run. */
+  private floor = { link: 0, repair: 0 };
+  private lastMarkFailure = Number.NEGATIVE_INFINITY;
+  /** Per sequence: the reserve last written, and the sequence and time it was written at (the rate). */
+  private readonly reserve = {
+    link: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
+    repair: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
+  };
+  private readonly loggedErrors = new Set<string>();
+  receiveBuffer: ReceiveBufferReport | undefined;
+  readonly counters: CollectorCounters = {
+    datagrams: 0,
+    bytes: 0,
+    frames: 0,
+    rejected: {
+      short: 0,
+      magic: 0,
+      version: 0,
+      type: 0,
+      flags: 0,
+      truncated: 0,
+      trailing: 0,
+      field: 0,
+      oversized: 0,
+    },
+    duplicates: 0,
+    stale: 0,
+    lostFrames: 0,
+    auth: { unauthenticated: 0, 'unknown-key': 0, 'bad-tag': 0, 'old-epoch': 0, replay: 0, unreserved: 0 },
+    handlerErrors: {},
+    repairFrames: 0,
+    repairDuplicates: 0,
+    lostRepairFrames: 0,
+    fec: undefined as unknown as FecDecoderStats,
+  };
+
+  constructor(
+    private readonly config: RecvConfig,
+    private readonly handlers: FrameHandlers,
+    private readonly options: CollectorOptions = {},
+  ) {
+    this.fec = new FecDecoder({
+      holdMs: options.fecHoldMs ?? 1000,
+      onRecovered: (epoch, frame) => this.recovered(epoch, frame),
+    });
+    if (options.auth && options.epochFile) {
+      const mark = loadEpochMark(options.epochFile); // throws (refuses to start) when unreadable
+      if (mark) {
+        this.mark = mark;
+        this.floor = { link: mark.link, repair: mark.repair };
+      }
+    }
+    this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
+    this.socket.on('message', (msg) => this.receive(msg));
+    this.socket.on('error', (err) => log.error({ err: err.message }, 'link socket error'));
+  }
+
+  async start(): Promise<void> {
+    const { listen, receiveBufferBytes } = this.config.link;
+    await started(this.socket, (done) => this.socket.bind(listen.port, listen.host, done));
+    this.receiveBuffer = setReceiveBuffer(this.socket, receiveBufferBytes);
+    const rb = this.receiveBuffer;
+    if (rb.short) {
+      log.warn(
+        { ...rb },
+        `receive buffer is ${rb.effective} bytes, less than the ${rb.requested} asked for: net.core.rmem_max is ${rb.rmemMax} ` +
+          `and SO_RCVBUFFORCE was refused (run as root, or raise it: sysctl -w net.core.rmem_max=${rb.requested}); ` +
+          'a small buffer is the first cause of loss on a diode',
+      );
+    } else log.info({ ...rb }, 'receive buffer set');
+  }
+
+  /** Ms since a frame of `epoch` was last heard; undefined for an epoch no longer tracked. */
+  silentMs(epoch: number): number | undefined {
+    const state = this.epochs.get(epoch);
+    return state ? Date.now() - state.lastHeard : undefined;
+  }
+
+  /** One datagram from the link; never throws (a frame that makes a handler throw is dropped). */
+  receive(msg: Buffer): void {
+    this.guard('receive', () => this.take(msg));
+  }
+
+  /** Runs a step for one frame; an exception drops the frame, counted by kind and logged once per kind. */
+  private guard(kind: string, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      const c = this.counters.handlerErrors;
+      c[kind] = (c[kind] ?? 0) + 1;
+      if (this.loggedErrors.has(kind)) return;
+      this.loggedErrors.add(kind);
+      log.error(
+        { kind, err: (err as Error).message },
+        'a frame made its handler throw: dropped and counted (handlerErrors); further ones of this kind are counted, not logged',
+      );
+    }
+  }
+
+  private take(msg: Buffer): void {
+    const c = this.counters;
+    c.datagrams++;
+    c.bytes += msg.length;
+    if (msg.length > this.config.link.maxDatagramBytes) {
+      c.rejected.oversized++;
+      return;
+    }
+    const decoded = decodeFrame(msg);
+    if (!decoded.ok) {
+      c.rejected[decoded.reason]++;
+      return;
+    }
+    const frame = decoded.frame;
+    const auth = this.options.auth;
+    if (auth) {
+      const failure =
+        (frame.flags & FrameFlag.Authenticated) === 0
+          ? 'unauthenticated'
+          : auth.verify(msg, frame.keyId, frame.payload.length);
+      if (failure) {
+        c.auth[failure]++;
+        return;
+      }
+      if (frame.epoch < this.mark.epoch) {
+        c.auth['old-epoch']++;
+        return;
+      }
+      if (frame.epoch > this.mark.epoch) {
+        this.mark = { epoch: frame.epoch, link: 0, repair: 0 };
+        this.floor = { link: 0, repair: 0 };
+        for (const r of Object.values(this.reserve)) r.at = 0;
+      }
+      if (!this.reserved(frame.type === FrameType.Repair ? 'repair' : 'link', frame.linkSeq)) return;
+    }
+    const state = this.epochState(frame.epoch);
+    state.datagrams++;
+    state.lastHeard = Date.now();
+    if (frame.type === FrameType.Repair) {
+      const verdict = state.repairs.accept(frame.linkSeq);
+      if (verdict !== 'new') c.repairDuplicates++;
+      else {
+        c.repairFrames++;
+        this.guard('fec', () => this.fec.repair(frame));
+      }
+      return;
+    }
+    if (this.config.dedup === 'adjacent') {
+      if (this.adjacent.isDuplicate(msg)) {
+        c.duplicates++;
+        return;
+      }
+      // The window always sees the frame (FEC: a recovered frame that did arrive is not
+      // delivered twice), and its replay check stands: behind the window is dropped, and with
+      // auth so is any frame it has seen (a replay is a copy that Algorithm 1 did not catch).
+      const verdict = state.window.accept(frame.linkSeq);
+      if (verdict === 'stale' || (verdict === 'duplicate' && auth)) {
+        if (verdict === 'duplicate') c.duplicates++;
+        else c.stale++;
+        return;
+      }
+    } else {
+      const verdict = state.window.accept(frame.linkSeq);
+      if (verdict !== 'new') {
+        if (verdict === 'duplicate') c.duplicates++;
+        else c.stale++;
+        return;
+      }
+    }
+    c.frames++;
+    if (frame.flags & FrameFlag.Fec) this.guard('fec', () => this.fec.source(frame, msg));
+    this.dispatch(frame, state);
+  }
+
+  /**
+   * With auth: is `seq` (link or repair) of the newest epoch above what a previous run may have
+   * accepted, and within the reserved mark on disk (written ahead here when needed)?
+   */
+  private reserved(key: 'link' | 'repair', seq: number): boolean {
+    if (seq < this.floor[key]) {
+      this.counters.auth.replay++;
+      return false;
+    }
+    const r = this.reserve[key];
+    if (seq + r.frames / 2 < this.mark[key]) return true;
+    const file = this.options.epochFile;
+    if (!file) return true;
+    const now = performance.now();
+    // A failed write is retried at most once a second; meanwhile only what is reserved passes.
+    if (now - this.lastMarkFailure > 1000) {
+      const frames = r.at === 0 ? MIN_RESERVE_FRAMES : reserveFor(seq - r.seq, now - r.at);
+      const next = { ...this.mark, [key]: seq + frames };
+      try {
+        saveEpochMark(file, next);
+        this.mark = next;
+        this.reserve[key] = { frames, seq, at: now };
+        return true;
+      } catch (err) {
+        this.lastMarkFailure = now;
+        log.error(
+          { err: (err as Error).message, file },
+          'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
+        );
+      }
+    }
+    if (seq < this.mark[key]) return true;
+    this.counters.auth.unreserved++;
+    return false;
+  }
+
+  private dispatch(frame: Frame, state: EpochState): void {
+    switch (frame.type) {
+      case FrameType.Udp:
+        this.guard('udp', () => this.handlers.udp(frame));
+        break;
+      case FrameType.Heartbeat:
+        this.guard('heartbeat', () => this.handlers.heartbeat(frame.epoch, frame, state.datagrams));
+        break;
+      case FrameType.FileManifest:
+      case FrameType.FileData:
+      case FrameType.FileEnd:
+        this.guard('file', () => this.handlers.file?.(frame.epoch, frame));
+        break;
+      default:
+        this.guard('session', () => this.handlers.session(frame.epoch, frame));
+    }
+  }
+
+  /** A frame the FEC decoder rebuilt: through the window (it may have arrived meanwhile) to its handler. */
+  private recovered(epoch: number, frame: Frame): void {
+    const state = this.epochs.get(epoch);
+    if (!state) return;
+    if (this.options.auth && (epoch !== this.mark.epoch || !this.reserved('link', frame.linkSeq))) return;
+    if (state.window.accept(frame.linkSeq) !== 'new') return;
+    this.counters.frames++;
+    this.dispatch(frame, state);
+  }
+
+  /** Retires old FEC blocks; the receiver calls it every 100 ms. */
+  tick(): void {
+    this.fec.tick((epoch) => this.epochs.has(epoch));
+  }
+
+  snapshot(): CollectorCounters {
+    let lost = this.lostInDroppedEpochs;
+    let lostRepairs = this.lostRepairsInDroppedEpochs;
+    for (const s of this.epochs.values()) {
+      lost += s.window.lost;
+      lostRepairs += s.repairs.lost;
+    }
+    this.counters.lostFrames = lost;
+    this.counters.lostRepairFrames = lostRepairs;
+    this.counters.fec = this.fec.stats;
+    return structuredClone(this.counters);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private epochState(epoch: number): EpochState {
+    let state = this.epochs.get(epoch);
+    if (state) return state;
+    if (this.epochs.size >= MAX_EPOCHS) {
+      const [oldest] = [...this.epochs.entries()].sort((a, b) => a[1].lastHeard - b[1].lastHeard);
+      if (oldest) {
+        this.epochs.delete(oldest[0]);
+        this.lostInDroppedEpochs += oldest[1].window.lost;
+        this.lostRepairsInDroppedEpochs += oldest[1].repairs.lost;
+        log.warn({ epoch: oldest[0] }, 'sender epoch dropped: its sessions will be aborted');
+      }
+    }
+    state = {
+      window: new SequenceWindow(this.config.windowFrames),
+      repairs: new SequenceWindow(this.config.windowFrames),
+      datagrams: 0,
+      lastHeard: Date.now(),
+    };
+    this.epochs.set(epoch, state);
+    log.info({ epoch }, 'new sender epoch');
+    return state;
+  }
+}

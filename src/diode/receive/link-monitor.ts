@@ -1,0 +1,56 @@
+import type { Heartbeat, SenderCounters } from '../protocol/heartbeat.js';
+
+export interface LinkHealth {
+  alive: boolean;
+  heartbeats: number;
+  lastHeartbeatAgoMs: number | null;
+  /** Fraction of datagrams (originals and copies) the link lost, from the sender's count. */
+  datagramLoss: number | null;
+  senderUptimeS: number | null;
+  /** The sender's counters from its last heartbeat. */
+  sender: SenderCounters | null;
+}
+
+/** The receiver's view of the link: alive while heartbeats keep coming; loss from their counts. */
+export class LinkMonitor {
+  private last: { at: number; heartbeat: Heartbeat; received: number } | undefined;
+  private first: { heartbeat: Heartbeat; received: number } | undefined;
+  private count = 0;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /** `received`: datagrams of this sender the collector has counted so far, this one included. */
+  heard(heartbeat: Heartbeat, received: number): void {
+    this.count++;
+    const entry = { at: this.now(), heartbeat, received };
+    if (!this.first || heartbeat.datagramsSent < (this.last?.heartbeat.datagramsSent ?? 0))
+      this.first = entry;
+    this.last = entry;
+  }
+
+  alive(): boolean {
+    return this.last !== undefined && this.now() - this.last.at < this.timeoutMs;
+  }
+
+  /** Ms since the last heartbeat, or undefined if none was ever heard. */
+  silenceMs(): number | undefined {
+    return this.last ? this.now() - this.last.at : undefined;
+  }
+
+  health(): LinkHealth {
+    const { first, last } = this;
+    const sent = first && last ? last.heartbeat.datagramsSent - first.heartbeat.datagramsSent : 0;
+    const got = first && last ? last.received - first.received : 0;
+    return {
+      alive: this.alive(),
+      heartbeats: this.count,
+      lastHeartbeatAgoMs: last ? this.now() - last.at : null,
+      datagramLoss: sent > 0 ? Math.max(0, 1 - got / sent) : null,
+      senderUptimeS: last?.heartbeat.uptimeS ?? null,
+      sender: last?.heartbeat.counters ?? null,
+    };
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The RED transmission system: TCP destination proxy, UDP capture and the file sender feed
+ * the aggregator, which signs frames, adds FEC repairs, paces frames and their copies onto
+ * the one-way link; heartbeats once a second carry the sender's counters. The link socket
+ * is connected to the receiver and only ever sends.
+ *
+ * The epoch is the start time in seconds, kept on disk so it always grows (a receiver with
+ * auth refuses an epoch older than the newest it has seen: replays of old traffic).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { log } from '../../shared/log.js';
+import { started } from '../../shared/started.js';
+import { AuditLog } from '../audit.js';
+import type { SendConfig } from '../config.js';
+import { duBytes } from '../disk.js';
+import { byLabel, type MetricDef, Metrics, one } from '../metrics.js';
+import { privateDir } from '../private-dir.js';
+import { KeyRing } from '../protocol/auth.js';
+import { FrameType, Importance } from '../protocol/frame.js';
+import { encodeHeartbeat } from '../protocol/heartbeat.js';
+import { StatsFile } from '../stats-file.js';
+import { Aggregator } from './aggregator.js';
+import { Carousel } from './carousel.js';
+import { CopyPolicy } from './copies.js';
+import { FileSender } from './files.js';
+import { Outbox } from './outbox.js';
+import { SessionRounds } from './session-rounds.js';
+import { type AcceptedSession, SessionStore } from './session-store.js';
+import { FileSpool } from './spool.js';
+import { TcpDestinationProxy } from './tcp-destination-proxy.js';
+import { UdpCapture } from './udp-capture.js';
+
+const importanceOf = (i: 'high' | 'low') => (i === 'high' ? Importance.High : Importance.Low);
+
+/**
+ * A new epoch: the time in seconds, above the last one this spool used (written durably
+ * before it is used). An empty or unreadable epoch file (a power cut on a filesystem that
+ * lost the write) falls back on the clock alone, with a warning.
+ */
+export function nextEpoch(dir: string): number {
+  privateDir(dir, 'store.dir');
+  const file = join(dir, 'epoch');
+  let last = 0;
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    if (/^\d+$/.test(text)) last = Number(text);
+    else log.warn({ file }, 'the epoch file is unreadable: the new epoch is from the clock alone');
+  } catch {
+    // first start
+  }
+  const epoch = Math.max(Math.floor(Date.now() / 1000), last + 1);
+  if (epoch >= 2 ** 32) throw new Error(`${file}: epoch ${epoch} is past 2^32`);
+  writeFileAtomic(file, `${epoch}\n`);
+  return epoch;
+}
+
+type SenderStats = ReturnType<Sender['stats']>;
+
+const SENDER_METRICS: MetricDef<SenderStats>[] = [
+  {
+    name: 'frames_total',
+    help: 'frames sent (originals)',
+    type: 'counter',
+    samples: (s) => one(s.link.frames),
+  },
+  {
+    name: 'copies_total',
+    help: 'extra copies sent',
+    type: 'counter',
+    samples: (s) => one(s.link.copiesSent),
+  },
+  {
+    name: 'repairs_total',
+    help: 'FEC repair frames sent',
+    type: 'counter',
+    samples: (s) => one(s.link.repairFrames),
+  },
+  {
+    name: 'fec_blocks_total',
+    help: 'FEC blocks encoded',
+    type: 'counter',
+    samples: (s) => one(s.link.fec?.blocks ?? 0),
+  },
+  {
+    name: 'sessions_total',
+    help: 'TCP sessions by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', {
+        opened: s.tcp.opened,
+        accepted: s.tcp.accepted,
+        aborted: s.tcp.aborted,
+        refused: s.tcp.refused,
+        replayed: s.tcp.replayed,
+        sent: s.tcp.sent,
+      }),
+  },
+  {
+    name: 'session_rounds_total',
+    help: 'rounds of stored TCP sessions sent from the spool (carousel and replays)',
+    type: 'counter',
+    samples: (s) => one(s.tcp.rounds),
+  },
+  {
+    name: 'files_total',
+    help: 'files by state',
+    type: 'counter',
+    labelNames: ['state'],
+    samples: (s) =>
+      byLabel('state', { sent: s.files.sent, rounds: s.files.rounds, refused: s.files.refused }),
+  },
+  {
+    name: 'spool_bytes',
+    help: 'bytes in the spool (files and TCP sessions)',
+    type: 'gauge',
+    samples: (s) => one(s.files.spoolBytes),
+  },
+];
+
+export class Sender {
+  private readonly socket: Socket;
+  private readonly aggregator: Aggregator;
+  private readonly tcp: TcpDestinationProxy;
+  private readonly rounds: SessionRounds | undefined;
+  private readonly sessionStore: SessionStore | undefined;
+  private readonly udp: UdpCapture;
+  private readonly auth: KeyRing | undefined;
+  private readonly spool: FileSpool;
+  private readonly files: FileSender;
+  private readonly outbox: Outbox | undefined;
+  private readonly audit: AuditLog;
+  private readonly metrics: Metrics<SenderStats> | undefined;
+  private spoolBytes = 0;
+  private sessionSpoolBytes = 0;
+  private readonly started = Date.now();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private statsFile: StatsFile | undefined;
+  private unexpectedInbound = 0;
+  private sendErrors = 0;
+  private nextSession = 1;
+
+  constructor(private readonly config: SendConfig) {
+    const { link } = config;
+    const epoch = nextEpoch(config.store.dir);
+    this.audit = new AuditLog(config.audit.file, 'sender');
+    if (config.auth) this.auth = new KeyRing(config.auth.keyFile, config.auth.keyId);
+    const fec = config.fec?.enabled
+      ? {
+          blockFrames: config.fec.blockFrames,
+          maxDelayMs: config.fec.maxDelayMs,
+          sizing: {
+            loss: config.fec.expectedLoss,
+            burst: config.fec.burstFrames,
+            margin: config.fec.margin,
+            failure: config.fec.failure,
+          },
+        }
+      : undefined;
+    this.socket = createSocket({ type: link.to.host.includes(':') ? 'udp6' : 'udp4' });
+    // A one-way link carries nothing back; anything that does arrive is counted and ignored.
+    this.socket.on('message', () => {
+      this.unexpectedInbound++;
+    });
+    this.socket.on('error', (err) => {
+      this.sendErrors++;
+      log.warn({ err: err.message }, 'link socket error');
+    });
+    this.aggregator = new Aggregator({
+      epoch,
+      newEpoch: () => nextEpoch(config.store.dir),
+      rateBitsPerSecond: link.rateMbit * 1e6,
+      datagramBytes: link.datagramBytes,
+      queueBytes: link.bufferBytes,
+      copyPolicy: new CopyPolicy({ high: config.copies.high, low: config.copies.low }),
+      everyMs: config.copies.everyMs,
+      spreadMs: config.copies.spreadMs,
+      send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
+      socketBacklog: () => this.socket.getSendQueueSize(),
+      ...(link.burstMs ? { burstMs: link.burstMs } : {}),
+      ...(this.auth ? { auth: this.auth } : {}),
+      ...(fec ? { fec } : {}),
+    });
+    const newSessionId = () => this.nextSession++;
+    if (config.store.enabled) {
+      this.sessionStore = new SessionStore(join(config.store.dir, 'sessions'));
+      this.rounds = new SessionRounds(this.aggregator, this.sessionStore, this.audit, {
+        services: new Map(
+          config.tcp.map((s) => [
+            s.name,
+            {
+              importance: importanceOf(s.importance),
+              carousel: { rounds: s.rounds, ...(s.durationS ? { durationMs: s.durationS * 1000 } : {}) },
+            },
+          ]),
+        ),
+        throughput: config.throughput,
+        newSessionId,
+      });
+    }
+    const rounds = this.rounds;
+    this.tcp = new TcpDestinationProxy(this.aggregator, {
+      epoch,
+      services: config.tcp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
+      throughput: config.throughput,
+      ...(this.sessionStore && rounds
+        ? { store: this.sessionStore, onAccepted: (a: AcceptedSession) => rounds.liveRoundQueued(a) }
+        : {}),
+      audit: this.audit,
+      newSessionId,
+    });
+    this.udp = new UdpCapture(
+      this.aggregator,
+      config.udp.map((s) => ({ ...s, importance: importanceOf(s.importance) })),
+      newSessionId,
+    );
+    this.spool = new FileSpool(config.store.dir, this.aggregator.maxPayload, (q) => {
+      this.audit.write('file-quarantined', { ...q, from: 'spool' });
+      log.error({ ...q }, 'spooled file quarantined (it cannot be sent); sending goes on');
+    });
+    const carousel = new Carousel({
+      rounds: config.files.rounds,
+      ...(config.files.durationS ? { durationMs: config.files.durationS * 1000 } : {}),
+    });
+    this.files = new FileSender(this.aggregator, this.spool, carousel, this.audit, {
+      manifestEvery: config.files.manifestEvery,
+      progressEveryMs: 1000,
+    });
+    if (config.files.outbox)
+      this.outbox = new Outbox(config.files.outbox, this.spool, this.audit, () => this.files.kick());
+    if (config.metrics.listen) this.metrics = new Metrics('sender', SENDER_METRICS, () => this.stats());
+  }
+
+  async start(): Promise<void> {
+    const { link } = this.config;
+    await started(this.socket, (done) =>
+      this.socket.bind({ port: 0, ...(link.from ? { address: link.from } : {}) }, () =>
+        this.socket.connect(link.to.port, link.to.host, done),
+      ),
+    );
+    await this.tcp.listen();
+    await this.udp.listen();
+    await this.spool.recover();
+    this.rounds?.start();
+    this.files.start();
+    this.outbox?.start();
+    if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.config.heartbeat.everyMs);
+    this.heartbeat();
+    this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
+    log.info({ epoch: this.epoch, to: link.to, rateMbit: link.rateMbit }, 'diode sender ready');
+  }
+
+  /** Re-reads the key file (rotation: the highest id signs); also on SIGHUP. */
+  reloadKeys(): void {
+    const r = this.auth?.reload();
+    if (r?.changed) log.info({ keys: this.auth?.ids(), signing: this.auth?.signingId }, 'keys reloaded');
+    if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
+  }
+
+  private heartbeat(): void {
+    this.reloadKeys();
+    this.spoolBytes = duBytes(this.config.store.dir);
+    this.sessionSpoolBytes = this.sessionStore?.bytes() ?? 0;
+    const a = this.aggregator.snapshot();
+    const payload = encodeHeartbeat(
+      {
+        intervalMs: this.config.heartbeat.everyMs,
+        uptimeS: Math.floor((Date.now() - this.started) / 1000),
+        // What will have been sent when this heartbeat leaves: it queues behind the others.
+        datagramsSent: this.aggregator.datagramsSent + this.aggregator.pending,
+        sessions: [...this.tcp.marks(), ...(this.rounds?.marks() ?? [])],
+        counters: {
+          frames: a.frames,
+          copiesSent: a.copiesSent,
+          repairFrames: a.repairFrames,
+          fecBlocks: a.fec?.blocks ?? 0,
+          tcpSessions: this.tcp.counters.opened,
+          filesSent: this.files.counters.sent,
+          fileBytes: this.files.counters.bytes,
+        },
+      },
+      this.aggregator.maxPayload,
+    );
+    this.aggregator.submit({
+      type: FrameType.Heartbeat,
+      importance: Importance.High,
+      session: 0,
+      seq: 0,
+      payload,
+      copies: false,
+    });
+  }
+
+  /** The epoch frames are sent in now (a new one when the link sequence nears its limit). */
+  get epoch(): number {
+    return this.aggregator.epoch;
+  }
+
+  stats() {
+    return {
+      role: 'sender',
+      epoch: this.epoch,
+      link: {
+        ...this.aggregator.snapshot(),
+        unexpectedInbound: this.unexpectedInbound,
+        sendErrors: this.sendErrors,
+      },
+      tcp: {
+        ...this.tcp.counters,
+        ...(this.rounds?.counters ?? { rounds: 0, replayed: 0, sent: 0 }),
+        /** Accepted sessions in the spool (rounds to come or in flight), and their bytes. */
+        stored: this.rounds?.stored ?? 0,
+        spoolBytes: this.sessionSpoolBytes,
+        sessions: this.tcp.stats(),
+      },
+      udp: this.udp.counters,
+      auth: this.auth ? { keys: this.auth.ids(), signing: this.auth.signingId } : null,
+      files: {
+        ...this.files.counters,
+        quarantined: this.spool.quarantined,
+        spoolBytes: this.spoolBytes,
+        spool: this.files.progress(),
+      },
+    };
+  }
+
+  /** Stops accepting, sends what is queued (up to `graceMs`), and closes. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.outbox?.stop();
+    this.files.stop();
+    this.rounds?.stop();
+    this.metrics?.close();
+    await this.tcp.close();
+    this.udp.close();
+    await Promise.race([this.aggregator.flushed(), new Promise((r) => setTimeout(r, graceMs))]);
+    this.rounds?.close();
+    this.aggregator.close();
+    this.statsFile?.close();
+    this.socket.close();
+  }
+}
