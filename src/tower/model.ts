@@ -61,6 +61,8 @@ export interface StatsRow {
   eventsDropped: number;
   malformed: number;
   recordsLost: number;
+  /** HTTP events the kernel left out by sampling (1 in N), cumulative; NULL in rows from before schema 2. */
+  l7SampledOut: number;
 }
 
 /** A radio link as one node measured it (docs/mesh.md); rates in bit/s, RTTs null when none. */
@@ -99,6 +101,27 @@ export interface IngestBatch {
   http: HttpRow[];
   stats: StatsRow[];
   links: LinkRow[];
+}
+
+/** One minute of one address pair's flows, rolled up (the store's flows_1m). */
+export interface FlowMinuteRow {
+  minuteMs: number;
+  node: string;
+  src: string;
+  dst: string;
+  protocol: number;
+  locality: Locality;
+  srcNode: string | null;
+  dstNode: string | null;
+  packets: number;
+  bytes: number;
+  records: number;
+}
+
+/** How far a roll-up has got: every minute before doneMs is rolled up. */
+export interface RollupStateRow {
+  name: string;
+  doneMs: number;
 }
 
 export interface AgentEventRow {

@@ -146,6 +146,7 @@ export function decodeBatch(
       eventsDropped: s.eventsDropped,
       malformed: s.malformed,
       recordsLost: s.recordsLost,
+      l7SampledOut: s.l7SampledOut,
     })),
     links: batch.links.map((l) => ({
       node,
