@@ -1,12 +1,13 @@
 /**
- * The dashboard's questions, answered by DuckDB over a time window and optional node and
- * interface filters. A conversation is a distinct 5-tuple: a flow seen on several
- * interfaces of a node counts once in frequencies. Throughput counts egress only, so a
- * packet crossing a node is counted once there.
+ * The dashboard's questions, answered by DuckDB over a time window and the filters, by the
+ * counting rules of counting.ts (which the live feed follows too): link-local, multicast and
+ * broadcast traffic left out, a conversation a distinct 5-tuple, bytes and packets counted
+ * at egress, each HTTP line once.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Endpoint, LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
+import { CONVERSATION_SQL, type Filter, filterSql, httpLineSql, VOLUME_SQL } from './counting.js';
 import type {
   HttpRequest,
   Pair,
@@ -19,56 +20,22 @@ import type {
   Throughput,
 } from './query-types.js';
 
-export interface Window {
+export interface Window extends Filter {
   fromMs: number;
   toMs: number;
-  node?: string | undefined;
-  iface?: string | undefined;
-  /** Only flows of this locality (a pie slice clicked on the dashboard). */
-  locality?: Locality | undefined;
-  /** Only flows with this address at either end. */
-  ip?: string | undefined;
 }
 
-/**
- * Traffic that never leaves its link — IPv6 link-local and unspecified sources, multicast and
- * broadcast destinations (neighbour discovery, MLD, the routing daemon's hellos) — is kept in
- * the store but is no conversation between places: the views leave it out.
- */
-const ROUTABLE = `NOT (src LIKE 'fe80:%' OR src = '::' OR dst LIKE 'fe80:%' OR dst LIKE 'ff%:%'
-  OR dst = '255.255.255.255' OR regexp_matches(dst, '^2(2[4-9]|3[0-9])\\.'))`;
-
+/** The window and the filter, with the counting rules (counting.ts), as one SQL condition. */
 export function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
   params.push(w.fromMs, w.toMs);
-  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`, ROUTABLE];
-  if (w.node) {
-    params.push(w.node);
-    clauses.push(`node = $${params.length}`);
-  }
-  if (w.iface) {
-    params.push(w.iface);
-    clauses.push(`iface = $${params.length}`);
-  }
-  if (w.ip) {
-    params.push(w.ip);
-    clauses.push(`(src = $${params.length} OR dst = $${params.length})`);
-  }
-  if (w.locality && opts.locality !== false) {
-    params.push(w.locality);
-    clauses.push(`locality = $${params.length}`);
-  }
-  return clauses.join(' AND ');
+  const time = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`];
+  return [...time, ...filterSql(w, params, opts)].join(' AND ');
 }
 
-/**
- * HTTP lines of a window, each once: a request crossing a node's switch is seen on the port
- * it enters and on the port it leaves, and one between nodes by both nodes (and any relay);
- * the copies agree on everything but the node, the interface and a few microseconds.
- */
+/** HTTP lines of a window, each once (counting.ts: its copies on other ports and nodes aside). */
 function httpOnce(cond: string, response: boolean): string {
-  const what = response ? 'status' : 'method, url';
   return `SELECT * FROM http WHERE ${cond} AND ${response ? '' : 'NOT '}response
-          QUALIFY row_number() OVER (PARTITION BY src, src_port, dst, dst_port, ${what}, time_ms // 100 ORDER BY time_ms) = 1`;
+          QUALIFY row_number() OVER (PARTITION BY ${httpLineSql(response)} ORDER BY time_ms) = 1`;
 }
 
 async function rows(
@@ -95,7 +62,7 @@ export async function pies(db: DuckDBConnection, w: Window): Promise<Pies> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
-    `WITH f AS (SELECT DISTINCT locality, src, dst, src_port, dst_port, protocol FROM flows WHERE ${where(w, params, { locality: false })}),
+    `WITH f AS (SELECT DISTINCT locality, ${CONVERSATION_SQL} FROM flows WHERE ${where(w, params, { locality: false })}),
           e AS (SELECT locality, src AS ip FROM f UNION ALL SELECT locality, dst AS ip FROM f)
      SELECT locality, ip, count(*)::DOUBLE AS n FROM e GROUP BY ALL`,
     params,
@@ -125,8 +92,8 @@ export async function summary(db: DuckDBConnection, w: Window): Promise<Summary>
   const p1: DuckDBValue[] = [];
   const [f] = await rows(
     db,
-    `SELECT count(DISTINCT (src, dst, src_port, dst_port, protocol))::DOUBLE AS conversations,
-            coalesce(sum(bytes) FILTER (WHERE direction = 'egress'), 0)::DOUBLE AS bytes,
+    `SELECT count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations,
+            coalesce(sum(bytes) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS bytes,
             count(*)::DOUBLE AS records
      FROM flows WHERE ${where(w, p1)}`,
     p1,
@@ -154,8 +121,8 @@ export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20): P
   const result = await rows(
     db,
     `SELECT src, dst, locality, sum(bytes)::DOUBLE AS bytes, sum(packets)::DOUBLE AS packets,
-            count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations
-     FROM flows WHERE ${where(w, params)} AND direction = 'egress'
+            count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations
+     FROM flows WHERE ${where(w, params)} AND ${VOLUME_SQL}
      GROUP BY ALL ORDER BY bytes DESC LIMIT ${Math.min(Math.max(1, limit), 1000)}`,
     params,
   );
@@ -177,7 +144,7 @@ export async function throughput(db: DuckDBConnection, w: Window, stepMs: number
   const result = await rows(
     db,
     `SELECT ${key} AS series, ((time_ms // ${step}) * ${step})::DOUBLE AS t, (sum(bytes) * 8 * 1000 / ${step})::DOUBLE AS bps
-     FROM flows WHERE ${where(w, params)} AND direction = 'egress' GROUP BY ALL ORDER BY t`,
+     FROM flows WHERE ${where(w, params)} AND ${VOLUME_SQL} GROUP BY ALL ORDER BY t`,
     params,
   );
   const series = new Map<string, [number, number][]>();
@@ -263,7 +230,7 @@ export async function endpointPairs(
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
-    `SELECT src, dst, locality, count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations,
+    `SELECT src, dst, locality, count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations,
             sum(bytes)::DOUBLE AS bytes
      FROM flows WHERE ${where(w, params)} GROUP BY ALL ORDER BY conversations DESC LIMIT ${Math.min(limit, 5000)}`,
     params,

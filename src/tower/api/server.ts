@@ -308,6 +308,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     const w = win(c);
     return liveStream(c, deps.live, {
       node: w.node,
+      iface: w.iface,
       ip: w.ip,
       locality: w.locality,
       url: c.req.query('url'),
