@@ -9,6 +9,7 @@ import type { Endpoint, LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
 import { CONVERSATION_SQL, type Filter, filterSql, httpLineSql, VOLUME_SQL } from './counting.js';
 import type {
+  Conversation,
   HttpRequest,
   Pair,
   PieSlice,
@@ -154,6 +155,56 @@ export async function throughput(db: DuckDBConnection, w: Window, stepMs: number
     series.get(name)?.push([Number(r.t), Number(r.bps)]);
   }
   return { stepMs: step, series: Object.fromEntries(series) };
+}
+
+export interface ConversationFilter {
+  /** Only records whose packets carried this DSCP. */
+  dscp?: number | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * The window's conversations, one entry per DSCP value each was marked with, biggest first:
+ * what checking QoS marking reads (does the voice class leave as EF, what did the policer
+ * re-mark), with the TCP flags seen (a lone SYN, a RST).
+ */
+export async function conversations(
+  db: DuckDBConnection,
+  w: Window,
+  f: ConversationFilter = {},
+): Promise<Conversation[]> {
+  const params: DuckDBValue[] = [];
+  let cond = where(w, params);
+  if (f.dscp !== undefined) {
+    params.push(f.dscp);
+    cond += ` AND dscp = $${params.length}`;
+  }
+  const result = await rows(
+    db,
+    `SELECT ${CONVERSATION_SQL}, locality, dscp, bit_or(tcp_flags)::INTEGER AS tcp_flags,
+            coalesce(sum(bytes) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS bytes,
+            coalesce(sum(packets) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS packets,
+            count(*)::DOUBLE AS records, min(first_seen_ms)::DOUBLE AS first_seen, max(time_ms)::DOUBLE AS last_seen
+     FROM flows WHERE ${cond}
+     GROUP BY ALL ORDER BY bytes DESC, records DESC, src, dst, src_port, dst_port, dscp
+     LIMIT ${Math.min(Math.max(1, f.limit ?? 100), 5000)}`,
+    params,
+  );
+  return result.map((r) => ({
+    src: String(r.src),
+    dst: String(r.dst),
+    srcPort: Number(r.src_port),
+    dstPort: Number(r.dst_port),
+    protocol: Number(r.protocol),
+    locality: r.locality as Locality,
+    dscp: Number(r.dscp),
+    tcpFlags: Number(r.tcp_flags),
+    bytes: Number(r.bytes),
+    packets: Number(r.packets),
+    records: Number(r.records),
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+  }));
 }
 
 export interface HttpFilter {

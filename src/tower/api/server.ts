@@ -26,6 +26,7 @@ import { meshEnds, pairLinks } from './mesh.js';
 import type { MeshView } from './mesh-types.js';
 import type { NodeInfo } from './node-types.js';
 import {
+  conversations,
   endpointPairs,
   httpRequests,
   httpStatus,
@@ -281,6 +282,15 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     if (span / step > MAX_BUCKETS)
       throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
     return c.json(await throughput(db, w, step));
+  });
+  app.get('/api/v1/flows', async (c) => {
+    const dscp = intParam(c, 'dscp', -1, 0, 63);
+    return c.json(
+      await conversations(db, win(c), {
+        dscp: dscp < 0 ? undefined : dscp,
+        limit: intParam(c, 'limit', 100, 1, 5000),
+      }),
+    );
   });
   app.get('/api/v1/http', async (c) => {
     const status = intParam(c, 'status', 0, 100, 599);
