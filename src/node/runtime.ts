@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../pki/bpf-manifest.js';
 import type { MonitorConfig__Output } from '../proto/index.js';
-import { log } from '../shared/log.js';
+import { nodeLog as log } from '../shared/log.js';
 import { Agent } from './agent/agent.js';
 import { type NodeConfig, subnet } from './agent/config.js';
 import { bridgeName } from './agent/desired.js';

@@ -4,7 +4,7 @@
  * the locality map and persists through the store, so a restarted tower still places
  * addresses before the nodes reconnect.
  */
-import { log } from '../shared/log.js';
+import { towerLog as log } from '../shared/log.js';
 import type { LocalityMap } from './ingest/locality.js';
 import type { AgentEventRow, MonitorSettings, NodeRow, NodeStatusReport, Position, Slice } from './model.js';
 import { DEFAULT_MONITOR_SETTINGS } from './model.js';
@@ -56,7 +56,7 @@ export class Registry {
         this.places.setNode(row.name, subnets, position);
       } catch (err) {
         log.warn(
-          { node: row.name, reason: (err as Error).message },
+          { node: row.name, err },
           'stored subnets of a node dropped: it registers them again at its next hello',
         );
         subnets = [];

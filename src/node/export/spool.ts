@@ -33,7 +33,7 @@ import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import type { RecordBatch } from '../../proto/index.js';
 import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 
 const HEADER = 8;
 

@@ -21,7 +21,7 @@ import {
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
@@ -179,16 +179,19 @@ export class TowerLink {
       },
     });
     call.on('data', (msg: TowerMessage__Output) => this.onMessage(msg));
-    const retry = (why: string) => {
+    const retry = (why: Error | string) => {
       if (this.call !== call) return;
       this.call = undefined;
       this.welcomed = false;
       if (this.stopped) return;
-      log.info({ reason: why, retryInMs: this.backoff }, 'tower link down; reconnecting');
+      log.info(
+        { ...(typeof why === 'string' ? { reason: why } : { err: why }), retryInMs: this.backoff },
+        'tower link down; reconnecting',
+      );
       this.reconnectTimer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
     };
-    call.on('error', (err: Error) => retry(err.message));
+    call.on('error', (err: Error) => retry(err));
     call.on('end', () => retry('stream ended'));
   }
 

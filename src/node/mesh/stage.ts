@@ -4,7 +4,7 @@
  * it has one, and the interface's load. Every interval it reports each link — its state,
  * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`.
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { setDscp } from '../../shared/socket-options.js';
 import type { MeshConfig, UplinkMesh } from './config.js';
 import { RateMeter } from './counters.js';

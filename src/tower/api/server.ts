@@ -14,7 +14,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
 import { qosApi } from '../qos/routes.js';
@@ -154,7 +154,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
     // The reason stays in the log: a client learns nothing of the tower's insides.
     const incident = randomBytes(6).toString('hex');
-    log.error({ path: c.req.path, incident, reason: err.message }, 'API request failed');
+    log.error({ path: c.req.path, incident, err }, 'API request failed');
     return c.json({ error: 'internal error', incident }, 500);
   });
 

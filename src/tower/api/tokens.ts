@@ -13,7 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { Role, User } from './user-types.js';
 
 export type { Role, User } from './user-types.js';
@@ -92,10 +92,7 @@ export class Tokens {
     } catch (err) {
       if (strict) throw err;
       if (this.stamp !== 'failed')
-        log.error(
-          { file: this.path, reason: (err as Error).message },
-          'API tokens unreadable: every token refused',
-        );
+        log.error({ file: this.path, err }, 'API tokens unreadable: every token refused');
       this.entries = [];
       this.stamp = 'failed';
     }

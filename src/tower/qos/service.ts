@@ -5,7 +5,7 @@
  * rates — which also feed the closed loop when the policy's automatic mode is on.
  */
 import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { QosRate } from '../api/qos-types.js';
 import type { QosAuditRow } from '../model.js';
 import type { DuckStore } from '../store/duckdb.js';

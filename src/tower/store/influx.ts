@@ -4,7 +4,7 @@
  * longer than the buffer lasts, the oldest points are dropped and counted, and the error
  * is logged — DuckDB stays the store of record.
  */
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { IngestBatch } from '../model.js';
 import type { BatchKey, ColumnType, RecordOf, RecordTable } from './columns.js';
 import { RECORD_TABLES } from './tables.js';
@@ -84,10 +84,7 @@ export class InfluxSink {
   async start(): Promise<void> {
     await this.query(`CREATE DATABASE "${this.options.database}"`).catch((err: Error) => {
       this.counters.lastError = err.message;
-      log.warn(
-        { reason: err.message },
-        'InfluxDB: cannot create the database now; will keep trying to write',
-      );
+      log.warn({ err }, 'InfluxDB: cannot create the database now; will keep trying to write');
     });
     this.timer = setInterval(() => void this.flush(), this.options.flushEveryMs ?? 1000);
   }
