@@ -187,6 +187,7 @@ export class NodeRuntime {
       spoolRecords: spool.records,
       spoolLost: spool.lost,
       ipfixRecords: this.ipfix?.counters.records,
+      links: this.mesh?.last ?? [],
     };
   }
 
@@ -237,7 +238,10 @@ export class NodeRuntime {
       );
       return;
     }
-    this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
+    this.mesh = new MeshStage(config.mesh, links, {
+      links: (reports) => this.link.linkReports(reports),
+      routes: (report) => this.link.routeReport(report),
+    });
     await this.mesh.start();
   }
 

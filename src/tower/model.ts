@@ -92,6 +92,35 @@ export interface LinkRow {
   utilization: number;
 }
 
+/** A node's routing table at one moment (docs/mesh.md): every route shares the report's seq. */
+export interface RouteReportRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  source: 'babel' | 'kernel';
+  routes: {
+    prefix: string;
+    /** The next hop's address; empty for the node's own prefixes. */
+    via: string;
+    iface: string;
+    metric: number;
+    sinceMs: number;
+  }[];
+}
+
+/** One route of a report as the store keeps it: a row per route, each with the report's seq and time. */
+export interface MeshRouteRow {
+  timeMs: number;
+  node: string;
+  seq: number;
+  source: RouteReportRow['source'];
+  prefix: string;
+  via: string;
+  iface: string;
+  metric: number;
+  sinceMs: number;
+}
+
 /** One batch from one node, decoded and classified, stored whole. */
 export interface IngestBatch {
   node: string;
@@ -101,6 +130,7 @@ export interface IngestBatch {
   http: HttpRow[];
   stats: StatsRow[];
   links: LinkRow[];
+  routes: RouteReportRow[];
 }
 
 /** One minute of one address pair's flows, rolled up (the store's flows_1m). */

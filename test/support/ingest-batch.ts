@@ -1,6 +1,7 @@
 /**
  * A batch with one record of every kind, every field set (no null, no zero, no empty text):
- * what a store or sink test writes when it must see each column arrive.
+ * what a store or sink test writes when it must see each column arrive. The route report
+ * holds two routes, so it stores as two rows.
  */
 import type { IngestBatch } from '../../src/tower/model.js';
 
@@ -9,7 +10,7 @@ export function fullBatch(node: string, firstSeq: number, timeMs: number): Inges
   return {
     node,
     firstSeq,
-    lastSeq: firstSeq + 3,
+    lastSeq: firstSeq + 4,
     flows: [
       {
         ...at,
@@ -90,6 +91,30 @@ export function fullBatch(node: string, firstSeq: number, timeMs: number): Inges
         loadTxBps: 1000,
         loadRxBps: 2000,
         utilization: 0.0001,
+      },
+    ],
+    routes: [
+      {
+        node,
+        seq: firstSeq + 4,
+        timeMs,
+        source: 'babel',
+        routes: [
+          {
+            prefix: '10.77.152.0/24',
+            via: '10.77.200.2',
+            iface: 'mesh0',
+            metric: 96,
+            sinceMs: timeMs - 7000,
+          },
+          {
+            prefix: '10.77.153.0/24',
+            via: '10.77.200.2',
+            iface: 'mesh0',
+            metric: 352,
+            sinceMs: timeMs - 6000,
+          },
+        ],
       },
     ],
   };

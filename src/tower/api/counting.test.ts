@@ -77,7 +77,7 @@ function batch(node: string, flows: FlowRow[], lines: HttpRow[], seq0: number): 
   const numbered = <T extends { seq: number }>(rows: T[]) => rows.map((r) => ({ ...r, seq: seq++ }));
   const f = numbered(flows);
   const h = numbered(lines);
-  return { node, firstSeq: seq0, lastSeq: seq - 1, flows: f, http: h, stats: [], links: [] };
+  return { node, firstSeq: seq0, lastSeq: seq - 1, flows: f, http: h, stats: [], links: [], routes: [] };
 }
 
 /**

@@ -23,7 +23,9 @@ import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
-import type { MeshView } from './mesh-types.js';
+import { linkSeries, meshEvents } from './mesh-history.js';
+import { meshPaths, newestRoutes } from './mesh-paths.js';
+import type { MeshEvents, MeshView } from './mesh-types.js';
 import type { NodeInfo } from './node-types.js';
 import {
   conversations,
@@ -134,6 +136,23 @@ const MonitorChange = z
   })
   .partial()
   .strict();
+
+/** ?step in ms for buckets over the window w: by default about 120 buckets of at least a second, never more than MAX_BUCKETS. */
+function stepOf(c: Context, w: Window): number {
+  const span = w.toMs - w.fromMs;
+  const fallback = Math.max(1000, Math.ceil(span / 120), Math.ceil(span / MAX_BUCKETS));
+  const step = intParam(c, 'step', fallback, 1000, 86_400_000);
+  if (span / step > MAX_BUCKETS)
+    throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
+  return step;
+}
+
+/** A node name in a path: what a node may be called. */
+function nodeParam(c: Context, name: string): string {
+  const v = c.req.param(name) ?? '';
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new BadRequest(`"${v.slice(0, 40)}" is not a node name`);
+  return v;
+}
 
 export function buildApi(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -258,16 +277,39 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
 
+  const nodeOf = (address: string) => deps.places.endpoint(address).node;
   app.get('/api/v1/mesh', async (c) => {
+    const nodes = [...deps.registry.nodes.values()];
+    const routes = await newestRoutes(db);
     const view: MeshView = {
-      nodes: [...deps.registry.nodes.values()].map((n) => ({
+      nodes: nodes.map((n) => ({
         name: n.name,
         connected: n.connected,
         position: n.position,
+        routes: routes.get(n.name)?.source ?? null,
       })),
       links: pairLinks(await meshEnds(db)),
+      paths: meshPaths(
+        nodes.map((n) => ({ name: n.name, prefixes: n.slices.flatMap((s) => s.subnets) })),
+        routes,
+        nodeOf,
+      ),
     };
     return c.json(view);
+  });
+  app.get('/api/v1/mesh/links/:a/:b', async (c) => {
+    const [a, b] = [nodeParam(c, 'a'), nodeParam(c, 'b')];
+    const w = win(c);
+    const series = await linkSeries(db, a, b, w, stepOf(c, w), nodeOf);
+    if (!series)
+      return c.json({ error: `no radio link between ${a} and ${b} was reported in this window` }, 404);
+    return c.json(series);
+  });
+  app.get('/api/v1/mesh/events', async (c) => {
+    const events: MeshEvents = {
+      events: await meshEvents(db, win(c), intParam(c, 'limit', 200, 1, 2000), nodeOf),
+    };
+    return c.json(events);
   });
   app.get('/api/v1/summary', async (c) => c.json(await summary(db, win(c))));
   app.get('/api/v1/pies', async (c) => c.json(await pies(db, win(c))));
@@ -276,12 +318,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   );
   app.get('/api/v1/throughput', async (c) => {
     const w = win(c);
-    const span = w.toMs - w.fromMs;
-    const fallback = Math.max(1000, Math.ceil(span / 120), Math.ceil(span / MAX_BUCKETS));
-    const step = intParam(c, 'step', fallback, 1000, 86_400_000);
-    if (span / step > MAX_BUCKETS)
-      throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
-    return c.json(await throughput(db, w, step));
+    return c.json(await throughput(db, w, stepOf(c, w)));
   });
   app.get('/api/v1/flows', async (c) => {
     const dscp = intParam(c, 'dscp', -1, 0, 63);

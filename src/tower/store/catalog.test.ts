@@ -53,6 +53,8 @@ test('a store from before schema versions opens at the current one and keeps eve
       `INSERT INTO monitor_stats VALUES (${t}, 'n1', 3, 3, 4, 5, 6, 7, 8, 9, 10)`,
       `INSERT INTO mesh_links VALUES (${t}, 'n1', 4, 'mesh0', '10.77.200.1', '10.77.200.2', 'up', '[]', ${t - 5000},
          50, 50, 1, 2, 3, NULL, 0, 0, 20000000, 20000000, 'dlep', 1000, 2000, 0.0001)`,
+      `INSERT INTO mesh_routes VALUES (${t}, 'n1', 5, 'babel', '10.77.152.0/24', '10.77.200.2', 'mesh0', 96, ${t - 7000}),
+         (${t}, 'n1', 5, 'babel', '10.77.153.0/24', '10.77.200.2', 'mesh0', 352, ${t - 6000})`,
       `INSERT INTO nodes VALUES ('n1', '["10.77.151.0/24"]', '[{"name":"a","subnets":["10.77.151.0/24"],"bridge":"br-a"}]',
          48.1, 11.5, 'tacmesh 0.1', ${t - 9000}, ${t}, 'null', '{"l3":true,"version":4}')`,
       `INSERT INTO qos_audit VALUES (${t}, 'alice', 'set', 3, 'added class voice', '{"classes":[]}')`,
@@ -75,9 +77,14 @@ test('a store from before schema versions opens at the current one and keeps eve
         [{ ...fullBatch('n1', 1, t).flows[0], dstNode: null }],
         'the same record as fullBatch makes, but the destination on no node',
       );
-      for (const name of ['http', 'monitor_stats', 'mesh_links']) {
+      for (const [name, n] of [
+        ['http', 1],
+        ['monitor_stats', 1],
+        ['mesh_links', 1],
+        ['mesh_routes', 2],
+      ] as const) {
         const r = await store.reader.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${name}`);
-        assert.equal(r.getRowObjectsJS()[0]?.n, 1, `the ${name} row is kept`);
+        assert.equal(r.getRowObjectsJS()[0]?.n, n, `the ${name} rows are kept`);
       }
       assert.deepEqual(await store.loadNodes(), [
         {
@@ -95,9 +102,9 @@ test('a store from before schema versions opens at the current one and keeps eve
       ]);
       assert.equal((await store.loadQosAudit(10))[0]?.summary, 'added class voice');
 
-      assert.deepEqual(store.stored.get('n1')?.ranges, [[1, 4]], 'the old records count as stored');
+      assert.deepEqual(store.stored.get('n1')?.ranges, [[1, 5]], 'the old records count as stored');
       assert.equal(await store.append(fullBatch('n1', 1, t)), 0, 'a resend of them is recognised');
-      assert.equal(await store.append(fullBatch('n1', 5, t)), 4, 'new records of every kind store');
+      assert.equal(await store.append(fullBatch('n1', 6, t)), 5, 'new records of every kind store');
       const stats = await store.reader.runAndReadAll('SELECT * FROM monitor_stats ORDER BY seq');
       assert.deepEqual(
         stats.getRowObjectsJS().map((r) => rowOf(MONITOR_STATS, r).l7SampledOut),

@@ -106,23 +106,55 @@ export type BatchKey = {
 }[keyof IngestBatch];
 export type RecordOf<K extends BatchKey> = IngestBatch[K][number];
 
-/** A table of a node's records: every row has its node, seq and time, and comes in a batch. */
-export interface RecordTable<K extends BatchKey> extends Table<RecordOf<K>> {
+/** What every stored row of a node's records has. */
+export interface StoredRecord {
+  node: string;
+  seq: number;
+  timeMs: number;
+}
+
+/**
+ * A table of a node's records: they come in a batch's list, each record one row, or, for a
+ * record that holds a list (a route report's routes), one row per item, all with its seq.
+ */
+export interface RecordTable<K extends BatchKey, Row extends StoredRecord = StoredRecord> extends Table<Row> {
   batch: K;
   /** The InfluxDB measurement its rows become. */
   measurement: string;
+  rows: (record: RecordOf<K>) => Row[];
 }
+
+/** A record table of batch list K, whatever its row type: what the store and the sink iterate over. */
+export type SomeRecordTable<K extends BatchKey = BatchKey> = Omit<RecordTable<K>, 'columns' | 'rows'> & {
+  columns: Column<never>[];
+  rows: (record: RecordOf<K>) => StoredRecord[];
+};
+
+type RecordOptions = TableOptions & { measurement: string };
 
 export function recordTable<K extends BatchKey>(
   batch: K,
   name: string,
-  options: TableOptions & { measurement: string },
+  options: RecordOptions,
   specs: ColumnSpecs<RecordOf<K>>,
-): RecordTable<K> {
-  const t = table<RecordOf<K>>(name, { retention: 'raw', ...options }, specs);
+): RecordTable<K, RecordOf<K>>;
+export function recordTable<K extends BatchKey, Row extends StoredRecord>(
+  batch: K,
+  name: string,
+  options: RecordOptions & { rows: (record: RecordOf<K>) => Row[] },
+  specs: ColumnSpecs<Row>,
+): RecordTable<K, Row>;
+export function recordTable<K extends BatchKey, Row extends StoredRecord>(
+  batch: K,
+  name: string,
+  options: RecordOptions & { rows?: (record: RecordOf<K>) => Row[] },
+  specs: ColumnSpecs<Row>,
+): RecordTable<K, Row> {
+  const { rows, measurement, ...rest } = options;
+  const t = table<Row>(name, { retention: 'raw', ...rest }, specs);
   for (const field of ['node', 'seq', 'timeMs'])
     if (!t.columns.some((c) => c.field === field)) throw new Error(`record table ${name} has no ${field}`);
-  return { ...t, batch, measurement: options.measurement };
+  return { ...t, batch, measurement, rows: rows ?? ((r) => [r as unknown as Row]) };
 }
 
 /** A row's value as DuckDB takes it in a statement's parameters. */

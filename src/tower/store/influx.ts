@@ -6,7 +6,7 @@
  */
 import { towerLog as log } from '../../shared/log.js';
 import type { IngestBatch } from '../model.js';
-import type { BatchKey, ColumnType, RecordOf, RecordTable } from './columns.js';
+import type { BatchKey, ColumnType, RecordOf, SomeRecordTable, StoredRecord } from './columns.js';
 import { RECORD_TABLES } from './tables.js';
 
 export interface InfluxOptions {
@@ -41,7 +41,7 @@ function fieldValue(type: ColumnType, v: unknown): string {
  * One table's rows as points of its measurement: the tag columns are the series, every
  * other column but the time a field (NULLs left out), the time the point's.
  */
-function lineWriter<K extends BatchKey>(t: RecordTable<K>): (r: RecordOf<K>) => string {
+function lineWriter(t: SomeRecordTable): (r: StoredRecord) => string {
   const tags = t.columns.filter((c) => c.tag);
   const fields = t.columns.filter((c) => !c.tag && !c.time);
   return (r) => {
@@ -60,15 +60,17 @@ function lineWriter<K extends BatchKey>(t: RecordTable<K>): (r: RecordOf<K>) => 
   };
 }
 
-const WRITERS = (Object.values(RECORD_TABLES) as RecordTable<BatchKey>[]).map((t) => ({
-  batch: t.batch,
+const WRITERS = (Object.values(RECORD_TABLES) as SomeRecordTable[]).map((t) => ({
+  table: t,
   line: lineWriter(t),
 }));
 
 /** Line protocol for one batch: every stored record, as its table declares it (tables.ts). */
 export function toLines(batch: IngestBatch): string[] {
   const lines: string[] = [];
-  for (const w of WRITERS) for (const r of batch[w.batch] as RecordOf<BatchKey>[]) lines.push(w.line(r));
+  for (const w of WRITERS)
+    for (const r of batch[w.table.batch] as RecordOf<BatchKey>[])
+      for (const row of w.table.rows(r)) lines.push(w.line(row));
   return lines;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import type { IngestBatch } from '../model.js';
-import type { BatchKey, ColumnType, RecordOf, RecordTable, Table } from './columns.js';
+import type { BatchKey, ColumnType, RecordOf, SomeRecordTable, StoredRecord, Table } from './columns.js';
 import { SeqRanges } from './seq-ranges.js';
 import { RECORD_TABLES } from './tables.js';
 
@@ -42,12 +42,12 @@ function rowWriter<R>(t: Table<R>): (a: DuckDBAppender, row: R) => void {
 }
 
 interface Sink {
-  batch: BatchKey;
-  write: (a: DuckDBAppender, row: never) => void;
+  table: SomeRecordTable;
+  write: (a: DuckDBAppender, row: StoredRecord) => void;
   appender: DuckDBAppender;
 }
 
-const TABLES = Object.values(RECORD_TABLES) as RecordTable<BatchKey>[];
+const TABLES = Object.values(RECORD_TABLES) as SomeRecordTable[];
 
 export class RecordWriter {
   /** Which seqs of each node are stored (resends are recognised against it). */
@@ -75,8 +75,8 @@ export class RecordWriter {
   private async openAppenders(): Promise<void> {
     for (const t of TABLES)
       this.sinks.push({
-        batch: t.batch,
-        write: rowWriter(t),
+        table: t,
+        write: rowWriter(t) as Sink['write'],
         appender: await this.db.createAppender(t.name),
       });
   }
@@ -110,15 +110,16 @@ export class RecordWriter {
   append(batch: IngestBatch): number {
     const have = this.ranges(batch.node);
     let added = 0;
+    const records = (s: Sink) => batch[s.table.batch] as RecordOf<BatchKey>[];
     for (const s of this.sinks) {
-      for (const r of batch[s.batch] as RecordOf<BatchKey>[]) {
+      for (const r of records(s)) {
         if (have.has(r.seq)) continue;
-        s.write(s.appender, r as never);
+        for (const row of s.table.rows(r)) s.write(s.appender, row);
         added++;
       }
     }
     for (const s of this.sinks) s.appender.flushSync();
-    have.addSeqs(this.sinks.flatMap((s) => (batch[s.batch] as RecordOf<BatchKey>[]).map((r) => r.seq)));
+    have.addSeqs(this.sinks.flatMap((s) => records(s).map((r) => r.seq)));
     return added;
   }
 

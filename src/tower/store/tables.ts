@@ -9,8 +9,15 @@
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
  */
-import type { AgentEventRow, FlowMinuteRow, NodeRow, QosAuditRow, RollupStateRow } from '../model.js';
-import { type BatchKey, type RecordTable, recordTable, type Table, table } from './columns.js';
+import type {
+  AgentEventRow,
+  FlowMinuteRow,
+  MeshRouteRow,
+  NodeRow,
+  QosAuditRow,
+  RollupStateRow,
+} from '../model.js';
+import { type BatchKey, recordTable, type SomeRecordTable, type Table, table } from './columns.js';
 
 export const FLOWS = recordTable(
   'flows',
@@ -117,12 +124,35 @@ export const MESH_LINKS = recordTable(
   },
 );
 
+/** The nodes' routing tables (docs/mesh.md): a row per route, the rows of one report share its seq. */
+export const MESH_ROUTES = recordTable(
+  'routes',
+  'mesh_routes',
+  {
+    measurement: 'mesh_route',
+    rows: (r): MeshRouteRow[] =>
+      r.routes.map((x) => ({ timeMs: r.timeMs, node: r.node, seq: r.seq, source: r.source, ...x })),
+  },
+  {
+    timeMs: { type: 'BIGINT', time: true },
+    node: { type: 'VARCHAR', tag: true },
+    seq: 'UBIGINT',
+    source: { type: 'VARCHAR', tag: true },
+    prefix: { type: 'VARCHAR', tag: true },
+    via: { type: 'VARCHAR', tag: true },
+    iface: 'VARCHAR',
+    metric: 'UINTEGER',
+    sinceMs: 'BIGINT',
+  },
+);
+
 /** Every table of a node's records, by its list in IngestBatch: the compiler wants one for each. */
-export const RECORD_TABLES: { [K in BatchKey]: RecordTable<K> } = {
+export const RECORD_TABLES: { [K in BatchKey]: SomeRecordTable<K> } = {
   flows: FLOWS,
   http: HTTP,
   stats: MONITOR_STATS,
   links: MESH_LINKS,
+  routes: MESH_ROUTES,
 };
 
 /** One-minute roll-ups of flows (catalog.ts), kept longer than the raw rows. */
