@@ -26,7 +26,9 @@ import { meshEnds, pairLinks } from './mesh.js';
 import { linkSeries, meshEvents } from './mesh-history.js';
 import { meshPaths, newestRoutes } from './mesh-paths.js';
 import type { MeshEvents, MeshView } from './mesh-types.js';
+import type { NodeInfo } from './node-types.js';
 import {
+  conversations,
   endpointPairs,
   httpRequests,
   httpStatus,
@@ -37,6 +39,7 @@ import {
   topTalkers,
   type Window,
 } from './queries.js';
+import type { MapData } from './query-types.js';
 import { LoginThrottle, SESSION_MAX_AGE_S, Sessions } from './sessions.js';
 import { StaticSite } from './static.js';
 import type { Tokens, User } from './tokens.js';
@@ -233,23 +236,25 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   app.get('/api/v1/nodes', (c) =>
     c.json(
-      [...deps.registry.nodes.values()].map((n) => ({
-        name: n.name,
-        connected: n.connected,
-        via: n.via,
-        subnets: n.subnets,
-        slices: n.slices,
-        position: n.position,
-        software: n.software,
-        firstSeen: n.firstSeenMs,
-        lastSeen: n.lastSeenMs,
-        clockSkewMs: n.clockSkewMs,
-        status: n.status,
-        monitor: n.monitor,
-        monitorApplied: n.appliedMonitorVersion === n.monitor.version,
-        recordsStored: n.recordsStored,
-        events: n.events.slice(-50),
-      })),
+      [...deps.registry.nodes.values()].map(
+        (n): NodeInfo => ({
+          name: n.name,
+          connected: n.connected,
+          via: n.via,
+          subnets: n.subnets,
+          slices: n.slices,
+          position: n.position,
+          software: n.software,
+          firstSeen: n.firstSeenMs,
+          lastSeen: n.lastSeenMs,
+          clockSkewMs: n.clockSkewMs,
+          status: n.status,
+          monitor: n.monitor,
+          monitorApplied: n.appliedMonitorVersion === n.monitor.version,
+          recordsStored: n.recordsStored,
+          events: n.events.slice(-50),
+        }),
+      ),
     ),
   );
 
@@ -323,6 +328,15 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     const w = win(c);
     return c.json(await throughput(db, w, stepOf(c, w)));
   });
+  app.get('/api/v1/flows', async (c) => {
+    const dscp = intParam(c, 'dscp', -1, 0, 63);
+    return c.json(
+      await conversations(db, win(c), {
+        dscp: dscp < 0 ? undefined : dscp,
+        limit: intParam(c, 'limit', 100, 1, 5000),
+      }),
+    );
+  });
   app.get('/api/v1/http', async (c) => {
     const status = intParam(c, 'status', 0, 100, 599);
     return c.json(
@@ -342,13 +356,14 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       position: n.position,
       connected: n.connected,
     }));
-    return c.json({ nodes, pairs });
+    return c.json({ nodes, pairs } satisfies MapData);
   });
   app.get('/api/v1/live', (c) => {
     if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);
     const w = win(c);
     return liveStream(c, deps.live, {
       node: w.node,
+      iface: w.iface,
       ip: w.ip,
       locality: w.locality,
       url: c.req.query('url'),

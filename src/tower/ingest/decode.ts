@@ -6,7 +6,7 @@
  * record escapes retention by claiming to come from the future.
  */
 import { isIP } from 'node:net';
-import type { RecordBatch__Output } from '../../proto/gen/tacmesh/v1/RecordBatch.js';
+import type { RecordBatch__Output } from '../../proto/index.js';
 import type { IngestBatch } from '../model.js';
 import type { LocalityMap } from './locality.js';
 import { parseCidr } from './prefix.js';
@@ -160,6 +160,7 @@ export function decodeBatch(
       eventsDropped: s.eventsDropped,
       malformed: s.malformed,
       recordsLost: s.recordsLost,
+      l7SampledOut: s.l7SampledOut,
     })),
     links: batch.links.map((l) => ({
       node,

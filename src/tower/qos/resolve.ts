@@ -5,7 +5,7 @@
  * out: with no destination it would match everything. An `auto` link gets the radio's
  * maximum rate from its mesh reports, and is left out until the first one.
  */
-import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosPolicy } from '../../proto/index.js';
 import type { QosPolicySpec } from './model.js';
 
 /** node → iface → class → lowered ceiling (bps) */

@@ -6,11 +6,11 @@
  * link whose rate is `auto` the loop takes capacity and load from the node's newest mesh
  * report of that link, and the classes are built at the radio's maximum rate.
  */
-import type { QosCounters__Output } from '../../proto/gen/tacmesh/v1/QosCounters.js';
-import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
 import { towerLog as log } from '../../shared/log.js';
-import type { LinkRow } from '../model.js';
-import type { DuckStore, QosAuditRow } from '../store/duckdb.js';
+import type { AutoLinkView, QosRate } from '../api/qos-types.js';
+import type { LinkRow, QosAuditRow } from '../model.js';
+import type { DuckStore } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';
 import { EMPTY_POLICY, QosPolicySpec } from './model.js';
 import { type CeilingLimits, nodePolicy } from './resolve.js';
@@ -24,7 +24,7 @@ export interface NodeQosState {
   applied: number;
   refused: { version: number; error: string } | undefined;
   /** per link and class: bits per second over the last report interval, and drops in it */
-  rates: { iface: string; class: string; bps: number; drops: number }[];
+  rates: QosRate[];
   reportedMs: number;
 }
 
@@ -35,15 +35,6 @@ export interface MeasuredLink {
   loadTxBps: number;
   state: LinkRow['state'];
   receivedMs: number;
-}
-
-/** An `auto` link as GET /api/v1/qos shows it. */
-export interface AutoLinkView {
-  /** the rate its classes are built at (null before its first mesh report) */
-  rateBps: number | null;
-  capacityBps: number;
-  loadTxBps: number;
-  state: string;
 }
 
 /** A mesh report older than this (at the tower) is not acted on: the node stopped measuring. */
