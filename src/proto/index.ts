@@ -30,5 +30,6 @@ export type { NodeMessage, NodeMessage__Output } from './gen/tacmesh/v1/NodeMess
 export type { QosCounters, QosCounters__Output } from './gen/tacmesh/v1/QosCounters.js';
 export type { QosPolicy, QosPolicy__Output } from './gen/tacmesh/v1/QosPolicy.js';
 export type { RecordBatch, RecordBatch__Output } from './gen/tacmesh/v1/RecordBatch.js';
+export type { ServiceDeclaration__Output } from './gen/tacmesh/v1/ServiceDeclaration.js';
 export type { TowerClient, TowerHandlers } from './gen/tacmesh/v1/Tower.js';
 export type { TowerMessage, TowerMessage__Output } from './gen/tacmesh/v1/TowerMessage.js';

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { AgentEventRow, IngestBatch } from '../model.js';
+import { BATCH_LATENESS_MS, LATENCY_PERIOD_MS, RESPONSE_WAIT_MS, ROLL_UP_LATENCY } from './http-latency.js';
 import { SCHEMA } from './schema.js';
 import { SeqRanges } from './seq-ranges.js';
 
@@ -394,6 +395,36 @@ export class DuckStore {
     await this.writer.run('DELETE FROM flows_1m WHERE minute_ms < $1', [
       nowMs - this.options.rollupRetentionDays * DAY,
     ]);
+    await this.writer.run('DELETE FROM http_latency WHERE period_ms < $1', [
+      nowMs - this.options.rollupRetentionDays * DAY,
+    ]);
+  }
+
+  /**
+   * Rolls the HTTP lines of whole periods whose responses and batches are all in (older than
+   * RESPONSE_WAIT_MS + BATCH_LATENESS_MS) into latency histograms, once each; returns the
+   * end of the rolled-up time.
+   */
+  rollUpLatency(nowMs = Date.now()): Promise<number> {
+    return this.exclusive(async () => {
+      const state = await this.writer.runAndReadAll(
+        `SELECT done_ms::DOUBLE AS d FROM rollup_state WHERE name = 'http_latency'`,
+      );
+      const done = Number(state.getRowObjectsJS()[0]?.d ?? 0);
+      const upTo =
+        Math.floor((nowMs - RESPONSE_WAIT_MS - BATCH_LATENESS_MS) / LATENCY_PERIOD_MS) * LATENCY_PERIOD_MS;
+      if (upTo <= done) return done;
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        await this.writer.run(ROLL_UP_LATENCY, [done, upTo]);
+        await this.writer.run(`INSERT OR REPLACE INTO rollup_state VALUES ('http_latency', $1)`, [upTo]);
+        await this.writer.run('COMMIT');
+      } catch (err) {
+        await this.writer.run('ROLLBACK');
+        throw err;
+      }
+      return upTo;
+    });
   }
 
   close(everything = true): void {

@@ -30,6 +30,11 @@ export const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS agent_events (
     time_ms BIGINT, node VARCHAR, entity VARCHAR, problem VARCHAR, action VARCHAR, ok BOOLEAN,
     cause VARCHAR, error VARCHAR, took_ms UINTEGER)`,
+  // Request → response latency of each client/server pair as each node saw it, per 10 s period:
+  // a row per status class (status // 100; 0: no response) and log bucket (docs/services.md).
+  `CREATE TABLE IF NOT EXISTS http_latency (
+    period_ms BIGINT, node VARCHAR, client VARCHAR, server VARCHAR, server_port USMALLINT,
+    status_class UTINYINT, bucket UTINYINT, n UBIGINT)`,
   `CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, done_ms BIGINT)`,
   // Every change of the QoS policy (an operator's, a refused one, the closed loop's): who, when, what.
   `CREATE TABLE IF NOT EXISTS qos_audit (
