@@ -10,8 +10,10 @@
  * response before the client has it, so the server's time can only lie in that range.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { NodeTowerLab, waitFor } from '../../../test/support/node-tower.js';
+import { BIN, NodeTowerLab, waitFor } from '../../../test/support/node-tower.js';
 import { Tool, toolPath } from '../../../test/support/tools/index.js';
 import type { ServiceGraph, ServiceRow, ServiceSeries } from '../api/services-types.js';
 
@@ -141,6 +143,55 @@ describe('services: golden signals from a real node and tower', () => {
       rows.map((r) => r.name),
       ['c2', 'console'],
       'the registry is unchanged',
+    );
+  });
+
+  test('tacmesh services apply: the tower refuses a contradicting file, naming it, and takes a good one', async () => {
+    // Not spawnSync: the tower answering it runs in this process.
+    const tacmesh = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [
+            BIN,
+            'services',
+            ...args,
+            '--api',
+            `https://127.0.0.1:${rig.tower?.api.port}`,
+            '--ca',
+            `${rig.dir}/pki/ca.crt`,
+          ],
+          { encoding: 'utf8', env: { ...process.env, TACMESH_TOKEN: rig.token }, timeout: 20_000 },
+          (err, stdout, stderr) => resolve({ status: err ? (err.code as number) : 0, stdout, stderr }),
+        );
+      });
+    const file = `${rig.dir}/services.yaml`;
+    const c2 = `  - { name: c2, precedence: flash, instances: [{ node: node1, address: ${rig.server}, port: 80 }] }\n`;
+    writeFileSync(
+      file,
+      `services:\n${c2}  - { name: chat, instances: [{ node: node1, address: ${rig.server}, port: 80 }] }\n`,
+    );
+    const refused = await tacmesh('apply', '-f', file);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, new RegExp(`${file}: services: .*is already an instance of service "c2"`));
+    writeFileSync(
+      file,
+      `services:\n${c2}  - { name: chat, precedence: immediate, instances: [{ node: node1, address: ${rig.server}, port: 5222, protocol: tcp }] }\n`,
+    );
+    const applied = await tacmesh('apply', '-f', file);
+    assert.equal(applied.status, 0, applied.stderr);
+    const list = await tacmesh('list');
+    assert.equal(list.status, 0, list.stderr);
+    assert.deepEqual(
+      list.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split('\t').slice(0, 2)),
+      [
+        ['c2', 'flash'],
+        ['chat', 'immediate'],
+      ],
     );
   });
 });
