@@ -9,6 +9,7 @@ import { api } from '../api.js';
 import { empty, fill, h } from '../dom.js';
 import type { PageContext } from '../main.js';
 import { refresher } from '../refresh.js';
+import { quickEdits } from './qos-form.js';
 
 interface QosClass {
   name: string;
@@ -93,6 +94,7 @@ export function mountQos(ctx: PageContext): () => void {
   });
   const problems = h('ul', { id: 'qos-errors', class: 'warn-text' });
   const outcome = h('div', { id: 'qos-outcome', class: 'apply-state' });
+  const form = quickEdits(() => void reload());
   let dirty = false;
   editor.addEventListener('input', () => {
     dirty = true;
@@ -144,6 +146,7 @@ export function mountQos(ctx: PageContext): () => void {
     card('Classes', classes),
     card('Rules', rules),
     card('Nodes: version in force and per-class rates', nodes),
+    ...(operator ? [card('Change a class or a service', form.el)] : []),
     card(
       operator ? 'Edit the policy' : 'The policy (read-only: viewer)',
       editor,
@@ -172,6 +175,7 @@ export function mountQos(ctx: PageContext): () => void {
   const reload = async () => {
     const [s, log] = await Promise.all([api<QosState>('qos'), api<AuditRow[]>('qos/audit?limit=50')]);
     error.hidden = true;
+    if (operator) await form.load(s.policy.classes);
     const lowered = Object.entries(s.limits);
     head.textContent = `policy v${s.version} · automatic mode ${s.policy.auto.enabled ? 'on' : 'off'}${
       lowered.length ? ` · ceilings lowered on ${lowered.map(([l]) => l).join(', ')}` : ''
