@@ -201,6 +201,7 @@ export class NodeRuntime {
       spoolRecords: spool.records,
       spoolLost: spool.lost,
       ipfixRecords: this.ipfix?.counters.records,
+      links: this.mesh?.last ?? [],
     };
   }
 
@@ -251,7 +252,10 @@ export class NodeRuntime {
       );
       return;
     }
-    this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
+    this.mesh = new MeshStage(config.mesh, links, {
+      links: (reports) => this.link.linkReports(reports),
+      routes: (report) => this.link.routeReport(report),
+    });
     await this.mesh.start();
   }
 

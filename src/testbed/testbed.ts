@@ -37,6 +37,8 @@ const DATA_ROOT = '/var/lib/tacmesh/testbed';
 const BIN = fileURLToPath(new URL('../../bin/tacmesh.js', import.meta.url));
 const CONTROL_PORT = 7443;
 const TOWER_API_PORT = 8443;
+/** Each node's Prometheus endpoint, on its namespace's loopback. */
+export const NODE_METRICS_PORT = 9108;
 /** What `up` runs: checked before it makes anything. */
 const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
 
@@ -179,9 +181,13 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
     tower: { address: `${plan.towerMgmt}:${CONTROL_PORT}`, name: 'tower', pki: join(dir, 'pki', node.name) },
     position: node.position,
+    mesh: { routes: { babel: { path: babelSocket(dir, node.name) } } },
     watch: ['mesh-*', ...(node.name === plan.external.gatewayNode ? ['ext0'] : [])],
   };
 }
+
+/** Where a node's babeld answers its local (read-only) control protocol. */
+export const babelSocket = (dir: string, node: string) => join(dir, `babeld-${node}.sock`);
 
 function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
   return `${state.prefix}-${node}-${slice}-${member}`;
@@ -456,7 +462,18 @@ async function startNodes(r: Run): Promise<void> {
       n.name,
       nodes.get(n.name) ?? null,
       process.execPath,
-      [BIN, 'node', 'run', '-c', join(dir, `${n.name}.yaml`), '--state-dir', join(dir, `state-${n.name}`)],
+      [
+        ...[
+          BIN,
+          'node',
+          'run',
+          '-c',
+          join(dir, `${n.name}.yaml`),
+          '--state-dir',
+          join(dir, `state-${n.name}`),
+        ],
+        ...['--metrics-listen', `127.0.0.1:${NODE_METRICS_PORT}`],
+      ],
       logs,
     );
   }
@@ -484,7 +501,7 @@ async function startRouting(r: Run): Promise<void> {
       .filter((l) => l.a === n.name || l.b === n.name)
       .map((l) => (l.a === n.name ? l.ifA : l.ifB));
     const conf = join(dir, `babeld-${n.name}.conf`);
-    writeFileSync(conf, babelConfig(meshIfs, n.name === plan.external.gatewayNode));
+    writeFileSync(conf, babelConfig(meshIfs, n.name === plan.external.gatewayNode, babelSocket(dir, n.name)));
     state.pids[`babeld-${n.name}`] = startDetached(
       `babeld-${n.name}`,
       nodes.get(n.name) ?? null,

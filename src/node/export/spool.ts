@@ -89,7 +89,11 @@ function readState(file: string): State | undefined | null {
 
 const timeOf = (b: RecordBatch) => Number(b.stats?.[0]?.timeMs ?? Date.now());
 const recordsOf = (b: RecordBatch) =>
-  (b.flows?.length ?? 0) + (b.http?.length ?? 0) + (b.stats?.length ?? 0) + (b.links?.length ?? 0);
+  (b.flows?.length ?? 0) +
+  (b.http?.length ?? 0) +
+  (b.stats?.length ?? 0) +
+  (b.links?.length ?? 0) +
+  (b.routes?.length ?? 0);
 
 /** The first index of a sorted array where `past` holds (the array's length if nowhere). */
 function firstIndex<T>(items: T[], past: (item: T) => boolean): number {

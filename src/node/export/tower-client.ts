@@ -24,9 +24,10 @@ import {
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
+import type { RouteReport } from '../mesh/routes/watcher.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
-import { encodeFlow, encodeHttp, encodeLink, encodeStats } from './encode.js';
+import { encodeFlow, encodeHttp, encodeLink, encodeRoutes, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
 import { Spool, type SpoolOptions } from './spool.js';
 import { addressOf } from './uplink.js';
@@ -288,10 +289,15 @@ export class TowerLink {
     for (const report of reports) this.pending.links.push({ report, timeMs });
   }
 
+  /** The mesh stage's route report: it goes with the next batch. */
+  routeReport(report: RouteReport, timeMs = Date.now()): void {
+    this.pending.routes.push({ report, timeMs });
+  }
+
   private cutBatch(): void {
-    const { flows, http, stats, links } = this.pending;
+    const { flows, http, stats, links, routes } = this.pending;
     this.pending = emptyPending();
-    const records = flows.length + http.length + stats.length + links.length;
+    const records = flows.length + http.length + stats.length + links.length + routes.length;
     if (records === 0) return;
     const firstSeq = this.seq.last + 1;
     const batch: RecordBatch = {
@@ -300,6 +306,7 @@ export class TowerLink {
       http: http.map((e) => encodeHttp(e, this.seq.take())),
       stats: stats.map((s) => encodeStats(s, this.seq.take(), this.counters.recordsLost)),
       links: links.map((l) => encodeLink(l.report, this.seq.take(), l.timeMs)),
+      routes: routes.map((r) => encodeRoutes(r.report, this.seq.take(), r.timeMs)),
       lastSeq: 0,
     };
     batch.lastSeq = this.seq.last;
@@ -349,6 +356,7 @@ interface Pending {
   http: HttpEvent[];
   stats: MonitorStats[];
   links: { report: LinkReport; timeMs: number }[];
+  routes: { report: RouteReport; timeMs: number }[];
 }
 
-const emptyPending = (): Pending => ({ flows: [], http: [], stats: [], links: [] });
+const emptyPending = (): Pending => ({ flows: [], http: [], stats: [], links: [], routes: [] });

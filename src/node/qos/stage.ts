@@ -4,8 +4,7 @@
  * the version in force, or the version refused and why — then the per-class counters every
  * second, which the tower's closed loop reads.
  */
-import type { NodeMessage } from '../../proto/gen/tacmesh/v1/NodeMessage.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { NodeMessage, QosPolicy__Output } from '../../proto/index.js';
 import { nodeLog as log } from '../../shared/log.js';
 import { type EnforcerOptions, QosEnforcer } from './enforcer.js';
 
