@@ -312,11 +312,17 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
   });
 
   test('the Services page: the graph of declared services coloured by health, a series with its breaches', async () => {
-    const { ca, cb, n2 } = rig.ip;
-    // c2 on a port of its own, so the earlier tests' requests to cb are not its traffic.
+    const { ca, cb } = rig.ip;
+    // Each service on a port of its own: the map test's load (with its 500s) still runs
+    // against cb and n2, and must not count as these services' traffic.
     const c2 = new Tool(rig.spawnIn('cb', toolPath('http'), ['serve', '8080']));
-    stops.push(() => c2.child.kill());
+    const logistics = new Tool(rig.spawnIn('cb', toolPath('http'), ['serve', '8081']));
+    stops.push(
+      () => c2.child.kill(),
+      () => logistics.child.kill(),
+    );
     await c2.line('ready');
+    await logistics.line('ready');
     const put = await rig.api<{ services: string[] }>('services', {
       method: 'PUT',
       body: JSON.stringify([
@@ -327,12 +333,12 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
           instances: [{ node: 'node1', address: cb, port: 8080 }],
           objective: { targetP95Ms: 500, errorBudgetPct: 5 },
         },
-        { name: 'logistics', instances: [{ node: 'node1', address: n2, port: 80 }] },
+        { name: 'logistics', instances: [{ node: 'node1', address: cb, port: 8081 }] },
       ]),
     });
     assert.deepEqual(put.body.services, ['c2', 'logistics', 'ops']);
     assert.deepEqual(await rig.get('ca', `${cb}:8080`, ['/s1', '/s2', '/status/503']), [200, 200, 503]);
-    assert.deepEqual(await rig.get('ca', n2, ['/s3', '/s4']), [200, 200]);
+    assert.deepEqual(await rig.get('ca', `${cb}:8081`, ['/s3', '/s4']), [200, 200]);
     await page.goto(`${rig.url}/#/services`);
     await page.locator('#services-rows').waitFor();
     // The roll-up into histograms takes whole 10 s periods once their responses are in.
