@@ -4,10 +4,10 @@
 #ifndef TACMESH_TYPES_H
 #define TACMESH_TYPES_H
 
-/* linkem: link emulation (random loss) on one direction of a link. */
+/* linkem: link emulation (random loss, in bursts) on one direction of a link. */
 struct linkem_config {
-	__u32 loss_ppm; /* packets dropped per million; 1000000 drops everything (one-way link) */
-	__u32 _pad;
+	__u32 loss_ppm; /* per million packets outside a burst, the chance one starts; 1000000 drops everything (one-way link) */
+	__u32 burst;    /* packets lost in a row per burst; 0 or 1: independent loss */
 };
 
 struct linkem_counters {
@@ -15,6 +15,7 @@ struct linkem_counters {
 	__u64 passed_bytes;
 	__u64 dropped_packets;
 	__u64 dropped_bytes;
+	__u64 bursts; /* loss bursts started (each drops `burst` packets in a row) */
 };
 
 /* flowmon: per-flow accounting and HTTP lines (bpf/flowmon.bpf.c). */

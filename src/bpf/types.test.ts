@@ -47,7 +47,13 @@ test('the TypeScript mirrors of bpf/types.h have the sizes the compiler gave the
 
 test('codecs round-trip', () => {
   const buf = Buffer.alloc(linkemCounters.size);
-  const value = { passedPackets: 1n, passedBytes: 2n ** 40n, droppedPackets: 3n, droppedBytes: 4n };
+  const value = {
+    passedPackets: 1n,
+    passedBytes: 2n ** 40n,
+    droppedPackets: 3n,
+    droppedBytes: 4n,
+    bursts: 5n,
+  };
   linkemCounters.encode(value, buf, 0);
   assert.deepEqual(linkemCounters.decode(buf, 0), value);
 });

@@ -25,15 +25,18 @@ export function u64Fields<N extends string>(names: readonly N[]): Codec<Record<N
 }
 
 export interface LinkemConfig {
+  /** Outside a burst, the chance per million packets that one starts. */
   lossPpm: number;
+  /** Packets lost in a row per burst; 0 or 1: independent loss. */
+  burst: number;
 }
 export const linkemConfig: Codec<LinkemConfig> = {
   size: 8,
   encode: (v, b, o) => {
     b.writeUInt32LE(v.lossPpm, o);
-    b.writeUInt32LE(0, o + 4);
+    b.writeUInt32LE(v.burst, o + 4);
   },
-  decode: (b, o) => ({ lossPpm: b.readUInt32LE(o) }),
+  decode: (b, o) => ({ lossPpm: b.readUInt32LE(o), burst: b.readUInt32LE(o + 4) }),
 };
 
 export interface LinkemCounters {
@@ -41,12 +44,15 @@ export interface LinkemCounters {
   passedBytes: bigint;
   droppedPackets: bigint;
   droppedBytes: bigint;
+  /** Loss bursts started. */
+  bursts: bigint;
 }
 export const linkemCounters: Codec<LinkemCounters> = u64Fields([
   'passedPackets',
   'passedBytes',
   'droppedPackets',
   'droppedBytes',
+  'bursts',
 ]);
 
 // ---- flowmon (bpf/flowmon.bpf.c) ----
