@@ -142,8 +142,11 @@ export class Sender {
   private unexpectedInbound = 0;
   private sendErrors = 0;
   private nextSession = 1;
+  /** The pacing rate now: link.rateMbit, as last (re)read. */
+  private rateMbit: number;
 
   constructor(private readonly config: SendConfig) {
+    this.rateMbit = config.link.rateMbit;
     const { link } = config;
     const epoch = nextEpoch(config.store.dir);
     this.audit = new AuditLog(config.audit.file, 'sender');
@@ -261,6 +264,25 @@ export class Sender {
     if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
   }
 
+  /**
+   * SIGHUP: the key file, and the config's link.rateMbit (paced from the next datagram on).
+   * A config that no longer parses changes nothing; the error is logged.
+   */
+  reload(read: () => SendConfig): void {
+    this.reloadKeys();
+    let rateMbit: number;
+    try {
+      rateMbit = read().link.rateMbit;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'config not reloaded; the link rate stays');
+      return;
+    }
+    if (rateMbit === this.rateMbit) return;
+    this.aggregator.setRate(rateMbit * 1e6);
+    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
+    this.rateMbit = rateMbit;
+  }
+
   private heartbeat(): void {
     this.reloadKeys();
     this.spoolBytes = duBytes(this.config.store.dir);
@@ -306,6 +328,7 @@ export class Sender {
       epoch: this.epoch,
       link: {
         ...this.aggregator.snapshot(),
+        rateMbit: this.rateMbit,
         unexpectedInbound: this.unexpectedInbound,
         sendErrors: this.sendErrors,
       },
