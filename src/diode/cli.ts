@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, parseConfig, recvSchema, type SendConfig, sendSchema } from './config.js';
+import { diodeDemoCommand } from './demo/cli.js';
 import { SpoolFullError } from './disk.js';
 import { type MeasuredRun, measuredReport, modelReport } from './paper-model.js';
 import { generateKey, readKeyFile } from './protocol/auth.js';
@@ -171,6 +172,7 @@ export function diodeCommand(): Command {
         describeSizing({ loss: o.loss / 100, burst: o.burst, margin: o.margin, failure: o.failure }),
       );
     });
+  diode.addCommand(diodeDemoCommand());
   return diode;
 }
 

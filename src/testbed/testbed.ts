@@ -11,16 +11,17 @@
  */
 
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { objectPath } from '../bpf/index.js';
 import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from '../netlab/lab.js';
 import { LinkEmulator } from '../netlab/linkem.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
+import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
@@ -65,13 +66,11 @@ const ns = (s: { prefix: string }, name: string) => `${s.prefix}-${name}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function readState(): TestbedState | undefined {
-  if (!existsSync(STATE_FILE)) return undefined;
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState;
+  return readStateFile<TestbedState>(STATE_FILE);
 }
 
 function writeState(state: TestbedState): void {
-  mkdirSync(dirname(STATE_FILE), { recursive: true });
-  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+  writeStateFile(STATE_FILE, state);
 }
 
 async function portFree(port: number): Promise<boolean> {

@@ -7,6 +7,7 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Endpoint, LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
+import { ROUTABLE_SQL } from '../routable.js';
 
 export interface Window {
   fromMs: number;
@@ -24,12 +25,10 @@ export interface Window {
  * broadcast destinations (neighbour discovery, MLD, the routing daemon's hellos) — is kept in
  * the store but is no conversation between places: the views leave it out.
  */
-const ROUTABLE = `NOT (src LIKE 'fe80:%' OR src = '::' OR dst LIKE 'fe80:%' OR dst LIKE 'ff%:%'
-  OR dst = '255.255.255.255' OR regexp_matches(dst, '^2(2[4-9]|3[0-9])\\.'))`;
 
 export function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
   params.push(w.fromMs, w.toMs);
-  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`, ROUTABLE];
+  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`, ROUTABLE_SQL];
   if (w.node) {
     params.push(w.node);
     clauses.push(`node = $${params.length}`);
