@@ -11,7 +11,7 @@
  */
 
 import { createPrivateKey } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { stringify } from 'yaml';
 import { objectPath } from '../bpf/index.js';
 import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from '../netlab/lab.js';
 import { LinkEmulator } from '../netlab/linkem.js';
+import { describeProof } from '../netlab/one-way-proof.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
 import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
@@ -30,6 +31,7 @@ import { type Program, requirePrograms } from '../shared/programs.js';
 import { createToken } from '../tower/api/tokens.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
+import { type HqState, hqUp, towerForward } from './hq.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
 import { type LinkSetting, linkKey, RADIO_TOOL, radioFile, uplinkMesh, writeRadios } from './radios.js';
 
@@ -40,6 +42,7 @@ const CONTROL_PORT = 7443;
 const TOWER_API_PORT = 8443;
 /** What `up` runs: checked before it makes anything. */
 const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
+const HQ_PROGRAMS: Program[] = ['nfcapd', 'nfdump', 'ping'];
 
 export interface TestbedState {
   prefix: string;
@@ -57,6 +60,8 @@ export interface TestbedState {
   set: Record<string, { rateMbit: number; lossPct: number }>;
   /** MAC address of every radio link end, by "node/iface" (what each radio reports). */
   macs: Record<string, string>;
+  /** Headquarters behind the diode (hq.ts), when enabled. */
+  hq?: HqState;
   startedAt: number;
 }
 
@@ -224,6 +229,8 @@ export async function testbedUp(
 ): Promise<TestbedState> {
   requireRoot();
   requirePrograms(TESTBED_PROGRAMS, 'the testbed');
+  if (config.hq.enabled)
+    requirePrograms(HQ_PROGRAMS, "the testbed's headquarters behind the diode (hq.enabled)");
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -325,6 +332,14 @@ export async function testbedUp(
     await lab.ip(tower, 'addr', 'add', `${plan.host.towerAddr}/30`, 'dev', 'up0');
     await lab.ip(tower, 'link', 'set', 'up0', 'up');
 
+    const hq = config.hq.enabled ? await hqUp(lab, state, tower, BIN) : undefined;
+    if (hq) {
+      writeState(state);
+      progress(
+        `headquarters: the tower's flow records as IPFIX through a one-way link (${config.hq.rateMbit} Mbit/s, ${config.hq.lossPct} % loss) to nfcapd in ${hq.flowsDir}`,
+      );
+    }
+
     progress('tower: control plane on the management network, API and dashboard');
     writeFileSync(
       join(dir, 'site.yaml'),
@@ -332,7 +347,7 @@ export async function testbedUp(
         places: [
           {
             cidr: plan.external.subnet,
-            label: 'external network (HQ)',
+            label: 'external network',
             lat: config.center.lat + 0.35,
             lon: config.center.lon - 0.3,
           },
@@ -348,6 +363,7 @@ export async function testbedUp(
         store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
         tokens: join(dir, 'tokens.yaml'),
         site: join(dir, 'site.yaml'),
+        ...(config.hq.enabled ? { forward: towerForward(plan) } : {}),
       }),
     );
     state.pids.tower = startDetached(
@@ -369,6 +385,23 @@ export async function testbedUp(
       why: () => logTail(logs, 'tower'),
       check: running,
     });
+    if (hq) {
+      state.hq = { proof: await hq.proof, dir: hq.dir, flowsDir: hq.flowsDir };
+      for (const line of describeProof(state.hq.proof).split('\n')) progress(`  headquarters: ${line}`);
+      if (!state.hq.proof.oneWay) throw new Error('the link to headquarters is not one-way');
+      // The diode sender takes the tower's first records (and their IPFIX templates).
+      const sendStats = join(hq.dir, 'send-stats.json');
+      await waitFor(
+        'the diode sender to headquarters',
+        30_000,
+        async () => (existsSync(sendStats) ? true : undefined),
+        {
+          why: () => logTail(logs, 'hq-diode-send'),
+          check: running,
+        },
+      );
+      writeState(state);
+    }
 
     progress(
       `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,

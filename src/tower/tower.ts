@@ -1,7 +1,7 @@
 /**
  * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
- * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS). Maintenance
- * (roll-ups, retention) runs every minute.
+ * classify) → DuckDB store (and the InfluxDB sink, the one-way forward to headquarters) →
+ * query API (HTTPS). Maintenance (roll-ups, retention) runs every minute.
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
@@ -9,11 +9,14 @@ import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
 import { log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
+import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
+import { DiodeLinkWatch } from './forward/diode-link.js';
+import { IpfixForward } from './forward/ipfix-forward.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
 import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
@@ -59,6 +62,7 @@ export class Tower {
     readonly live: LiveFeed,
     readonly metrics: TowerMetrics | undefined,
     readonly qos: QosService,
+    readonly forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -105,6 +109,26 @@ export class Tower {
       }
       const live = new LiveFeed();
       control.onBatch((b) => live.add(b));
+      let forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined;
+      if (config.forward) {
+        const [host, port] = config.forward.ipfix.slice('udp://'.length).split(':');
+        const ipfix = new IpfixForward({ host: host ?? '', port: Number(port) });
+        ipfix.start();
+        control.onBatch((b) => ipfix.batch(b));
+        const diode = config.forward.diodeMetrics
+          ? new DiodeLinkWatch(config.forward.diodeMetrics)
+          : undefined;
+        diode?.start();
+        forward = { ipfix, diode };
+      }
+      const forwardView = (): ForwardView | null =>
+        config.forward && forward
+          ? {
+              label: config.forward.label,
+              ipfix: { collector: config.forward.ipfix, ...forward.ipfix.counters },
+              diode: forward.diode?.view() ?? null,
+            }
+          : null;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -120,6 +144,7 @@ export class Tower {
         }),
         live,
         qos,
+        forward: forwardView,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
         limits,
       });
@@ -133,7 +158,19 @@ export class Tower {
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
-      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics, qos);
+      const tower = new Tower(
+        store,
+        registry,
+        places,
+        control,
+        api,
+        controlPort,
+        influx,
+        live,
+        metrics,
+        qos,
+        forward,
+      );
       tower.maintainTimer = setInterval(() => {
         store
           .maintain()
@@ -161,6 +198,8 @@ export class Tower {
     this.metrics?.close();
     await this.api.close();
     await this.influx?.stop();
+    this.forward?.ipfix.stop();
+    this.forward?.diode?.stop();
     this.store.close();
   }
 }

@@ -21,6 +21,7 @@ import { qosApi } from '../qos/routes.js';
 import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
+import type { ForwardView } from './forward-types.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
 import type { MeshView } from './mesh-types.js';
@@ -55,6 +56,8 @@ export interface ApiDeps {
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
   onRequest?: (path: string, status: number, ms: number) => void;
+  /** Where the records go one way (GET /api/v1/forward); null: nowhere. */
+  forward?: () => ForwardView | null;
   /** Longest query window (default 31 days) and failed tokens per address per minute (default 5). */
   limits?: { queryWindowDays: number; loginFailures: number };
 }
@@ -264,6 +267,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     };
     return c.json(view);
   });
+  app.get('/api/v1/forward', (c) => c.json(deps.forward?.() ?? null));
   app.get('/api/v1/summary', async (c) => c.json(await summary(db, win(c))));
   app.get('/api/v1/pies', async (c) => c.json(await pies(db, win(c))));
   app.get('/api/v1/talkers', async (c) =>
