@@ -90,7 +90,7 @@ export function reportText(r: DemoReport): string {
   );
   const u = r.udp;
   lines.push(
-    `telemetry (UDP): ${u.sent} datagrams sent, ${u.delivered} delivered (${u.sent ? ((100 * u.delivered) / u.sent).toFixed(2) : '–'} %)`,
+    `telemetry (UDP): ${u.sent} datagrams sent, ${u.delivered} delivered (${u.sent ? ((100 * u.delivered) / u.sent).toFixed(2) : '–'} %) — UDP is neither stored nor sent again: what the link or a receiver restart loses stays lost`,
   );
   if (r.receiver)
     lines.push(

@@ -21,12 +21,15 @@ export interface ScenarioHooks {
   snapshot(): Snapshot;
 }
 
-/** Waits until every file has left the link's hands (complete, or known incomplete), at most `ms`. */
-async function filesSettled(hooks: ScenarioHooks, ms: number): Promise<void> {
+/**
+ * Waits until the sender has taken `count` files in all and every one has left the link's
+ * hands (complete, or known incomplete), at most `ms`.
+ */
+async function filesSettled(hooks: ScenarioHooks, count: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const files = hooks.snapshot().files;
-    if (files.length && files.every((f) => !['sending', 'receiving'].includes(f.state))) return;
+    if (files.length >= count && files.every((f) => !['sending', 'receiving'].includes(f.state))) return;
     await sleep(500);
   }
 }
@@ -40,13 +43,13 @@ export async function playScenario(demo: DiodeDemo, hooks: ScenarioHooks): Promi
   hooks.say('1/4 a clean link: three files (1, 4, 8 MB)');
   await demo.setLink({ lossPct: 0, burst: 1 });
   dropFiles(demo, 'clean');
-  await filesSettled(hooks, 30_000);
+  await filesSettled(hooks, 3, 30_000);
 
   hooks.say(`2/4 ${SCENARIO_LOSS_PCT} % loss in bursts of ${SCENARIO_BURST}: FEC repairs, three more files`);
   await demo.setLink({ lossPct: SCENARIO_LOSS_PCT, burst: SCENARIO_BURST });
   hooks.event(`link: ${SCENARIO_LOSS_PCT} % loss in bursts of ${SCENARIO_BURST}`);
   dropFiles(demo, 'lossy');
-  await filesSettled(hooks, 45_000);
+  await filesSettled(hooks, 6, 45_000);
 
   hooks.say('3/4 kill -9 of the receiver in the middle of a file; restarted 3 s later');
   demo.drop('killed-12MB.bin', 12 * MB);
@@ -66,5 +69,5 @@ export async function playScenario(demo: DiodeDemo, hooks: ScenarioHooks): Promi
   hooks.say('4/4 a clean link again, while the last rounds land');
   await demo.setLink({ lossPct: 0, burst: 1 });
   hooks.event('link: clean');
-  await filesSettled(hooks, 90_000);
+  await filesSettled(hooks, 7, 90_000);
 }

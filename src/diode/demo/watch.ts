@@ -127,6 +127,7 @@ export class DemoWatch {
   /** The demo's own hash of each inbox file, by path (hashed once, in the background). */
   private readonly hashes = new Map<string, string | null>();
   private readonly hashing = new Map<string, Promise<unknown>>();
+  private readonly counts = new Map<string, { base: number; last: number }>();
 
   constructor(private readonly state: () => DemoState) {}
 
@@ -192,24 +193,24 @@ export class DemoWatch {
         ? {
             running: recvOk,
             alive: recvOk && r.link.health.alive,
-            heartbeats: r.link.health.heartbeats,
+            heartbeats: this.total('heartbeats', r.link.health.heartbeats),
             lastHeartbeatAgoMs: r.link.health.lastHeartbeatAgoMs ?? null,
             rateMbit: recvOk ? mbit(sample.recvBytes - first.recvBytes) : 0,
             lossRecent: hbSent > 0 ? Math.max(0, 1 - hbGot / hbSent) : null,
             lossTotal: r.link.health.datagramLoss ?? null,
-            frames: r.link.frames,
-            duplicates: r.link.duplicates,
-            lostFrames: r.link.lostFrames,
+            frames: this.total('frames', r.link.frames),
+            duplicates: this.total('duplicates', r.link.duplicates),
+            lostFrames: this.total('lostFrames', r.link.lostFrames),
             fec: {
-              blocks: r.link.fec.blocks,
-              intact: r.link.fec.intact,
-              repaired: r.link.fec.repaired,
-              failed: r.link.fec.failed,
-              recovered: r.link.fec.framesRecovered,
+              blocks: this.total('blocks', r.link.fec.blocks),
+              intact: this.total('intact', r.link.fec.intact),
+              repaired: this.total('repaired', r.link.fec.repaired),
+              failed: this.total('failed', r.link.fec.failed),
+              recovered: this.total('recovered', r.link.fec.framesRecovered),
               minSpare: r.link.fec.minSpare ?? null,
             },
-            authFailures: sum(r.link.auth),
-            rejected: sum(r.link.rejected),
+            authFailures: this.total('authFailures', sum(r.link.auth)),
+            rejected: this.total('rejected', sum(r.link.rejected)),
           }
         : null,
       files: this.files(state, s, r),
@@ -261,6 +262,18 @@ export class DemoWatch {
       // Not known at the receiver: still on its way, or every round has left without it.
       return { ...base, send, recv: null, state: done.has(e.id) ? 'incomplete' : 'sending' };
     });
+  }
+
+  /**
+   * A receiver counter summed over the receiver's restarts: a restarted receiver counts from
+   * 0 again, so a value below the last one starts a new run on top of the old.
+   */
+  private total(name: string, value: number): number {
+    const last = this.counts.get(name) ?? { base: 0, last: 0 };
+    if (value < last.last) last.base += last.last;
+    last.last = value;
+    this.counts.set(name, last);
+    return last.base + value;
   }
 
   /** The file's SHA-256 once hashed (null: it could not be read), undefined meanwhile. */
