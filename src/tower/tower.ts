@@ -7,7 +7,7 @@ import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
 import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
-import { log } from '../shared/log.js';
+import { towerLog as log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
 import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
@@ -172,9 +172,7 @@ export class Tower {
         forward,
       );
       tower.maintainTimer = setInterval(() => {
-        store
-          .maintain()
-          .catch((err: Error) => log.error({ reason: err.message }, 'store maintenance failed'));
+        store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
       log.info(
         {

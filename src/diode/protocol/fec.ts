@@ -23,7 +23,7 @@
  * link runs to the cliff.
  */
 import { Worker } from 'node:worker_threads';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { type FecSizing, repairsFor } from './fec-sizing.js';
 import { decodeSymbol, type Frame, SYMBOL_HEADER_BYTES, writeSymbol } from './frame.js';
 import { BlockDecoder, encodeRepairs, MAX_BLOCK_SYMBOLS, type RepairSymbol } from './raptorq.js';
@@ -102,7 +102,7 @@ export class FecEncoder {
       this.worker.on('message', (m: { id: number; esi?: number[]; symbols?: Uint8Array; error?: string }) =>
         this.done(m),
       );
-      this.worker.on('error', (err) => log.error({ err: err.message }, 'FEC worker failed'));
+      this.worker.on('error', (err) => log.error({ err }, 'FEC worker failed'));
     }
   }
 

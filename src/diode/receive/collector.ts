@@ -27,7 +27,7 @@
  * the window and on to their handler like any other.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { type ReceiveBufferReport, setReceiveBuffer } from '../../shared/socket-options.js';
 import { started } from '../../shared/started.js';
 import type { RecvConfig } from '../config.js';
@@ -155,7 +155,7 @@ export class Collector {
     }
     this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
     this.socket.on('message', (msg) => this.receive(msg));
-    this.socket.on('error', (err) => log.error({ err: err.message }, 'link socket error'));
+    this.socket.on('error', (err) => log.error({ err }, 'link socket error'));
   }
 
   async start(): Promise<void> {
@@ -194,7 +194,7 @@ export class Collector {
       if (this.loggedErrors.has(kind)) return;
       this.loggedErrors.add(kind);
       log.error(
-        { kind, err: (err as Error).message },
+        { kind, err },
         'a frame made its handler throw: dropped and counted (handlerErrors); further ones of this kind are counted, not logged',
       );
     }
@@ -300,7 +300,7 @@ export class Collector {
       } catch (err) {
         this.lastMarkFailure = now;
         log.error(
-          { err: (err as Error).message, file },
+          { err, file },
           'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
         );
       }

@@ -53,7 +53,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { isDiskFull, sha256File } from '../disk.js';
 import { decodeEnd, decodeManifest, type Manifest, type ManifestPayload } from '../protocol/file-frames.js';
@@ -310,7 +310,7 @@ export class FileReceiver {
         log.info({ id: manifest.id, name: manifest.name, have: count, of: manifest.chunks }, 'file resumed');
         if (count === manifest.chunks) void this.finish(this.incoming.get(manifest.id)!);
       } catch (err) {
-        log.warn({ dir, err: (err as Error).message }, 'an incoming file could not be resumed; removed');
+        log.warn({ dir, err }, 'an incoming file could not be resumed; removed');
         rmSync(dir, { recursive: true, force: true });
       }
     }
@@ -518,7 +518,7 @@ export class FileReceiver {
     } catch (err) {
       // Reading back an early chunk failed: the file is hashed in full at the end instead.
       inc.hash = undefined;
-      log.warn({ id: m.id, err: (err as Error).message }, 'cannot hash the file as it arrives');
+      log.warn({ id: m.id, err }, 'cannot hash the file as it arrives');
     }
     inc.count++;
     inc.dirty = true;
@@ -602,7 +602,7 @@ export class FileReceiver {
       inc.dirty = false;
     } catch (err) {
       if (isDiskFull(err)) this.quarantine(inc, `disk full while saving progress: ${(err as Error).message}`);
-      else log.warn({ id: inc.manifest.id, err: (err as Error).message }, 'cannot save file progress');
+      else log.warn({ id: inc.manifest.id, err }, 'cannot save file progress');
     }
   }
 
@@ -656,7 +656,7 @@ export class FileReceiver {
       renameSync(inc.dir, dest);
       writeFileAtomic(join(dest, 'error.json'), `${JSON.stringify(record, null, 2)}\n`);
     } catch (err) {
-      log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
+      log.error({ id: m.id, err }, 'cannot write the quarantine record');
     }
     this.markDone(m, 'quarantined');
     this.counters.quarantined++;
@@ -675,7 +675,7 @@ export class FileReceiver {
         `${JSON.stringify({ error, manifest: m, receivedChunks: 0, missing: [[0, m.size]], at: new Date().toISOString() }, null, 2)}\n`,
       );
     } catch (err) {
-      log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
+      log.error({ id: m.id, err }, 'cannot write the quarantine record');
     }
     this.markDone(m, 'refused');
     this.counters.quarantined++;

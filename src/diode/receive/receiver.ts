@@ -4,7 +4,7 @@
  * frames out to their destination, file frames to the inbox, heartbeats to the link monitor.
  */
 import { join } from 'node:path';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { AuditLog } from '../audit.js';
 import type { RecvConfig } from '../config.js';
 import { duBytes } from '../disk.js';

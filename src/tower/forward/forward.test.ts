@@ -34,6 +34,7 @@ const batch = (flows: FlowRow[]): IngestBatch => ({
   http: [],
   stats: [],
   links: [],
+  routes: [],
 });
 
 test('IPFIX forward: each stored routable flow once, over UDP', async () => {

@@ -7,8 +7,8 @@
  */
 import { IpfixExporter } from '../../node/export/ipfix.js';
 import type { FlowRecord } from '../../node/monitor/records.js';
+import { routable } from '../api/counting.js';
 import type { FlowRow, IngestBatch } from '../model.js';
-import { routable } from '../routable.js';
 import { SeqRanges } from '../store/seq-ranges.js';
 
 export interface IpfixForwardCounters {
@@ -60,7 +60,7 @@ export class IpfixForward {
         this.counters.resent++;
         continue;
       }
-      if (!routable(r.src, r.dst)) {
+      if (!routable(r)) {
         this.counters.notRoutable++;
         continue;
       }

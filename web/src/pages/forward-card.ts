@@ -3,7 +3,7 @@
  * flow records forwarded as IPFIX, and the link's health as the diode's sender knows it —
  * what it sent, since nothing comes back over a diode to say more.
  */
-import type { DiodeLinkState, ForwardView } from '../../../src/tower/api/forward-types.js';
+import type { DiodeLinkState, ForwardView } from '../api.js';
 import { fill, h } from '../dom.js';
 import * as fmt from '../format.js';
 

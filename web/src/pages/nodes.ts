@@ -5,8 +5,7 @@
  * once through PUT /nodes/:name/monitoring, and shown as applied when the node reports
  * the new version), last seen, and what its agent reported (drift and repair).
  */
-import type { ForwardView } from '../../../src/tower/api/forward-types.js';
-import { api, type MonitorSettings, type NodeInfo } from '../api.js';
+import { api, type ForwardView, type MonitorSettings, type NodeInfo } from '../api.js';
 import { empty, fill, h } from '../dom.js';
 import * as fmt from '../format.js';
 import type { PageContext } from '../main.js';
