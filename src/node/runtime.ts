@@ -47,7 +47,7 @@ export interface NodeRuntimeOptions {
 
 const STATUS_EVERY_MS = 5000;
 
-/** What a node config tells the tower of the node: its subnets (slices, radio link addresses), switches and position. */
+/** What a node config tells the tower of the node: its subnets (slices, radio link addresses), switches, position and services. */
 export function helloOf(config: NodeConfig): HelloInfo {
   const slices = config.slices.map((s) => ({
     name: s.name,
@@ -57,10 +57,24 @@ export function helloOf(config: NodeConfig): HelloInfo {
   // The node's own addresses on its radio links: probes and routing between neighbours are
   // then traffic between nodes at the tower, not traffic to the outside.
   const links = config.uplinks.flatMap((u) => (u.mesh && u.address ? [`${u.address.split('/')[0]}/32`] : []));
+  const services = config.slices.flatMap((s) =>
+    s.members.flatMap((m) =>
+      m.services.map((d) => ({
+        name: d.name,
+        precedence: d.precedence,
+        slice: s.name,
+        member: m.name,
+        address: m.address.split('/')[0] as string,
+        port: d.port,
+        protocol: d.protocol,
+      })),
+    ),
+  );
   return {
     subnets: [...slices.flatMap((s) => s.subnets), ...links],
     slices,
     position: config.position ?? null,
+    services,
   };
 }
 

@@ -5,6 +5,8 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:7443 or [::]:7443');
 
+import { HealthThresholdsSpec, ServiceSetSpec } from './services/model.js';
+
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR prefix like 10.77.1.0/24');
 
 const limitsSchema = z
@@ -87,6 +89,10 @@ export const towerConfigSchema = z
         ]),
       )
       .optional(),
+    /** Services the tower declares (docs/services.md); nodes may declare more in their hellos. */
+    services: ServiceSetSpec.optional(),
+    /** Error % at which a service is degraded and failing (default: above 0 %, at 10 %). */
+    serviceHealth: HealthThresholdsSpec.optional(),
     /** What one node (or one API client) may cost the tower. */
     limits: limitsSchema.default(() => limitsSchema.parse({})),
   })

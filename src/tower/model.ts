@@ -148,6 +148,19 @@ export interface FlowMinuteRow {
   records: number;
 }
 
+/** One bucket of a latency histogram (table http_latency, docs/services.md). */
+export interface HttpLatencyRow {
+  periodMs: number;
+  node: string;
+  client: string;
+  server: string;
+  serverPort: number;
+  /** status // 100; 0: no response */
+  statusClass: number;
+  bucket: number;
+  n: number;
+}
+
 /** How far a roll-up has got: every minute before doneMs is rolled up. */
 export interface RollupStateRow {
   name: string;

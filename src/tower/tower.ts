@@ -22,10 +22,13 @@ import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
 import { QosService } from './qos/service.js';
 import { Registry } from './registry.js';
+import { DEFAULT_HEALTH } from './services/model.js';
+import { ServiceRegistry } from './services/registry.js';
 import { DuckStore } from './store/duckdb.js';
 import { InfluxSink } from './store/influx.js';
 
 const MAINTAIN_EVERY_MS = 60_000;
+const LATENCY_ROLL_UP_EVERY_MS = 5_000;
 
 /** tower.yaml `nodes`: each name, with the subnets it may register (null: any not another's). */
 function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, Cidr[] | null> {
@@ -50,6 +53,7 @@ function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, C
 
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
+  private latencyTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly store: DuckStore,
@@ -62,6 +66,7 @@ export class Tower {
     readonly live: LiveFeed,
     readonly metrics: TowerMetrics | undefined,
     readonly qos: QosService,
+    readonly services: ServiceRegistry,
     readonly forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined,
   ) {}
 
@@ -99,7 +104,14 @@ export class Tower {
       await registry.load();
       const qos = new QosService(store);
       await qos.load();
-      const control = new ControlServer(registry, store, places, { allowedNodes, qos, limits, revoked });
+      const services = new ServiceRegistry(config.services ?? []);
+      const control = new ControlServer(registry, store, places, {
+        allowedNodes,
+        qos,
+        limits,
+        revoked,
+        services,
+      });
       let influx: InfluxSink | undefined;
       if (config.influx) {
         influx = new InfluxSink({ url: config.influx.url, database: config.influx.database });
@@ -144,6 +156,7 @@ export class Tower {
         }),
         live,
         qos,
+        services: { registry: services, thresholds: config.serviceHealth ?? DEFAULT_HEALTH },
         forward: forwardView,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
         limits,
@@ -169,11 +182,15 @@ export class Tower {
         live,
         metrics,
         qos,
+        services,
         forward,
       );
       tower.maintainTimer = setInterval(() => {
         store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
+      tower.latencyTimer = setInterval(() => {
+        store.rollUpLatency().catch((err: Error) => log.error({ err }, 'latency roll-up failed'));
+      }, LATENCY_ROLL_UP_EVERY_MS);
       log.info(
         {
           control: `${config.control.listen} (port ${controlPort})`,
@@ -191,6 +208,7 @@ export class Tower {
 
   async stop(): Promise<void> {
     clearInterval(this.maintainTimer);
+    clearInterval(this.latencyTimer);
     this.control.forceClose();
     this.live.close();
     this.metrics?.close();

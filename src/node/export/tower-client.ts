@@ -18,6 +18,7 @@ import {
   type QosPolicy__Output,
   type RecordBatch,
   SCHEMA_VERSION,
+  type ServiceDeclaration__Output,
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
@@ -35,6 +36,8 @@ export interface HelloInfo {
   subnets: string[];
   slices: { name: string; subnets: string[]; bridge: string }[];
   position: { lat: number; lon: number } | null;
+  /** One per member and service it serves (node.yaml `slices[].members[].services`). */
+  services?: ServiceDeclaration__Output[];
 }
 
 export interface TowerLinkOptions {
@@ -173,6 +176,7 @@ export class TowerLink {
         node: this.options.node,
         subnets: h.subnets,
         slices: h.slices,
+        services: h.services ?? [],
         position: h.position ?? { lat: 0, lon: 0 },
         software: 'tacmesh 0.1.0',
         clockMs: Date.now(),

@@ -20,6 +20,7 @@ import type { Locality } from '../model.js';
 import { qosApi } from '../qos/routes.js';
 import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
+import { type ServicesDeps, servicesApi } from '../services/routes.js';
 import type { DuckStore } from '../store/duckdb.js';
 import type { ForwardView } from './forward-types.js';
 import { type LiveFeed, liveStream } from './live.js';
@@ -57,6 +58,8 @@ export interface ApiDeps {
   live?: LiveFeed;
   /** The QoS policy service (/api/v1/qos); without it the routes are absent. */
   qos?: QosService;
+  /** The service registry and health thresholds (/api/v1/services); without it the routes are absent. */
+  services?: Omit<ServicesDeps, 'db' | 'window'>;
   /** The built dashboard served at /; by default web/dist. */
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
@@ -279,6 +282,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   });
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
+  if (deps.services) app.route('/api/v1/services', servicesApi({ ...deps.services, db, window: win }));
 
   const nodeOf = (address: string) => deps.places.endpoint(address).node;
   app.get('/api/v1/mesh', async (c) => {
