@@ -8,8 +8,10 @@ import { parseMetrics } from '../../test/support/scrape.js';
 import { isAlive } from '../netlab/processes.js';
 import { run } from '../shared/exec.js';
 import { requirePrograms } from '../shared/programs.js';
+import type { ForwardView } from '../tower/api/forward-types.js';
 import type { LinkSeries, MeshEvents, MeshLinkEnd, MeshPath, MeshView } from '../tower/api/mesh-types.js';
 import { testbedConfigSchema } from './config.js';
+import { hqFlows, proveHqOneWay, ROTATE_S } from './hq.js';
 import {
   NODE_METRICS_PORT,
   readState,
@@ -326,6 +328,39 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
     assert.equal((await relayFlows(backAt + 1500)).length, 0, 'the relay no longer carries n1 → n2 traffic');
   });
 
+  test("headquarters behind the diode: one way, and nfcapd holds the tower's flow records, counted against the tower's own", async () => {
+    const hq = state.hq;
+    assert.ok(hq, 'the testbed has its headquarters (hq.enabled by default)');
+    assert.ok(hq.proof.oneWay, 'shown one-way at start');
+    assert.equal(
+      hq.proof.backward.udpArrived + hq.proof.backward.tcpArrived + hq.proof.backward.pingsAnswered,
+      0,
+    );
+    const again = await proveHqOneWay(state);
+    assert.equal(again.backward.udpArrived, 0, 'nothing from HQ reaches the tower now either');
+    assert.equal(again.backward.tcpArrived, 0);
+    assert.equal(again.backward.pingsAnswered, 0);
+    // Records that ended well before the newest closed file's end are all in closed files:
+    // every one the tower stored, the ones the dashboard counts, and no other.
+    const from = state.startedAt - 60_000;
+    const counts = await waitFor("HQ's count equal to the tower's", 4 * ROTATE_S * 1000, async () => {
+      const held = await hqFlows(hq);
+      const to = held.coveredUntilMs - 2 * ROTATE_S * 1000;
+      if (held.files < 3 || to <= state.startedAt) return undefined;
+      const atHq = held.ends.filter((t) => t >= from && t <= to).length;
+      const tower = (await towerApi<{ flowRecords: number }>(state, `summary?from=${from}&to=${to}`))
+        .flowRecords;
+      console.log(`flow records ending by ${new Date(to).toISOString()}: tower ${tower}, HQ ${atHq}`);
+      return atHq === tower && tower > 0 ? { atHq, tower } : undefined;
+    });
+    assert.equal(counts.atHq, counts.tower);
+    const fwd = await towerApi<ForwardView>(state, 'forward');
+    assert.equal(fwd.diode?.state, 'sending', `the link as its sender knows it: ${fwd.diode?.why}`);
+    assert.ok((fwd.diode?.sender?.heartbeats ?? 0) > 0 && (fwd.diode?.sender?.udpForwarded ?? 0) > 0);
+    assert.equal(fwd.diode?.sender?.unexpectedInbound, 0, 'nothing came back to the sender');
+    assert.ok((fwd.ipfix?.records ?? 0) >= counts.tower, 'the tower forwarded at least what HQ holds');
+  });
+
   test("an agent's repair is reported to the tower", async () => {
     const bridge = `${state.prefix}-ops`;
     await run('ip', ['-n', `${state.prefix}-n2`, 'link', 'del', bridge]);
@@ -627,6 +662,10 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         JSON.stringify(drawn),
       );
       await page.screenshot({ path: `${ARTIFACTS}demo-mesh-link.png`, fullPage: true });
+      // The Nodes page: the one-way link to headquarters, as its sender knows it.
+      await page.goto(`${state.apiUrl}#/nodes`);
+      await page.locator('#forward[data-state=sending]').waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: `${ARTIFACTS}demo-nodes-hq.png` });
     } finally {
       await browser.close();
     }
