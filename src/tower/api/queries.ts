@@ -138,14 +138,41 @@ export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20): P
 }
 
 /** Bits per second per node (or per interface when a node is chosen), in buckets of stepMs. */
-export async function throughput(db: DuckDBConnection, w: Window, stepMs: number): Promise<Throughput> {
+/**
+ * Egress bit/s per node (per interface with a node filter) in buckets of stepMs. A flow
+ * record holds the bytes of one export interval up to its time, so each record's bytes are
+ * spread over that interval (`intervalOf` its node's, from the monitor settings) and each
+ * bucket takes its overlap: steady traffic draws steady, whatever the step and however the
+ * exports fall against the bucket edges.
+ */
+export async function throughput(
+  db: DuckDBConnection,
+  w: Window,
+  stepMs: number,
+  intervalOf: (node: string) => number = () => 1000,
+): Promise<Throughput> {
   const step = Math.max(1000, Math.round(stepMs));
   const params: DuckDBValue[] = [];
   const key = w.node ? 'iface' : 'node';
+  const cond = where(w, params);
+  const nodes = await rows(db, `SELECT DISTINCT node FROM flows WHERE ${cond}`, params);
+  const cases = nodes.map((r) => {
+    params.push(String(r.node), Math.max(1, Math.round(intervalOf(String(r.node)))));
+    return `WHEN $${params.length - 1} THEN $${params.length}`;
+  });
+  const interval = cases.length ? `CASE node ${cases.join(' ')} ELSE 1000 END` : '1000';
+  params.push(Math.floor(w.fromMs / step) * step);
   const result = await rows(
     db,
-    `SELECT ${key} AS series, ((time_ms // ${step}) * ${step})::DOUBLE AS t, (sum(bytes) * 8 * 1000 / ${step})::DOUBLE AS bps
-     FROM flows WHERE ${where(w, params)} AND ${VOLUME_SQL} GROUP BY ALL ORDER BY t`,
+    `WITH r AS (
+       SELECT ${key} AS series, time_ms::DOUBLE AS t1, (time_ms - ${interval})::DOUBLE AS t0, bytes::DOUBLE AS bytes
+       FROM flows WHERE ${cond} AND ${VOLUME_SQL}),
+     spread AS (
+       SELECT series, t0, t1, bytes, unnest(range(floor(t0 / ${step})::BIGINT, floor(t1 / ${step})::BIGINT + 1)) AS k FROM r)
+     SELECT series, (k * ${step})::DOUBLE AS t,
+            (sum(bytes * greatest(0, least(t1, (k + 1) * ${step}) - greatest(t0, k * ${step})) / (t1 - t0))
+              * 8 * 1000 / ${step})::DOUBLE AS bps
+     FROM spread WHERE k * ${step} >= $${params.length} GROUP BY ALL ORDER BY t`,
     params,
   );
   const series = new Map<string, [number, number][]>();

@@ -334,7 +334,14 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   );
   app.get('/api/v1/throughput', async (c) => {
     const w = win(c);
-    return c.json(await throughput(db, w, stepOf(c, w)));
+    return c.json(
+      await throughput(
+        db,
+        w,
+        stepOf(c, w),
+        (node) => deps.registry.nodes.get(node)?.monitor.intervalMs ?? 1000,
+      ),
+    );
   });
   app.get('/api/v1/flows', async (c) => {
     const dscp = intParam(c, 'dscp', -1, 0, 63);
