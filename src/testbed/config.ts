@@ -24,8 +24,22 @@ export const testbedConfigSchema = z
       .prefault({}),
     /** Extra links beyond the ring (n1-n2-…-nN-n1) and its chord n1-n3: pairs of node names. */
     extraLinks: z.array(z.tuple([z.string(), z.string()])).default([]),
-    /** HTTP requests per second of each client. */
+    /** HTTP requests per second of each client (routine web). */
     rps: z.number().positive().max(200).default(3),
+    /** The other services' traffic (docs/testbed.md, Services): C2, the sensor stream, bulk. */
+    traffic: z
+      .object({
+        /** C2 messages per second from each node to the others, in turn (flash). */
+        c2Rps: z.number().positive().max(200).default(2),
+        /** Each node's sensor stream to the next node, kbit/s (immediate, UDP). */
+        sensorKbit: z.number().int().min(8).max(50_000).default(2000),
+        /** A bulk TCP transfer across the first radio link, as fast as it goes. */
+        bulk: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    /** The QoS policy that serves the services (classes, rules, links auto, closed loop on). */
+    qos: z.boolean().default(true),
     /**
      * Headquarters behind a data diode (seed 004): the tower forwards its flow records as
      * IPFIX over a strictly one-way link to a collector (nfcapd) in a network of its own.

@@ -35,6 +35,8 @@ import type { TestbedConfig } from './config.js';
 import { type HqState, hqUp, towerForward } from './hq.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
 import { type LinkSetting, linkKey, RADIO_TOOL, radioFile, uplinkMesh, writeRadios } from './radios.js';
+import { type ServiceName, testbedQosPolicy, testbedServices } from './services.js';
+import { type TrafficProcess, trafficPlan } from './traffic.js';
 
 export const STATE_FILE = '/run/tacmesh/testbed.json';
 const DATA_ROOT = '/var/lib/tacmesh/testbed';
@@ -207,27 +209,6 @@ export const babelSocket = (dir: string, node: string) => join(dir, `babeld-${no
 
 function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
   return `${state.prefix}-${node}-${slice}-${member}`;
-}
-
-/** Traffic of every kind: inside a slice, to the same slice of the next node, to the outside. */
-function clientUrls(plan: TestbedPlan, nodeIndex: number, sliceIndex: number): string[] {
-  const here = plan.nodes[nodeIndex];
-  const next = plan.nodes[(nodeIndex + 1) % plan.nodes.length];
-  const host = (n: typeof here, addr = 0) =>
-    n?.slices[sliceIndex]?.members[addr]?.address.split('/')[0] ?? '';
-  const paths = [
-    '/',
-    '/status',
-    '/api/v1/track?id=7',
-    '/maps/tile/12/3496/1591.png',
-    '/status/404',
-    '/orders/latest',
-  ];
-  const urls: string[] = [];
-  for (const p of paths) urls.push(`http://${host(here)}${p}`);
-  for (const p of paths.slice(0, 4)) urls.push(`http://${host(next)}${p}`);
-  urls.push(`http://${plan.external.serverAddr}/feed`, `http://${plan.external.serverAddr}/status/503`);
-  return urls;
 }
 
 /** Replaces the loss program on both ends of a link (tc REPLACE): the configured loss, or 100 % (cut). */
@@ -451,6 +432,7 @@ async function startTower(r: Run): Promise<void> {
       store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
       tokens: join(dir, 'tokens.yaml'),
       site: join(dir, 'site.yaml'),
+      services: testbedServices(plan, config),
       ...(config.hq.enabled ? { forward: towerForward(plan) } : {}),
     }),
   );
@@ -473,6 +455,13 @@ async function startTower(r: Run): Promise<void> {
     why: () => logTail(logs, 'tower'),
     check: stillRunning(r),
   });
+  if (config.qos) {
+    // Before the nodes start: each finds its share of the policy in the tower's welcome.
+    r.progress(
+      'QoS policy: C2 first, the sensor stream next, web and bulk below; radio links auto, closed loop on',
+    );
+    await towerApi(state, 'qos', testbedQosPolicy(plan, config));
+  }
 }
 
 /** HQ's network and processes (hq.ts), before the tower: its first records find the diode up. */
@@ -594,39 +583,46 @@ async function startRouting(r: Run): Promise<void> {
 
 async function startTraffic(r: Run): Promise<void> {
   const { config, logs, plan, state } = r;
-  r.progress('traffic: HTTP servers and clients in every slice, a server on the external network');
-  state.pids['http-ext'] = startDetached(
-    'http-ext',
-    r.ext,
-    process.execPath,
-    nodeArgs([toolPath('http'), 'serve', '80']),
-    logs,
+  r.progress(
+    `traffic: C2 between all nodes (${config.traffic.c2Rps}/s each), sensor streams (${config.traffic.sensorKbit} kbit/s each), web in every slice and to the outside${config.traffic.bulk ? ', a bulk transfer' : ''}`,
   );
-  plan.nodes.forEach((n, i) => {
-    n.slices.forEach((s, k) => {
-      const [server, client] = s.members;
-      if (!server || !client) return;
-      const tag = `${n.name}-${s.name}`;
-      state.pids[`http-${tag}-${server.name}`] = startDetached(
-        `http-${tag}-${server.name}`,
-        memberNs(state, n.name, s.name, server.name),
-        process.execPath,
-        nodeArgs([toolPath('http'), 'serve', '80']),
-        logs,
-      );
-      state.pids[`http-${tag}-${client.name}`] = startDetached(
-        `http-${tag}-${client.name}`,
-        memberNs(state, n.name, s.name, client.name),
-        process.execPath,
-        nodeArgs([toolPath('http'), 'mix', String(config.rps), ...clientUrls(plan, i, k)]),
-        logs,
-      );
-    });
-  });
+  for (const p of trafficPlan(plan, config)) state.pids[p.name] = startTrafficProcess(state, p, r.ext, logs);
   writeState(state);
   // A traffic tool that cannot start dies at once: give them a moment, then look.
   await sleep(1000);
   stillRunning(r)();
+}
+
+function startTrafficProcess(state: TestbedState, p: TrafficProcess, extNs: string, logs: string): number {
+  const where = p.at ? memberNs(state, p.at.node, p.at.slice, p.at.member) : extNs;
+  return startDetached(p.name, where, process.execPath, nodeArgs([toolPath(p.tool), ...p.args]), logs);
+}
+
+/**
+ * Turns a service's traffic off (its processes stopped) or on again (started as `up` did);
+ * returns the processes it stopped or started.
+ */
+export async function testbedTraffic(action: 'on' | 'off', service: ServiceName): Promise<string[]> {
+  requireRoot();
+  const state = readState();
+  if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
+  const procs = trafficPlan(state.plan, state.config).filter((p) => p.service === service);
+  if (!procs.length) throw new Error(`the testbed makes no traffic of the service "${service}"`);
+  const changed: string[] = [];
+  for (const p of procs) {
+    const pid = state.pids[p.name];
+    const alive = pid !== undefined && isAlive(pid);
+    if (action === 'off' && alive) {
+      await stopAll([pid]);
+      changed.push(p.name);
+    }
+    if (action === 'on' && !alive) {
+      state.pids[p.name] = startTrafficProcess(state, p, ns(state, 'ext'), join(state.dir, 'logs'));
+      changed.push(p.name);
+    }
+  }
+  writeState(state);
+  return changed;
 }
 
 export async function testbedDown(progress: Progress, given?: TestbedState, keepData = false): Promise<void> {

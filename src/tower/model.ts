@@ -181,6 +181,30 @@ export interface AgentEventRow {
 }
 
 /** One change of the QoS policy, as the audit log keeps it. */
+/**
+ * A change an operator (or the demo's scenario) made to the mesh, told to the tower so its
+ * events show it beside what the tower saw in answer (GET /api/v1/mesh/events).
+ */
+export interface MeshStepRow {
+  timeMs: number;
+  /** the operator's token name */
+  who: string;
+  /** link-set | link-cut | restore | mgmt-cut | mgmt-restore | traffic-on | traffic-off */
+  action: string;
+  /** what it acted on: a link "n1-n2", a node "n2", a service, or "all" */
+  subject: string;
+  /** the line the scenario printed */
+  label: string;
+}
+
+/** A node's stream to the tower starting to come through a neighbour, or directly again. */
+export interface NodeViaRow {
+  timeMs: number;
+  node: string;
+  /** the neighbour; null: directly */
+  via: string | null;
+}
+
 export interface QosAuditRow {
   timeMs: number;
   /** the operator's token name, or "auto" for the closed loop */

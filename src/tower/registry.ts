@@ -28,6 +28,8 @@ export interface NodeState {
   appliedMonitorVersion: number;
   events: AgentEventRow[];
   recordsStored: number;
+  /** Of recordsStored, those that came through a neighbour (since the tower started). */
+  recordsRelayed: number;
 }
 
 const RECENT_EVENTS = 200;
@@ -80,6 +82,7 @@ export class Registry {
         appliedMonitorVersion: 0,
         events: [],
         recordsStored: 0,
+        recordsRelayed: 0,
       });
     }
   }
@@ -106,11 +109,14 @@ export class Registry {
     const now = Date.now();
     const prev = this.nodes.get(hello.name);
     const via = hello.via && (this.places.endpoint(hello.via).node ?? hello.via);
-    if (via !== (prev?.via ?? null))
+    if (via !== (prev?.via ?? null)) {
       log.info(
         { node: hello.name, via: via ?? 'direct' },
         via ? 'node reached through a neighbour' : 'node reached directly',
       );
+      // A first hello that comes direct is no change worth an event.
+      if (prev || via) await this.store.appendNodeVia({ timeMs: now, node: hello.name, via });
+    }
     const state: NodeState = {
       ...hello,
       via,
@@ -122,6 +128,7 @@ export class Registry {
       appliedMonitorVersion: prev?.appliedMonitorVersion ?? 0,
       events: prev?.events ?? [],
       recordsStored: prev?.recordsStored ?? 0,
+      recordsRelayed: prev?.recordsRelayed ?? 0,
     };
     this.nodes.set(hello.name, state);
     this.pushers.set(hello.name, push);
@@ -144,6 +151,7 @@ export class Registry {
     if (!n) return;
     n.lastSeenMs = Date.now();
     n.recordsStored += stored;
+    if (n.via) n.recordsRelayed += stored;
   }
 
   disconnected(name: string, push: MonitorPush): void {

@@ -1,6 +1,6 @@
 /**
  * HTTP traffic for namespaces (run by Lab.spawnNode or the testbed):
- *   http serve <port> [host]             answers /status/<code> with that code, anything else 200;
+ *   http serve <port>[,<port>...] [host] answers /status/<code> with that code, anything else 200;
  *                                        ?delay=<ms> answers that much later
  *   http sample <base-url> <count> <rps> <delay-ms> <status>...
  *                                        count requests, each a status drawn at random from
@@ -27,16 +27,22 @@ function get(url: string): Promise<number> {
 }
 
 if (mode === 'serve') {
-  const [port = '8080', host = '0.0.0.0'] = args;
-  const server = createServer((req, res) => {
-    const m = /^\/status\/(\d{3})/.exec(req.url ?? '');
-    const delay = Number(/[?&]delay=(\d{1,6})/.exec(req.url ?? '')?.[1] ?? 0);
-    res.statusCode = m ? Number(m[1]) : 200;
-    res.setHeader('content-type', 'text/plain');
-    setTimeout(() => res.end(`tacmesh test server: ${req.method} ${req.url}\n`), delay);
-  });
-  server.listen(Number(port), host, () => console.log('ready'));
-  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  const [ports = '8080', host = '0.0.0.0'] = args;
+  const list = ports.split(',');
+  let listening = 0;
+  for (const port of list) {
+    const server = createServer((req, res) => {
+      const m = /^\/status\/(\d{3})/.exec(req.url ?? '');
+      const delay = Number(/[?&]delay=(\d{1,6})/.exec(req.url ?? '')?.[1] ?? 0);
+      res.statusCode = m ? Number(m[1]) : 200;
+      res.setHeader('content-type', 'text/plain');
+      setTimeout(() => res.end(`tacmesh test server: ${req.method} ${req.url}\n`), delay);
+    });
+    server.listen(Number(port), host, () => {
+      if (++listening === list.length) console.log('ready');
+    });
+  }
+  process.on('SIGTERM', () => process.exit(0));
 } else if (mode === 'get') {
   const [base = '', ...paths] = args;
   const statuses: number[] = [];
@@ -75,7 +81,7 @@ if (mode === 'serve') {
   }, 1000 / Number(rps));
 } else {
   console.error(
-    'usage: http serve <port> [host] | http sample <base-url> <count> <rps> <delay-ms> <status>... | http get <base-url> <path>... | http load <base-url> <rps> <path>... | http mix <rps> <url>...',
+    'usage: http serve <port>[,<port>...] [host] | http sample <base-url> <count> <rps> <delay-ms> <status>... | http get <base-url> <path>... | http load <base-url> <rps> <path>... | http mix <rps> <url>...',
   );
   process.exit(2);
 }

@@ -9,7 +9,10 @@ export function scriptPath(base: string, rel: string): string {
   return fileURLToPath(new URL(`${rel}${ext}`, base));
 }
 
-/** The path of a tool beside this file: `http` (serve, get, mix), `relay` or `probe`. */
-export function toolPath(name: 'http' | 'relay' | 'probe'): string {
+/**
+ * The path of a tool beside this file: `http` (serve, get, mix), `udp` (a steady stream and
+ * its sink), `bulk` (a TCP transfer that fills the path), `relay` or `probe`.
+ */
+export function toolPath(name: 'http' | 'udp' | 'bulk' | 'relay' | 'probe'): string {
   return scriptPath(import.meta.url, `./${name}`);
 }

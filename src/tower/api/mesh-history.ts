@@ -2,11 +2,22 @@
  * The mesh over time, from the stored reports: one radio link's time series (both ends'
  * reports in buckets, GET /api/v1/mesh/links/{a}/{b}) and the mesh's events — a link end's
  * state changing, a node's next hop towards other nodes' prefixes changing, a node reached
- * through a relay (GET /api/v1/mesh/events).
+ * through a relay — and the tower's own: a node's stream through a neighbour, the QoS loop's
+ * actions, the operator's steps with their answers (GET /api/v1/mesh/events).
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { parseCidr } from '../ingest/prefix.js';
-import type { LinkEvent, LinkPoint, LinkSeries, LinkStateName, MeshEvent, RouteEvent } from './mesh-types.js';
+import { answerSteps } from './mesh-steps.js';
+import type {
+  LinkEvent,
+  LinkPoint,
+  LinkSeries,
+  LinkStateName,
+  MeshChange,
+  MeshEvent,
+  RouteEvent,
+  StepAction,
+} from './mesh-types.js';
 
 /** A state change needs the report before it: looked for this far before the window. */
 const LOOKBACK_MS = 60_000;
@@ -149,7 +160,7 @@ export async function meshEvents(
      WHERE prev IS NOT NULL AND prev <> state AND t >= $3 ORDER BY t DESC LIMIT $4`,
     [w.fromMs - LOOKBACK_MS, w.toMs, w.fromMs, limit],
   );
-  const events: MeshEvent[] = links.getRowObjectsJS().map(
+  const events: MeshChange[] = links.getRowObjectsJS().map(
     (row): LinkEvent => ({
       kind: `link-${String(row.state)}` as LinkEvent['kind'],
       timeMs: Number(row.t),
@@ -195,5 +206,47 @@ export async function meshEvents(
     events.push(event);
     if (relay) events.push({ ...event, kind: 'relayed' });
   }
-  return events.sort((x, y) => y.timeMs - x.timeMs).slice(0, limit);
+  const span = [w.fromMs, w.toMs, limit];
+  const via = await db.runAndReadAll(
+    `SELECT time_ms::DOUBLE AS t, node, via FROM node_via WHERE time_ms BETWEEN $1 AND $2 ORDER BY t DESC LIMIT $3`,
+    span,
+  );
+  for (const row of via.getRowObjectsJS())
+    events.push({
+      kind: 'node-via',
+      timeMs: Number(row.t),
+      node: String(row.node),
+      via: row.via === null ? null : String(row.via),
+    });
+  const loop = await db.runAndReadAll(
+    `SELECT time_ms::DOUBLE AS t, action, summary FROM qos_audit
+     WHERE who = 'auto' AND time_ms BETWEEN $1 AND $2 ORDER BY t DESC LIMIT $3`,
+    span,
+  );
+  for (const row of loop.getRowObjectsJS())
+    events.push({
+      kind: 'qos-loop',
+      timeMs: Number(row.t),
+      action: String(row.action),
+      summary: String(row.summary),
+    });
+  const steps = await db.runAndReadAll(
+    `SELECT time_ms::DOUBLE AS t, who, action, subject, label FROM mesh_steps
+     WHERE time_ms BETWEEN $1 AND $2 ORDER BY t DESC LIMIT $3`,
+    span,
+  );
+  for (const row of steps.getRowObjectsJS())
+    events.push({
+      kind: 'step',
+      timeMs: Number(row.t),
+      who: String(row.who),
+      action: String(row.action) as StepAction,
+      subject: String(row.subject),
+      label: String(row.label),
+      detectedMs: null,
+      reroutedMs: null,
+      qosMs: null,
+      answer: [],
+    });
+  return answerSteps(events).slice(0, limit);
 }

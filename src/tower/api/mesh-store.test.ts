@@ -145,6 +145,7 @@ test("route reports and link reports over time: the newest table of each node, e
       prefixes: ['10.77.21.0/24', '10.77.22.0/24'],
       before: 'n2',
       after: 'n3',
+      text: 'n1 → n2 (10.77.21.0/24, 10.77.22.0/24): next hop n2 → n3',
     });
     assert.equal(relayed?.kind === 'relayed' && relayed.after, 'n3', 'n2 reached through n3');
     assert.deepEqual(down?.kind === 'link-down' && [down.node, down.peer, down.timeMs], [
@@ -169,6 +170,94 @@ test("route reports and link reports over time: the newest table of each node, e
     assert.deepEqual(both?.loadBps, { ab: 1000, ba: 5000 }, "each way from the sender's counters");
     assert.equal(p(t0 + 5000)?.state, 'down');
     assert.equal(await linkSeries(store.reader, 'n1', 'n9', w, 2000, nodeOf), undefined, 'no such link');
+  } finally {
+    store.close();
+  }
+});
+
+test('a step on the events: what the tower saw after it, up to the next step, as its answer', async () => {
+  const store = await DuckStore.open(':memory:', { retentionDays: 7, rollupRetentionDays: 90 });
+  const owner: Record<string, string> = { '10.77.200.1': 'n1', '10.77.200.2': 'n2', '10.77.200.18': 'n3' };
+  const nodeOf = (a: string) => owner[a] ?? (a.startsWith('10.77.2') ? 'n2' : null);
+  try {
+    const t0 = Date.now() - 30_000;
+    const routes = (seq: number, timeMs: number, via: string): RouteReportRow => ({
+      node: 'n1',
+      seq,
+      timeMs,
+      source: 'babel',
+      routes: [{ prefix: '10.77.21.0/24', via, iface: 'mesh-x', metric: 256, sinceMs: timeMs }],
+    });
+    await store.append({
+      ...batch('n1', []),
+      firstSeq: 1,
+      lastSeq: 1,
+      routes: [routes(1, t0, '10.77.200.2')],
+    });
+    await store.append(batch('n1', [link('n1', 2, '10.77.200.1', '10.77.200.2', { timeMs: t0 + 500 })]));
+    await store.appendMeshStep({
+      timeMs: t0 + 1000,
+      who: 'operator',
+      action: 'link-cut',
+      subject: 'n1-n2',
+      label: 'cut n1-n2',
+    });
+    // The tower's answer: the link down 1.5 s after, the route through n3 3 s after.
+    await store.append(
+      batch('n1', [link('n1', 3, '10.77.200.1', '10.77.200.2', { timeMs: t0 + 2500, state: 'down' })]),
+    );
+    await store.append({
+      ...batch('n1', []),
+      firstSeq: 4,
+      lastSeq: 4,
+      routes: [routes(4, t0 + 4000, '10.77.200.18')],
+    });
+    await store.appendQosAudit({
+      timeMs: t0 + 4500,
+      who: 'auto',
+      action: 'auto-lower',
+      version: 2,
+      summary: 'n1/mesh-n2 congested',
+      policy: {},
+    });
+    // The next step: what follows it is its answer, not the cut's.
+    await store.appendMeshStep({
+      timeMs: t0 + 6000,
+      who: 'operator',
+      action: 'mgmt-cut',
+      subject: 'n2',
+      label: 'cut the management link of n2',
+    });
+    await store.appendNodeVia({ timeMs: t0 + 9000, node: 'n2', via: 'n1' });
+
+    const events = await meshEvents(store.reader, { fromMs: t0 - 1000, toMs: Date.now() }, 100, nodeOf);
+    const steps = events.filter((e) => e.kind === 'step');
+    assert.equal(steps.length, 2);
+    const [mgmt, cut] = steps;
+    assert.deepEqual(
+      cut?.kind === 'step' && [
+        cut.detectedMs,
+        cut.reroutedMs,
+        cut.qosMs,
+        cut.answer.map((a) => [a.kind, a.afterMs]),
+      ],
+      [
+        1500,
+        3000,
+        3500,
+        [
+          ['link-down', 1500],
+          ['route-changed', 3000],
+          ['relayed', 3000],
+          ['qos-loop', 3500],
+        ],
+      ],
+    );
+    assert.equal(cut?.text, 'cut n1-n2 — detected 1.5 s, rerouted 3.0 s, QoS 3.5 s');
+    assert.deepEqual(
+      mgmt?.kind === 'step' && [mgmt.detectedMs, mgmt.reroutedMs, mgmt.answer.map((a) => a.text)],
+      [3000, 3000, ['n2 reaches the tower through n1']],
+    );
   } finally {
     store.close();
   }

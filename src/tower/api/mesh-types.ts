@@ -104,7 +104,9 @@ export interface LinkSeries {
 
 /**
  * What changed in the mesh, derived at the tower from the reports: a link end's state, a
- * node's next hop towards another node's prefixes, and a node reached through a relay.
+ * node's next hop towards another node's prefixes, and a node reached through a relay; and
+ * what the tower itself saw or did: a node's stream through a neighbour, the QoS loop, the
+ * operator's steps with their answers.
  */
 export interface LinkEvent {
   kind: 'link-down' | 'link-up' | 'link-degraded';
@@ -127,7 +129,64 @@ export interface RouteEvent {
   after: string | null;
 }
 
-export type MeshEvent = LinkEvent | RouteEvent;
+/** A node's stream to the tower now coming through a neighbour (via), or directly again (null). */
+export interface ViaEvent {
+  kind: 'node-via';
+  timeMs: number;
+  node: string;
+  via: string | null;
+}
+
+/** The QoS closed loop acting on a link (qos_audit's automatic rows: auto-lower, auto-restore, auto-rate). */
+export interface QosLoopEvent {
+  kind: 'qos-loop';
+  timeMs: number;
+  action: string;
+  summary: string;
+}
+
+export type StepAction =
+  | 'link-set'
+  | 'link-cut'
+  | 'restore'
+  | 'mgmt-cut'
+  | 'mgmt-restore'
+  | 'traffic-on'
+  | 'traffic-off';
+
+/** What the tower saw after a step, up to the next step (at most ANSWER_MS). */
+export interface StepAnswer {
+  kind: Exclude<MeshChange['kind'], 'step'>;
+  timeMs: number;
+  /** ms after the step */
+  afterMs: number;
+  text: string;
+}
+
+/**
+ * A change an operator (or the demo's scenario) made, posted to POST /api/v1/mesh/steps,
+ * with what the tower did in answer: when it saw the change on the link or node it names
+ * (detected), when the traffic or the node's stream took another way (rerouted), and when
+ * the QoS loop acted (qos). null: not seen before the next step.
+ */
+export interface StepEvent {
+  kind: 'step';
+  timeMs: number;
+  who: string;
+  action: StepAction;
+  /** a link "n1-n2", a node "n2", a service, or "all" */
+  subject: string;
+  label: string;
+  detectedMs: number | null;
+  reroutedMs: number | null;
+  qosMs: number | null;
+  answer: StepAnswer[];
+}
+
+export type MeshChange = LinkEvent | RouteEvent | ViaEvent | QosLoopEvent | StepEvent;
+
+/** An event as GET /api/v1/mesh/events answers it: with what it says, in a line. */
+export type MeshEvent = MeshChange & { text: string };
 
 export interface MeshEvents {
   events: MeshEvent[];

@@ -20,6 +20,8 @@ export interface NodeInfo {
   monitor: MonitorSettings;
   monitorApplied: boolean;
   recordsStored: number;
+  /** Of recordsStored, those that came through a neighbour (since the tower started). */
+  recordsRelayed: number;
   /** Its agent's newest events, oldest first. */
   events: AgentEventRow[];
 }

@@ -27,6 +27,7 @@ import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
 import { linkSeries, meshEvents } from './mesh-history.js';
 import { meshPaths, newestRoutes } from './mesh-paths.js';
+import { MeshStepSpec } from './mesh-steps.js';
 import type { MeshEvents, MeshView } from './mesh-types.js';
 import type { NodeInfo } from './node-types.js';
 import {
@@ -258,6 +259,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
           monitor: n.monitor,
           monitorApplied: n.appliedMonitorVersion === n.monitor.version,
           recordsStored: n.recordsStored,
+          recordsRelayed: n.recordsRelayed,
           events: n.events.slice(-50),
         }),
       ),
@@ -320,6 +322,19 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     if (!series)
       return c.json({ error: `no radio link between ${a} and ${b} was reported in this window` }, 404);
     return c.json(series);
+  });
+  app.post('/api/v1/mesh/steps', async (c) => {
+    const user = c.get('user');
+    if (user.role !== 'operator') return c.json({ error: 'posting a step needs the operator role' }, 403);
+    const body = MeshStepSpec.safeParse(await c.req.json().catch(() => undefined));
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      return c.json({ error: `${issue?.path.join('.') || 'body'}: ${issue?.message}` }, 400);
+    }
+    const row = { timeMs: Date.now(), who: user.name, ...body.data };
+    await deps.store.appendMeshStep(row);
+    log.info({ user: user.name, step: body.data }, 'mesh step');
+    return c.json({ timeMs: row.timeMs }, 201);
   });
   app.get('/api/v1/mesh/events', async (c) => {
     const events: MeshEvents = {

@@ -8,13 +8,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { AgentEventRow, IngestBatch, NodeRow, QosAuditRow } from '../model.js';
+import type { AgentEventRow, IngestBatch, MeshStepRow, NodeRow, NodeViaRow, QosAuditRow } from '../model.js';
 import { maintain, openCatalog, type Retention } from './catalog.js';
 import { rowOf, type Table, toStored } from './columns.js';
 import { BATCH_LATENESS_MS, LATENCY_PERIOD_MS, RESPONSE_WAIT_MS, ROLL_UP_LATENCY } from './http-latency.js';
 import { RecordWriter } from './records.js';
 import type { SeqRanges } from './seq-ranges.js';
-import { AGENT_EVENTS, NODES, QOS_AUDIT } from './tables.js';
+import { AGENT_EVENTS, MESH_STEPS, NODE_VIA, NODES, QOS_AUDIT } from './tables.js';
 
 export interface StoreOptions extends Retention {
   /** Gaps kept track of in a node's stored seqs (default 10 000); past it the oldest are closed. */
@@ -133,6 +133,14 @@ export class DuckStore {
 
   appendEvent(e: AgentEventRow): Promise<void> {
     return this.insert(AGENT_EVENTS, e);
+  }
+
+  appendMeshStep(row: MeshStepRow): Promise<void> {
+    return this.insert(MESH_STEPS, row);
+  }
+
+  appendNodeVia(row: NodeViaRow): Promise<void> {
+    return this.insert(NODE_VIA, row);
   }
 
   /**

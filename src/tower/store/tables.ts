@@ -7,6 +7,7 @@
  *   2  monitor_stats.l7_sampled_out
  *   3  http_latency
  *   4  mesh_links.rtt_median_ms
+ *   5  mesh_steps, node_via
  * A new column goes last in its table with `since` the next version; a new table gets
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
@@ -16,7 +17,9 @@ import type {
   FlowMinuteRow,
   HttpLatencyRow,
   MeshRouteRow,
+  MeshStepRow,
   NodeRow,
+  NodeViaRow,
   QosAuditRow,
   RollupStateRow,
 } from '../model.js';
@@ -252,6 +255,30 @@ export const QOS_AUDIT = table<QosAuditRow>(
   },
 );
 
+/** The operator's (and the demo scenario's) changes to the mesh: the marks on the events' time axis. */
+export const MESH_STEPS = table<MeshStepRow>(
+  'mesh_steps',
+  { retention: 'raw', since: 5 },
+  {
+    timeMs: { type: 'BIGINT', time: true },
+    who: 'VARCHAR',
+    action: 'VARCHAR',
+    subject: 'VARCHAR',
+    label: 'VARCHAR',
+  },
+);
+
+/** Each time a node's stream to the tower starts coming through a neighbour, or directly again. */
+export const NODE_VIA = table<NodeViaRow>(
+  'node_via',
+  { retention: 'raw', since: 5 },
+  {
+    timeMs: { type: 'BIGINT', time: true },
+    node: 'VARCHAR',
+    via: { type: 'VARCHAR', nullable: true },
+  },
+);
+
 export const TABLES: Table<never>[] = [
   ...Object.values(RECORD_TABLES),
   FLOWS_1M,
@@ -260,6 +287,8 @@ export const TABLES: Table<never>[] = [
   NODES,
   AGENT_EVENTS,
   QOS_AUDIT,
+  MESH_STEPS,
+  NODE_VIA,
 ] as Table<never>[];
 
 export const SCHEMA_VERSION = Math.max(...TABLES.flatMap((t) => [t.since, ...t.columns.map((c) => c.since)]));

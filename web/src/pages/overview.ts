@@ -3,7 +3,9 @@
  * conversation inside one node, between nodes, with the outside, and over all three —
  * with throughput per node, top talkers and the window's counts. Clicking a slice (or its
  * row) filters the whole page by that address and the pie's locality. Under the throughput's
- * time axis, a strip of the mesh's events (GET /api/v1/mesh/events).
+ * time axis, a strip of the mesh's events (GET /api/v1/mesh/events): links, routes, what
+ * the tower did (a node through a neighbour, the QoS loop), and the operator's steps, each
+ * with the tower's answer in its tooltip and a line across both charts.
  */
 import type { EChartsType } from 'echarts/core';
 import type { MeshEvent, MeshEvents } from '../../../src/tower/api/mesh-types.js';
@@ -34,26 +36,42 @@ const PIE_EMPTY: Record<Locality | 'all', string> = {
   all: 'No flow records in this window: are nodes connected and traffic flowing?',
 };
 
-const EVENT_STYLE: Record<MeshEvent['kind'], { row: 'links' | 'routes'; color: string; symbol: string }> = {
+type EventRow = 'links' | 'routes' | 'tower' | 'steps';
+const EVENT_ROWS: EventRow[] = ['links', 'routes', 'tower', 'steps'];
+const EVENT_STYLE: Record<MeshEvent['kind'], { row: EventRow; color: string; symbol: string }> = {
   'link-down': { row: 'links', color: '#f87171', symbol: 'triangle' },
   'link-degraded': { row: 'links', color: '#fbbf24', symbol: 'diamond' },
   'link-up': { row: 'links', color: '#34d399', symbol: 'circle' },
   'route-changed': { row: 'routes', color: '#60a5fa', symbol: 'rect' },
   relayed: { row: 'routes', color: '#c084fc', symbol: 'pin' },
+  'node-via': { row: 'tower', color: '#f472b6', symbol: 'roundRect' },
+  'qos-loop': { row: 'tower', color: '#2dd4bf', symbol: 'arrow' },
+  step: { row: 'steps', color: '#e5e7eb', symbol: 'pin' },
 };
+const STEP_COLOR = '#9ca3af';
 
-/** What an event says, in a line. */
-function eventText(e: MeshEvent): string {
-  switch (e.kind) {
-    case 'link-down':
-    case 'link-up':
-    case 'link-degraded':
-      return `${e.node} — ${e.peer} ${e.kind.slice(5)}${e.why.length ? ` (${e.why.join('; ')})` : ''}`;
-    case 'route-changed':
-      return `${e.node} → ${e.to ?? 'outside'} (${e.prefixes.join(', ')}): next hop ${e.before ?? 'none'} → ${e.after ?? 'none'}`;
-    case 'relayed':
-      return `${e.to} reached from ${e.node} through ${e.after}`;
-  }
+/** Text for a tooltip, which ECharts sets as HTML. */
+const esc = (t: string) => t.replace(/[&<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A step's tooltip: its line, then what the tower did in answer, each after so long. */
+function stepTooltip(e: MeshEvent & { kind: 'step' }): string {
+  const lines = e.answer.map((a) => `+${(a.afterMs / 1000).toFixed(1)} s · ${esc(a.text)}`);
+  return [`<b>${esc(e.text)}</b>`, ...(lines.length ? lines : ['no answer seen yet'])].join('<br>');
+}
+
+/** The steps as vertical lines across a chart's time axis, each with its label. */
+function stepLines(events: MeshEvent[], label: boolean) {
+  return {
+    silent: true,
+    symbol: ['none', 'none'],
+    lineStyle: { color: STEP_COLOR, type: 'dashed' as const, width: 1 },
+    label: label
+      ? { show: true, formatter: '{b}', color: MUTED, fontSize: 10, position: 'insideEndTop' as const }
+      : { show: false },
+    data: events
+      .filter((e) => e.kind === 'step')
+      .map((e) => ({ xAxis: e.timeMs, name: e.kind === 'step' ? e.label || e.action : '' })),
+  };
 }
 
 /** Buckets with no traffic are zeros, not gaps: a burst shows as a spike, not a lone dot. */
@@ -243,6 +261,7 @@ export function mountOverview(ctx: PageContext): () => void {
     kpis.querySelector('#kpi-errors')?.classList.toggle('bad', s.httpErrors > 0);
   };
 
+  let steps: MeshEvent[] = [];
   const renderThroughput = (t: Throughput) => {
     const names = Object.keys(t.series).sort();
     const stepNote = `bit/s, egress, ${fmt.span(t.stepMs)} buckets`;
@@ -287,7 +306,7 @@ export function mountOverview(ctx: PageContext): () => void {
         },
         // Redrawn every second in live mode: merged by id, no entry animation each time.
         animation: false,
-        series: names.map((n) => ({
+        series: names.map((n, i) => ({
           id: n,
           type: 'line',
           name: n,
@@ -297,6 +316,8 @@ export function mountOverview(ctx: PageContext): () => void {
           itemStyle: { color: colorOf(n) },
           areaStyle: { opacity: 0.08, color: colorOf(n) },
           data: zeroFilled(t.series[n] ?? [], from, Math.min(to, cutoff), t.stepMs),
+          // The operator's steps (the demo's story) across the chart, labelled once.
+          ...(i === 0 ? { markLine: stepLines(steps, true) } : {}),
         })),
       },
       { replaceMerge: ['series'] },
@@ -317,13 +338,15 @@ export function mountOverview(ctx: PageContext): () => void {
         grid: { left: 64, right: 16, top: 4, bottom: 20 },
         tooltip: {
           trigger: 'item',
-          formatter: (p: { data: { text: string; value: [number, string] } }) =>
-            `${fmt.time(p.data.value[0])} · ${p.data.text}`,
+          formatter: (p: { data: { event: MeshEvent; value: [number, string] } }) =>
+            p.data.event.kind === 'step'
+              ? `${fmt.time(p.data.value[0])} · ${stepTooltip(p.data.event)}`
+              : `${fmt.time(p.data.value[0])} · ${esc(p.data.event.text)}`,
         },
         xAxis: { type: 'time', min: from, max: to, ...AXIS, splitLine: { show: false } },
         yAxis: {
           type: 'category',
-          data: ['links', 'routes'],
+          data: EVENT_ROWS,
           ...AXIS,
           splitLine: { show: true, lineStyle: { color: '#1c222c' } },
         },
@@ -337,7 +360,8 @@ export function mountOverview(ctx: PageContext): () => void {
           itemStyle: { color: EVENT_STYLE[k].color },
           data: events
             .filter((e) => e.kind === k)
-            .map((e) => ({ value: [e.timeMs, EVENT_STYLE[k].row], text: eventText(e) })),
+            .map((e) => ({ value: [e.timeMs, EVENT_STYLE[k].row], event: e })),
+          ...(k === 'step' ? { markLine: stepLines(events, false) } : {}),
         })),
       },
       { replaceMerge: ['series'] },
@@ -410,6 +434,7 @@ export function mountOverview(ctx: PageContext): () => void {
       summary = s;
       renderKpis();
       for (const card of pies) card.render(p[card.kind]);
+      steps = ev.events.filter((e) => e.kind === 'step');
       renderThroughput(t);
       renderEvents(ev.events);
       renderTalkers(tk);
