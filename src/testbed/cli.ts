@@ -5,7 +5,13 @@ import { deadProcesses } from '../netlab/processes.js';
 import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
 import { hqFlows } from './hq.js';
+import { planTestbed } from './plan.js';
+import { formatReport, scenarioReport } from './scenario/report.js';
+import { runScenario, type StepDone } from './scenario/run.js';
+import { ScenarioSpec } from './scenario/schema.js';
+import { storyScenario } from './scenario/story.js';
 import {
+  readState,
   testbedDown,
   testbedLink,
   testbedLinkSet,
@@ -204,38 +210,65 @@ export function testbedCommand(): Command {
   return testbed;
 }
 
+/** The scenario `--scenario` names: the story, none, or a file (checked before anything is made). */
+function scenarioOf(arg: string, config: TestbedConfig): ScenarioSpec | undefined {
+  if (arg === 'none') return undefined;
+  if (arg === 'story') return storyScenario(planTestbed(config));
+  return loadConfig(arg, ScenarioSpec);
+}
+
 export function demoCommand(): Command {
   return upOptions(
     new Command('demo').description(
-      "The main job: the paper's 4-node mesh with slices, radio links, routing and HTTP traffic, watched from the tower's dashboard; Ctrl-C ends it and removes everything (needs root)",
+      "The main job: the paper's 4-node mesh with slices, radio links, routing and the services' traffic (C2, a sensor stream, web, bulk) under a QoS policy, watched from the tower's dashboard while a story of degraded and cut links plays; Ctrl-C ends it with a report and removes everything (needs root)",
     ),
   )
     .option(
       '--duration <s>',
-      'stop after this many seconds (default: until Ctrl-C)',
+      'stop after this many seconds (default: when the scenario ends, else at Ctrl-C)',
       wholeNumber('duration', 1),
     )
+    .option(
+      '--scenario <story|none|file.yaml>',
+      'timed steps on the links (docs/testbed.md): the default story, none, or a scenario file',
+      'story',
+    )
     .option('--no-hq', 'without headquarters behind the diode (hq in testbed.yaml)')
-    .action(async (opts: UpOptions & { duration?: number; hq?: boolean }) => {
-      const state = await testbedUp(configOf(opts, opts.hq === false), progress);
+    .action(async (opts: UpOptions & { duration?: number; hq?: boolean; scenario: string }) => {
+      const config = configOf(opts, opts.hq === false);
+      const scenario = scenarioOf(opts.scenario, config);
+      const state = await testbedUp(config, progress);
       let stopping = false;
       let watch: NodeJS.Timeout | undefined;
+      const story = new AbortController();
+      let playing: Promise<StepDone[]> | undefined;
+      const startMs = Date.now();
       const stop = async () => {
         if (stopping) return;
         stopping = true;
         clearInterval(watch);
+        story.abort();
+        if (playing) {
+          await playing.catch(() => undefined);
+          // What the tower saw, before the testbed goes: a couple of export intervals for the last records.
+          await new Promise((r) => setTimeout(r, 3000));
+          const report = await scenarioReport(state, startMs, Date.now()).catch((err: Error) => err);
+          console.log(
+            report instanceof Error ? `no report: ${report.message}` : `\n${formatReport(report)}\n`,
+          );
+        }
         progress('stopping: taking the testbed down');
-        await testbedDown(progress, state);
+        await testbedDown(progress, readState() ?? state);
         progress('done: nothing of the demo is left');
         process.exit(0);
       };
       process.on('SIGINT', () => void stop());
       process.on('SIGTERM', () => void stop());
-      // A process of the demo that dies is said at once, each once.
+      // A process of the demo that dies is said at once, each once (traffic turned off is no longer listed).
       const reported = new Set<string>();
       watch = setInterval(() => {
         if (stopping) return;
-        for (const dead of deadProcesses(state.pids, join(state.dir, 'logs'))) {
+        for (const dead of deadProcesses((readState() ?? state).pids, join(state.dir, 'logs'))) {
           if (reported.has(dead.name)) continue;
           reported.add(dead.name);
           progress(`warning: ${dead.message}`);
@@ -248,6 +281,9 @@ export function demoCommand(): Command {
           `  Login token: ${state.token}`,
           `  The dashboard's certificate comes from the testbed's own CA (${state.caCert}); your browser will ask you to accept it.`,
           '',
+          '  Services: c2 (flash, between all nodes), sensor (immediate, UDP streams), web (routine), bulk (a transfer across n1-n2)',
+          '  under a QoS policy with the closed loop on: the QoS and Services pages show them.',
+          '',
           ...(state.hq
             ? [
                 `  Headquarters: the tower's flow records cross a one-way link (shown one-way at start) to nfcapd:`,
@@ -255,18 +291,33 @@ export function demoCommand(): Command {
                 '',
               ]
             : []),
-          '  Try:  tacmesh testbed status',
-          '        tacmesh testbed link cut n1 n2      (traffic between n1 and n2 moves to the relay n3)',
-          '        tacmesh testbed link restore n1 n2',
-          '        tacmesh testbed mgmt cut n2        (n2 reaches the tower through a neighbour: "via n1" on the Nodes page)',
-          '        tacmesh testbed mgmt restore n2',
+          scenario
+            ? `  Scenario ${scenario.name}: ${scenario.steps.length} steps; each is printed here and marked on the Overview's time axis with the tower's answer.`
+            : '  No scenario. Try:  tacmesh testbed link cut n1 n2 | link set n1 n2 --rate 4 --loss 2 | mgmt cut n2 | status',
           '',
           opts.duration
             ? `  Running for ${opts.duration} s.`
-            : '  Ctrl-C stops the demo and removes everything.',
+            : scenario?.end !== undefined
+              ? `  Ends with a report at t+${scenario.end} s; Ctrl-C ends it sooner (with the report) and removes everything.`
+              : '  Ctrl-C stops the demo and removes everything.',
           '',
         ].join('\n'),
       );
+      if (scenario) {
+        playing = runScenario(
+          state,
+          scenario,
+          (line) => console.log(`[story] ${line}`),
+          story.signal,
+          startMs,
+        );
+        playing.then(
+          () => {
+            if (scenario.end !== undefined && !opts.duration) void stop();
+          },
+          (err: Error) => progress(`scenario stopped: ${err.message}`),
+        );
+      }
       if (opts.duration) setTimeout(() => void stop(), opts.duration * 1000);
       await new Promise(() => undefined);
     });

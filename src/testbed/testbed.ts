@@ -93,8 +93,13 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** GET (or PUT `body`) on the tower's API through the host relay, trusting only the testbed's CA. */
-export function towerApi<T>(state: TestbedState, path: string, body?: unknown): Promise<T> {
+/** GET (or PUT `body`, or POST it) on the tower's API through the host relay, trusting only the testbed's CA. */
+export function towerApi<T>(
+  state: TestbedState,
+  path: string,
+  body?: unknown,
+  method: 'PUT' | 'POST' = 'PUT',
+): Promise<T> {
   const url = new URL(`/api/v1/${path}`, state.apiUrl);
   const json = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -105,7 +110,7 @@ export function towerApi<T>(state: TestbedState, path: string, body?: unknown): 
         path: url.pathname + url.search,
         ca: readFileSync(state.caCert),
         servername: 'localhost',
-        method: json === undefined ? 'GET' : 'PUT',
+        method: json === undefined ? 'GET' : method,
         headers: {
           authorization: `Bearer ${state.token}`,
           ...(json === undefined ? {} : { 'content-type': 'application/json' }),
@@ -118,7 +123,7 @@ export function towerApi<T>(state: TestbedState, path: string, body?: unknown): 
           text += d.toString();
         });
         res.on('end', () => {
-          if (res.statusCode !== 200)
+          if (res.statusCode !== 200 && res.statusCode !== 201)
             reject(new Error(`tower API ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
           else resolve(JSON.parse(text) as T);
         });
@@ -593,9 +598,16 @@ async function startTraffic(r: Run): Promise<void> {
   stillRunning(r)();
 }
 
+/** The traffic tools, each named in full (the project's check follows toolPath's literals). */
+const TRAFFIC_TOOLS: Record<TrafficProcess['tool'], string> = {
+  http: toolPath('http'),
+  udp: toolPath('udp'),
+  bulk: toolPath('bulk'),
+};
+
 function startTrafficProcess(state: TestbedState, p: TrafficProcess, extNs: string, logs: string): number {
   const where = p.at ? memberNs(state, p.at.node, p.at.slice, p.at.member) : extNs;
-  return startDetached(p.name, where, process.execPath, nodeArgs([toolPath(p.tool), ...p.args]), logs);
+  return startDetached(p.name, where, process.execPath, nodeArgs([TRAFFIC_TOOLS[p.tool], ...p.args]), logs);
 }
 
 /**
@@ -612,9 +624,12 @@ export async function testbedTraffic(action: 'on' | 'off', service: ServiceName)
   for (const p of procs) {
     const pid = state.pids[p.name];
     const alive = pid !== undefined && isAlive(pid);
-    if (action === 'off' && alive) {
-      await stopAll([pid]);
-      changed.push(p.name);
+    if (action === 'off') {
+      if (alive) {
+        await stopAll([pid]);
+        changed.push(p.name);
+      }
+      delete state.pids[p.name];
     }
     if (action === 'on' && !alive) {
       state.pids[p.name] = startTrafficProcess(state, p, ns(state, 'ext'), join(state.dir, 'logs'));

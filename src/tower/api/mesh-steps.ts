@@ -94,7 +94,11 @@ function timesOf(
       rerouted = detected;
       break;
     case 'restore':
-      detected = first(after, (e) => e.kind === 'link-up' && (s === 'all' || onLink(e, s)));
+      // A link back from down says so first as degraded (its loss window still holds the cut) or up.
+      detected = first(
+        after,
+        (e) => (e.kind === 'link-up' || e.kind === 'link-degraded') && (s === 'all' || onLink(e, s)),
+      );
       rerouted = first(after, (e) => e.kind === 'route-changed' && (s === 'all' || onLink(e, s)));
       break;
     default:
