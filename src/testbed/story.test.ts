@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { login, openBrowser, sleep, spkiOfTower, waitFor } from '../../test/support/dashboard-rig.js';
 import { loadConfig } from '../shared/config.js';
 import type { MeshEvents, StepEvent } from '../tower/api/mesh-types.js';
 import type { NodeInfo } from '../tower/api/node-types.js';
@@ -12,6 +14,26 @@ import { formatReport, type ScenarioReport, scenarioReport } from './scenario/re
 import { runScenario, type StepDone } from './scenario/run.js';
 import { ScenarioSpec } from './scenario/schema.js';
 import { readState, type TestbedState, testbedDown, testbedUp, towerApi } from './testbed.js';
+
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+/** The page's chart objects as page.evaluate callbacks see them (they run in Chromium). */
+declare const window: {
+  tacmeshCharts: Record<
+    string,
+    | { getOption(): { series: { id?: string; data?: unknown[]; markLine?: { data?: unknown[] } }[] } }
+    | undefined
+  >;
+};
+
+/** A page of the dashboard, a moment after it shows, as test-artifacts/story-<name>.png (the README's pictures). */
+async function shoot(page: Page, url: string, hash: string, name: string): Promise<void> {
+  await page.goto(`${url}#/${hash}`);
+  await sleep(2500);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}story-${name}.png` });
+  assert.ok(readFileSync(`${ARTIFACTS}story-${name}.png`).length > 10_000, `a picture of ${name}`);
+}
 
 /** The default story's steps, seconds apart instead of a minute (the story's own link and node). */
 const SHORT_STORY = `
@@ -26,6 +48,7 @@ end: 60
 
 describe('the demo story, shortened: services under a policy, a degraded and a cut link, a cut management link', () => {
   let state: TestbedState;
+  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'tacmesh-story-'));
 
   before(async () => {
@@ -37,6 +60,7 @@ describe('the demo story, shortened: services under a policy, a degraded and a c
   });
 
   after(async () => {
+    await browser?.close();
     if (readState()?.prefix === state?.prefix) await testbedDown(() => undefined, state);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -47,6 +71,22 @@ describe('the demo story, shortened: services under a policy, a degraded and a c
     const spec = loadConfig(file, ScenarioSpec);
     const lines: string[] = [];
     const startMs = Date.now();
+    browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
+    const page = await browser.context.newPage();
+    await login(page, { url: state.apiUrl.replace(/\/$/, '') }, state.token);
+    // Pictures while the story plays: the degraded link's QoS, the cut, the relayed node.
+    const at = (s: number) => sleep(startMs + s * 1000 - Date.now());
+    const url = state.apiUrl;
+    const pictures = (async () => {
+      await at(16);
+      await shoot(page, url, 'qos', 'qos');
+      await shoot(page, url, 'services', 'services');
+      await at(26);
+      await shoot(page, url, 'mesh', 'mesh');
+      await at(42);
+      await shoot(page, url, 'nodes', 'nodes');
+    })();
+    pictures.catch(() => undefined); // awaited after the story; its error is thrown there
     const done: StepDone[] = await runScenario(
       state,
       spec,
@@ -55,6 +95,7 @@ describe('the demo story, shortened: services under a policy, a degraded and a c
       startMs,
     );
     const endMs = Date.now();
+    await pictures;
     assert.equal(done.length, 4, 'every step done');
     assert.deepEqual(lines, [
       't+5 s  radio link n1-n2 degraded to 4 Mbit/s, 2 % loss',
@@ -63,7 +104,7 @@ describe('the demo story, shortened: services under a policy, a degraded and a c
       't+50 s  everything restored',
     ]);
     // The last records of the run reach the tower (an export interval, a batch or two).
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     const report: ScenarioReport = await scenarioReport(state, startMs, endMs);
     console.log(formatReport(report));
 
@@ -120,5 +161,23 @@ describe('the demo story, shortened: services under a policy, a degraded and a c
       'n2 sent records through a relay while its management link was cut',
     );
     assert.equal(report.records.lost, 0, 'no record lost');
+
+    // The Overview marks each step on the time axis: a line across the throughput chart, a pin on the strip.
+    await page.goto(url);
+    const marks = await waitFor(
+      'the steps on the Overview',
+      async () => {
+        const m = await page.evaluate(() => ({
+          lines: window.tacmeshCharts.throughput?.getOption().series[0]?.markLine?.data?.length ?? 0,
+          pins:
+            window.tacmeshCharts['mesh-events']?.getOption().series.find((x) => x.id === 'step')?.data
+              ?.length ?? 0,
+        }));
+        return m.lines === 4 && m.pins === 4 ? m : undefined;
+      },
+      20_000,
+    );
+    assert.deepEqual(marks, { lines: 4, pins: 4 });
+    await shoot(page, url, 'overview', 'overview');
   });
 });

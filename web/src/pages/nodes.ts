@@ -213,7 +213,10 @@ class NodeCard {
         'position',
         n.position ? `${n.position.lat.toFixed(4)}, ${n.position.lon.toFixed(4)}` : 'not given (--position)',
       ),
-      kv('records stored', fmt.count(n.recordsStored)),
+      kv(
+        'records stored',
+        `${fmt.count(n.recordsStored)}${n.recordsRelayed ? ` (${fmt.count(n.recordsRelayed)} through a neighbour)` : ''}`,
+      ),
       kv('software', n.software || '–'),
       kv('clock skew', `${n.clockSkewMs} ms`),
       kv('first seen', fmt.time(n.firstSeen)),
