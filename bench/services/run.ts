@@ -52,6 +52,7 @@ const COUNT = Math.round(RPS * SECONDS);
 /** The hidden mix: 10 % 404, 10 % 503. */
 const MIX = ['200', '200', '200', '200', '200', '200', '200', '200', '404', '503'];
 const PROXY_PORT = 8080;
+const IDLE_S = args.quick ? 2 : 5;
 /** Istio 1.24, "Performance and Scalability" (istio.io/latest/docs/ops/deployment/performance-and-scalability), per 1,000 requests/s of 1 KB. */
 const ISTIO = { sidecar: { vcpu: 0.2, mb: 60 }, ztunnel: { vcpu: 0.06, mb: 12 } };
 
@@ -91,12 +92,27 @@ async function load(url: string): Promise<Truth> {
   return gen.result<Truth>();
 }
 
-/** CPU ns a measure reads over `fn`. */
-async function cpuOver<T>(measure: () => number, fn: () => Promise<T>): Promise<[T, number]> {
-  const before = measure();
-  const value = await fn();
-  return [value, measure() - before];
+/** CPU ns a process used over `fn`, and the wall ns it took. */
+interface Spent {
+  cpuNs: number;
+  wallNs: number;
 }
+
+async function cpuOver<T>(measure: () => number, fn: () => Promise<T>): Promise<[T, Spent]> {
+  const cpu0 = measure();
+  const wall0 = process.hrtime.bigint();
+  const value = await fn();
+  return [value, { cpuNs: measure() - cpu0, wallNs: Number(process.hrtime.bigint() - wall0) }];
+}
+
+/** What a process uses doing nothing, so the load's share can be told from its fixed cost. */
+const idle = (measure: () => number) => cpuOver(measure, () => sleep(IDLE_S * 1000)).then(([, s]) => s);
+
+/** This process's CPU ns (the tower runs here). */
+const ownCpuNs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+};
 
 /** HAProxy's `show stat` over its stats socket: a row per proxy and server, by column. */
 function showStat(socket: string): Promise<Record<string, string>[]> {
@@ -119,9 +135,11 @@ interface TacmeshView {
   truth: Truth;
   row: ServiceRow;
   edge: ServiceGraph['edges'][number] | undefined;
-  nodeCpuNs: number;
+  node: Spent;
+  nodeIdle: Spent;
   bpf: { programs: number; ns: number; runs: number };
-  towerCpuNs: number;
+  tower: Spent;
+  towerIdle: Spent;
   nodeRss: number;
 }
 
@@ -134,15 +152,16 @@ async function tacmeshPhase(): Promise<TacmeshView> {
     });
     await sleep(1000);
     const pid = node.child.pid as number;
+    const [nodeIdle, towerIdle] = await Promise.all([idle(() => treeCpuNs(pid)), idle(ownCpuNs)]);
     const bpf0 = heldBpfRunTime(pid);
-    const tower0 = process.cpuUsage();
-    const [truth, nodeCpuNs] = await withBpfStats(() =>
-      cpuOver(
-        () => treeCpuNs(pid),
-        () => load(`http://${rig.server}`),
+    const [[truth, nodeSpent], tower] = await cpuOver(ownCpuNs, () =>
+      withBpfStats(() =>
+        cpuOver(
+          () => treeCpuNs(pid),
+          () => load(`http://${rig.server}`),
+        ),
       ),
     );
-    const tower = process.cpuUsage(tower0);
     const bpf1 = heldBpfRunTime(pid);
     const nodeRss = rssBytes(pid);
     const window = `from=${truth.startMs}&to=${truth.endMs + 1}`;
@@ -162,9 +181,11 @@ async function tacmeshPhase(): Promise<TacmeshView> {
       truth,
       row,
       edge: graph.edges.find((e) => e.from === 'console' && e.to === 'c2'),
-      nodeCpuNs,
+      node: nodeSpent,
+      nodeIdle,
       bpf: { programs: bpf1.programs, ns: bpf1.ns - bpf0.ns, runs: bpf1.runs - bpf0.runs },
-      towerCpuNs: (tower.user + tower.system) * 1000,
+      tower,
+      towerIdle,
       nodeRss,
     };
   } finally {
@@ -177,7 +198,8 @@ interface ProxyView {
   frontend: Record<string, string>;
   backend: Record<string, string>;
   log: { status: number; trMs: number; taMs: number }[];
-  cpuNs: number;
+  spent: Spent;
+  idle: Spent;
   rss: number;
 }
 
@@ -210,7 +232,8 @@ backend c2
   try {
     await waitFor('the stats socket of haproxy', async () => (existsSync(socket) ? true : undefined), 10_000);
     const pid = proxy.child.pid as number;
-    const [truth, cpuNs] = await cpuOver(
+    const idleSpent = await idle(() => treeCpuNs(pid));
+    const [truth, spent] = await cpuOver(
       () => treeCpuNs(pid),
       () => load(`http://${rig.server}:${PROXY_PORT}`),
     );
@@ -223,7 +246,7 @@ backend c2
       .filter((m) => m !== null)
       .map((m) => ({ status: Number(m[1]), trMs: Number(m[2]), taMs: Number(m[3]) }));
     const of = (sv: string) => stats.find((r) => r.pxname === 'c2' && r.svname === sv) ?? {};
-    return { truth, frontend: of('FRONTEND'), backend: of('BACKEND'), log, cpuNs, rss };
+    return { truth, frontend: of('FRONTEND'), backend: of('BACKEND'), log, spent, idle: idleSpent, rss };
   } finally {
     await stopChild(proxy.child);
   }
@@ -355,25 +378,36 @@ for (const q of [0.5, 0.99]) {
   );
 }
 
-/** vCPU per 1,000 requests/s: CPU seconds per 1,000 requests served. */
-const vcpu = (ns: number, requests: number) => ns / 1e9 / (requests / 1000);
-const nodeV = vcpu(tacmesh.nodeCpuNs, t.sent);
-const bpfV = vcpu(tacmesh.bpf.ns, t.sent);
-const tacV = nodeV + bpfV;
-const towerV = vcpu(tacmesh.towerCpuNs, t.sent);
-const proxyV = vcpu(proxy.cpuNs, p.sent);
+/** vCPU per 1,000 requests/s, all of it: CPU seconds per 1,000 requests served. */
+const perK = (cpuNs: number, requests: number) => cpuNs / 1e9 / (requests / 1000);
+/** The same without what the process uses idle over as long. */
+const aboveIdle = (x: Spent, idleOf: Spent, requests: number) =>
+  perK(x.cpuNs - (idleOf.cpuNs / idleOf.wallNs) * x.wallNs, requests);
+const idleV = (x: Spent) => x.cpuNs / x.wallNs;
+const bpfV = perK(tacmesh.bpf.ns, t.sent);
+const tacmeshRow = {
+  all: perK(tacmesh.node.cpuNs, t.sent) + bpfV,
+  above: aboveIdle(tacmesh.node, tacmesh.nodeIdle, t.sent) + bpfV,
+};
+const proxyRow = { all: perK(proxy.spent.cpuNs, p.sent), above: aboveIdle(proxy.spent, proxy.idle, p.sent) };
 const mb = (b: number) => b / 2 ** 20;
 console.log('\ncost: CPU per 1,000 requests/s and memory');
 console.log(
   '| | tacmesh (node process + eBPF) | HAProxy process | Istio sidecar (1.24) | Istio ztunnel (1.24) | tacmesh ÷ HAProxy | tacmesh ÷ sidecar | tacmesh ÷ ztunnel | HAProxy ÷ sidecar |',
 );
 console.log('|---|---|---|---|---|---|---|---|---|');
+const costRow = (what: string, tv: number, pv: number, digits: number) =>
+  console.log(
+    `| ${what} | ${num(tv, digits)} | ${num(pv, digits)} | ${ISTIO.sidecar.vcpu} | ${ISTIO.ztunnel.vcpu} | ${ratio(tv, pv)} | ${ratio(tv, ISTIO.sidecar.vcpu)} | ${ratio(tv, ISTIO.ztunnel.vcpu)} | ${ratio(pv, ISTIO.sidecar.vcpu)} |`,
+  );
+costRow('vCPU per 1,000 req/s, all of it', tacmeshRow.all, proxyRow.all, 3);
+costRow('vCPU per 1,000 req/s, above idle', tacmeshRow.above, proxyRow.above, 3);
 console.log(
-  `| vCPU per 1,000 req/s | ${num(tacV, 3)} (${num(nodeV, 3)} + ${num(bpfV, 4)}) | ${num(proxyV, 3)} | ${ISTIO.sidecar.vcpu} | ${ISTIO.ztunnel.vcpu} | ${ratio(tacV, proxyV)} | ${ratio(tacV, ISTIO.sidecar.vcpu)} | ${ratio(tacV, ISTIO.ztunnel.vcpu)} | ${ratio(proxyV, ISTIO.sidecar.vcpu)} |`,
+  `| of which eBPF (bpf_stats) | ${num(bpfV, 4)} | | | | | | | |\n| idle vCPU (${IDLE_S} s before the load) | ${num(idleV(tacmesh.nodeIdle), 4)} | ${num(idleV(proxy.idle), 4)} | | | | | | |`,
 );
 console.log(
   `| resident memory MB | ${num(mb(tacmesh.nodeRss), 1)} | ${num(mb(proxy.rss), 1)} | ${ISTIO.sidecar.mb} | ${ISTIO.ztunnel.mb} | ${ratio(tacmesh.nodeRss, proxy.rss)} | ${ratio(mb(tacmesh.nodeRss), ISTIO.sidecar.mb)} | ${ratio(mb(tacmesh.nodeRss), ISTIO.ztunnel.mb)} | ${ratio(mb(proxy.rss), ISTIO.sidecar.mb)} |`,
 );
 console.log(
-  `\n(eBPF: ${tacmesh.bpf.programs} programs held by the node, ${tacmesh.bpf.runs} runs, ${num(tacmesh.bpf.ns / Math.max(1, tacmesh.bpf.runs), 0)} ns per run. The tower, one for every node and not in the path: ${num(towerV, 3)} vCPU per 1,000 req/s, this process during the load. HAProxy runs 2 threads, as Istio's sidecar is measured with 2 workers; its CPU includes the second hop's socket work. Istio's figures are its own load test's, on other machines: a reference, not a peer.)`,
+  `\n(eBPF: ${tacmesh.bpf.programs} programs held by the node, ${tacmesh.bpf.runs} runs, ${num(tacmesh.bpf.ns / Math.max(1, tacmesh.bpf.runs), 0)} ns per run. The tower, one for every node and not in the path (this process): ${num(perK(tacmesh.tower.cpuNs, t.sent), 3)} vCPU per 1,000 req/s, ${num(aboveIdle(tacmesh.tower, tacmesh.towerIdle, t.sent), 3)} above idle. HAProxy runs 2 threads, as Istio's sidecar is measured with 2 workers; its CPU includes the second hop's socket work. Istio's figures are its own load test's, on other machines: a reference, not a peer.)`,
 );
