@@ -77,7 +77,7 @@ const seconds = (t: Truth) => (t.endMs - t.startMs) / 1000;
 const rig = new NodeTowerLab(213, 214);
 const client = '10.77.214.1';
 
-/** One load from the client namespace to `url`, with the generator's tally and its CPU window. */
+/** One load from the client namespace to `url`: the generator's own tally. */
 async function load(url: string): Promise<Truth> {
   const gen = new Tool(
     rig.lab.spawnNode(rig.cl, toolPath('http'), [
@@ -92,7 +92,7 @@ async function load(url: string): Promise<Truth> {
   return gen.result<Truth>();
 }
 
-/** CPU ns a process used over `fn`, and the wall ns it took. */
+/** CPU ns a process used over a span, and the span's wall ns. */
 interface Spent {
   cpuNs: number;
   wallNs: number;
