@@ -15,7 +15,10 @@
  *
  *   node --import tsx bench/monitor/run.ts [--seconds 4] [--rounds 1] [--kinds udp,tcp,http]
  *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--no-user-side]
- *     [--object bpf/.output/flowmon.bpf.o]
+ *     [--object bpf/.output/flowmon.bpf.o] [--before <an older flowmon.bpf.o>]
+ *
+ * --before adds a peer "before": tacmesh with that object, run beside the others, for a
+ * before/after table from one run.
  */
 import { parseArgs } from 'node:util';
 import { Lab, stopChild } from '../../src/netlab/lab.js';
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     'no-throughput': { type: 'boolean', default: false },
     'no-user-side': { type: 'boolean', default: false },
     object: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -45,10 +49,10 @@ const SERVER = '10.77.50.2';
 const HTTP_PORT = 8080;
 const HTTP_REQUESTS = 1000 * SECONDS;
 
-type PeerName = 'tacmesh' | 'softflowd' | 'pmacctd';
+type PeerName = 'before' | 'tacmesh' | 'softflowd' | 'pmacctd';
 type Kind = 'udp' | 'tcp' | 'http';
 const KINDS = args.kinds.split(',') as Kind[];
-const PEERS = args.peers.split(',') as PeerName[];
+const PEERS = [...(args.before ? ['before'] : []), ...args.peers.split(',')] as PeerName[];
 
 /** The traffic of a kind, as a monitor's flow entry shows it. */
 interface FlowView {
@@ -95,7 +99,8 @@ async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]>
 
 async function startPeer(name: PeerName, ns: string, iface: string): Promise<Peer> {
   const tmp = `/tmp/${lab.prefix}-${name}`;
-  if (name === 'tacmesh') {
+  if (name === 'tacmesh' || name === 'before') {
+    const object = name === 'before' ? args.before : args.object;
     const flows: FlowRecord[] = [];
     let http = 0;
     const monitor = await Monitor.start(
@@ -104,7 +109,7 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
         interfaces: [iface],
         netns: ns,
         intervalMs: 1000,
-        ...(args.object ? { objectPath: args.object } : {}),
+        ...(object ? { objectPath: object } : {}),
       },
     );
     const ids = ['flowmon_egress', 'flowmon_ingress'].map((p) => monitor.flowmon.obj.program(p).id);
