@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
-import { connections, DiodeLab } from '../../test/support/diode/harness.js';
+import { DiodeLab, type SinkConnection, type SourceResult } from '../../test/support/diode/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -92,29 +92,84 @@ async function tacmeshFiles(
   );
   try {
     const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
-    if (t.child.exitCode !== 0) throw new Error(`send-file failed: ${t.stdout}`);
+    if (t.child.exitCode !== 0) return failed(`send-file failed: ${t.stdout.trim()}`);
     const t0 = performance.now();
+    const target = join(inbox, 'udpcast-in.bin');
     const quarantine = join(inbox, '.tacmesh', 'quarantine');
-    const sha = await Promise.race([
-      d.arrived(join(inbox, 'udpcast-in.bin'), 900_000),
-      (async () => {
-        while (!existsSync(quarantine) || readdirSync(quarantine).length === 0)
-          await new Promise((r) => setTimeout(r, 200));
-        return 'quarantined';
-      })(),
-    ]);
+    const end = await until(recv.statsFile, () => {
+      if (existsSync(target)) return { arrived: true as const };
+      const q = existsSync(quarantine) ? readdirSync(quarantine) : [];
+      if (q.length > 0)
+        return {
+          arrived: false as const,
+          reason: `quarantined: ${quarantineError(join(quarantine, q[0]!))}`,
+        };
+      return undefined;
+    });
     const seconds = (performance.now() - t0) / 1000;
+    const s = receiverStats(recv.statsFile);
+    const sha = end.arrived ? await sha256(target) : '';
     const identical = sha === inputSha;
-    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
-    const s: any = JSON.parse(readFileSync(recv.statsFile, 'utf8'));
+    const why = end.arrived ? (identical ? '' : ', NOT bit-identical') : `, ${end.reason}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${fecNote(p, s.link.fec)}${sha === 'quarantined' ? ', QUARANTINED' : ''}`,
+      note: `${fecNote(p, s)}${why}`,
     };
   } finally {
     await send.stop().catch(() => undefined);
     await recv.stop().catch(() => undefined);
+  }
+}
+
+/** The error a quarantine record gives. */
+function quarantineError(dir: string): string {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'error.json'), 'utf8')).error;
+  } catch {
+    return 'no error record';
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+function receiverStats(file: string): any {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const failed = (reason: string): Outcome => ({ mbit: 0, identical: false, note: reason });
+
+/** No frame arriving for this long ends a run as stalled. */
+const STALL_MS = 30_000;
+
+/**
+ * Polls `done` every 200 ms until it gives an answer; or the receiver (its stats file) has
+ * taken no frame for STALL_MS; or the transfer has taken ten times its time at the link rate
+ * (+ a minute). Never leaves a timer behind: a failed run must not hold the bench.
+ */
+async function until<T>(
+  statsFile: string,
+  done: () => T | undefined,
+): Promise<T | { arrived: false; reason: string }> {
+  const deadline = performance.now() + ((bytes * 8) / (rate * 1e6)) * 10_000 + 60_000;
+  let frames = -1;
+  let movedAt = performance.now();
+  for (;;) {
+    const answer = done();
+    if (answer !== undefined) return answer;
+    const now = performance.now();
+    const seen = receiverStats(statsFile)?.link?.datagrams ?? -1;
+    if (seen !== frames) {
+      frames = seen;
+      movedAt = now;
+    }
+    if (now - movedAt > STALL_MS)
+      return { arrived: false, reason: `stalled: no datagram for ${STALL_MS / 1000} s` };
+    if (now > deadline) return { arrived: false, reason: 'timed out' };
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -130,7 +185,10 @@ function protection(keyFile: string, p: number) {
   };
 }
 
-function fecNote(p: number, fec: { repaired: number; failed: number; minSpare: number | null }): string {
+// biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+function fecNote(p: number, s: any): string {
+  const fec = s?.link?.fec;
+  if (!fec) return 'no receiver stats';
   return `FEC for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
 }
 
@@ -153,24 +211,44 @@ async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Prom
     },
     linkOptions,
   );
+  const source = d.startSource(9500 + i, bytes, `bench-${i}`);
   try {
-    const sent = await d.source(9500 + i, bytes, `bench-${i}`);
-    const [got] = await connections(sink, 1, 600_000);
+    const end = await until(recv.statsFile, () => {
+      const got = sink.lines<SinkConnection>()[0];
+      return got && source.tool.child.exitCode !== null ? { arrived: true as const, got } : undefined;
+    });
+    if (!end.arrived)
+      return failed(`${end.reason}${sink.lines().length ? '' : ', no destination connection'}`);
+    const sent = source.lines<SourceResult>().at(-1);
+    const got = end.got;
     // From the destination's connection (made on the session's open frame) to its close.
-    const seconds = (got?.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
-    const identical = got?.outcome === 'end' && got.sha256 === sent.sha256;
-    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
-    const s: any = keys ? JSON.parse(readFileSync(recv.statsFile, 'utf8')) : undefined;
-    const how = s ? fecNote(p, s.link.fec) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
+    const seconds = (got.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
+    const identical = got.outcome === 'end' && got.sha256 === sent?.sha256;
+    const s = keys ? receiverStats(recv.statsFile) : undefined;
+    const how = keys ? fecNote(p, s) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${how}${identical ? '' : `, ${got?.outcome}`}`,
+      note: `${how}${identical ? '' : `, ${got.outcome}`}`,
     };
   } finally {
+    if (source.tool.child.exitCode === null) await source.kill();
     await send.stop().catch(() => undefined);
     await recv.stop().catch(() => undefined);
     await sink.kill();
+  }
+}
+
+/** `p`, or 'timeout' after `ms` (the timer does not outlive the answer). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -218,11 +296,10 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
   send.stderr?.on('data', (chunk: Buffer) => {
     if (!t0 && chunk.toString().includes('Starting transfer')) t0 = performance.now();
   });
-  await new Promise((r) => send.once('exit', r));
-  const code = await Promise.race([
-    received,
-    new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000)),
-  ]);
+  const sent = new Promise((r) => send.once('exit', r));
+  await within(sent, ((bytes * 8) / (rate * 1e6)) * 10_000 + 60_000);
+  if (send.exitCode === null) send.kill('SIGKILL');
+  const code = await within(received, 10_000);
   const seconds = (performance.now() - t0) / 1000;
   if (code === 'timeout') recv.kill('SIGKILL');
   const identical = code === 0 && (await sha256(output).catch(() => '')) === (await sha256(input));
@@ -245,11 +322,11 @@ try {
   for (const p of losses) {
     d.link.forward.setLoss(p);
     for (let r = 0; r < runs; r++, i++) {
-      const a =
-        values.mode === 'file'
-          ? await tacmeshFiles(d, input, inputSha, p, i)
-          : await tacmeshTcp(d, p, i, values.mode === 'tcp');
-      const b = await udpcast(d, input, p, i);
+      const a = await (values.mode === 'file'
+        ? tacmeshFiles(d, input, inputSha, p, i)
+        : tacmeshTcp(d, p, i, values.mode === 'tcp')
+      ).catch((err: Error) => failed(`failed: ${err.message}`));
+      const b = await udpcast(d, input, p, i).catch((err: Error) => failed(`failed: ${err.message}`));
       const ratio = b.mbit > 0 ? (a.mbit / b.mbit).toFixed(2) : a.mbit > 0 ? 'inf' : '-';
       const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
       rows.push(row);

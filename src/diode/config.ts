@@ -211,6 +211,20 @@ export const recvSchema = z
           .default(32 * 1024 * 1024),
         /** Datagrams longer than this are dropped as oversized. */
         maxDatagramBytes: z.number().int().min(128).max(65507).default(9000),
+        /**
+         * The longest pause of the link reader the receive buffer must ride out at the sender's
+         * rate (from its heartbeats): the buffer grows to that much of the link, if larger.
+         */
+        longestPauseMs: z.number().int().min(1).max(10_000).default(200),
+        /**
+         * Datagrams read but not yet processed, at most (a busy main thread: a collection, a
+         * decode, a slow disk); beyond, the reader drops them (counted: the receiver is overloaded).
+         */
+        queueBytes: z
+          .number()
+          .int()
+          .min(1 << 20)
+          .default(256 * 1024 * 1024),
       })
       .strict(),
     /** window: the O(1) sequence window (default); adjacent: the paper's Algorithm 1, for comparison. */

@@ -106,6 +106,20 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
   };
 }
 
+/** Whether the receiver keeps up, and how full its buffers came (absent from stats of older receivers). */
+function overloadLine(link: Json): string {
+  const o = link.overload;
+  const r = link.reader;
+  if (!o || !r) return 'keeping up: not reported';
+  const pct = (a: number, b: number) => (b > 0 ? `${Math.round((100 * a) / b)} %` : '-');
+  const buffers = `socket buffer peak ${pct(r.socketPeakBytes, link.receiveBuffer?.effective ?? 0)}, queue peak ${pct(r.queuePeakBytes, r.queueBytes)}`;
+  const drops = `${o.kernelDrops} datagrams dropped by the kernel, ${o.queueDrops} not processed in time`;
+  if (o.now) return `OVERLOADED now: ${o.message}; ${buffers}`;
+  if (o.episodes > 0)
+    return `keeping up now; overloaded ${o.episodes} time(s), last at ${o.lastMbit} Mbit/s (${o.lastAt}): ${drops}; ${buffers}`;
+  return `keeping up: nothing dropped by the receiver itself at ${o.rateMbit} Mbit/s now; ${buffers}`;
+}
+
 export function receiverStatus(config: RecvConfig): { text: string; json: Json } {
   const live = readStats(config.stats.file);
   const spool = config.files.spool ?? (config.files.inbox ? join(config.files.inbox, '.tacmesh') : undefined);
@@ -134,6 +148,7 @@ export function receiverStatus(config: RecvConfig): { text: string; json: Json }
         `${l.frames} frames, ${l.duplicates} duplicates, ${l.lostFrames} lost, FEC ${l.fec.repaired} blocks repaired / ${l.fec.failed} failed (min spare ${l.fec.minSpare ?? '-'}), ` +
         `auth failures ${Object.values(l.auth as Record<string, number>).reduce((a, b) => a + b, 0)}`,
     );
+    lines.push(overloadLine(l));
     const t = live.stats.tcp;
     const reasons = Object.entries(t.abortReasons as Record<string, number>)
       .map(([k, v]) => `${k} ${v}`)

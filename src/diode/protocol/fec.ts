@@ -22,8 +22,9 @@
  * (negative: failed). The minimum spare and a histogram of spare/R tell how close the
  * link runs to the cliff.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { log } from '../../shared/log.js';
+import { ext, startWorker } from '../../shared/worker.js';
 import { type FecSizing, repairsFor } from './fec-sizing.js';
 import { decodeSymbol, type Frame, SYMBOL_HEADER_BYTES, writeSymbol } from './frame.js';
 import { BlockDecoder, encodeRepairs, MAX_BLOCK_SYMBOLS, type RepairSymbol } from './raptorq.js';
@@ -65,16 +66,6 @@ interface Job {
   k: number;
   r: number;
   started: number;
-}
-
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-
-/** A worker on `url`; from sources (tests, under tsx) the worker registers tsx first. */
-function startWorker(url: URL): Worker {
-  if (ext === '.js') return new Worker(url);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(code, { eval: true });
 }
 
 export class FecEncoder {

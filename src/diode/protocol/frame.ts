@@ -30,6 +30,8 @@ import { isIP } from 'node:net';
 export const FRAME_MAGIC = 0x5244;
 export const FRAME_VERSION = 3;
 export const HEADER_BYTES = 32;
+/** What the link costs per datagram beyond the UDP payload: IPv4 20 + UDP 8 + Ethernet 14. */
+export const WIRE_OVERHEAD_BYTES = 42;
 /** The largest payload a length field can describe. */
 export const MAX_PAYLOAD_BYTES = 0xffff;
 

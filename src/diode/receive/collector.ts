@@ -1,6 +1,7 @@
 /**
- * The receiver's packet collector: a UDP socket with a large receive buffer on the link,
- * frame checks, duplicate filtering and dispatch. It never sends on the link socket.
+ * The receiver's packet collector: the link socket (read in batches by a thread of its own,
+ * link-reader.ts, with a large receive buffer), frame checks, duplicate filtering and
+ * dispatch. It never sends on the link socket.
  *
  * Per datagram: too long → oversized; not a valid frame → counted by reason; then the
  * duplicate filter — by default the sequence window over the link sequence (catches copies
@@ -26,10 +27,7 @@
  * frames (their own sequence window) go to it only; frames it recovers come back through
  * the window and on to their handler like any other.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { log } from '../../shared/log.js';
-import { type ReceiveBufferReport, setReceiveBuffer } from '../../shared/socket-options.js';
-import { started } from '../../shared/started.js';
 import type { RecvConfig } from '../config.js';
 import type { AuthFailure, KeyRing } from '../protocol/auth.js';
 import { FecDecoder, type FecDecoderStats } from '../protocol/fec.js';
@@ -43,6 +41,7 @@ import {
   reserveFor,
   saveEpochMark,
 } from './epoch-mark.js';
+import { LinkReader, type LinkReaderStats, type ReceiveBuffer } from './link-reader.js';
 
 export interface FrameHandlers {
   session(epoch: number, frame: Frame): void;
@@ -93,7 +92,7 @@ interface EpochState {
 const MAX_EPOCHS = 4;
 
 export class Collector {
-  private readonly socket: Socket;
+  private readonly reader: LinkReader;
   private readonly epochs = new Map<number, EpochState>();
   private readonly adjacent = new AdjacentDuplicateFilter();
   private readonly fec: FecDecoder;
@@ -110,7 +109,9 @@ export class Collector {
     repair: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
   };
   private readonly loggedErrors = new Set<string>();
-  receiveBuffer: ReceiveBufferReport | undefined;
+  get receiveBuffer(): ReceiveBuffer | undefined {
+    return this.reader.receiveBuffer;
+  }
   readonly counters: CollectorCounters = {
     datagrams: 0,
     bytes: 0,
@@ -153,16 +154,21 @@ export class Collector {
         this.floor = { link: mark.link, repair: mark.repair };
       }
     }
-    this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
-    this.socket.on('message', (msg) => this.receive(msg));
-    this.socket.on('error', (err) => log.error({ err: err.message }, 'link socket error'));
+    const { listen, receiveBufferBytes, maxDatagramBytes, queueBytes } = config.link;
+    this.reader = new LinkReader({
+      host: listen.host,
+      port: listen.port,
+      receiveBufferBytes,
+      maxDatagramBytes,
+      queueBytes,
+      onBatch: (datagrams) => {
+        for (const d of datagrams) this.receive(d);
+      },
+    });
   }
 
   async start(): Promise<void> {
-    const { listen, receiveBufferBytes } = this.config.link;
-    await started(this.socket, (done) => this.socket.bind(listen.port, listen.host, done));
-    this.receiveBuffer = setReceiveBuffer(this.socket, receiveBufferBytes);
-    const rb = this.receiveBuffer;
+    const rb = await this.reader.start();
     if (rb.short) {
       log.warn(
         { ...rb },
@@ -356,8 +362,23 @@ export class Collector {
     return structuredClone(this.counters);
   }
 
+  /** FEC blocks lost beyond repair so far. */
+  fecFailed(): number {
+    return this.fec.stats.failed;
+  }
+
+  /** The link socket's own counters: what the receiver dropped itself, and how full its buffers came. */
+  readerStats(): LinkReaderStats {
+    return this.reader.stats();
+  }
+
+  /** Asks for a larger receive buffer (the sender's rate × the longest pause to ride out). */
+  resizeReceiveBuffer(bytes: number): void {
+    this.reader.resize(bytes);
+  }
+
   close(): void {
-    this.socket.close();
+    this.reader.close();
   }
 
   private epochState(epoch: number): EpochState {

@@ -28,10 +28,11 @@ import {
   Importance,
   SEQ_LIMIT,
   SYMBOL_HEADER_BYTES,
+  WIRE_OVERHEAD_BYTES,
   withCopyNumber,
 } from '../protocol/frame.js';
 import type { CopyPolicy } from './copies.js';
-import { Pacer, type SendDatagram, WIRE_OVERHEAD_BYTES } from './pacer.js';
+import { Pacer, type SendDatagram } from './pacer.js';
 
 export interface AggregatorOptions {
   epoch: number;

@@ -7,8 +7,7 @@
  * The pacer never receives anything; it only calls `send`.
  */
 
-/** What the link costs per datagram beyond the UDP payload: IPv4 20 + UDP 8 + Ethernet 14. */
-export const WIRE_OVERHEAD_BYTES = 42;
+import { WIRE_OVERHEAD_BYTES } from '../protocol/frame.js';
 
 export interface Outgoing {
   header: Buffer;

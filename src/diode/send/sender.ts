@@ -281,6 +281,7 @@ export class Sender {
           tcpSessions: this.tcp.counters.opened,
           filesSent: this.files.counters.sent,
           fileBytes: this.files.counters.bytes,
+          rateMbit: this.config.link.rateMbit,
         },
       },
       this.aggregator.maxPayload,

@@ -1,0 +1,164 @@
+/**
+ * The receiver's link socket, read by a thread of its own (link-reader-worker.ts) in batches
+ * (recvmmsg): the main thread — frame checks, FEC, files, TCP — can pause (a collection, a
+ * decode, a slow disk) without the kernel's socket buffer overflowing, because the reader
+ * keeps draining it into its queue meanwhile. Each batch reaches `onBatch` on the main thread,
+ * in arrival order.
+ *
+ * What the receiver loses itself is counted apart from what the link loses:
+ *  - `kernelDrops`: datagrams the kernel dropped on the socket, its buffer full (SO_MEMINFO);
+ *    the reader thread was not scheduled in time, or the buffer is too small for the rate;
+ *  - `queueDrops`: datagrams the reader dropped because the main thread was `queueBytes`
+ *    behind: frames the receiver could not process in time.
+ * The peaks of both buffers tell how close it came.
+ */
+import type { Worker } from 'node:worker_threads';
+import { log } from '../../shared/log.js';
+import { wakeBatchSocket } from '../../shared/mmsg.js';
+import { rmemMax } from '../../shared/socket-options.js';
+import { ext, startWorker } from '../../shared/worker.js';
+
+/** Indexes of the counters the reader thread keeps in shared memory (Float64, after the flags). */
+export const SHARED = {
+  datagrams: 0,
+  bytes: 1,
+  batches: 2,
+  kernelDrops: 3,
+  queueDrops: 4,
+  socketPeak: 5,
+  queuePeak: 6,
+  count: 7,
+} as const;
+
+export interface LinkReaderSetup {
+  host: string;
+  port: number;
+  receiveBufferBytes: number;
+  maxDatagramBytes: number;
+  queueBytes: number;
+  batch: number;
+  shared: SharedArrayBuffer;
+}
+
+export interface ReceiveBuffer {
+  requested: number;
+  /** What the kernel granted (it reports double what was set, for its own bookkeeping). */
+  effective: number;
+  rmemMax: number;
+  forced: boolean;
+  /** True when the socket got less than asked for. */
+  short: boolean;
+}
+
+export interface LinkReaderStats {
+  datagrams: number;
+  bytes: number;
+  batches: number;
+  kernelDrops: number;
+  queueDrops: number;
+  /** The most the kernel held for this socket at once, in its accounting (compare with receiveBuffer.effective). */
+  socketPeakBytes: number;
+  /** The most the main thread was behind the reader, in bytes (compare with queueBytes). */
+  queuePeakBytes: number;
+  queueBytes: number;
+}
+
+const BATCH = 64;
+
+export class LinkReader {
+  private worker: Worker | undefined;
+  private fd: number | undefined;
+  private readonly shared = new SharedArrayBuffer(16 + SHARED.count * 8);
+  private readonly flags = new Int32Array(this.shared, 0, 2);
+  private readonly consumed = new BigInt64Array(this.shared, 8, 1);
+  private readonly counters = new Float64Array(this.shared, 16, SHARED.count);
+  receiveBuffer: ReceiveBuffer | undefined;
+  /** The port bound (the configured one, or the kernel's pick for 0). */
+  port: number | undefined;
+
+  constructor(
+    private readonly options: Omit<LinkReaderSetup, 'shared' | 'batch'> & {
+      onBatch(datagrams: Buffer[]): void;
+    },
+  ) {}
+
+  /** Opens and binds the socket in the reader thread; rejects with the reason it could not. */
+  start(): Promise<ReceiveBuffer> {
+    const { onBatch, ...rest } = this.options;
+    const setup: LinkReaderSetup = { ...rest, batch: BATCH, shared: this.shared };
+    const worker = startWorker(new URL(`./link-reader-worker${ext}`, import.meta.url), { workerData: setup });
+    this.worker = worker;
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m) => {
+        switch (m.type) {
+          case 'batch':
+            this.deliver(m.data, m.lengths);
+            break;
+          case 'ready':
+            this.fd = m.fd;
+            this.port = m.port;
+            this.receiveBuffer = this.report(m.receiveBuffer);
+            resolve(this.receiveBuffer);
+            break;
+          case 'resized':
+            this.receiveBuffer = this.report(m.receiveBuffer);
+            log.info({ ...this.receiveBuffer }, 'receive buffer resized');
+            break;
+          case 'error':
+            reject(new Error(m.message));
+            break;
+          case 'failed':
+            log.error({ err: m.message }, 'link socket error');
+        }
+      });
+      worker.on('error', (err) => {
+        log.error({ err: err.message }, 'link reader failed');
+        reject(err);
+      });
+    });
+  }
+
+  /** Asks for a receive buffer of `bytes` (forced beyond rmem_max as root). */
+  resize(bytes: number): void {
+    this.worker?.postMessage({ type: 'resize', bytes });
+  }
+
+  stats(): LinkReaderStats {
+    const c = this.counters;
+    return {
+      datagrams: c[SHARED.datagrams]!,
+      bytes: c[SHARED.bytes]!,
+      batches: c[SHARED.batches]!,
+      kernelDrops: c[SHARED.kernelDrops]!,
+      queueDrops: c[SHARED.queueDrops]!,
+      socketPeakBytes: c[SHARED.socketPeak]!,
+      queuePeakBytes: c[SHARED.queuePeak]!,
+      queueBytes: this.options.queueBytes,
+    };
+  }
+
+  /** Stops the reader thread; it closes the socket as it ends. */
+  close(): void {
+    Atomics.store(this.flags, 0, 1);
+    if (this.fd !== undefined) wakeBatchSocket(this.fd);
+    this.worker?.unref();
+  }
+
+  private deliver(data: Uint8Array, lengths: Uint32Array): void {
+    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const datagrams: Buffer[] = new Array(lengths.length);
+    for (let i = 0, at = 0; i < lengths.length; i++) {
+      datagrams[i] = buffer.subarray(at, at + lengths[i]!);
+      at += lengths[i]!;
+    }
+    try {
+      this.options.onBatch(datagrams);
+    } finally {
+      Atomics.add(this.consumed, 0, BigInt(data.byteLength));
+    }
+  }
+
+  private report(r: { requested: number; effective: number; forced: boolean }): ReceiveBuffer {
+    return { ...r, rmemMax: rmemMax(), short: r.effective < r.requested };
+  }
+}
