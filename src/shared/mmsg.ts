@@ -68,6 +68,11 @@ export function lastError(): { errno: number; message: string } {
   return { errno: e, message: lib.strerror(e) };
 }
 
+/** An errno as its message. */
+export function errnoMessage(e: number): string {
+  return lib.strerror(e);
+}
+
 export class DatagramBatch {
   readonly headers: Buffer;
   readonly data: Buffer;
@@ -105,6 +110,11 @@ export class DatagramBatch {
   /** True when datagram `i` was longer than its slot (the kernel cut it). */
   truncated(i: number): boolean {
     return (this.headers.readInt32LE(i * MMSGHDR_BYTES + OFF.flags) & MSG_TRUNC) !== 0;
+  }
+
+  /** How many bytes of slot `i` a send takes. */
+  lengthOf(i: number): number {
+    return Number(this.iovecs.readBigUInt64LE(i * IOVEC_BYTES + 8));
   }
 
   /** Sets how many bytes of slot `i` a send takes. */

@@ -40,7 +40,7 @@ function libc() {
  * on the handle: `_handle` for TCP, the 'state symbol' record for UDP (whose `_handle`
  * getter is deprecated).
  */
-function fdOf(socket: UdpSocket | TcpSocket): number | undefined {
+export function fdOf(socket: UdpSocket | TcpSocket): number | undefined {
   const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
   const handle = state
     ? (socket as unknown as Record<symbol, { handle?: { fd?: number } }>)[state]?.handle

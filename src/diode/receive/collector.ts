@@ -24,8 +24,8 @@
  * counts it by kind (`handlerErrors`) and is logged once per kind.
  *
  * FEC (fec.ts): source frames go on as usual and are also kept by the block decoder; repair
- * frames (their own sequence window) go to it only; frames it recovers come back through
- * the window and on to their handler like any other.
+ * frames of either code (their own sequence window) go to it only; frames it recovers — in
+ * its worker thread — come back through the window and on to their handler like any other.
  */
 import { log } from '../../shared/log.js';
 import type { RecvConfig } from '../config.js';
@@ -42,6 +42,7 @@ import {
   saveEpochMark,
 } from './epoch-mark.js';
 import { LinkReader, type LinkReaderStats, type ReceiveBuffer } from './link-reader.js';
+import { MarkWriter } from './mark-writer.js';
 
 export interface FrameHandlers {
   session(epoch: number, frame: Frame): void;
@@ -77,6 +78,7 @@ export interface CollectorCounters {
   handlerErrors: Record<string, number>;
   repairFrames: number;
   repairDuplicates: number;
+
   /** Repair frames that never arrived (their own window). */
   lostRepairFrames: number;
   fec: FecDecoderStats;
@@ -91,6 +93,9 @@ interface EpochState {
 
 const MAX_EPOCHS = 4;
 
+/** A repair symbol of either code (fec-code.ts): its own sequence, its own window. */
+const isRepair = (frame: Frame) => frame.type === FrameType.Repair || frame.type === FrameType.Parity;
+
 export class Collector {
   private readonly reader: LinkReader;
   private readonly epochs = new Map<number, EpochState>();
@@ -103,6 +108,8 @@ export class Collector {
   /** Sequences of the newest epoch below these were possibly accepted by a previous run. */
   private floor = { link: 0, repair: 0 };
   private lastMarkFailure = Number.NEGATIVE_INFINITY;
+  /** Writes the next mark ahead of need (with auth and an epoch file). */
+  private readonly markWriter: MarkWriter | undefined;
   /** Per sequence: the reserve last written, and the sequence and time it was written at (the rate). */
   private readonly reserve = {
     link: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
@@ -145,7 +152,7 @@ export class Collector {
   ) {
     this.fec = new FecDecoder({
       holdMs: options.fecHoldMs ?? 1000,
-      onRecovered: (epoch, frame) => this.recovered(epoch, frame),
+      onRecovered: (epoch, frame) => this.guard('fec', () => this.recovered(epoch, frame)),
     });
     if (options.auth && options.epochFile) {
       const mark = loadEpochMark(options.epochFile); // throws (refuses to start) when unreadable
@@ -153,6 +160,7 @@ export class Collector {
         this.mark = mark;
         this.floor = { link: mark.link, repair: mark.repair };
       }
+      this.markWriter = new MarkWriter(options.epochFile);
     }
     const { listen, receiveBufferBytes, maxDatagramBytes, queueBytes } = config.link;
     this.reader = new LinkReader({
@@ -239,12 +247,12 @@ export class Collector {
         this.floor = { link: 0, repair: 0 };
         for (const r of Object.values(this.reserve)) r.at = 0;
       }
-      if (!this.reserved(frame.type === FrameType.Repair ? 'repair' : 'link', frame.linkSeq)) return;
+      if (!this.reserved(isRepair(frame) ? 'repair' : 'link', frame.linkSeq)) return;
     }
     const state = this.epochState(frame.epoch);
     state.datagrams++;
     state.lastHeard = Date.now();
-    if (frame.type === FrameType.Repair) {
+    if (isRepair(frame)) {
       const verdict = state.repairs.accept(frame.linkSeq);
       if (verdict !== 'new') c.repairDuplicates++;
       else {
@@ -282,38 +290,71 @@ export class Collector {
 
   /**
    * With auth: is `seq` (link or repair) of the newest epoch above what a previous run may have
-   * accepted, and within the reserved mark on disk (written ahead here when needed)?
+   * accepted, and within the reserved mark on disk? The next mark is written ahead, in the
+   * mark writer's thread, once half the reserve is used; a frame past the mark waits for a
+   * write under way, or has one written in line when none is (the first frames of an epoch, a
+   * jump). Nothing past a mark is taken before that mark is on disk.
    */
   private reserved(key: 'link' | 'repair', seq: number): boolean {
     if (seq < this.floor[key]) {
       this.counters.auth.replay++;
       return false;
     }
+    const writer = this.markWriter;
+    if (writer) this.markWritten(writer.settle());
     const r = this.reserve[key];
     if (seq + r.frames / 2 < this.mark[key]) return true;
     const file = this.options.epochFile;
-    if (!file) return true;
+    if (!file || !writer) return true;
     const now = performance.now();
     // A failed write is retried at most once a second; meanwhile only what is reserved passes.
-    if (now - this.lastMarkFailure > 1000) {
+    const retry = now - this.lastMarkFailure > 1000;
+    const next = () => {
       const frames = r.at === 0 ? MIN_RESERVE_FRAMES : reserveFor(seq - r.seq, now - r.at);
-      const next = { ...this.mark, [key]: seq + frames };
+      this.reserve[key] = { frames, seq, at: now };
+      return { ...this.mark, [key]: seq + frames };
+    };
+    if (seq < this.mark[key]) {
+      if (retry && !writer.busy) writer.write(next());
+      return true;
+    }
+    if (writer.busy) this.markWritten(writer.wait());
+    if (seq < this.mark[key]) return true;
+    if (retry) {
+      const mark = next();
       try {
-        saveEpochMark(file, next);
-        this.mark = next;
-        this.reserve[key] = { frames, seq, at: now };
+        saveEpochMark(file, mark);
+        this.mark = mark;
         return true;
       } catch (err) {
-        this.lastMarkFailure = now;
-        log.error(
-          { err: (err as Error).message, file },
-          'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
-        );
+        this.markFailed((err as Error).message, file, now);
       }
     }
-    if (seq < this.mark[key]) return true;
     this.counters.auth.unreserved++;
     return false;
+  }
+
+  /** A mark the writer has put on disk: the mark now, unless a newer epoch came meanwhile. */
+  private markWritten(mark: EpochMark | undefined): void {
+    const writer = this.markWriter;
+    if (writer?.lastError) {
+      this.markFailed(writer.lastError, this.options.epochFile ?? '', performance.now());
+      writer.lastError = undefined;
+    }
+    if (!mark || mark.epoch !== this.mark.epoch) return;
+    this.mark = {
+      epoch: mark.epoch,
+      link: Math.max(this.mark.link, mark.link),
+      repair: Math.max(this.mark.repair, mark.repair),
+    };
+  }
+
+  private markFailed(err: string, file: string, now: number): void {
+    this.lastMarkFailure = now;
+    log.error(
+      { err, file },
+      'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
+    );
   }
 
   private dispatch(frame: Frame, state: EpochState): void {
@@ -338,7 +379,9 @@ export class Collector {
   private recovered(epoch: number, frame: Frame): void {
     const state = this.epochs.get(epoch);
     if (!state) return;
-    if (this.options.auth && (epoch !== this.mark.epoch || !this.reserved('link', frame.linkSeq))) return;
+    // A rebuilt frame past the mark is not held: its symbols are gone; it is lost like any other.
+    if (this.options.auth && (epoch !== this.mark.epoch || this.reserved('link', frame.linkSeq) !== true))
+      return;
     if (state.window.accept(frame.linkSeq) !== 'new') return;
     this.counters.frames++;
     this.dispatch(frame, state);
@@ -379,6 +422,8 @@ export class Collector {
 
   close(): void {
     this.reader.close();
+    this.markWriter?.close();
+    void this.fec.stop();
   }
 
   private epochState(epoch: number): EpochState {

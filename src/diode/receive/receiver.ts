@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { log } from '../../shared/log.js';
 import { AuditLog } from '../audit.js';
+import { CALIBRATION_FILE } from '../calibration-record.js';
 import type { RecvConfig } from '../config.js';
 import { duBytes } from '../disk.js';
 import { byLabel, type MetricDef, Metrics, one } from '../metrics.js';
@@ -15,6 +16,7 @@ import { KeyRing } from '../protocol/auth.js';
 import { HEADER_BYTES } from '../protocol/frame.js';
 import { decodeHeartbeat } from '../protocol/heartbeat.js';
 import { StatsFile } from '../stats-file.js';
+import { CalibrationRecorder } from './calibration.js';
 import { Collector } from './collector.js';
 import { FileReceiver } from './inbox.js';
 import { LinkMonitor } from './link-monitor.js';
@@ -196,6 +198,14 @@ export class Receiver {
     this.audit = new AuditLog(config.audit.file, 'receiver');
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile);
     if (config.files.inbox) {
+      const calibration = new CalibrationRecorder(
+        join(config.stateDir, CALIBRATION_FILE),
+        () => {
+          const r = this.collector.readerStats();
+          return { drops: r.kernelDrops + r.queueDrops, fecFailed: this.collector.fecFailed() };
+        },
+        this.audit,
+      );
       this.files = new FileReceiver(
         {
           inbox: config.files.inbox,
@@ -210,6 +220,7 @@ export class Receiver {
           rememberDoneMs: config.files.rememberDoneS * 1000,
         },
         this.audit,
+        calibration,
       );
     }
     const tcpStore = config.tcp.store;

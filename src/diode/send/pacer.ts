@@ -54,6 +54,8 @@ export interface PacerOptions {
   /** Most bytes sent back to back after an idle moment; by default 10 ms at the rate, at most 256 KiB. */
   burstBytes?: number;
   send: SendDatagram;
+  /** Called once after each turn's sends (the link writer hands its batch to the kernel). */
+  flush?: () => void;
   now?: () => number;
 }
 
@@ -73,9 +75,9 @@ export class Pacer {
   private readonly originals = new Fifo<Outgoing>();
   /** One queue per copy number: within one the due times only grow. */
   private readonly copies: Fifo<Outgoing>[] = [];
-  private readonly bytesPerMs: number;
-  private readonly burst: number;
-  private readonly slice: number;
+  private bytesPerMs = 0;
+  private burst = 0;
+  private slice = 0;
   private continuing = false;
   private stopped = false;
   private readonly now: () => number;
@@ -90,14 +92,19 @@ export class Pacer {
   onSent: (() => void) | undefined;
 
   constructor(private readonly options: PacerOptions) {
-    this.bytesPerMs = options.rateBitsPerSecond / 8 / 1000;
-    this.burst =
-      options.burstBytes ??
-      Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
-    this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
+    this.setRate(options.rateBitsPerSecond, options.burstBytes);
     this.now = options.now ?? (() => performance.now());
     this.tokens = this.burst;
     this.last = this.now();
+  }
+
+  /** Paces at `rateBitsPerSecond` from now on (a calibration's steps). */
+  setRate(rateBitsPerSecond: number, burstBytes?: number): void {
+    this.bytesPerMs = rateBitsPerSecond / 8 / 1000;
+    this.burst =
+      burstBytes ??
+      Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
+    this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
   }
 
   get pending(): number {
@@ -139,6 +146,7 @@ export class Pacer {
       if (queue !== this.originals) this.sentCopies++;
       this.options.send(item.header, item.payload, item.tag);
     }
+    if (sliced > 0) this.options.flush?.();
     this.onSent?.();
     if (sliceFull) {
       this.continueSoon();

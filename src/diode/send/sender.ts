@@ -12,13 +12,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { log } from '../../shared/log.js';
+import { fdOf } from '../../shared/socket-options.js';
 import { started } from '../../shared/started.js';
 import { AuditLog } from '../audit.js';
+import { calibrationWarning } from '../calibration-record.js';
 import type { SendConfig } from '../config.js';
 import { duBytes } from '../disk.js';
 import { byLabel, type MetricDef, Metrics, one } from '../metrics.js';
 import { privateDir } from '../private-dir.js';
 import { KeyRing } from '../protocol/auth.js';
+import { codeFor } from '../protocol/fec-code.js';
+import type { CalibrationStep, Manifest } from '../protocol/file-frames.js';
 import { FrameType, Importance } from '../protocol/frame.js';
 import { encodeHeartbeat } from '../protocol/heartbeat.js';
 import { StatsFile } from '../stats-file.js';
@@ -26,6 +30,7 @@ import { Aggregator } from './aggregator.js';
 import { Carousel } from './carousel.js';
 import { CopyPolicy } from './copies.js';
 import { FileSender } from './files.js';
+import { LinkWriter } from './link-writer.js';
 import { Outbox } from './outbox.js';
 import { SessionRounds } from './session-rounds.js';
 import { type AcceptedSession, SessionStore } from './session-store.js';
@@ -123,6 +128,8 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
 
 export class Sender {
   private readonly socket: Socket;
+  /** sendmmsg on the socket once it is connected (link-writer.ts). */
+  private writer: LinkWriter | undefined;
   private readonly aggregator: Aggregator;
   private readonly tcp: TcpDestinationProxy;
   private readonly rounds: SessionRounds | undefined;
@@ -150,6 +157,7 @@ export class Sender {
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile, config.auth.keyId);
     const fec = config.fec?.enabled
       ? {
+          code: codeFor(config.fec.code, config.fec.expectedLoss, config.fec.burstFrames),
           blockFrames: config.fec.blockFrames,
           maxDelayMs: config.fec.maxDelayMs,
           sizing: {
@@ -178,8 +186,12 @@ export class Sender {
       copyPolicy: new CopyPolicy({ high: config.copies.high, low: config.copies.low }),
       everyMs: config.copies.everyMs,
       spreadMs: config.copies.spreadMs,
-      send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
-      socketBacklog: () => this.socket.getSendQueueSize(),
+      send: (header, payload, tag) => {
+        if (this.writer) this.writer.send(header, payload, tag);
+        else this.socket.send(tag ? [header, payload, tag] : [header, payload]);
+      },
+      flush: () => this.writer?.flush(),
+      socketBacklog: () => this.socket.getSendQueueSize() + (this.writer?.backlogBytes ?? 0),
       ...(link.burstMs ? { burstMs: link.burstMs } : {}),
       ...(this.auth ? { auth: this.auth } : {}),
       ...(fec ? { fec } : {}),
@@ -241,6 +253,8 @@ export class Sender {
         this.socket.connect(link.to.port, link.to.host, done),
       ),
     );
+    const fd = fdOf(this.socket);
+    if (fd !== undefined) this.writer = new LinkWriter(fd, link.datagramBytes);
     await this.tcp.listen();
     await this.udp.listen();
     await this.spool.recover();
@@ -252,6 +266,22 @@ export class Sender {
     this.heartbeat();
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     log.info({ epoch: this.epoch, to: link.to, rateMbit: link.rateMbit }, 'diode sender ready');
+    if (link.calibration) {
+      const warning = calibrationWarning(link.rateMbit, link.calibration);
+      if (warning) log.warn({ rateMbit: link.rateMbit, calibration: link.calibration }, warning);
+    }
+  }
+
+  /** Paces the link at `rateMbit` from now on (a calibration's steps). */
+  setRate(rateMbit: number): void {
+    this.aggregator.setRate(rateMbit * 1e6);
+  }
+
+  /** Spools a file and wakes the file sender (a calibration's steps; send-file goes through the spool directory). */
+  async offerFile(path: string, calibration?: CalibrationStep): Promise<Manifest> {
+    const m = await this.spool.accept(path, calibration ? { calibration } : {});
+    this.files.kick();
+    return m;
   }
 
   /** Re-reads the key file (rotation: the highest id signs); also on SIGHUP. */
@@ -308,7 +338,9 @@ export class Sender {
       link: {
         ...this.aggregator.snapshot(),
         unexpectedInbound: this.unexpectedInbound,
-        sendErrors: this.sendErrors,
+        sendErrors: this.sendErrors + (this.writer?.errors ?? 0),
+        /** Datagrams per sendmmsg: how much the link writer batched. */
+        perSend: this.writer?.calls ? Math.round((10 * this.writer.sent) / this.writer.calls) / 10 : null,
       },
       tcp: {
         ...this.tcp.counters,
@@ -341,6 +373,8 @@ export class Sender {
     await Promise.race([this.aggregator.flushed(), new Promise((r) => setTimeout(r, graceMs))]);
     this.rounds?.close();
     this.aggregator.close();
+    this.writer?.flush();
+    this.writer?.close();
     this.statsFile?.close();
     this.socket.close();
   }
