@@ -3,11 +3,12 @@
  * loss, nothing travels back), in one run:
  *
  *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 3] [--loss 0,0.1,1,5] [--rate 100]
- *     [--mode file|tcp|copies] [--burst-ms N]
+ *     [--mode file|tcp|copies] [--burst-ms N] [--code auto|ldpc|raptorq]
  *
  * tacmesh, --mode file (default): a --mb file handed over with `tacmesh diode send-file`,
- * with authenticated frames and RaptorQ FEC sized for the link's loss (expectedLoss = the
- * loss, or 0.1 % on a clean link; blocks of 4096), no copies, paced at the link rate;
+ * with authenticated frames and FEC sized for the link's loss (expectedLoss = the loss, or
+ * 0.1 % on a clean link; blocks of 4096; the code `auto` picks, or --code), no copies,
+ * paced at the link rate;
  * goodput from the moment send-file has spooled it to the file's atomic arrival in the
  * receiver's inbox (its SHA-256 checked there, and again here).
  * --mode tcp: a --mb TCP stream through the proxies, with the same tags and FEC; goodput
@@ -17,12 +18,15 @@
  * udpcast: `udp-sender --async --fec 8x8/128` (8x32/128, i.e. 25 %, above 1 % loss, where
  * the lighter one fails) → `udp-receiver --rcvbuf 4194304` (their one-way mode); goodput
  * from "Starting transfer" to the receiver's exit. Both: bit-identical (SHA-256) or not.
+ * A run that fails is a row with 0 and why (quarantined and its error, stalled, timed out),
+ * and the bench goes on; the note says when the receiver reported itself overloaded.
  * Each row prints as it is measured, then a table and the median ratio per loss.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { codeFor } from '../../src/diode/protocol/fec-code.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
 import { DiodeLab, type SinkConnection, type SourceResult } from '../../test/support/diode/harness.js';
@@ -35,8 +39,11 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     mode: { type: 'string', default: 'file' },
     'burst-ms': { type: 'string' },
+    code: { type: 'string', default: 'auto' },
   },
 });
+if (!['auto', 'ldpc', 'raptorq'].includes(values.code))
+  throw new Error('--code must be auto, ldpc or raptorq');
 const MODES: Record<string, string> = {
   file: 'file, FEC + auth',
   tcp: 'TCP stream, FEC + auth',
@@ -61,6 +68,22 @@ interface Outcome {
   mbit: number;
   identical: boolean;
   note: string;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far; USER_HZ is 100 on Linux. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** What the two ends used of the CPU over a transfer of `bytes`: per end, and Mbit/s per core. */
+function cpuNote(send: number, recv: number): string {
+  const perCore = (bytes * 8) / (send + recv) / 1e6;
+  return `CPU send ${send.toFixed(1)} s + recv ${recv.toFixed(1)} s: ${perCore.toFixed(0)} Mbit/s per core`;
 }
 
 /** Copies and Th2 an operator would set for loss p on this link (see the header). */
@@ -94,6 +117,7 @@ async function tacmeshFiles(
     const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
     if (t.child.exitCode !== 0) return failed(`send-file failed: ${t.stdout.trim()}`);
     const t0 = performance.now();
+    const cpu0 = [cpuSeconds(send.tool.child.pid), cpuSeconds(recv.tool.child.pid)];
     const target = join(inbox, 'udpcast-in.bin');
     const quarantine = join(inbox, '.tacmesh', 'quarantine');
     const end = await until(recv.statsFile, () => {
@@ -107,6 +131,7 @@ async function tacmeshFiles(
       return undefined;
     });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = [cpuSeconds(send.tool.child.pid) - cpu0[0]!, cpuSeconds(recv.tool.child.pid) - cpu0[1]!];
     const s = receiverStats(recv.statsFile);
     const sha = end.arrived ? await sha256(target) : '';
     const identical = sha === inputSha;
@@ -114,7 +139,7 @@ async function tacmeshFiles(
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${fecNote(p, s)}${why}`,
+      note: `${fecNote(p, s)}${why}; ${cpuNote(cpu[0]!, cpu[1]!)}`,
     };
   } finally {
     await send.stop().catch(() => undefined);
@@ -175,12 +200,14 @@ async function until<T>(
 
 /** The loss FEC is sized for at link loss `p`: 0.1 % on a clean link. */
 const expectedLoss = (p: number) => Math.max(p, 0.001);
+/** The FEC code: --code, or what `auto` picks for the loss. */
+const fecCode = (p: number) => (values.code === 'auto' ? codeFor('auto', expectedLoss(p), 1) : values.code);
 
 /** Tags and FEC sized for loss `p`, no copies: the file and tcp modes. */
 function protection(keyFile: string, p: number) {
   return {
     auth: { keyFile },
-    fec: { expectedLoss: expectedLoss(p), blockFrames: 4096, maxDelayMs: 1000 },
+    fec: { expectedLoss: expectedLoss(p), blockFrames: 4096, maxDelayMs: 1000, code: fecCode(p) },
     copies: { high: [], low: [] },
   };
 }
@@ -189,7 +216,11 @@ function protection(keyFile: string, p: number) {
 function fecNote(p: number, s: any): string {
   const fec = s?.link?.fec;
   if (!fec) return 'no receiver stats';
-  return `FEC for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
+  const o = s.link.overload;
+  const overload = o?.episodes
+    ? `; RECEIVER OVERLOADED (last at ${o.lastMbit} Mbit/s): ${o.kernelDrops} dropped by the kernel, ${o.queueDrops} not processed in time`
+    : '';
+  return `FEC ${fecCode(p)} for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${fec.late ? `, ${fec.late} late symbols` : ''}${overload}`;
 }
 
 /** A TCP stream through the proxies: with tags and FEC (`fec`), or with the paper's copies. */
@@ -212,6 +243,7 @@ async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Prom
     linkOptions,
   );
   const source = d.startSource(9500 + i, bytes, `bench-${i}`);
+  const cpu0 = [cpuSeconds(send.tool.child.pid), cpuSeconds(recv.tool.child.pid)];
   try {
     const end = await until(recv.statsFile, () => {
       const got = sink.lines<SinkConnection>()[0];
@@ -224,12 +256,16 @@ async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Prom
     // From the destination's connection (made on the session's open frame) to its close.
     const seconds = (got.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
     const identical = got.outcome === 'end' && got.sha256 === sent?.sha256;
+    const cpu = cpuNote(
+      cpuSeconds(send.tool.child.pid) - cpu0[0]!,
+      cpuSeconds(recv.tool.child.pid) - cpu0[1]!,
+    );
     const s = keys ? receiverStats(recv.statsFile) : undefined;
     const how = keys ? fecNote(p, s) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${how}${identical ? '' : `, ${got.outcome}`}`,
+      note: `${how}${identical ? '' : `, ${got.outcome}`}; ${cpu}`,
     };
   } finally {
     if (source.tool.child.exitCode === null) await source.kill();
@@ -296,17 +332,24 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
   send.stderr?.on('data', (chunk: Buffer) => {
     if (!t0 && chunk.toString().includes('Starting transfer')) t0 = performance.now();
   });
+  // Their CPU, sampled while they run (a process's counters go with it).
+  const cpu = { send: 0, recv: 0 };
+  const sampler = setInterval(() => {
+    cpu.send = Math.max(cpu.send, cpuSeconds(send.pid) || 0);
+    cpu.recv = Math.max(cpu.recv, cpuSeconds(recv.pid) || 0);
+  }, 100);
   const sent = new Promise((r) => send.once('exit', r));
   await within(sent, ((bytes * 8) / (rate * 1e6)) * 10_000 + 60_000);
   if (send.exitCode === null) send.kill('SIGKILL');
   const code = await within(received, 10_000);
+  clearInterval(sampler);
   const seconds = (performance.now() - t0) / 1000;
   if (code === 'timeout') recv.kill('SIGKILL');
   const identical = code === 0 && (await sha256(output).catch(() => '')) === (await sha256(input));
   return {
     mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
     identical,
-    note: `fec ${fec}${identical ? '' : `, receiver ${code}`}`,
+    note: `fec ${fec}${identical ? '' : `, receiver ${code}`}; ${cpuNote(cpu.send, cpu.recv)}`,
   };
 }
 
