@@ -5,7 +5,7 @@
  * rate is left to HTB/TBF. loss_ppm = 1000000 makes a strictly one-way link. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include "types.h"
+#include "linkem.h"
 
 /* Passing is TC_ACT_UNSPEC (TCX_NEXT): other programs on the hook still see the packet. */
 #define TC_ACT_UNSPEC (-1)

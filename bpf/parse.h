@@ -5,6 +5,7 @@
 #define TACMESH_PARSE_H
 
 #include <bpf/bpf_endian.h>
+#include "flow_key.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD

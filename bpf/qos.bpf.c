@@ -9,7 +9,7 @@
  * qos_config.active, so a packet sees either the old policy or the new one, never a mix. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include "types.h"
+#include "qos.h"
 #include "parse.h"
 
 /* Passing is TC_ACT_UNSPEC (TCX_NEXT): other programs on the hook still run, and the

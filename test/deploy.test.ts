@@ -27,7 +27,14 @@ test('the systemd units: one per service, clean for systemd-analyze, hardened', 
   for (const unit of units) {
     const path = `${root}deploy/systemd/${unit}`;
     const verify = await run('systemd-analyze', ['verify', path]);
-    assert.equal(verify.stderr.trim(), '', `${unit}: ${verify.stderr}`);
+    // verify loads the machine's other units too; what it says of theirs is not ours to fix
+    // (irtt's Debian unit runs as nobody, say).
+    const others = /^\/(?:usr\/)?lib\/systemd\/system\/(?!tacmesh-)[^:]+:\d+: /;
+    const ours = verify.stderr
+      .split('\n')
+      .filter((l) => l.trim() && !others.test(l))
+      .join('\n');
+    assert.equal(ours, '', `${unit}: ${verify.stderr}`);
     const { stdout } = await run('systemd-analyze', ['security', '--offline=yes', path]);
     const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(stdout)?.[1]);
     // The node needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN and network namespaces: it scores worse.

@@ -34,6 +34,37 @@ function sources(dir: string): { file: string; text: string }[] {
     .map((f) => ({ file: `${dir}/${f}`, text: readFileSync(join(root, dir, f), 'utf8') }));
 }
 
+test('the generated wire types are imported only through src/proto/index.ts', () => {
+  const direct = ['src', 'test', 'bench', 'web/src']
+    .flatMap(sources)
+    .filter((s) => s.file !== 'src/proto/index.ts' && /from '[^']*proto\/gen\//.test(s.text))
+    .map((s) => s.file);
+  assert.deepEqual(
+    direct,
+    [],
+    'import these from src/proto/index.ts (export the type there if it is missing)',
+  );
+});
+
+test("the dashboard takes the tower's API types as types only: no tower code enters its bundle", () => {
+  const imports = sources('web/src').flatMap((s) =>
+    [
+      ...s.text.matchAll(
+        /^(import|export)(\s+type)?\s+(?:\*|\{[^}]*\})\s+from\s+'((?:\.\.\/)+src\/[^']+)'/gm,
+      ),
+    ].map((m) => ({ file: s.file, from: m[3], typeOnly: Boolean(m[2]) })),
+  );
+  assert.ok(
+    imports.some((i) => i.from?.endsWith('/api/query-types.js')),
+    'the scan finds the query types',
+  );
+  assert.deepEqual(
+    imports.filter((i) => !i.typeOnly),
+    [],
+    'use `import type` / `export type` for these',
+  );
+});
+
 /** The files the source `text` of `file` imports by relative path, from the root. */
 function importsOf(file: string, text: string): string[] {
   return [...text.matchAll(/(?:from\s+|import\s*\(?\s*)'(\.{1,2}\/[^']+)'/g)].map((m) =>

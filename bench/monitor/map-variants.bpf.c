@@ -4,7 +4,7 @@
  * BPF_PROG_TEST_RUN. Not loaded by tacmesh. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include "types.h"
+#include "flowmon.h"
 #include "parse.h"
 
 #if VARIANT == 1
@@ -31,7 +31,7 @@ int account(struct __sk_buff *skb)
 	__u64 now = bpf_ktime_get_ns();
 	struct flow_value *v = bpf_map_lookup_elem(&flows, &p.key);
 	if (!v) {
-		struct flow_value fresh = { .packets = 1, .bytes = skb->len, .first_seen_ns = now, .last_seen_ns = now };
+		struct flow_value fresh = { .packets = 1, .bytes = skb->len, .first_seen_jiffies = now, .last_seen_jiffies = now };
 		bpf_map_update_elem(&flows, &p.key, &fresh, BPF_NOEXIST);
 		return 0;
 	}
@@ -43,7 +43,7 @@ int account(struct __sk_buff *skb)
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, skb->len);
 #endif
-	v->last_seen_ns = now;
+	v->last_seen_jiffies = now;
 	return 0;
 }
 

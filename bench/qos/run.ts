@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QosEnforcer } from '../../src/node/qos/enforcer.js';
-import type { QosRule } from '../../src/proto/gen/tacmesh/v1/QosRule.js';
+import type { QosRule } from '../../src/proto/index.js';
 import { run } from '../../src/shared/exec.js';
 import { testTrust } from '../../test/support/agent-node.js';
 import {

@@ -37,6 +37,7 @@ function asIngest(recs: ReturnType<typeof benchRecords>, seq0: number): IngestBa
     lastSeq: seq0 + recs.length - 1,
     stats: [],
     links: [],
+    routes: [],
     http: [],
     flows: recs.map((r, i) => ({
       node: 'bench',

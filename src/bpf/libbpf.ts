@@ -4,7 +4,7 @@
  */
 import koffi from 'koffi';
 import { libc, loadLibrary } from '../shared/libc.js';
-import { log } from '../shared/log.js';
+import { bpfLog as log } from '../shared/log.js';
 
 const libbpf = loadLibrary('libbpf.so.1');
 

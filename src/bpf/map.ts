@@ -21,7 +21,7 @@ export function numPossibleCpus(): number {
   return possibleCpus;
 }
 
-/** Encodes and decodes a fixed-size C struct; mirrors of bpf/types.h implement it. */
+/** Encodes and decodes a fixed-size C struct; the struct mirrors of src/bpf/types.ts are ones. */
 export interface Codec<T> {
   readonly size: number;
   encode(value: T, into: Buffer, offset: number): void;

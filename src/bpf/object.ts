@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import koffi from 'koffi';
 import { SysError } from '../shared/errno.js';
 import { clearErrno, errno } from '../shared/libc.js';
-import { log } from '../shared/log.js';
+import { bpfLog as log } from '../shared/log.js';
 import { captureLibbpfLog, ffi, type TestRunOpts } from './libbpf.js';
 import { BpfMap } from './map.js';
 

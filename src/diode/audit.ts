@@ -4,7 +4,7 @@
  * crossed the diode and what did not. `{"time":..., "role":"sender"|"receiver", "event":..., ...}`.
  */
 import { appendFileSync } from 'node:fs';
-import { log } from '../shared/log.js';
+import { diodeLog as log } from '../shared/log.js';
 
 export class AuditLog {
   private failed = false;
@@ -21,8 +21,7 @@ export class AuditLog {
       appendFileSync(this.file, line, { mode: 0o600 });
       this.failed = false;
     } catch (err) {
-      if (!this.failed)
-        log.error({ err: (err as Error).message, file: this.file }, 'cannot write the audit log');
+      if (!this.failed) log.error({ err, file: this.file }, 'cannot write the audit log');
       this.failed = true;
     }
   }

@@ -91,8 +91,11 @@ describe('diode over a one-way link (real namespaces, TCP and UDP)', () => {
           sender: {
             tcp: [tcpService('bulk', 9101, 9001)],
             // Th2 leaves room for 3 copies of every frame: a frame is lost only if all 4 are (1e-8).
+            // Copies whatever the send buffer holds: a policy that copies only while the buffer
+            // has room would copy less when this machine is busy, and the test would then
+            // measure the machine.
             throughput: [{ match: { service: 'bulk' }, mbit: 150 }],
-            copies: { high: [{ freeAtLeast: 0.25, copies: 3 }] },
+            copies: { high: [{ freeAtLeast: 0, copies: 3 }] },
           },
           link: { rateMbit: 700, datagramBytes: 8972 },
           sinkPort: 9001,

@@ -18,8 +18,16 @@ describe('emulated links (real kernel, namespaces)', () => {
   });
   after(() => lab.cleanup());
 
-  async function udp(fromNs: string, toNs: string, toIp: string, port: number, count: number) {
-    const sink = new Tool(lab.spawnNode(toNs, toolPath('udp'), ['recv', `${port}`, '800']));
+  /** `firstMs`: how long the sink waits for a first datagram (one that should never come: short). */
+  async function udp(
+    fromNs: string,
+    toNs: string,
+    toIp: string,
+    port: number,
+    count: number,
+    firstMs = 30_000,
+  ) {
+    const sink = new Tool(lab.spawnNode(toNs, toolPath('udp'), ['recv', `${port}`, '800', `${firstMs}`]));
     await sink.line('ready');
     const source = new Tool(
       lab.spawnNode(fromNs, toolPath('udp'), ['send', toIp, `${port}`, `${count}`, '64']),
@@ -71,7 +79,7 @@ describe('emulated links (real kernel, namespaces)', () => {
     try {
       const forward = await udp(a, b, '10.77.12.2', 7200, 1000);
       assert.equal(forward.received, 1000, 'forward: everything arrives');
-      const backward = await udp(b, a, '10.77.12.1', 7201, 1000);
+      const backward = await udp(b, a, '10.77.12.1', 7201, 1000, 3000);
       assert.equal(backward.received, 0, 'backward: nothing arrives');
       assert.ok(link.backward.counts().droppedPackets >= 1000n, 'the reverse direction dropped them');
       monitor.tick();

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../pki/bpf-manifest.js';
 import type { MonitorConfig__Output } from '../proto/index.js';
-import { log } from '../shared/log.js';
+import { nodeLog as log } from '../shared/log.js';
 import { Agent } from './agent/agent.js';
 import { type NodeConfig, subnet } from './agent/config.js';
 import { bridgeName } from './agent/desired.js';
@@ -187,6 +187,7 @@ export class NodeRuntime {
       spoolRecords: spool.records,
       spoolLost: spool.lost,
       ipfixRecords: this.ipfix?.counters.records,
+      links: this.mesh?.last ?? [],
     };
   }
 
@@ -237,7 +238,10 @@ export class NodeRuntime {
       );
       return;
     }
-    this.mesh = new MeshStage(config.mesh, links, (reports) => this.link.linkReports(reports));
+    this.mesh = new MeshStage(config.mesh, links, {
+      links: (reports) => this.link.linkReports(reports),
+      routes: (report) => this.link.routeReport(report),
+    });
     await this.mesh.start();
   }
 

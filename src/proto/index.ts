@@ -27,8 +27,12 @@ export type { LinkReport, LinkReport__Output } from './gen/tacmesh/v1/LinkReport
 export type { MonitorConfig, MonitorConfig__Output } from './gen/tacmesh/v1/MonitorConfig.js';
 export type { MonitorStats } from './gen/tacmesh/v1/MonitorStats.js';
 export type { NodeMessage, NodeMessage__Output } from './gen/tacmesh/v1/NodeMessage.js';
+export type { QosClass } from './gen/tacmesh/v1/QosClass.js';
+export type { QosClassCounters } from './gen/tacmesh/v1/QosClassCounters.js';
 export type { QosCounters, QosCounters__Output } from './gen/tacmesh/v1/QosCounters.js';
 export type { QosPolicy, QosPolicy__Output } from './gen/tacmesh/v1/QosPolicy.js';
+export type { QosRule } from './gen/tacmesh/v1/QosRule.js';
 export type { RecordBatch, RecordBatch__Output } from './gen/tacmesh/v1/RecordBatch.js';
+export type { RouteReport } from './gen/tacmesh/v1/RouteReport.js';
 export type { TowerClient, TowerHandlers } from './gen/tacmesh/v1/Tower.js';
 export type { TowerMessage, TowerMessage__Output } from './gen/tacmesh/v1/TowerMessage.js';

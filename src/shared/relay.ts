@@ -36,7 +36,7 @@ export async function startRelay(
     });
     inbound.pipe(outbound).pipe(inbound);
     const drop = (err?: Error) => {
-      if (err) log.debug({ reason: err.message, target }, 'relay connection closed');
+      if (err) log.debug({ err, target }, 'relay connection closed');
       inbound.destroy();
       outbound.destroy();
     };

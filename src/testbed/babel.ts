@@ -1,12 +1,21 @@
 /**
  * babeld's configuration for one node: Babel on every mesh link (fast hellos, so a cut
- * link is routed around within seconds; link-quality costs, so a lossy one is too), announcing the node's slices, and — on the node
- * with the external link — the default route. The management network is never announced:
- * it stays apart from the data plane.
+ * link is routed around within seconds; link-quality costs, so a lossy one is too),
+ * announcing the node's slices, and — on the node with the external link — the default
+ * route. The management network is never announced: it stays apart from the data plane.
+ * Its local socket (read-only) is where the node reads its routes (docs/mesh.md).
  */
-export function babelConfig(meshIfaces: string[], announceDefault: boolean): string {
+export function babelConfig(meshIfaces: string[], announceDefault: boolean, socket: string): string {
   return [
     '# written by tacmesh testbed up',
+    // Read-only: the node reads its routes here (monitor), nobody changes babeld through it.
+    `local-path ${socket}`,
+    // babeld installs a route only once its smoothed metric is below the installed one's, and a
+    // route starts smoothed at half of infinity (32767 or more): with the default 4 s half-life a
+    // direct route learned a moment after a relayed one waited ~28 s (4 s × log2(32767/256)),
+    // which left pairs with a clean direct link routed through a relay for the first half
+    // minute and after every restore. A 1 s half-life keeps the damping, for ~7 s.
+    'smoothing-half-life 1',
     // Radio links: `wireless` costs a link by the hellos it loses (ETX), so a lossy link is
     // routed around, not only a cut one.
     ...meshIfaces.map((i) => `interface ${i} type wireless hello-interval 1 update-interval 2`),

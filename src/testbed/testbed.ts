@@ -37,6 +37,8 @@ const DATA_ROOT = '/var/lib/tacmesh/testbed';
 const BIN = fileURLToPath(new URL('../../bin/tacmesh.js', import.meta.url));
 const CONTROL_PORT = 7443;
 const TOWER_API_PORT = 8443;
+/** Each node's Prometheus endpoint, on its namespace's loopback. */
+export const NODE_METRICS_PORT = 9108;
 /** What `up` runs: checked before it makes anything. */
 const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
 
@@ -179,9 +181,13 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
     tower: { address: `${plan.towerMgmt}:${CONTROL_PORT}`, name: 'tower', pki: join(dir, 'pki', node.name) },
     position: node.position,
+    mesh: { routes: { babel: { path: babelSocket(dir, node.name) } } },
     watch: ['mesh-*', ...(node.name === plan.external.gatewayNode ? ['ext0'] : [])],
   };
 }
+
+/** Where a node's babeld answers its local (read-only) control protocol. */
+export const babelSocket = (dir: string, node: string) => join(dir, `babeld-${node}.sock`);
 
 function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
   return `${state.prefix}-${node}-${slice}-${member}`;
@@ -218,264 +224,48 @@ function setLinkLoss(state: TestbedState, link: LinkPlan, loss: number): void {
   }
 }
 
+/** What the steps of `up` share: the plan and the state being filled in. */
+interface Setup {
+  config: TestbedConfig;
+  plan: TestbedPlan;
+  state: TestbedState;
+  dir: string;
+  logs: string;
+  lab: Lab;
+  progress: Progress;
+}
+
+/** The namespaces made, by role: the tower's, the external network's, and each node's by name. */
+interface Namespaces {
+  tower: string;
+  ext: string;
+  nodes: Map<string, string>;
+}
+
+type Run = Setup & Namespaces;
+
 export async function testbedUp(
   config: TestbedConfig,
   progress: Progress,
   options: { keepOnFailure?: boolean } = {},
 ): Promise<TestbedState> {
-  requireRoot();
-  requirePrograms(TESTBED_PROGRAMS, 'the testbed');
-  const existing = readState();
-  if (existing && Object.values(existing.pids).some(isAlive)) {
-    throw new Error(
-      `a testbed is already up (${existing.prefix}, ${existing.apiUrl}): \`tacmesh testbed down\` first`,
-    );
-  }
-  if (existing) rmSync(STATE_FILE, { force: true });
-  if (!(await portFree(config.apiPort))) {
-    throw new Error(
-      `port ${config.apiPort} on 127.0.0.1 is taken: choose another with apiPort in testbed.yaml or --api-port`,
-    );
-  }
+  await preflight(config);
   const plan = planTestbed(config);
-  const prefix = newRunPrefix();
-  const dir = join(DATA_ROOT, prefix);
-  mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
+  const state = newState(config, plan);
+  const { dir, prefix } = state;
   const logs = join(dir, 'logs');
-  const lab = new Lab(prefix);
-  const state: TestbedState = {
-    prefix,
-    dir,
-    config,
-    plan,
-    pids: {},
-    apiUrl: `https://127.0.0.1:${config.apiPort}/`,
-    token: '',
-    caCert: join(dir, 'pki', 'ca.crt'),
-    cut: [],
-    set: {},
-    macs: {},
-    startedAt: Date.now(),
-  };
-  const node = (args: string[]) => [...process.execArgv, ...args];
-  const running = () => assertRunning(state.pids, logs);
+  mkdirSync(logs, { recursive: true, mode: 0o700 });
+  const setup: Setup = { config, plan, state, dir, logs, lab: new Lab(prefix), progress };
   try {
     progress(
       `testbed ${prefix}: ${plan.nodes.length} nodes, ${plan.links.length} radio links of ${config.link.rateMbit} Mbit/s with ${config.link.lossPct} % loss; data in ${dir}`,
     );
-
-    progress('certificates: a CA, the tower, one per node; a signed manifest of the eBPF objects');
-    await initCa(join(dir, 'pki'));
-    await issue(join(dir, 'pki'), 'tower', 'tower', { altNames: [plan.towerMgmt, plan.host.towerAddr] });
-    for (const n of plan.nodes) {
-      // Each node gets a directory with the CA and only its own key.
-      mkdirSync(join(dir, 'pki', n.name), { mode: 0o700 });
-      await issue(join(dir, 'pki'), 'node', n.name);
-      for (const f of ['ca.crt', `${n.name}.crt`, `${n.name}.key`]) {
-        writeFileSync(join(dir, 'pki', n.name, f), readFileSync(join(dir, 'pki', f)), {
-          mode: f.endsWith('.key') ? 0o600 : 0o644,
-        });
-      }
-    }
-    mkdirSync(join(dir, 'bpf'), { mode: 0o700 });
-    const signing = generateSigningKey();
-    writeFileSync(join(dir, 'bpf', 'signing.pub'), signing.publicPem);
-    const manifest = signManifest(
-      [objectPath('flowmon'), objectPath('linkem'), objectPath('qos')],
-      createPrivateKey(signing.privatePem),
-    );
-    writeFileSync(join(dir, 'bpf', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    state.token = createToken(join(dir, 'tokens.yaml'), 'operator', 'operator');
-
-    progress('namespaces: tower, external network, nodes; management network and radio links');
-    const tower = await lab.netns('tower');
-    const ext = await lab.netns('ext');
-    const nodes = new Map<string, string>();
-    for (const n of plan.nodes) {
-      const nsName = await lab.netns(n.name);
-      nodes.set(n.name, nsName);
-      await lab.exec(nsName, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-    }
-    await lab.bridge(tower, 'mgbr', `${plan.towerMgmt}/24`);
-    for (const n of plan.nodes) {
-      const v = await lab.veth(
-        { netns: tower, name: `mg-${n.name}` },
-        { netns: nodes.get(n.name) ?? '', name: 'mg0' },
-      );
-      await lab.enslave(tower, v.a, 'mgbr');
-    }
-    await lab.veth(
-      { netns: nodes.get(plan.external.gatewayNode) ?? '', name: 'ext0' },
-      { netns: ext, name: 'ext0', addr: plan.external.linkExtAddr },
-    );
-    await lab.ip(ext, 'addr', 'add', `${plan.external.serverAddr}/24`, 'dev', 'lo');
-    await lab.ip(ext, 'route', 'add', '10.77.0.0/16', 'via', plan.external.linkNodeAddr.split('/')[0] ?? '');
-    for (const l of plan.links) {
-      await lab.veth(
-        { netns: nodes.get(l.a) ?? '', name: l.ifA },
-        { netns: nodes.get(l.b) ?? '', name: l.ifB },
-      );
-      state.macs[`${l.a}/${l.ifA}`] = await lab.macOf(nodes.get(l.a) ?? '', l.ifA);
-      state.macs[`${l.b}/${l.ifB}`] = await lab.macOf(nodes.get(l.b) ?? '', l.ifB);
-    }
-    // The host's way in: 127.0.0.1:<apiPort> → relay → veth → the tower's API.
-    const hostIf = lab.ifname('h0');
-    await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'up0', 'netns', tower]);
-    await run('ip', ['addr', 'add', plan.host.hostAddr, 'dev', hostIf]);
-    await run('ip', ['link', 'set', hostIf, 'up']);
-    await lab.ip(tower, 'addr', 'add', `${plan.host.towerAddr}/30`, 'dev', 'up0');
-    await lab.ip(tower, 'link', 'set', 'up0', 'up');
-
-    progress('tower: control plane on the management network, API and dashboard');
-    writeFileSync(
-      join(dir, 'site.yaml'),
-      stringify({
-        places: [
-          {
-            cidr: plan.external.subnet,
-            label: 'external network (HQ)',
-            lat: config.center.lat + 0.35,
-            lon: config.center.lon - 0.3,
-          },
-        ],
-      }),
-    );
-    writeFileSync(
-      join(dir, 'tower.yaml'),
-      stringify({
-        control: { listen: `${plan.towerMgmt}:${CONTROL_PORT}` },
-        api: { listen: `0.0.0.0:${TOWER_API_PORT}` },
-        pki: { dir: join(dir, 'pki'), name: 'tower' },
-        store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
-        tokens: join(dir, 'tokens.yaml'),
-        site: join(dir, 'site.yaml'),
-      }),
-    );
-    state.pids.tower = startDetached(
-      'tower',
-      tower,
-      process.execPath,
-      [BIN, 'tower', 'run', '-c', join(dir, 'tower.yaml')],
-      logs,
-    );
-    state.pids.relay = startDetached(
-      'relay',
-      null,
-      process.execPath,
-      node([toolPath('relay'), `127.0.0.1:${config.apiPort}`, `${plan.host.towerAddr}:${TOWER_API_PORT}`]),
-      logs,
-    );
-    writeState(state);
-    await waitFor('the tower API', 60_000, () => towerApi(state, 'health'), {
-      why: () => logTail(logs, 'tower'),
-      check: running,
-    });
-
-    progress(
-      `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,
-    );
-    // The radios first: each node's router finds its modems at start (and retries if not).
-    updateRadios(state);
-    for (const n of plan.nodes) {
-      state.pids[`radio-${n.name}`] = startDetached(
-        `radio-${n.name}`,
-        nodes.get(n.name) ?? null,
-        process.execPath,
-        node([RADIO_TOOL, radioFile(dir, n.name)]),
-        logs,
-      );
-    }
-    for (const n of plan.nodes) {
-      writeFileSync(join(dir, `${n.name}.yaml`), stringify(nodeConfig(state, n)));
-      state.pids[n.name] = startDetached(
-        n.name,
-        nodes.get(n.name) ?? null,
-        process.execPath,
-        [BIN, 'node', 'run', '-c', join(dir, `${n.name}.yaml`), '--state-dir', join(dir, `state-${n.name}`)],
-        logs,
-      );
-    }
-    writeState(state);
-    await waitFor(
-      'every node connected to the tower',
-      90_000,
-      async () => {
-        const list = await towerApi<{ name: string; connected: boolean }[]>(state, 'nodes');
-        return plan.nodes.every((n) => list.some((x) => x.name === n.name && x.connected)) ? list : undefined;
-      },
-      {
-        why: () => plan.nodes.map((n) => `--- ${n.name}\n${logTail(logs, n.name, 6)}`).join('\n'),
-        check: running,
-      },
-    );
-
-    progress('radio links: loss on every link end; babeld on every node');
-    for (const l of plan.links) setLinkLoss(state, l, config.link.lossPct / 100);
-    for (const n of plan.nodes) {
-      const meshIfs = plan.links
-        .filter((l) => l.a === n.name || l.b === n.name)
-        .map((l) => (l.a === n.name ? l.ifA : l.ifB));
-      const conf = join(dir, `babeld-${n.name}.conf`);
-      writeFileSync(conf, babelConfig(meshIfs, n.name === plan.external.gatewayNode));
-      state.pids[`babeld-${n.name}`] = startDetached(
-        `babeld-${n.name}`,
-        nodes.get(n.name) ?? null,
-        'babeld',
-        ['-c', conf, '-I', join(dir, `babeld-${n.name}.pid`), '-S', join(dir, `babeld-${n.name}.state`)],
-        logs,
-      );
-    }
-    writeState(state);
-    const last = plan.nodes[plan.nodes.length - 1];
-    const far = last?.slices[0]?.subnet ?? '';
-    await waitFor(
-      `routes: n1 reaches ${far}, ${last?.name} reaches the outside`,
-      60_000,
-      async () => {
-        const a = (await lab.ip(nodes.get('n1'), 'route', 'show', far)).stdout.trim();
-        const b = (await lab.ip(nodes.get(last?.name ?? ''), 'route', 'show', 'default')).stdout.trim();
-        return a && b ? true : undefined;
-      },
-      {
-        why: () =>
-          plan.nodes.map((n) => `--- babeld-${n.name}\n${logTail(logs, `babeld-${n.name}`, 6)}`).join('\n'),
-        check: running,
-      },
-    );
-
-    progress('traffic: HTTP servers and clients in every slice, a server on the external network');
-    state.pids['http-ext'] = startDetached(
-      'http-ext',
-      ext,
-      process.execPath,
-      node([toolPath('http'), 'serve', '80']),
-      logs,
-    );
-    plan.nodes.forEach((n, i) => {
-      n.slices.forEach((s, k) => {
-        const [server, client] = s.members;
-        if (!server || !client) return;
-        const tag = `${n.name}-${s.name}`;
-        state.pids[`http-${tag}-${server.name}`] = startDetached(
-          `http-${tag}-${server.name}`,
-          memberNs(state, n.name, s.name, server.name),
-          process.execPath,
-          node([toolPath('http'), 'serve', '80']),
-          logs,
-        );
-        state.pids[`http-${tag}-${client.name}`] = startDetached(
-          `http-${tag}-${client.name}`,
-          memberNs(state, n.name, s.name, client.name),
-          process.execPath,
-          node([toolPath('http'), 'mix', String(config.rps), ...clientUrls(plan, i, k)]),
-          logs,
-        );
-      });
-    });
-    writeState(state);
-    // A traffic tool that cannot start dies at once: give them a moment, then look.
-    await sleep(1000);
-    running();
+    await makeCredentials(setup);
+    const r: Run = { ...setup, ...(await makeNetwork(setup)) };
+    await startTower(r);
+    await startNodes(r);
+    await startRouting(r);
+    await startTraffic(r);
     progress(`up: dashboard ${state.apiUrl} — token ${state.token} (CA ${state.caCert})`);
     return state;
   } catch (err) {
@@ -490,6 +280,290 @@ export async function testbedUp(
     }
     throw err;
   }
+}
+
+/** Refuses before anything is made: not root, a program missing, a testbed up, the API port taken. */
+async function preflight(config: TestbedConfig): Promise<void> {
+  requireRoot();
+  requirePrograms(TESTBED_PROGRAMS, 'the testbed');
+  const existing = readState();
+  if (existing && Object.values(existing.pids).some(isAlive)) {
+    throw new Error(
+      `a testbed is already up (${existing.prefix}, ${existing.apiUrl}): \`tacmesh testbed down\` first`,
+    );
+  }
+  if (existing) rmSync(STATE_FILE, { force: true });
+  if (!(await portFree(config.apiPort))) {
+    throw new Error(
+      `port ${config.apiPort} on 127.0.0.1 is taken: choose another with apiPort in testbed.yaml or --api-port`,
+    );
+  }
+}
+
+function newState(config: TestbedConfig, plan: TestbedPlan): TestbedState {
+  const prefix = newRunPrefix();
+  const dir = join(DATA_ROOT, prefix);
+  return {
+    prefix,
+    dir,
+    config,
+    plan,
+    pids: {},
+    apiUrl: `https://127.0.0.1:${config.apiPort}/`,
+    token: '',
+    caCert: join(dir, 'pki', 'ca.crt'),
+    cut: [],
+    set: {},
+    macs: {},
+    startedAt: Date.now(),
+  };
+}
+
+/** Node arguments for a tool script: the running code's loader (tsx under the sources) first. */
+const nodeArgs = (args: string[]) => [...process.execArgv, ...args];
+
+/** Fails at once if a process `up` started has exited, with the end of its log. */
+const stillRunning = (r: Run) => () => assertRunning(r.state.pids, r.logs);
+
+async function makeCredentials({ dir, plan, state, progress }: Setup): Promise<void> {
+  progress('certificates: a CA, the tower, one per node; a signed manifest of the eBPF objects');
+  await initCa(join(dir, 'pki'));
+  await issue(join(dir, 'pki'), 'tower', 'tower', { altNames: [plan.towerMgmt, plan.host.towerAddr] });
+  for (const n of plan.nodes) {
+    // Each node gets a directory with the CA and only its own key.
+    mkdirSync(join(dir, 'pki', n.name), { mode: 0o700 });
+    await issue(join(dir, 'pki'), 'node', n.name);
+    for (const f of ['ca.crt', `${n.name}.crt`, `${n.name}.key`]) {
+      writeFileSync(join(dir, 'pki', n.name, f), readFileSync(join(dir, 'pki', f)), {
+        mode: f.endsWith('.key') ? 0o600 : 0o644,
+      });
+    }
+  }
+  mkdirSync(join(dir, 'bpf'), { mode: 0o700 });
+  const signing = generateSigningKey();
+  writeFileSync(join(dir, 'bpf', 'signing.pub'), signing.publicPem);
+  const manifest = signManifest(
+    [objectPath('flowmon'), objectPath('linkem'), objectPath('qos')],
+    createPrivateKey(signing.privatePem),
+  );
+  writeFileSync(join(dir, 'bpf', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  state.token = createToken(join(dir, 'tokens.yaml'), 'operator', 'operator');
+}
+
+async function makeNetwork({ lab, plan, state, progress }: Setup): Promise<Namespaces> {
+  progress('namespaces: tower, external network, nodes; management network and radio links');
+  const tower = await lab.netns('tower');
+  const ext = await lab.netns('ext');
+  const nodes = new Map<string, string>();
+  for (const n of plan.nodes) {
+    const nsName = await lab.netns(n.name);
+    nodes.set(n.name, nsName);
+    await lab.exec(nsName, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+  }
+  await lab.bridge(tower, 'mgbr', `${plan.towerMgmt}/24`);
+  for (const n of plan.nodes) {
+    const v = await lab.veth(
+      { netns: tower, name: `mg-${n.name}` },
+      { netns: nodes.get(n.name) ?? '', name: 'mg0' },
+    );
+    await lab.enslave(tower, v.a, 'mgbr');
+  }
+  await lab.veth(
+    { netns: nodes.get(plan.external.gatewayNode) ?? '', name: 'ext0' },
+    { netns: ext, name: 'ext0', addr: plan.external.linkExtAddr },
+  );
+  await lab.ip(ext, 'addr', 'add', `${plan.external.serverAddr}/24`, 'dev', 'lo');
+  await lab.ip(ext, 'route', 'add', '10.77.0.0/16', 'via', plan.external.linkNodeAddr.split('/')[0] ?? '');
+  for (const l of plan.links) {
+    await lab.veth(
+      { netns: nodes.get(l.a) ?? '', name: l.ifA },
+      { netns: nodes.get(l.b) ?? '', name: l.ifB },
+    );
+    state.macs[`${l.a}/${l.ifA}`] = await lab.macOf(nodes.get(l.a) ?? '', l.ifA);
+    state.macs[`${l.b}/${l.ifB}`] = await lab.macOf(nodes.get(l.b) ?? '', l.ifB);
+  }
+  // The host's way in: 127.0.0.1:<apiPort> → relay → veth → the tower's API.
+  const hostIf = lab.ifname('h0');
+  await run('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'up0', 'netns', tower]);
+  await run('ip', ['addr', 'add', plan.host.hostAddr, 'dev', hostIf]);
+  await run('ip', ['link', 'set', hostIf, 'up']);
+  await lab.ip(tower, 'addr', 'add', `${plan.host.towerAddr}/30`, 'dev', 'up0');
+  await lab.ip(tower, 'link', 'set', 'up0', 'up');
+  return { tower, ext, nodes };
+}
+
+async function startTower(r: Run): Promise<void> {
+  const { config, dir, logs, plan, state } = r;
+  r.progress('tower: control plane on the management network, API and dashboard');
+  writeFileSync(
+    join(dir, 'site.yaml'),
+    stringify({
+      places: [
+        {
+          cidr: plan.external.subnet,
+          label: 'external network (HQ)',
+          lat: config.center.lat + 0.35,
+          lon: config.center.lon - 0.3,
+        },
+      ],
+    }),
+  );
+  writeFileSync(
+    join(dir, 'tower.yaml'),
+    stringify({
+      control: { listen: `${plan.towerMgmt}:${CONTROL_PORT}` },
+      api: { listen: `0.0.0.0:${TOWER_API_PORT}` },
+      pki: { dir: join(dir, 'pki'), name: 'tower' },
+      store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
+      tokens: join(dir, 'tokens.yaml'),
+      site: join(dir, 'site.yaml'),
+    }),
+  );
+  state.pids.tower = startDetached(
+    'tower',
+    r.tower,
+    process.execPath,
+    [BIN, 'tower', 'run', '-c', join(dir, 'tower.yaml')],
+    logs,
+  );
+  state.pids.relay = startDetached(
+    'relay',
+    null,
+    process.execPath,
+    nodeArgs([toolPath('relay'), `127.0.0.1:${config.apiPort}`, `${plan.host.towerAddr}:${TOWER_API_PORT}`]),
+    logs,
+  );
+  writeState(state);
+  await waitFor('the tower API', 60_000, () => towerApi(state, 'health'), {
+    why: () => logTail(logs, 'tower'),
+    check: stillRunning(r),
+  });
+}
+
+async function startNodes(r: Run): Promise<void> {
+  const { dir, logs, nodes, plan, state } = r;
+  r.progress(
+    `nodes: ${plan.nodes.map((n) => n.name).join(', ')} — agent (slices, switches, members), signed eBPF monitor, link to the tower`,
+  );
+  // The radios first: each node's router finds its modems at start (and retries if not).
+  updateRadios(state);
+  for (const n of plan.nodes) {
+    state.pids[`radio-${n.name}`] = startDetached(
+      `radio-${n.name}`,
+      nodes.get(n.name) ?? null,
+      process.execPath,
+      nodeArgs([RADIO_TOOL, radioFile(dir, n.name)]),
+      logs,
+    );
+  }
+  for (const n of plan.nodes) {
+    writeFileSync(join(dir, `${n.name}.yaml`), stringify(nodeConfig(state, n)));
+    state.pids[n.name] = startDetached(
+      n.name,
+      nodes.get(n.name) ?? null,
+      process.execPath,
+      [
+        ...[
+          BIN,
+          'node',
+          'run',
+          '-c',
+          join(dir, `${n.name}.yaml`),
+          '--state-dir',
+          join(dir, `state-${n.name}`),
+        ],
+        ...['--metrics-listen', `127.0.0.1:${NODE_METRICS_PORT}`],
+      ],
+      logs,
+    );
+  }
+  writeState(state);
+  await waitFor(
+    'every node connected to the tower',
+    90_000,
+    async () => {
+      const list = await towerApi<{ name: string; connected: boolean }[]>(state, 'nodes');
+      return plan.nodes.every((n) => list.some((x) => x.name === n.name && x.connected)) ? list : undefined;
+    },
+    {
+      why: () => plan.nodes.map((n) => `--- ${n.name}\n${logTail(logs, n.name, 6)}`).join('\n'),
+      check: stillRunning(r),
+    },
+  );
+}
+
+async function startRouting(r: Run): Promise<void> {
+  const { config, dir, lab, logs, nodes, plan, state } = r;
+  r.progress('radio links: loss on every link end; babeld on every node');
+  for (const l of plan.links) setLinkLoss(state, l, config.link.lossPct / 100);
+  for (const n of plan.nodes) {
+    const meshIfs = plan.links
+      .filter((l) => l.a === n.name || l.b === n.name)
+      .map((l) => (l.a === n.name ? l.ifA : l.ifB));
+    const conf = join(dir, `babeld-${n.name}.conf`);
+    writeFileSync(conf, babelConfig(meshIfs, n.name === plan.external.gatewayNode, babelSocket(dir, n.name)));
+    state.pids[`babeld-${n.name}`] = startDetached(
+      `babeld-${n.name}`,
+      nodes.get(n.name) ?? null,
+      'babeld',
+      ['-c', conf, '-I', join(dir, `babeld-${n.name}.pid`), '-S', join(dir, `babeld-${n.name}.state`)],
+      logs,
+    );
+  }
+  writeState(state);
+  const last = plan.nodes[plan.nodes.length - 1];
+  const far = last?.slices[0]?.subnet ?? '';
+  await waitFor(
+    `routes: n1 reaches ${far}, ${last?.name} reaches the outside`,
+    60_000,
+    async () => {
+      const a = (await lab.ip(nodes.get('n1'), 'route', 'show', far)).stdout.trim();
+      const b = (await lab.ip(nodes.get(last?.name ?? ''), 'route', 'show', 'default')).stdout.trim();
+      return a && b ? true : undefined;
+    },
+    {
+      why: () =>
+        plan.nodes.map((n) => `--- babeld-${n.name}\n${logTail(logs, `babeld-${n.name}`, 6)}`).join('\n'),
+      check: stillRunning(r),
+    },
+  );
+}
+
+async function startTraffic(r: Run): Promise<void> {
+  const { config, logs, plan, state } = r;
+  r.progress('traffic: HTTP servers and clients in every slice, a server on the external network');
+  state.pids['http-ext'] = startDetached(
+    'http-ext',
+    r.ext,
+    process.execPath,
+    nodeArgs([toolPath('http'), 'serve', '80']),
+    logs,
+  );
+  plan.nodes.forEach((n, i) => {
+    n.slices.forEach((s, k) => {
+      const [server, client] = s.members;
+      if (!server || !client) return;
+      const tag = `${n.name}-${s.name}`;
+      state.pids[`http-${tag}-${server.name}`] = startDetached(
+        `http-${tag}-${server.name}`,
+        memberNs(state, n.name, s.name, server.name),
+        process.execPath,
+        nodeArgs([toolPath('http'), 'serve', '80']),
+        logs,
+      );
+      state.pids[`http-${tag}-${client.name}`] = startDetached(
+        `http-${tag}-${client.name}`,
+        memberNs(state, n.name, s.name, client.name),
+        process.execPath,
+        nodeArgs([toolPath('http'), 'mix', String(config.rps), ...clientUrls(plan, i, k)]),
+        logs,
+      );
+    });
+  });
+  writeState(state);
+  // A traffic tool that cannot start dies at once: give them a moment, then look.
+  await sleep(1000);
+  stillRunning(r)();
 }
 
 export async function testbedDown(progress: Progress, given?: TestbedState, keepData = false): Promise<void> {

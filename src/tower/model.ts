@@ -61,6 +61,8 @@ export interface StatsRow {
   eventsDropped: number;
   malformed: number;
   recordsLost: number;
+  /** HTTP events the kernel left out by sampling (1 in N), cumulative; NULL in rows from before schema 2. */
+  l7SampledOut: number;
 }
 
 /** A radio link as one node measured it (docs/mesh.md); rates in bit/s, RTTs null when none. */
@@ -90,6 +92,35 @@ export interface LinkRow {
   utilization: number;
 }
 
+/** A node's routing table at one moment (docs/mesh.md): every route shares the report's seq. */
+export interface RouteReportRow {
+  node: string;
+  seq: number;
+  timeMs: number;
+  source: 'babel' | 'kernel';
+  routes: {
+    prefix: string;
+    /** The next hop's address; empty for the node's own prefixes. */
+    via: string;
+    iface: string;
+    metric: number;
+    sinceMs: number;
+  }[];
+}
+
+/** One route of a report as the store keeps it: a row per route, each with the report's seq and time. */
+export interface MeshRouteRow {
+  timeMs: number;
+  node: string;
+  seq: number;
+  source: RouteReportRow['source'];
+  prefix: string;
+  via: string;
+  iface: string;
+  metric: number;
+  sinceMs: number;
+}
+
 /** One batch from one node, decoded and classified, stored whole. */
 export interface IngestBatch {
   node: string;
@@ -99,6 +130,28 @@ export interface IngestBatch {
   http: HttpRow[];
   stats: StatsRow[];
   links: LinkRow[];
+  routes: RouteReportRow[];
+}
+
+/** One minute of one address pair's flows, rolled up (the store's flows_1m). */
+export interface FlowMinuteRow {
+  minuteMs: number;
+  node: string;
+  src: string;
+  dst: string;
+  protocol: number;
+  locality: Locality;
+  srcNode: string | null;
+  dstNode: string | null;
+  packets: number;
+  bytes: number;
+  records: number;
+}
+
+/** How far a roll-up has got: every minute before doneMs is rolled up. */
+export interface RollupStateRow {
+  name: string;
+  doneMs: number;
 }
 
 export interface AgentEventRow {
@@ -111,6 +164,51 @@ export interface AgentEventRow {
   cause: string;
   error: string;
   tookMs: number;
+}
+
+/** One change of the QoS policy, as the audit log keeps it. */
+export interface QosAuditRow {
+  timeMs: number;
+  /** the operator's token name, or "auto" for the closed loop */
+  who: string;
+  /** set | refused | auto-lower | auto-restore */
+  action: string;
+  version: number;
+  summary: string;
+  /** the policy as set (refused: as submitted) */
+  policy: unknown;
+}
+
+/** A slice of a node: its subnets behind a bridge. */
+export interface Slice {
+  name: string;
+  subnets: string[];
+  bridge: string;
+}
+
+/** A node's latest status report, as the tower keeps it. */
+export interface NodeStatusReport {
+  /** The node's time of the report, ms since the epoch (clamped to the tower's clock). */
+  timeMs: number;
+  health: string;
+  interfaces: { name: string; up: boolean; monitored: boolean }[];
+  /** The monitoring settings version the node runs. */
+  monitorVersion: number;
+}
+
+/** A node as the store keeps it across restarts (the registry's view of it). */
+export interface NodeRow {
+  name: string;
+  subnets: string[];
+  slices: Slice[];
+  lat: number | null;
+  lon: number | null;
+  software: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  status: NodeStatusReport | null;
+  /** As stored; a row from an older tower may lack settings added since. */
+  monitor: Partial<MonitorSettings> | null;
 }
 
 export interface MonitorSettings {

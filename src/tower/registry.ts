@@ -4,23 +4,23 @@
  * the locality map and persists through the store, so a restarted tower still places
  * addresses before the nodes reconnect.
  */
-import { log } from '../shared/log.js';
+import { towerLog as log } from '../shared/log.js';
 import type { LocalityMap } from './ingest/locality.js';
-import type { AgentEventRow, MonitorSettings, Position } from './model.js';
+import type { AgentEventRow, MonitorSettings, NodeRow, NodeStatusReport, Position, Slice } from './model.js';
 import { DEFAULT_MONITOR_SETTINGS } from './model.js';
-import type { DuckStore, NodeRow } from './store/duckdb.js';
+import type { DuckStore } from './store/duckdb.js';
 
 export interface NodeState {
   name: string;
   subnets: string[];
-  slices: { name: string; subnets: string[]; bridge: string }[];
+  slices: Slice[];
   position: Position | null;
   software: string;
   connected: boolean;
   firstSeenMs: number;
   lastSeenMs: number;
   clockSkewMs: number;
-  status: unknown;
+  status: NodeStatusReport | null;
   monitor: MonitorSettings;
   /** The monitor settings version the node last reported applying. */
   appliedMonitorVersion: number;
@@ -56,7 +56,7 @@ export class Registry {
         this.places.setNode(row.name, subnets, position);
       } catch (err) {
         log.warn(
-          { node: row.name, reason: (err as Error).message },
+          { node: row.name, err },
           'stored subnets of a node dropped: it registers them again at its next hello',
         );
         subnets = [];
@@ -65,7 +65,7 @@ export class Registry {
       this.nodes.set(row.name, {
         name: row.name,
         subnets,
-        slices: row.slices as NodeState['slices'],
+        slices: row.slices,
         position,
         software: row.software,
         connected: false,
@@ -73,7 +73,7 @@ export class Registry {
         lastSeenMs: row.lastSeenMs,
         clockSkewMs: 0,
         status: row.status,
-        monitor: { ...DEFAULT_MONITOR_SETTINGS, ...(row.monitor as Partial<MonitorSettings> | null) },
+        monitor: { ...DEFAULT_MONITOR_SETTINGS, ...row.monitor },
         appliedMonitorVersion: 0,
         events: [],
         recordsStored: 0,
@@ -144,7 +144,7 @@ export class Registry {
     if (n) n.connected = false;
   }
 
-  async status(name: string, status: { monitorVersion: number } & Record<string, unknown>): Promise<void> {
+  async status(name: string, status: NodeStatusReport): Promise<void> {
     const n = this.nodes.get(name);
     if (!n) return;
     n.status = status;

@@ -7,7 +7,7 @@ import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
 import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
-import { log } from '../shared/log.js';
+import { towerLog as log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
@@ -135,9 +135,7 @@ export class Tower {
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
       const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics, qos);
       tower.maintainTimer = setInterval(() => {
-        store
-          .maintain()
-          .catch((err: Error) => log.error({ reason: err.message }, 'store maintenance failed'));
+        store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
       log.info(
         {

@@ -8,9 +8,7 @@
 
 import { cleanLeftovers, Lab } from '../../src/netlab/lab.js';
 import type { QosEnforcer } from '../../src/node/qos/enforcer.js';
-import type { QosClass } from '../../src/proto/gen/tacmesh/v1/QosClass.js';
-import type { QosPolicy__Output } from '../../src/proto/gen/tacmesh/v1/QosPolicy.js';
-import type { QosRule } from '../../src/proto/gen/tacmesh/v1/QosRule.js';
+import type { QosClass, QosPolicy__Output, QosRule } from '../../src/proto/index.js';
 import { limitRate } from './link.js';
 
 export { iperfServer } from './iperf.js';

@@ -1,106 +1,21 @@
 /**
- * The tower's query API as the page uses it (docs/api/openapi.yaml): typed answers, the
- * time window and filters as query parameters, the login cookie sent by the browser.
+ * The tower's query API as the page uses it (docs/api/openapi.yaml): the answers typed by
+ * the tower's own declarations (src/tower/api/*-types.ts, imported as types only, so no
+ * server code enters the bundle; the live feed's and the mesh's are imported where they
+ * are read), the time window and filters as query parameters, the login cookie sent by
+ * the browser.
  */
 
-import type { AgentEventRow, Locality, MonitorSettings, Position } from '../../src/tower/model.js';
-
-export type { AgentEventRow as AgentEvent, Locality, MonitorSettings, Position };
-
-export interface User {
-  name: string;
-  role: 'viewer' | 'operator';
-}
-
-export interface PieSlice {
-  ip: string;
-  count: number;
-}
-export type Pies = Record<Locality | 'all', PieSlice[]>;
-
-export interface Summary {
-  conversations: number;
-  bytes: number;
-  flowRecords: number;
-  httpRequests: number;
-  httpErrors: number;
-}
-
-/** GET /http/status: responses per code, each response once. */
-export type StatusCounts = { status: number; count: number }[];
-
-export interface Talker {
-  src: string;
-  dst: string;
-  locality: Locality;
-  bytes: number;
-  packets: number;
-  conversations: number;
-}
-
-export interface Throughput {
-  stepMs: number;
-  series: Record<string, [number, number][]>;
-}
-
-export interface HttpRequest {
-  time: number;
-  node: string;
-  iface?: string;
-  src: string;
-  dst: string;
-  dstPort: number;
-  method: string;
-  url: string;
-  host: string;
-  truncated?: boolean;
-  locality: Locality;
-  status: number | null;
-  latencyMs?: number | null;
-}
-
-export interface Place {
-  node: string | null;
-  position: Position | null;
-  label: string | null;
-}
-
-export interface Pair {
-  src: string;
-  dst: string;
-  locality: Locality;
-  conversations: number;
-  bytes: number;
-  srcPlace: Place;
-  dstPlace: Place;
-}
-
-export interface MapData {
-  nodes: { name: string; position: Position | null; connected: boolean }[];
-  pairs: Pair[];
-}
-
-export interface NodeInfo {
-  name: string;
-  connected: boolean;
-  subnets: string[];
-  slices: { name: string; subnets: string[]; bridge: string }[];
-  position: Position | null;
-  software: string;
-  firstSeen: number;
-  lastSeen: number;
-  clockSkewMs: number;
-  status: {
-    timeMs?: number | string;
-    health?: string;
-    interfaces?: { name: string; up: boolean; monitored: boolean }[];
-    monitorVersion?: number;
-  } | null;
-  monitor: MonitorSettings;
-  monitorApplied: boolean;
-  recordsStored: number;
-  events: AgentEventRow[];
-}
+export type * from '../../src/tower/api/node-types.js';
+export type * from '../../src/tower/api/qos-types.js';
+export type * from '../../src/tower/api/query-types.js';
+export type * from '../../src/tower/api/user-types.js';
+export type {
+  AgentEventRow as AgentEvent,
+  Locality,
+  MonitorSettings,
+  Position,
+} from '../../src/tower/model.js';
 
 export class ApiError extends Error {
   constructor(

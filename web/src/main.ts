@@ -10,7 +10,7 @@ import { empty, fill, h } from './dom.js';
 import { ago, localInput, span } from './format.js';
 import { live } from './live.js';
 import { mountHttp } from './pages/http.js';
-import { mountMap } from './pages/map.js';
+import { mountMap } from './pages/map/mount.js';
 import { mountMesh } from './pages/mesh.js';
 import { mountNodes } from './pages/nodes.js';
 import { mountOverview } from './pages/overview.js';

@@ -28,7 +28,7 @@
  * are counted as late, not taken for a new block.
  */
 import type { Worker } from 'node:worker_threads';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { ext, startWorker } from '../../shared/worker.js';
 import {
   codeOfType,
@@ -65,7 +65,7 @@ class FecThread {
       if (this.waiting.size === 0) this.worker?.unref();
       done?.(m);
     });
-    this.worker.on('error', (err) => log.error({ err: err.message }, 'FEC worker failed'));
+    this.worker.on('error', (err) => log.error({ err }, 'FEC worker failed'));
   }
 
   /** Jobs handed over and not yet answered. */

@@ -9,7 +9,7 @@
  * configured rate is above what the pair sustained (there is no return path to carry it).
  */
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { type CalibrationRecord, type CalibrationStepResult, sustained } from '../calibration-record.js';
 import type { Manifest } from '../protocol/file-frames.js';
@@ -60,7 +60,7 @@ export class CalibrationRecorder {
     try {
       writeFileAtomic(this.file, `${JSON.stringify(r, null, 2)}\n`);
     } catch (err) {
-      log.error({ err: (err as Error).message, file: this.file }, 'cannot write the calibration');
+      log.error({ err, file: this.file }, 'cannot write the calibration');
     }
     this.audit.write('calibration-step', { ...result, run: c.run, of: c.steps });
     log.info({ ...result, run: c.run, of: c.steps }, 'calibration step');

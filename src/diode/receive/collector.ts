@@ -27,7 +27,7 @@
  * frames of either code (their own sequence window) go to it only; frames it recovers — in
  * its worker thread — come back through the window and on to their handler like any other.
  */
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { RecvConfig } from '../config.js';
 import type { AuthFailure, KeyRing } from '../protocol/auth.js';
 import { FecDecoder, type FecDecoderStats } from '../protocol/fec.js';
@@ -208,7 +208,7 @@ export class Collector {
       if (this.loggedErrors.has(kind)) return;
       this.loggedErrors.add(kind);
       log.error(
-        { kind, err: (err as Error).message },
+        { kind, err },
         'a frame made its handler throw: dropped and counted (handlerErrors); further ones of this kind are counted, not logged',
       );
     }

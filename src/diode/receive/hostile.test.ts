@@ -15,7 +15,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { keyedDir, recvConfig, signed, startReceiver } from '../../../test/support/diode/signed.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import {
   addressBytes,
   encodeFrame,

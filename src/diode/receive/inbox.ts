@@ -56,7 +56,7 @@ import {
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fsyncPathAsync, writeFileAtomic, writeFileAtomicAsync } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { isDiskFull, sha256File } from '../disk.js';
 import { decodeEnd, decodeManifest, type Manifest, type ManifestPayload } from '../protocol/file-frames.js';
@@ -309,7 +309,7 @@ export class FileReceiver {
         log.info({ id: manifest.id, name: manifest.name, have: count, of: manifest.chunks }, 'file resumed');
         if (count === manifest.chunks) void this.finish(this.incoming.get(manifest.id)!);
       } catch (err) {
-        log.warn({ dir, err: (err as Error).message }, 'an incoming file could not be resumed; removed');
+        log.warn({ dir, err }, 'an incoming file could not be resumed; removed');
         rmSync(dir, { recursive: true, force: true });
       }
     }
@@ -511,7 +511,7 @@ export class FileReceiver {
     } catch (err) {
       // Reading back an early chunk failed: the file is hashed in full at the end instead.
       inc.hash = undefined;
-      log.warn({ id: m.id, err: (err as Error).message }, 'cannot hash the file as it arrives');
+      log.warn({ id: m.id, err }, 'cannot hash the file as it arrives');
     }
     inc.count++;
     inc.dirty = true;
@@ -580,7 +580,7 @@ export class FileReceiver {
         fdatasyncSync(inc.part.fd);
         writeFileAtomic(join(inc.dir, 'have.bitmap'), inc.part.written);
       } catch (err) {
-        log.warn({ id: inc.manifest.id, err: (err as Error).message }, 'cannot save file progress');
+        log.warn({ id: inc.manifest.id, err }, 'cannot save file progress');
       }
       inc.part.close();
     }
@@ -626,7 +626,7 @@ export class FileReceiver {
       inc.persisting = false;
       if (this.incoming.get(inc.manifest.id) !== inc || inc.verifying) return;
       if (isDiskFull(err)) this.quarantine(inc, `disk full while saving progress: ${err.message}`);
-      else log.warn({ id: inc.manifest.id, err: err.message }, 'cannot save file progress');
+      else log.warn({ id: inc.manifest.id, err }, 'cannot save file progress');
     };
     fdatasync(inc.part.fd, (err) => {
       if (err) return fail(err);
@@ -708,7 +708,7 @@ export class FileReceiver {
       renameSync(inc.dir, dest);
       writeFileAtomic(join(dest, 'error.json'), `${JSON.stringify(record, null, 2)}\n`);
     } catch (err) {
-      log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
+      log.error({ id: m.id, err }, 'cannot write the quarantine record');
     }
     this.markDone(m, 'quarantined');
     this.counters.quarantined++;
@@ -732,7 +732,7 @@ export class FileReceiver {
         `${JSON.stringify({ error, manifest: m, receivedChunks: 0, missing: [[0, m.size]], at: new Date().toISOString() }, null, 2)}\n`,
       );
     } catch (err) {
-      log.error({ id: m.id, err: (err as Error).message }, 'cannot write the quarantine record');
+      log.error({ id: m.id, err }, 'cannot write the quarantine record');
     }
     this.markDone(m, 'refused');
     this.counters.quarantined++;

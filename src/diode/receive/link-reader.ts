@@ -13,7 +13,7 @@
  * The peaks of both buffers tell how close it came.
  */
 import type { Worker } from 'node:worker_threads';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { wakeBatchSocket } from '../../shared/mmsg.js';
 import { rmemMax } from '../../shared/socket-options.js';
 import { ext, startWorker } from '../../shared/worker.js';
@@ -112,7 +112,7 @@ export class LinkReader {
         }
       });
       worker.on('error', (err) => {
-        log.error({ err: err.message }, 'link reader failed');
+        log.error({ err }, 'link reader failed');
         reject(err);
       });
     });

@@ -6,7 +6,7 @@
  * never taken before the mark that covers it is on disk. Writes land in the order given.
  */
 import type { Worker } from 'node:worker_threads';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { ext, startWorker } from '../../shared/worker.js';
 import type { EpochMark } from './epoch-mark.js';
 
@@ -31,7 +31,7 @@ export class MarkWriter {
     this.worker.on('message', (m: { ticket: number; error: string }) => {
       this.lastError = m.error;
     });
-    this.worker.on('error', (err) => log.error({ err: err.message }, 'epoch mark writer failed'));
+    this.worker.on('error', (err) => log.error({ err }, 'epoch mark writer failed'));
   }
 
   /** A write is under way (call settle() first to take one that finished). */

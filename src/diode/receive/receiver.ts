@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { AuditLog } from '../audit.js';
 import { CALIBRATION_FILE } from '../calibration-record.js';
 import type { RecvConfig } from '../config.js';

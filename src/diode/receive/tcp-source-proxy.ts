@@ -18,7 +18,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { setAbortiveClose } from '../../shared/socket-options.js';
 import type { AuditLog } from '../audit.js';
 import type { RecvConfig } from '../config.js';
@@ -374,7 +374,7 @@ export class TcpSourceProxy {
     try {
       write();
     } catch (err) {
-      log.error({ session: sink.id, err: (err as Error).message }, 'receiver TCP spool write failed');
+      log.error({ session: sink.id, err }, 'receiver TCP spool write failed');
       this.abort(sink, err instanceof SpoolFullError ? 'disk-full' : 'spool-failed');
       return false;
     }
@@ -408,7 +408,7 @@ export class TcpSourceProxy {
       try {
         sink.held = spool.create(sink.epoch, sink.id, open);
       } catch (err) {
-        log.error({ session: sink.id, err: (err as Error).message }, 'receiver TCP spool refused a session');
+        log.error({ session: sink.id, err }, 'receiver TCP spool refused a session');
         this.abort(sink, err instanceof SpoolFullError ? 'disk-full' : 'spool-failed');
         return false;
       }
@@ -453,7 +453,7 @@ export class TcpSourceProxy {
     });
     socket.on('error', (err) => {
       clearTimeout(timer);
-      log.warn({ session: sink.id, destination: sink.destination, err: err.message }, 'destination failed');
+      log.warn({ session: sink.id, destination: sink.destination, err }, 'destination failed');
       this.destinationFailed(sink, socket);
     });
     socket.on('data', () => undefined); // the diode carries nothing back; replies are read and dropped

@@ -34,7 +34,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { RecvConfig } from '../config.js';
 import { duBytes, freshDir, spoolWrite } from '../disk.js';
 import type { OpenPayload } from '../protocol/frame.js';
@@ -182,7 +182,7 @@ export class DeliveredOrigins {
       appendFileSync(this.file, `${origin} ${now}\n`, { mode: 0o600 });
     } catch (err) {
       // Remembered in memory still; only a restart could then deliver a later round again.
-      log.error({ err: (err as Error).message, file: this.file }, 'cannot record a delivered session');
+      log.error({ err, file: this.file }, 'cannot record a delivered session');
     }
   }
 }

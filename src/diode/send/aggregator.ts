@@ -17,7 +17,7 @@
  * the old epoch once it heard the new one). Sessions in flight at the change are reset by the
  * receiver, as after a sender restart; at 1 Gbit/s this happens about every 6 hours.
  */
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { type KeyRing, TAG_BYTES } from '../protocol/auth.js';
 import { FecEncoder, type FecEncoderOptions, type FecEncoderStats } from '../protocol/fec.js';
 import { type FecCode, repairType } from '../protocol/fec-code.js';

@@ -15,7 +15,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { encodeEnd, encodeManifest } from '../protocol/file-frames.js';
 import { FrameType, Importance } from '../protocol/frame.js';
@@ -69,7 +69,7 @@ export class FileSender {
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.loop().catch((err) => log.error({ err: (err as Error).message }, 'file sender stopped'));
+    void this.loop().catch((err) => log.error({ err }, 'file sender stopped'));
   }
 
   /** Something new is in the spool. */

@@ -10,7 +10,7 @@
  * backlog (the copy policy and back-pressure read it). Any other error drops that datagram,
  * counted (`errors`) and logged once.
  */
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { DatagramBatch, EAGAIN, EINTR, errnoMessage } from '../../shared/mmsg.js';
 import { Fifo } from './pacer.js';
 

@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { fdOf } from '../../shared/socket-options.js';
 import { started } from '../../shared/started.js';
 import { AuditLog } from '../audit.js';
@@ -175,7 +175,7 @@ export class Sender {
     });
     this.socket.on('error', (err) => {
       this.sendErrors++;
-      log.warn({ err: err.message }, 'link socket error');
+      log.warn({ err }, 'link socket error');
     });
     this.aggregator = new Aggregator({
       epoch,

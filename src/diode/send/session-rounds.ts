@@ -12,7 +12,7 @@
  * Replayed rounds keep the session's Th2 (throttle.ts); the aggregator's buffer paces them.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { FrameType, Importance } from '../protocol/frame.js';
 import type { SessionMark } from '../protocol/heartbeat.js';
@@ -95,7 +95,7 @@ export class SessionRounds {
       this.due.push(s);
     }
     this.timer = setInterval(() => this.checkSent(), CHECK_SENT_MS);
-    void this.loop().catch((err) => log.error({ err: (err as Error).message }, 'session rounds stopped'));
+    void this.loop().catch((err) => log.error({ err }, 'session rounds stopped'));
   }
 
   /** A session just accepted: its live round is queued (its close frame last). */
@@ -214,7 +214,7 @@ export class SessionRounds {
       await send(FrameType.Abort, Buffer.alloc(0));
       this.endRound(mark);
       this.store.remove(s);
-      log.error({ origin: m.origin, err: (err as Error).message }, 'stored session unreadable; dropped');
+      log.error({ origin: m.origin, err }, 'stored session unreadable; dropped');
       this.audit.write('session-dropped', { ...this.auditFields(s), error: (err as Error).message });
       return;
     } finally {

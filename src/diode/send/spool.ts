@@ -35,7 +35,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fsyncPath, writeFileAtomic, writeFileAtomicAsync } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { isDiskFull, SpoolFullError, sha256File } from '../disk.js';
 import type { CalibrationStep, Manifest } from '../protocol/file-frames.js';
 
@@ -263,7 +263,7 @@ export class FileSpool {
     const path = join(file.dir, 'progress.json');
     const next = (this.saving.get(file.dir) ?? Promise.resolve())
       .then(() => writeFileAtomicAsync(path, text))
-      .catch((err: Error) => log.warn({ file: path, err: err.message }, 'cannot save the progress of a file'))
+      .catch((err: Error) => log.warn({ file: path, err }, 'cannot save the progress of a file'))
       .finally(() => {
         if (this.saving.get(file.dir) === next) this.saving.delete(file.dir);
       });

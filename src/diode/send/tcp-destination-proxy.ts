@@ -11,7 +11,7 @@
  * sessions go on to session-rounds.ts: the carousel, and the replay after a restart.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { setAbortiveClose, tcpInfo } from '../../shared/socket-options.js';
 import { started } from '../../shared/started.js';
 import type { AuditLog } from '../audit.js';
@@ -154,7 +154,7 @@ export class TcpDestinationProxy {
     socket.on('data', (chunk: Buffer) => this.data(s, chunk));
     socket.on('end', () => this.finish(s, 'closed'));
     socket.on('error', (err) => {
-      log.warn({ session: id, err: err.message }, 'client connection failed');
+      log.warn({ session: id, err }, 'client connection failed');
       this.finish(s, 'aborted');
     });
     socket.on('close', () => this.finish(s, 'aborted'));

@@ -4,7 +4,7 @@
  * UDP cannot be paused: when the send buffer is full the datagram is dropped and counted.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { log } from '../../shared/log.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { started } from '../../shared/started.js';
 import { addressBytes, encodeUdpPrefix, FrameType, type Importance } from '../protocol/frame.js';
 import type { Aggregator } from './aggregator.js';

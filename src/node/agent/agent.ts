@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../../pki/bpf-manifest.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Program, requirePrograms } from '../../shared/programs.js';
 import type { MonitorSink } from '../monitor/monitor.js';
 import type { NodeConfig } from './config.js';

@@ -23,7 +23,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { SysError } from '../../shared/errno.js';
 import { errno, loadLibrary } from '../../shared/libc.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 
 export const CAPABILITIES: Record<string, number> = {
   CAP_CHOWN: 0,

@@ -5,7 +5,7 @@
  * rounds (rules, routes, HTB, every member's inside). A port that lost its carrier, or a
  * missing namespace, sends the cheap round into that member at once.
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Desired, ISOLATION_PREF, MANAGEMENT_PREF } from './desired.js';
 import type { AgentEvent, AgentEventHandler } from './events.js';
 import { Linux } from './linux.js';
@@ -120,7 +120,7 @@ export class Reconciler {
     this.timer = setTimeout(() => {
       this.running = this.round()
         .then(() => undefined)
-        .catch((err) => log.error({ err: (err as Error).message }, 'reconcile round failed'))
+        .catch((err) => log.error({ err }, 'reconcile round failed'))
         .finally(() => {
           this.running = undefined;
           this.schedule();

@@ -7,7 +7,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type NodeConfig, parseNodeConfig } from './config.js';
 
 export const DEFAULT_STATE_DIR = '/run/tacmesh/agent';

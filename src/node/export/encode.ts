@@ -3,8 +3,10 @@ import type {
   FlowRecord as WireFlow,
   HttpEvent as WireHttp,
   LinkReport as WireLink,
+  RouteReport as WireRoutes,
   MonitorStats as WireStats,
 } from '../../proto/index.js';
+import type { RouteReport } from '../mesh/routes/watcher.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 
@@ -94,4 +96,8 @@ export function encodeLink(r: LinkReport, seq: number, timeMs: number): WireLink
     loadRxBps: Math.round(r.loadBps.rx),
     utilization: r.utilization,
   };
+}
+
+export function encodeRoutes(r: RouteReport, seq: number, timeMs: number): WireRoutes {
+  return { seq, timeMs, source: r.source, routes: r.routes };
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
-import { NodeTowerLab, sleep } from '../../../test/support/node-tower.js';
+import { NodeTowerLab, sleep, waitFor } from '../../../test/support/node-tower.js';
 import { Tool, toolPath } from '../../../test/support/tools/index.js';
 import { stopChild } from '../../netlab/lab.js';
 import { run } from '../../shared/exec.js';
@@ -30,6 +30,18 @@ async function transfer(): Promise<void> {
     t.lab.spawnNode(t.cl, toolPath('tcp'), ['send', t.server, String(PORT), String(BYTES)]),
   ).result();
   assert.deepEqual(await sink.result(), { bytes: BYTES });
+}
+
+/** Starts node1 and waits until new records of it reach the tower: its monitor is attached and exporting. */
+async function startReporting(extra: string[]) {
+  const stored = (await t.seqs()).length;
+  const node = t.startNode(extra);
+  await waitFor(
+    'the node reporting to the tower',
+    async () => ((await t.seqs()).length > stored ? true : undefined),
+    30_000,
+  );
+  return node;
 }
 
 /** The monitor's own account of the transfer, as the tower stored it: per direction. */
@@ -62,10 +74,23 @@ test('over UDP to nfcapd: the flows and bytes nfdump shows equal what the monito
   try {
     await sleep(500);
     assert.equal(nfcapd.exitCode, null, `nfcapd runs: ${nfErr}`);
-    const node = t.startNode(['--ipfix', `udp://${t.mgmtTower}:9995`]);
-    await sleep(2000);
+    const node = await startReporting(['--ipfix', `udp://${t.mgmtTower}:9995`]);
     await transfer();
-    await sleep(2500); // the last interval exported
+    // Until the tower holds every payload byte and an export interval adds nothing more:
+    // the same intervals went to nfcapd.
+    let last = '';
+    await waitFor(
+      'the transfer exported whole',
+      async () => {
+        const now = await measured();
+        const same = JSON.stringify(now) === last;
+        last = JSON.stringify(now);
+        if (now.toServer >= BYTES && same) return true;
+        await sleep(1500);
+        return undefined;
+      },
+      60_000,
+    );
     node.child.kill('SIGTERM');
     await node.exited;
   } finally {
@@ -111,13 +136,16 @@ test('over TCP: templates first (with the enterprise HTTP elements), then flow a
   const server: Server = createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
   await new Promise<void>((r) => server.listen(4739, t.mgmtTower, r));
   try {
-    const node = t.startNode(['--ipfix', `tcp://${t.mgmtTower}:4739`]);
-    await sleep(2000);
+    const node = await startReporting(['--ipfix', `tcp://${t.mgmtTower}:4739`]);
     const got = await new Tool(
       t.lab.spawnNode(t.cl, toolPath('http'), ['get', `http://${t.server}`, '/ipfix/over/tcp']),
     ).result<{ statuses: number[] }>();
     assert.deepEqual(got.statuses, [200]);
-    await sleep(2500);
+    await waitFor(
+      'the HTTP record over TCP',
+      async () => (Buffer.concat(received).includes(Buffer.from('/ipfix/over/tcp')) ? true : undefined),
+      30_000,
+    );
     node.child.kill('SIGTERM');
     await node.exited;
   } finally {

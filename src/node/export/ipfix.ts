@@ -26,7 +26,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIPv4, type Socket } from 'node:net';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import type { MonitorSink } from '../monitor/monitor.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 
@@ -276,7 +276,7 @@ export class IpfixExporter implements MonitorSink {
       this.udp = createSocket(isIPv4(this.target.host) || !this.target.host.includes(':') ? 'udp4' : 'udp6');
       this.udp.on('error', (err) => {
         this.counters.errors++;
-        log.warn({ reason: err.message }, 'IPFIX: send failed');
+        log.warn({ err }, 'IPFIX: send failed');
       });
     } else this.connect();
     log.info(this.target, 'IPFIX export');
@@ -294,7 +294,7 @@ export class IpfixExporter implements MonitorSink {
     });
     socket.on('error', (err) => {
       this.counters.errors++;
-      log.warn({ reason: err.message }, 'IPFIX: collector connection failed');
+      log.warn({ err }, 'IPFIX: collector connection failed');
     });
     socket.on('close', () => {
       this.tcpReady = false;

@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 
 const BLOCK = 100_000;
 

@@ -33,7 +33,7 @@ import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import type { RecordBatch } from '../../proto/index.js';
 import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 
 const HEADER = 8;
 
@@ -89,7 +89,11 @@ function readState(file: string): State | undefined | null {
 
 const timeOf = (b: RecordBatch) => Number(b.stats?.[0]?.timeMs ?? Date.now());
 const recordsOf = (b: RecordBatch) =>
-  (b.flows?.length ?? 0) + (b.http?.length ?? 0) + (b.stats?.length ?? 0) + (b.links?.length ?? 0);
+  (b.flows?.length ?? 0) +
+  (b.http?.length ?? 0) +
+  (b.stats?.length ?? 0) +
+  (b.links?.length ?? 0) +
+  (b.routes?.length ?? 0);
 
 /** The first index of a sorted array where `past` holds (the array's length if nowhere). */
 function firstIndex<T>(items: T[], past: (item: T) => boolean): number {

@@ -21,11 +21,12 @@ import {
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
+import type { RouteReport } from '../mesh/routes/watcher.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
-import { encodeFlow, encodeHttp, encodeLink, encodeStats } from './encode.js';
+import { encodeFlow, encodeHttp, encodeLink, encodeRoutes, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
 import { Spool, type SpoolOptions } from './spool.js';
 import { addressOf } from './uplink.js';
@@ -179,16 +180,19 @@ export class TowerLink {
       },
     });
     call.on('data', (msg: TowerMessage__Output) => this.onMessage(msg));
-    const retry = (why: string) => {
+    const retry = (why: Error | string) => {
       if (this.call !== call) return;
       this.call = undefined;
       this.welcomed = false;
       if (this.stopped) return;
-      log.info({ reason: why, retryInMs: this.backoff }, 'tower link down; reconnecting');
+      log.info(
+        { ...(typeof why === 'string' ? { reason: why } : { err: why }), retryInMs: this.backoff },
+        'tower link down; reconnecting',
+      );
       this.reconnectTimer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
     };
-    call.on('error', (err: Error) => retry(err.message));
+    call.on('error', (err: Error) => retry(err));
     call.on('end', () => retry('stream ended'));
   }
 
@@ -281,10 +285,15 @@ export class TowerLink {
     for (const report of reports) this.pending.links.push({ report, timeMs });
   }
 
+  /** The mesh stage's route report: it goes with the next batch. */
+  routeReport(report: RouteReport, timeMs = Date.now()): void {
+    this.pending.routes.push({ report, timeMs });
+  }
+
   private cutBatch(): void {
-    const { flows, http, stats, links } = this.pending;
+    const { flows, http, stats, links, routes } = this.pending;
     this.pending = emptyPending();
-    const records = flows.length + http.length + stats.length + links.length;
+    const records = flows.length + http.length + stats.length + links.length + routes.length;
     if (records === 0) return;
     const firstSeq = this.seq.last + 1;
     const batch: RecordBatch = {
@@ -293,6 +302,7 @@ export class TowerLink {
       http: http.map((e) => encodeHttp(e, this.seq.take())),
       stats: stats.map((s) => encodeStats(s, this.seq.take(), this.counters.recordsLost)),
       links: links.map((l) => encodeLink(l.report, this.seq.take(), l.timeMs)),
+      routes: routes.map((r) => encodeRoutes(r.report, this.seq.take(), r.timeMs)),
       lastSeq: 0,
     };
     batch.lastSeq = this.seq.last;
@@ -342,6 +352,7 @@ interface Pending {
   http: HttpEvent[];
   stats: MonitorStats[];
   links: { report: LinkReport; timeMs: number }[];
+  routes: { report: RouteReport; timeMs: number }[];
 }
 
-const emptyPending = (): Pending => ({ flows: [], http: [], stats: [], links: [] });
+const emptyPending = (): Pending => ({ flows: [], http: [], stats: [], links: [], routes: [] });

@@ -1,6 +1,6 @@
 /**
- * The mesh section of node.yaml: how the node probes its radio links and when it calls one
- * degraded. Which uplinks are radio links, and who is at their other end, is said on each
+ * The mesh section of node.yaml: how the node probes its radio links, when it calls one
+ * degraded, and where it reads its routes. Which uplinks are radio links, and who is at their other end, is said on each
  * uplink (`uplinks[].mesh`).
  */
 import { z } from 'zod';
@@ -44,8 +44,23 @@ export const meshSchema = z
       })
       .strict()
       .default({ lossPct: 5, rttMs: 500, capacityShare: 0.5 }),
-    /** How often the node reports its links (ms). */
+    /** How often the node reports its links (ms), and reads the kernel's routes while no babeld answers. */
     intervalMs: z.number().int().min(200).max(60_000).default(1000),
+    /** Where the node reads its routes: babeld's local control socket, else the kernel's table. */
+    routes: z
+      .object({
+        /** babeld's `local-path` (a unix socket) or `local-port` (TCP on ::1); read-only is enough. */
+        babel: z
+          .union([
+            z.object({ path: z.string().startsWith('/', 'an absolute path') }).strict(),
+            z.object({ port: z.number().int().min(1).max(65535) }).strict(),
+          ])
+          .optional(),
+        /** A route report at least this often, changed or not (ms). */
+        refreshMs: z.number().int().min(1000).max(600_000).default(10_000),
+      })
+      .strict()
+      .default({ refreshMs: 10_000 }),
   })
   .strict();
 

@@ -14,6 +14,7 @@ import { Lab } from '../../netlab/lab.js';
 import { LinkEmulator } from '../../netlab/linkem.js';
 import type { RadioFile } from '../../testbed/radio/radio.js';
 import { RADIO_TOOL } from '../../testbed/radios.js';
+import type { RouteReport } from './routes/watcher.js';
 import type { LinkReport } from './stage.js';
 
 const FIXTURE = new URL('../../../test/fixtures/mesh-stage.ts', import.meta.url).pathname;
@@ -91,6 +92,35 @@ test('a radio link measured: RTT, loss each way against linkem, capacity from DL
     assert.equal(up.capacityBps, 20e6);
     assert.equal(up.radioLatencyUs, 2000);
     assert.ok(up.probe.rttMs && up.probe.rttMs.min > 0, 'a round-trip time');
+
+    // No babeld here: the routes come from the kernel's table, a new one reported as it appears.
+    const routes = () =>
+      m1Stage.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as RouteReport);
+    const connected = routes()[0]?.routes.find((r) => r.prefix === '10.77.231.0/30');
+    assert.equal(routes()[0]?.source, 'kernel');
+    assert.deepEqual(
+      connected && [connected.via, connected.iface],
+      ['', v.a],
+      'the connected /30 is its own',
+    );
+    await lab.ip(m1, 'route', 'add', '10.77.232.0/24', 'via', '10.77.231.2');
+    const added = Date.now();
+    for (;;) {
+      const route = routes()
+        .at(-1)
+        ?.routes.find((r) => r.prefix === '10.77.232.0/24');
+      if (route) {
+        assert.deepEqual([route.via, route.iface], ['10.77.231.2', v.a]);
+        assert.ok(route.sinceMs >= added - 1000, 'since it appeared');
+        break;
+      }
+      if (Date.now() - added > 10_000) throw new Error('the new route was never reported'); // a liveness bound
+      await sleep(100);
+    }
 
     setRadio({ rateMbit: 4 });
     const slow = await until('degraded by capacity', (r) => r.state === 'degraded' && r.capacityBps === 4e6);

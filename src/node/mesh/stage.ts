@@ -2,14 +2,16 @@
  * The node's mesh stage, its part of the tactical service mesh: a STAMP reflector for its
  * neighbours, and for each radio link a STAMP session-sender, the radio's DLEP session when
  * it has one, and the interface's load. Every interval it reports each link — its state,
- * round-trip time, jitter, loss each way, capacity, load and utilization — to `onReport`.
+ * round-trip time, jitter, loss each way, capacity, load and utilization — and it reports the
+ * node's routes when a next hop changes (routes/).
  */
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { setDscp } from '../../shared/socket-options.js';
 import type { MeshConfig, UplinkMesh } from './config.js';
 import { RateMeter } from './counters.js';
 import { type Destination, DlepRouter } from './dlep/router.js';
 import { type LinkState, linkState } from './link-state.js';
+import { type RouteReport, RouteWatcher } from './routes/watcher.js';
 import { StampReflector } from './stamp/reflector.js';
 import { type ProbeStats, StampSender } from './stamp/sender.js';
 
@@ -141,16 +143,24 @@ class RadioLink {
   }
 }
 
+/** Where the stage's reports go (the tower link). */
+export interface MeshSink {
+  links(reports: LinkReport[]): void;
+  routes(report: RouteReport): void;
+}
+
 export class MeshStage {
   private reflector: StampReflector | undefined;
   private readonly links: RadioLink[] = [];
   private readonly meter = new RateMeter();
   private timer: NodeJS.Timeout | undefined;
+  private routes: RouteWatcher | undefined;
+  private latest: LinkReport[] = [];
 
   constructor(
     private readonly config: MeshConfig,
     private readonly radioLinks: MeshLink[],
-    private readonly onReport: (reports: LinkReport[]) => void,
+    private readonly sink: MeshSink,
   ) {}
 
   async start(): Promise<void> {
@@ -172,13 +182,28 @@ export class MeshStage {
       radio.connectRadio();
     }
     this.meter.sample();
-    this.timer = setInterval(() => this.onReport(this.reports()), this.config.intervalMs);
+    this.timer = setInterval(() => this.sink.links(this.reports()), this.config.intervalMs);
+    const { babel, refreshMs } = this.config.routes;
+    this.routes = new RouteWatcher({
+      ...(babel ? { babel } : {}),
+      neighbours: new Map(this.radioLinks.map((l) => [l.iface, l.mesh.neighbour])),
+      refreshMs,
+      pollMs: this.config.intervalMs,
+      onReport: (r) => this.sink.routes(r),
+    });
+    await this.routes.start();
   }
 
   /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
   private reports(): LinkReport[] {
     const load = this.meter.sample();
-    return this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
+    this.latest = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
+    return this.latest;
+  }
+
+  /** The reports of the last interval (what the node's metrics show). */
+  get last(): LinkReport[] {
+    return this.latest;
   }
 
   get reflectorCounters() {
@@ -187,6 +212,7 @@ export class MeshStage {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.routes?.stop();
     await Promise.all(this.links.map((l) => l.stop()));
     await this.reflector?.close();
   }

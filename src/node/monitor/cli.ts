@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { objectPath } from '../../bpf/paths.js';
 import { type BpfTrust, SERIAL_FILE, withVerifiedObject } from '../../pki/bpf-manifest.js';
-import { log } from '../../shared/log.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { parseControl } from './control.js';
 import { Monitor, type MonitorSink } from './monitor.js';
 import { TerminalView } from './view.js';

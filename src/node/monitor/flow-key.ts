@@ -1,7 +1,9 @@
-/** Decodes struct flow_key (bpf/types.h) into a FlowKey, with the interface named. */
+/** Decodes struct flow_key (bpf/flow_key.h) into a FlowKey, with the interface named. */
 import ipaddr from 'ipaddr.js';
-import { FLOW_KEY_SIZE, flowKeyLayout as L } from '../../bpf/types.js';
+import { FLOWMON_DIR_EGRESS, flowKey } from '../../bpf/types.js';
 import type { FlowKey } from './records.js';
+
+const L = flowKey.offset;
 
 export function formatAddress(raw: Buffer, offset: number, version: number): string {
   if (version === 4) return `${raw[offset]}.${raw[offset + 1]}.${raw[offset + 2]}.${raw[offset + 3]}`;
@@ -9,20 +11,20 @@ export function formatAddress(raw: Buffer, offset: number, version: number): str
 }
 
 export function decodeFlowKey(raw: Buffer, offset: number, ifaceName: (ifindex: number) => string): FlowKey {
-  const ipVersion = raw[offset + L.ipVersion] === 6 ? 6 : 4;
+  const ipVersion = raw[offset + L.ip_version] === 6 ? 6 : 4;
   return {
     iface: ifaceName(raw.readUInt32LE(offset + L.ifindex)),
-    direction: raw[offset + L.direction] === 1 ? 'egress' : 'ingress',
+    direction: raw[offset + L.direction] === FLOWMON_DIR_EGRESS ? 'egress' : 'ingress',
     ipVersion,
     src: formatAddress(raw, offset + L.src, ipVersion),
     dst: formatAddress(raw, offset + L.dst, ipVersion),
-    srcPort: raw.readUInt16LE(offset + L.srcPort),
-    dstPort: raw.readUInt16LE(offset + L.dstPort),
+    srcPort: raw.readUInt16LE(offset + L.src_port),
+    dstPort: raw.readUInt16LE(offset + L.dst_port),
     protocol: raw[offset + L.protocol] ?? 0,
   };
 }
 
-const KEY_WORDS = FLOW_KEY_SIZE / 4;
+const KEY_WORDS = flowKey.size / 4;
 
 /** FNV-1a over the key's 32-bit words, folded into the small-integer range V8 maps handle fastest. */
 export function hashKey(words: Uint32Array, at: number): number {

@@ -8,7 +8,7 @@
  * (exact below 2^53) instead of BigInt, and a flow's key is decoded only the first time.
  */
 import type { BpfMap } from '../../bpf/map.js';
-import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE, flowValueLayout as V } from '../../bpf/types.js';
+import { flowKey, flowValue } from '../../bpf/types.js';
 import type { MonotonicClock, TickClock } from './clock.js';
 import { decodeFlowKey, hashKey, sameKey } from './flow-key.js';
 import type { FlowKey, FlowRecord } from './records.js';
@@ -23,7 +23,14 @@ interface Seen {
   next: Seen | undefined;
 }
 
+const FLOW_KEY_SIZE = flowKey.size;
 const KEY_WORDS = FLOW_KEY_SIZE / 4;
+/** struct flow_value's members: u64s as u32 word indexes, u8s as byte offsets. */
+const V = flowValue.offset;
+const PACKETS = V.packets / 4;
+const BYTES = V.bytes / 4;
+const FIRST_SEEN = V.first_seen_jiffies / 4;
+const LAST_SEEN = V.last_seen_jiffies / 4;
 
 export interface FlowTableOptions {
   node: string;
@@ -51,7 +58,7 @@ export class FlowTable {
   ) {
     if (map.keySize !== FLOW_KEY_SIZE)
       throw new Error(`flow map key is ${map.keySize} bytes, expected ${FLOW_KEY_SIZE}`);
-    this.slot = Math.ceil(FLOW_VALUE_SIZE / 8) * 8;
+    this.slot = Math.ceil(flowValue.size / 8) * 8;
     this.stride = map.valueBytes;
     this.cpus = map.valueBytes / this.slot;
   }
@@ -99,21 +106,17 @@ export class FlowTable {
         for (let cpu = 0; cpu < this.cpus; cpu++) {
           const o = i * this.stride + cpu * this.slot;
           const w = o >> 2;
-          const lastCpu =
-            (vw[w + V.lastSeenJiffies / 4] as number) +
-            (vw[w + V.lastSeenJiffies / 4 + 1] as number) * TWO_32;
+          const lastCpu = (vw[w + LAST_SEEN] as number) + (vw[w + LAST_SEEN + 1] as number) * TWO_32;
           if (lastCpu === 0) continue; // this CPU never saw the flow
-          packets += (vw[w + V.packets / 4] as number) + (vw[w + V.packets / 4 + 1] as number) * TWO_32;
-          bytes += (vw[w + V.bytes / 4] as number) + (vw[w + V.bytes / 4 + 1] as number) * TWO_32;
-          const firstCpu =
-            (vw[w + V.firstSeenJiffies / 4] as number) +
-            (vw[w + V.firstSeenJiffies / 4 + 1] as number) * TWO_32;
+          packets += (vw[w + PACKETS] as number) + (vw[w + PACKETS + 1] as number) * TWO_32;
+          bytes += (vw[w + BYTES] as number) + (vw[w + BYTES + 1] as number) * TWO_32;
+          const firstCpu = (vw[w + FIRST_SEEN] as number) + (vw[w + FIRST_SEEN + 1] as number) * TWO_32;
           if (first === 0 || firstCpu < first) first = firstCpu;
           if (lastCpu > last) {
             last = lastCpu;
             dscp = values[o + V.dscp] as number;
           }
-          flags |= values[o + V.tcpFlags] as number;
+          flags |= values[o + V.tcp_flags] as number;
         }
         const at = i * KEY_WORDS;
         const hash = hashKey(kw, at);

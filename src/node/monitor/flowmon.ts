@@ -92,7 +92,7 @@ export class Flowmon {
   watch(iface: string): void {
     const ifindex = ifindexOf(iface, this.options.netns);
     const netns = this.options.netns ? { netns: this.options.netns } : {};
-    this.ifaces.update(ifindex, { enabled: true });
+    this.ifaces.update(ifindex, { enabled: 1 });
     if (this.disabled.delete(ifindex)) this.writeConfig();
     this.attachments.push(attach(this.obj.program('flowmon_ingress'), iface, 'ingress', netns));
     this.attachments.push(attach(this.obj.program('flowmon_egress'), iface, 'egress', netns));
@@ -118,7 +118,7 @@ export class Flowmon {
   setInterfaceEnabled(iface: string, enabled: boolean): void {
     const entry = [...this.names].find(([, name]) => name === iface);
     if (!entry) throw new Error(`interface ${iface} is not watched`);
-    this.ifaces.update(entry[0], { enabled });
+    this.ifaces.update(entry[0], { enabled: enabled ? 1 : 0 });
     if (enabled) this.disabled.delete(entry[0]);
     else this.disabled.add(entry[0]);
     this.writeConfig();

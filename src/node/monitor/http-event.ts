@@ -1,9 +1,11 @@
-/** Decodes one struct http_event (bpf/types.h) from the ring buffer into an HttpEvent. */
-import { httpEventLayout as H, HTTP_KIND_RESPONSE } from '../../bpf/types.js';
+/** Decodes one struct http_event (bpf/flowmon.h) from the ring buffer into an HttpEvent. */
+import { HTTP_KIND_RESPONSE, httpEvent } from '../../bpf/types.js';
 import type { MonotonicClock } from './clock.js';
 import { decodeFlowKey, type FlowKeyCache } from './flow-key.js';
 import { parseHttp } from './http-parser.js';
 import type { HttpEvent } from './records.js';
+
+const H = httpEvent.offset;
 
 /**
  * `at` is the record's offset in `data`; undefined when the payload is not an HTTP line after all.
@@ -19,14 +21,14 @@ export function decodeHttpEvent(
 ): HttpEvent | undefined {
   const copied = data.readUInt16LE(at + H.copied);
   const text = data.toString('latin1', at + H.data, at + H.data + copied);
-  const parsed = parseHttp(text, data.readUInt16LE(at + H.payloadLen));
+  const parsed = parseHttp(text, data.readUInt16LE(at + H.payload_len));
   if (!parsed || (data[at + H.kind] === HTTP_KIND_RESPONSE) !== (parsed.kind === 'response'))
     return undefined;
   const key = keys ? keys.decode(data, at + H.key) : decodeFlowKey(data, at + H.key, ifaceName);
   // Built field by field, in one fixed shape: object spread here cost 30x more (bench/monitor).
   return {
     node,
-    time: clock.toWallMsOf(data.readUInt32LE(at + H.timeNs), data.readUInt32LE(at + H.timeNs + 4)),
+    time: clock.toWallMsOf(data.readUInt32LE(at + H.time_ns), data.readUInt32LE(at + H.time_ns + 4)),
     iface: key.iface,
     direction: key.direction,
     ipVersion: key.ipVersion,

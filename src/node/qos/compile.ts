@@ -15,7 +15,7 @@ import {
   QOS_RULE_WORDS,
   type QosRuleEntry,
 } from '../../bpf/types.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosPolicy__Output } from '../../proto/index.js';
 
 /** HTB minors of the QoS classes: 0xfff0 + index, outside the agent's slice range (0x10..0xffef). */
 export const QOS_MINOR_BASE = 0xfff0;

@@ -8,13 +8,14 @@
  */
 import { type Attachment, attach, BpfObject, ifindexOf, type TypedMap } from '../../bpf/index.js';
 import {
-  QOS_BUCKET_SIZE,
   QOS_MAX_CLASSES,
   QOS_MAX_RULES,
   type QosConfig,
   type QosCountersEntry,
   type QosLpmKey,
   type QosRuleEntry,
+  type QosRuleset,
+  qosBucket,
   qosConfig,
   qosCounters,
   qosLpmKey,
@@ -23,9 +24,7 @@ import {
   u32Key,
 } from '../../bpf/types.js';
 import { type BpfTrust, withVerifiedObject } from '../../pki/bpf-manifest.js';
-import type { QosClassCounters } from '../../proto/gen/tacmesh/v1/QosClassCounters.js';
-import type { QosCounters } from '../../proto/gen/tacmesh/v1/QosCounters.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosClassCounters, QosCounters, QosPolicy__Output } from '../../proto/index.js';
 import { run } from '../../shared/exec.js';
 import { parseHtbClasses } from '../agent/isolation.js';
 import { type CompiledClass, type CompiledPolicy, compilePolicy } from './compile.js';
@@ -53,8 +52,8 @@ interface Generation {
 
 export class QosEnforcer {
   private readonly config: TypedMap<number, QosConfig>;
-  private readonly src: TypedMap<QosLpmKey, bigint[]>;
-  private readonly dst: TypedMap<QosLpmKey, bigint[]>;
+  private readonly src: TypedMap<QosLpmKey, QosRuleset>;
+  private readonly dst: TypedMap<QosLpmKey, QosRuleset>;
   private readonly rules: TypedMap<number, QosRuleEntry>;
   private readonly ruleCounters: TypedMap<number, QosCountersEntry>;
   private readonly classCounters: TypedMap<number, QosCountersEntry>;
@@ -86,7 +85,7 @@ export class QosEnforcer {
     }
     const obj = withVerifiedObject('qos', options.bpf, (path) => BpfObject.load(path));
     const e = new QosEnforcer(obj, options);
-    e.config.update(0, { active: 0, enabled: false });
+    e.config.update(0, { active: 0, enabled: 0 });
     return e;
   }
 
@@ -125,7 +124,7 @@ export class QosEnforcer {
     const gen = this.active ^ 1;
     this.fill(gen, policy, compiled);
     for (const l of links) this.attachTo(l.iface);
-    this.config.update(0, { active: gen, enabled: true });
+    this.config.update(0, { active: gen, enabled: 1 });
     this.active = gen;
     // Classes the new policy no longer has, on links it still has; links it dropped lose all.
     const keep = new Set(compiled.classes.map((c) => c.classid));
@@ -205,7 +204,7 @@ export class QosEnforcer {
     for (const side of ['src', 'dst'] as const) {
       for (const { prefix, bits } of compiled[side]) {
         const key = { prefixlen: 8 + prefix.len, gen, addr: prefix.addr };
-        (side === 'src' ? this.src : this.dst).update(key, bits);
+        (side === 'src' ? this.src : this.dst).update(key, { bits });
         lpmKeys.push({ side, key });
       }
     }
@@ -220,8 +219,8 @@ export class QosEnforcer {
       const k = Buffer.alloc(4);
       k.writeUInt32LE(idx);
       // a policer starts with a full bucket: its burst passes at once
-      const bucket = Buffer.alloc(QOS_BUCKET_SIZE);
-      bucket.writeBigUInt64LE(rule?.policeBurst ?? 0n, 8);
+      const bucket = Buffer.alloc(qosBucket.size);
+      bucket.writeBigUInt64LE(rule?.policeBurst ?? 0n, qosBucket.offset.tokens);
       buckets.update(k, bucket);
     }
     for (let c = 0; c < QOS_MAX_CLASSES; c++) this.classCounters.update(gen * QOS_MAX_CLASSES + c, zero);

@@ -4,9 +4,8 @@
  * the version in force, or the version refused and why — then the per-class counters every
  * second, which the tower's closed loop reads.
  */
-import type { NodeMessage } from '../../proto/gen/tacmesh/v1/NodeMessage.js';
-import type { QosPolicy__Output } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import { log } from '../../shared/log.js';
+import type { NodeMessage, QosPolicy__Output } from '../../proto/index.js';
+import { nodeLog as log } from '../../shared/log.js';
 import { type EnforcerOptions, QosEnforcer } from './enforcer.js';
 
 export const QOS_REPORT_EVERY_MS = 1000;
@@ -36,7 +35,7 @@ export class QosStage {
       log.info({ version: policy.version, rules: policy.rules.length }, 'QoS policy applied');
     } catch (err) {
       this.refused = { version: policy.version, error: (err as Error).message };
-      log.error({ version: policy.version, reason: this.refused.error }, 'QoS policy refused');
+      log.error({ version: policy.version, err }, 'QoS policy refused');
     }
     await this.report();
   }
@@ -47,7 +46,7 @@ export class QosStage {
       const repaired = (await this.enforcer?.repair()) ?? [];
       if (repaired.length) log.warn({ repaired }, 'QoS repaired');
     } catch (err) {
-      log.warn({ reason: (err as Error).message }, 'QoS repair failed');
+      log.warn({ err }, 'QoS repair failed');
     }
     await this.report();
   }
@@ -59,7 +58,7 @@ export class QosStage {
         : { timeMs: Date.now(), policyVersion: 0, classes: [] };
       this.send({ qos: { ...counters, refusedVersion: this.refused.version, error: this.refused.error } });
     } catch (err) {
-      log.warn({ reason: (err as Error).message }, 'QoS counters not read');
+      log.warn({ err }, 'QoS counters not read');
     }
   }
 

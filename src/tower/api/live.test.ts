@@ -61,6 +61,7 @@ const batch = (flows: FlowRow[], rows: HttpRow[]): IngestBatch => ({
   http: rows,
   stats: [],
   links: [],
+  routes: [],
 });
 
 function next(filter: Parameters<LiveFeed['subscribe']>[0] = {}): {

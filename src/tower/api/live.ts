@@ -9,14 +9,13 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { FlowRow, HttpRow, IngestBatch, Locality } from '../model.js';
+import { conversationKey, counted, countsVolume, type Filter, httpLineKey } from './counting.js';
 import type { LiveUpdate } from './live-types.js';
 
 export type { LiveRequest, LiveUpdate } from './live-types.js';
 
-export interface LiveFilter {
-  node?: string | undefined;
-  ip?: string | undefined;
-  locality?: Locality | undefined;
+/** The queries' filter (counting.ts), and a URL for the request lines. */
+export interface LiveFilter extends Filter {
   /** Only HTTP lines whose URL contains this (case-insensitive); flows are not filtered by it. */
   url?: string | undefined;
 }
@@ -26,18 +25,39 @@ const HEARTBEAT_MS = 1000;
 const RECENT_MAX = 100;
 const QUEUE_MAX = 60;
 const LOCALITIES: Locality[] = ['intra', 'inter', 'external'];
+/** How long an HTTP line is remembered, so its copy from another port or node counts once. */
+const LINES_KEPT_MS = 10_000;
+const LINE_BUCKET_MS = 100;
 
-function matches(f: LiveFilter, r: { node: string; src: string; dst: string; locality: Locality }): boolean {
-  if (f.node && r.node !== f.node) return false;
-  if (f.locality && r.locality !== f.locality) return false;
-  if (f.ip && r.src !== f.ip && r.dst !== f.ip) return false;
-  return true;
+/** The HTTP lines counted lately, by their time to 100 ms (counting.ts's httpLineKey). */
+class SeenLines {
+  private readonly byBucket = new Map<number, Set<string>>();
+
+  /** True the first time a line (or a copy of it) comes. */
+  first(r: HttpRow): boolean {
+    const bucket = Math.floor(r.timeMs / LINE_BUCKET_MS);
+    let keys = this.byBucket.get(bucket);
+    if (!keys) {
+      keys = new Set();
+      this.byBucket.set(bucket, keys);
+    }
+    const key = httpLineKey(r);
+    if (keys.has(key)) return false;
+    keys.add(key);
+    return true;
+  }
+
+  forgetBefore(ms: number): void {
+    const oldest = Math.floor(ms / LINE_BUCKET_MS);
+    for (const bucket of this.byBucket.keys()) if (bucket < oldest) this.byBucket.delete(bucket);
+  }
 }
 
 /** The aggregates of one subscriber between two pushes. */
 class Pending {
   private update!: LiveUpdate;
   private conversations!: Record<Locality, Set<string>>;
+  private readonly lines = new SeenLines();
   private lastPush = Date.now();
 
   constructor() {
@@ -68,12 +88,11 @@ class Pending {
     const loc = u.flows.byLocality[r.locality];
     u.flows.records++;
     loc.records++;
-    this.conversations[r.locality].add(`${r.protocol} ${r.src}:${r.srcPort} ${r.dst}:${r.dstPort}`);
+    this.conversations[r.locality].add(conversationKey(r));
     const node = u.nodes[r.node] ?? { bytes: 0, records: 0 };
     u.nodes[r.node] = node;
     node.records++;
-    // Egress only, as the query API counts throughput: a packet crossing a node counts once.
-    if (r.direction === 'egress') {
+    if (countsVolume(r)) {
       u.flows.bytes += r.bytes;
       u.flows.packets += r.packets;
       loc.bytes += r.bytes;
@@ -82,41 +101,24 @@ class Pending {
     }
   }
 
-  /**
-   * A request crossing a node's switch is seen on two of its ports: the rows of one exchange
-   * in a batch (connection + method + URL, or connection + status) count as often as the
-   * interface that saw them most often — once, as the query API counts them.
-   */
+  /** Each line once, its copies from other ports and nodes aside; a request with the status of a response in the same batch. */
   addHttp(rows: HttpRow[]): void {
     const u = this.update;
-    const requests = new Map<string, { first: HttpRow; seen: Map<string, number> }>();
-    const responses = new Map<string, { status: number; seen: Map<string, number> }>();
     const statusOf = new Map<string, number>();
+    const requests: HttpRow[] = [];
     for (const r of rows) {
-      const conn = `${r.src}:${r.srcPort} ${r.dst}:${r.dstPort}`;
-      const at = `${r.node} ${r.iface}`;
+      if (r.response) statusOf.set(`${r.src}:${r.srcPort} ${r.dst}:${r.dstPort}`, r.status);
+      if (!this.lines.first(r)) continue;
       if (r.response) {
-        const key = `${conn} ${r.status}`;
-        const e = responses.get(key) ?? { status: r.status, seen: new Map<string, number>() };
-        responses.set(key, e);
-        e.seen.set(at, (e.seen.get(at) ?? 0) + 1);
-        statusOf.set(conn, r.status);
+        u.http.responses++;
+        u.http.byStatus[r.status] = (u.http.byStatus[r.status] ?? 0) + 1;
+        if (r.status >= 400) u.http.errors++;
       } else {
-        const key = `${conn} ${r.method} ${r.url}`;
-        const e = requests.get(key) ?? { first: r, seen: new Map<string, number>() };
-        requests.set(key, e);
-        e.seen.set(at, (e.seen.get(at) ?? 0) + 1);
+        u.http.requests++;
+        requests.push(r);
       }
     }
-    const times = (seen: Map<string, number>) => Math.max(...seen.values());
-    for (const { status, seen } of responses.values()) {
-      const n = times(seen);
-      u.http.responses += n;
-      u.http.byStatus[status] = (u.http.byStatus[status] ?? 0) + n;
-      if (status >= 400) u.http.errors += n;
-    }
-    for (const { first: r, seen } of requests.values()) {
-      u.http.requests += times(seen);
+    for (const r of requests) {
       u.recent.push({
         time: r.timeMs,
         node: r.node,
@@ -153,6 +155,7 @@ class Pending {
     for (const loc of LOCALITIES) u.flows.byLocality[loc].conversations = this.conversations[loc].size;
     this.lastPush = now;
     this.reset(now);
+    this.lines.forgetBefore(now - LINES_KEPT_MS);
     return u;
   }
 }
@@ -180,14 +183,14 @@ export class LiveFeed {
     for (const s of this.subscribers) {
       let touched = false;
       for (const r of batch.flows) {
-        if (!matches(s.filter, r)) continue;
+        if (!counted(s.filter, r)) continue;
         s.pending.addFlow(r);
         touched = true;
       }
       const url = s.filter.url?.toLowerCase();
       const http = batch.http.filter(
         // Responses carry no URL: keep them all, so statuses and error counts stay whole.
-        (r) => matches(s.filter, r) && (!url || r.response || r.url.toLowerCase().includes(url)),
+        (r) => counted(s.filter, r) && (!url || r.response || r.url.toLowerCase().includes(url)),
       );
       if (http.length) {
         s.pending.addHttp(http);

@@ -44,7 +44,7 @@ describe('API probes against a running tower', () => {
     ];
     const probes = [
       ...everywhere.flatMap((q) =>
-        ['summary', 'talkers', 'pies', 'map', 'throughput'].map((p) => `${p}?${q}`),
+        ['summary', 'talkers', 'pies', 'map', 'throughput', 'flows'].map((p) => `${p}?${q}`),
       ),
       ...httpOnly.map((q) => `http?${q}`),
     ];
@@ -63,6 +63,8 @@ describe('API probes against a running tower', () => {
       ['talkers?limit=1;DROP%20TABLE%20flows', /limit must be a whole number/],
       ['http?limit=1e9', /limit must be a whole number from 1 to 5000/],
       ['http?status=abc', /status must be a whole number from 100 to 599/],
+      ['flows?dscp=64', /dscp must be a whole number from 0 to 63/],
+      ['flows?dscp=ef', /dscp must be a whole number from 0 to 63/],
       ['summary?last=100000d', /longer than 31 days/],
       ['summary?from=0', /longer than 31 days/],
       ['pies?from=99999999999999999999', /neither ms since the epoch nor an ISO time/],

@@ -1,63 +1,42 @@
 /**
- * The dashboard's questions, answered by DuckDB over a time window and optional node and
- * interface filters. A conversation is a distinct 5-tuple: a flow seen on several
- * interfaces of a node counts once in frequencies. Throughput counts egress only, so a
- * packet crossing a node is counted once there.
+ * The dashboard's questions, answered by DuckDB over a time window and the filters, by the
+ * counting rules of counting.ts (which the live feed follows too): link-local, multicast and
+ * broadcast traffic left out, a conversation a distinct 5-tuple, bytes and packets counted
+ * at egress, each HTTP line once.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Endpoint, LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
+import { CONVERSATION_SQL, type Filter, filterSql, httpLineSql, VOLUME_SQL } from './counting.js';
+import type {
+  Conversation,
+  HttpRequest,
+  Pair,
+  PieSlice,
+  Pies,
+  Place,
+  StatusCounts,
+  Summary,
+  Talker,
+  Throughput,
+} from './query-types.js';
 
-export interface Window {
+export interface Window extends Filter {
   fromMs: number;
   toMs: number;
-  node?: string | undefined;
-  iface?: string | undefined;
-  /** Only flows of this locality (a pie slice clicked on the dashboard). */
-  locality?: Locality | undefined;
-  /** Only flows with this address at either end. */
-  ip?: string | undefined;
 }
 
-/**
- * Traffic that never leaves its link — IPv6 link-local and unspecified sources, multicast and
- * broadcast destinations (neighbour discovery, MLD, the routing daemon's hellos) — is kept in
- * the store but is no conversation between places: the views leave it out.
- */
-const ROUTABLE = `NOT (src LIKE 'fe80:%' OR src = '::' OR dst LIKE 'fe80:%' OR dst LIKE 'ff%:%'
-  OR dst = '255.255.255.255' OR regexp_matches(dst, '^2(2[4-9]|3[0-9])\\.'))`;
-
+/** The window and the filter, with the counting rules (counting.ts), as one SQL condition. */
 export function where(w: Window, params: DuckDBValue[], opts: { locality?: boolean } = {}): string {
   params.push(w.fromMs, w.toMs);
-  const clauses = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`, ROUTABLE];
-  if (w.node) {
-    params.push(w.node);
-    clauses.push(`node = $${params.length}`);
-  }
-  if (w.iface) {
-    params.push(w.iface);
-    clauses.push(`iface = $${params.length}`);
-  }
-  if (w.ip) {
-    params.push(w.ip);
-    clauses.push(`(src = $${params.length} OR dst = $${params.length})`);
-  }
-  if (w.locality && opts.locality !== false) {
-    params.push(w.locality);
-    clauses.push(`locality = $${params.length}`);
-  }
-  return clauses.join(' AND ');
+  const time = [`time_ms >= $${params.length - 1}`, `time_ms <= $${params.length}`];
+  return [...time, ...filterSql(w, params, opts)].join(' AND ');
 }
 
-/**
- * HTTP lines of a window, each once: a request crossing a node's switch is seen on the port
- * it enters and on the port it leaves, and one between nodes by both nodes (and any relay);
- * the copies agree on everything but the node, the interface and a few microseconds.
- */
+/** HTTP lines of a window, each once (counting.ts: its copies on other ports and nodes aside). */
 function httpOnce(cond: string, response: boolean): string {
-  const what = response ? 'status' : 'method, url';
   return `SELECT * FROM http WHERE ${cond} AND ${response ? '' : 'NOT '}response
-          QUALIFY row_number() OVER (PARTITION BY src, src_port, dst, dst_port, ${what}, time_ms // 100 ORDER BY time_ms) = 1`;
+          QUALIFY row_number() OVER (PARTITION BY ${httpLineSql(response)} ORDER BY time_ms) = 1`;
 }
 
 async function rows(
@@ -68,13 +47,6 @@ async function rows(
   const r = await db.runAndReadAll(sql, params);
   return r.getRowObjectsJS() as Record<string, unknown>[];
 }
-
-export interface PieSlice {
-  ip: string;
-  count: number;
-}
-
-export type Pies = Record<Locality | 'all', PieSlice[]>;
 
 const PIE_TOP = 12;
 
@@ -91,7 +63,7 @@ export async function pies(db: DuckDBConnection, w: Window): Promise<Pies> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
-    `WITH f AS (SELECT DISTINCT locality, src, dst, src_port, dst_port, protocol FROM flows WHERE ${where(w, params, { locality: false })}),
+    `WITH f AS (SELECT DISTINCT locality, ${CONVERSATION_SQL} FROM flows WHERE ${where(w, params, { locality: false })}),
           e AS (SELECT locality, src AS ip FROM f UNION ALL SELECT locality, dst AS ip FROM f)
      SELECT locality, ip, count(*)::DOUBLE AS n FROM e GROUP BY ALL`,
     params,
@@ -117,12 +89,12 @@ export async function pies(db: DuckDBConnection, w: Window): Promise<Pies> {
   };
 }
 
-export async function summary(db: DuckDBConnection, w: Window) {
+export async function summary(db: DuckDBConnection, w: Window): Promise<Summary> {
   const p1: DuckDBValue[] = [];
   const [f] = await rows(
     db,
-    `SELECT count(DISTINCT (src, dst, src_port, dst_port, protocol))::DOUBLE AS conversations,
-            coalesce(sum(bytes) FILTER (WHERE direction = 'egress'), 0)::DOUBLE AS bytes,
+    `SELECT count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations,
+            coalesce(sum(bytes) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS bytes,
             count(*)::DOUBLE AS records
      FROM flows WHERE ${where(w, p1)}`,
     p1,
@@ -145,13 +117,13 @@ export async function summary(db: DuckDBConnection, w: Window) {
   };
 }
 
-export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20) {
+export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20): Promise<Talker[]> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
     `SELECT src, dst, locality, sum(bytes)::DOUBLE AS bytes, sum(packets)::DOUBLE AS packets,
-            count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations
-     FROM flows WHERE ${where(w, params)} AND direction = 'egress'
+            count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations
+     FROM flows WHERE ${where(w, params)} AND ${VOLUME_SQL}
      GROUP BY ALL ORDER BY bytes DESC LIMIT ${Math.min(Math.max(1, limit), 1000)}`,
     params,
   );
@@ -166,14 +138,14 @@ export async function topTalkers(db: DuckDBConnection, w: Window, limit = 20) {
 }
 
 /** Bits per second per node (or per interface when a node is chosen), in buckets of stepMs. */
-export async function throughput(db: DuckDBConnection, w: Window, stepMs: number) {
+export async function throughput(db: DuckDBConnection, w: Window, stepMs: number): Promise<Throughput> {
   const step = Math.max(1000, Math.round(stepMs));
   const params: DuckDBValue[] = [];
   const key = w.node ? 'iface' : 'node';
   const result = await rows(
     db,
     `SELECT ${key} AS series, ((time_ms // ${step}) * ${step})::DOUBLE AS t, (sum(bytes) * 8 * 1000 / ${step})::DOUBLE AS bps
-     FROM flows WHERE ${where(w, params)} AND direction = 'egress' GROUP BY ALL ORDER BY t`,
+     FROM flows WHERE ${where(w, params)} AND ${VOLUME_SQL} GROUP BY ALL ORDER BY t`,
     params,
   );
   const series = new Map<string, [number, number][]>();
@@ -185,6 +157,56 @@ export async function throughput(db: DuckDBConnection, w: Window, stepMs: number
   return { stepMs: step, series: Object.fromEntries(series) };
 }
 
+export interface ConversationFilter {
+  /** Only records whose packets carried this DSCP. */
+  dscp?: number | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * The window's conversations, one entry per DSCP value each was marked with, biggest first:
+ * what checking QoS marking reads (does the voice class leave as EF, what did the policer
+ * re-mark), with the TCP flags seen (a lone SYN, a RST).
+ */
+export async function conversations(
+  db: DuckDBConnection,
+  w: Window,
+  f: ConversationFilter = {},
+): Promise<Conversation[]> {
+  const params: DuckDBValue[] = [];
+  let cond = where(w, params);
+  if (f.dscp !== undefined) {
+    params.push(f.dscp);
+    cond += ` AND dscp = $${params.length}`;
+  }
+  const result = await rows(
+    db,
+    `SELECT ${CONVERSATION_SQL}, locality, dscp, bit_or(tcp_flags)::INTEGER AS tcp_flags,
+            coalesce(sum(bytes) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS bytes,
+            coalesce(sum(packets) FILTER (WHERE ${VOLUME_SQL}), 0)::DOUBLE AS packets,
+            count(*)::DOUBLE AS records, min(first_seen_ms)::DOUBLE AS first_seen, max(time_ms)::DOUBLE AS last_seen
+     FROM flows WHERE ${cond}
+     GROUP BY ALL ORDER BY bytes DESC, records DESC, src, dst, src_port, dst_port, dscp
+     LIMIT ${Math.min(Math.max(1, f.limit ?? 100), 5000)}`,
+    params,
+  );
+  return result.map((r) => ({
+    src: String(r.src),
+    dst: String(r.dst),
+    srcPort: Number(r.src_port),
+    dstPort: Number(r.dst_port),
+    protocol: Number(r.protocol),
+    locality: r.locality as Locality,
+    dscp: Number(r.dscp),
+    tcpFlags: Number(r.tcp_flags),
+    bytes: Number(r.bytes),
+    packets: Number(r.packets),
+    records: Number(r.records),
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+  }));
+}
+
 export interface HttpFilter {
   status?: number | undefined;
   url?: string | undefined;
@@ -193,7 +215,7 @@ export interface HttpFilter {
 }
 
 /** Requests with the status of the response that followed on the same connection. */
-export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilter) {
+export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilter): Promise<HttpRequest[]> {
   const params: DuckDBValue[] = [];
   const cond = where(w, params);
   let extra = '';
@@ -239,7 +261,7 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
   }));
 }
 
-export async function httpStatus(db: DuckDBConnection, w: Window) {
+export async function httpStatus(db: DuckDBConnection, w: Window): Promise<StatusCounts> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
@@ -250,16 +272,21 @@ export async function httpStatus(db: DuckDBConnection, w: Window) {
 }
 
 /** Conversation ends with where they are, for the map. */
-export async function endpointPairs(db: DuckDBConnection, w: Window, places: LocalityMap, limit = 500) {
+export async function endpointPairs(
+  db: DuckDBConnection,
+  w: Window,
+  places: LocalityMap,
+  limit = 500,
+): Promise<Pair[]> {
   const params: DuckDBValue[] = [];
   const result = await rows(
     db,
-    `SELECT src, dst, locality, count(DISTINCT (src_port, dst_port, protocol))::DOUBLE AS conversations,
+    `SELECT src, dst, locality, count(DISTINCT (${CONVERSATION_SQL}))::DOUBLE AS conversations,
             sum(bytes)::DOUBLE AS bytes
      FROM flows WHERE ${where(w, params)} GROUP BY ALL ORDER BY conversations DESC LIMIT ${Math.min(limit, 5000)}`,
     params,
   );
-  const place = (e: Endpoint) => ({ node: e.node, position: e.position, label: e.label });
+  const place = (e: Endpoint): Place => ({ node: e.node, position: e.position, label: e.label });
   return result.map((r) => ({
     src: String(r.src),
     dst: String(r.dst),

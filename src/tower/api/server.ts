@@ -14,7 +14,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { LocalityMap } from '../ingest/locality.js';
 import type { Locality } from '../model.js';
 import { qosApi } from '../qos/routes.js';
@@ -23,8 +23,12 @@ import type { Registry } from '../registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
-import type { MeshView } from './mesh-types.js';
+import { linkSeries, meshEvents } from './mesh-history.js';
+import { meshPaths, newestRoutes } from './mesh-paths.js';
+import type { MeshEvents, MeshView } from './mesh-types.js';
+import type { NodeInfo } from './node-types.js';
 import {
+  conversations,
   endpointPairs,
   httpRequests,
   httpStatus,
@@ -34,6 +38,7 @@ import {
   topTalkers,
   type Window,
 } from './queries.js';
+import type { MapData } from './query-types.js';
 import { LoginThrottle, SESSION_MAX_AGE_S, Sessions } from './sessions.js';
 import { StaticSite } from './static.js';
 import type { Tokens, User } from './tokens.js';
@@ -132,6 +137,23 @@ const MonitorChange = z
   .partial()
   .strict();
 
+/** ?step in ms for buckets over the window w: by default about 120 buckets of at least a second, never more than MAX_BUCKETS. */
+function stepOf(c: Context, w: Window): number {
+  const span = w.toMs - w.fromMs;
+  const fallback = Math.max(1000, Math.ceil(span / 120), Math.ceil(span / MAX_BUCKETS));
+  const step = intParam(c, 'step', fallback, 1000, 86_400_000);
+  if (span / step > MAX_BUCKETS)
+    throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
+  return step;
+}
+
+/** A node name in a path: what a node may be called. */
+function nodeParam(c: Context, name: string): string {
+  const v = c.req.param(name) ?? '';
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new BadRequest(`"${v.slice(0, 40)}" is not a node name`);
+  return v;
+}
+
 export function buildApi(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const db = deps.store.reader;
@@ -151,7 +173,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
     // The reason stays in the log: a client learns nothing of the tower's insides.
     const incident = randomBytes(6).toString('hex');
-    log.error({ path: c.req.path, incident, reason: err.message }, 'API request failed');
+    log.error({ path: c.req.path, incident, err }, 'API request failed');
     return c.json({ error: 'internal error', incident }, 500);
   });
 
@@ -213,22 +235,24 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   app.get('/api/v1/nodes', (c) =>
     c.json(
-      [...deps.registry.nodes.values()].map((n) => ({
-        name: n.name,
-        connected: n.connected,
-        subnets: n.subnets,
-        slices: n.slices,
-        position: n.position,
-        software: n.software,
-        firstSeen: n.firstSeenMs,
-        lastSeen: n.lastSeenMs,
-        clockSkewMs: n.clockSkewMs,
-        status: n.status,
-        monitor: n.monitor,
-        monitorApplied: n.appliedMonitorVersion === n.monitor.version,
-        recordsStored: n.recordsStored,
-        events: n.events.slice(-50),
-      })),
+      [...deps.registry.nodes.values()].map(
+        (n): NodeInfo => ({
+          name: n.name,
+          connected: n.connected,
+          subnets: n.subnets,
+          slices: n.slices,
+          position: n.position,
+          software: n.software,
+          firstSeen: n.firstSeenMs,
+          lastSeen: n.lastSeenMs,
+          clockSkewMs: n.clockSkewMs,
+          status: n.status,
+          monitor: n.monitor,
+          monitorApplied: n.appliedMonitorVersion === n.monitor.version,
+          recordsStored: n.recordsStored,
+          events: n.events.slice(-50),
+        }),
+      ),
     ),
   );
 
@@ -253,16 +277,39 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
 
+  const nodeOf = (address: string) => deps.places.endpoint(address).node;
   app.get('/api/v1/mesh', async (c) => {
+    const nodes = [...deps.registry.nodes.values()];
+    const routes = await newestRoutes(db);
     const view: MeshView = {
-      nodes: [...deps.registry.nodes.values()].map((n) => ({
+      nodes: nodes.map((n) => ({
         name: n.name,
         connected: n.connected,
         position: n.position,
+        routes: routes.get(n.name)?.source ?? null,
       })),
       links: pairLinks(await meshEnds(db)),
+      paths: meshPaths(
+        nodes.map((n) => ({ name: n.name, prefixes: n.slices.flatMap((s) => s.subnets) })),
+        routes,
+        nodeOf,
+      ),
     };
     return c.json(view);
+  });
+  app.get('/api/v1/mesh/links/:a/:b', async (c) => {
+    const [a, b] = [nodeParam(c, 'a'), nodeParam(c, 'b')];
+    const w = win(c);
+    const series = await linkSeries(db, a, b, w, stepOf(c, w), nodeOf);
+    if (!series)
+      return c.json({ error: `no radio link between ${a} and ${b} was reported in this window` }, 404);
+    return c.json(series);
+  });
+  app.get('/api/v1/mesh/events', async (c) => {
+    const events: MeshEvents = {
+      events: await meshEvents(db, win(c), intParam(c, 'limit', 200, 1, 2000), nodeOf),
+    };
+    return c.json(events);
   });
   app.get('/api/v1/summary', async (c) => c.json(await summary(db, win(c))));
   app.get('/api/v1/pies', async (c) => c.json(await pies(db, win(c))));
@@ -271,12 +318,16 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   );
   app.get('/api/v1/throughput', async (c) => {
     const w = win(c);
-    const span = w.toMs - w.fromMs;
-    const fallback = Math.max(1000, Math.ceil(span / 120), Math.ceil(span / MAX_BUCKETS));
-    const step = intParam(c, 'step', fallback, 1000, 86_400_000);
-    if (span / step > MAX_BUCKETS)
-      throw new BadRequest(`step ${step} ms makes more than ${MAX_BUCKETS} buckets of this window`);
-    return c.json(await throughput(db, w, step));
+    return c.json(await throughput(db, w, stepOf(c, w)));
+  });
+  app.get('/api/v1/flows', async (c) => {
+    const dscp = intParam(c, 'dscp', -1, 0, 63);
+    return c.json(
+      await conversations(db, win(c), {
+        dscp: dscp < 0 ? undefined : dscp,
+        limit: intParam(c, 'limit', 100, 1, 5000),
+      }),
+    );
   });
   app.get('/api/v1/http', async (c) => {
     const status = intParam(c, 'status', 0, 100, 599);
@@ -297,13 +348,14 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       position: n.position,
       connected: n.connected,
     }));
-    return c.json({ nodes, pairs });
+    return c.json({ nodes, pairs } satisfies MapData);
   });
   app.get('/api/v1/live', (c) => {
     if (!deps.live) return c.json({ error: 'this tower has no live feed' }, 503);
     const w = win(c);
     return liveStream(c, deps.live, {
       node: w.node,
+      iface: w.iface,
       ip: w.ip,
       locality: w.locality,
       url: c.req.query('url'),

@@ -13,20 +13,16 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
+import type { Role, User } from './user-types.js';
 
-export type Role = 'viewer' | 'operator';
-
-export interface User {
-  name: string;
-  role: Role;
-}
+export type { Role, User } from './user-types.js';
 
 const TokenFile = z.object({
   tokens: z.array(
     z.object({
       name: z.string().min(1),
-      role: z.enum(['viewer', 'operator']),
+      role: z.enum(['viewer', 'operator'] satisfies Role[]),
       token: z.string().min(24, 'a token must be at least 24 characters'),
     }),
   ),
@@ -96,10 +92,7 @@ export class Tokens {
     } catch (err) {
       if (strict) throw err;
       if (this.stamp !== 'failed')
-        log.error(
-          { file: this.path, reason: (err as Error).message },
-          'API tokens unreadable: every token refused',
-        );
+        log.error({ file: this.path, err }, 'API tokens unreadable: every token refused');
       this.entries = [];
       this.stamp = 'failed';
     }

@@ -22,7 +22,7 @@ import {
   type TowerHandlers,
   type TowerMessage,
 } from '../../proto/index.js';
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import { BadBatch, decodeBatch } from '../ingest/decode.js';
 import type { LocalityMap, Prefix } from '../ingest/locality.js';
 import { type Cidr, overlap } from '../ingest/prefix.js';
@@ -223,7 +223,7 @@ export class ControlServer {
       this.watched.add(http2Server);
       http2Server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
         this.counters.tlsRefused++;
-        log.warn({ peer: socket.remoteAddress, reason: err.message }, 'control plane: TLS handshake refused');
+        log.warn({ peer: socket.remoteAddress, err }, 'control plane: TLS handshake refused');
       });
       http2Server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     }
@@ -382,7 +382,7 @@ export class ControlServer {
         }
       }
     } catch (err) {
-      log.info({ node, peer, reason: (err as Error).message }, 'node stream ended with an error');
+      log.info({ node, peer, err }, 'node stream ended with an error');
     } finally {
       clearTimeout(helloTimer);
       const left = (this.streams.get(certName) ?? 1) - 1;
@@ -439,7 +439,7 @@ export class ControlServer {
       if (!(err instanceof BadBatch)) throw err;
       // Refused, and acknowledged: a batch that can never be stored must not be resent forever.
       this.counters.badMessages++;
-      log.warn({ node, reason: err.message, firstSeq: batch.firstSeq }, 'batch refused');
+      log.warn({ node, err, firstSeq: batch.firstSeq }, 'batch refused');
       call.write({ ack: { lastSeq: batch.lastSeq } });
       return true;
     }
@@ -454,7 +454,7 @@ export class ControlServer {
     } catch (err) {
       // Not acknowledged: the node keeps the batch and sends it again.
       this.counters.storeErrors++;
-      log.error({ node, reason: (err as Error).message }, 'batch not stored; the node will resend it');
+      log.error({ node, err }, 'batch not stored; the node will resend it');
       return false;
     }
     const gaps = (this.store.stored.get(node)?.closedGaps ?? 0) - gapsBefore;

@@ -6,9 +6,10 @@
  * record escapes retention by claiming to come from the future.
  */
 import { isIP } from 'node:net';
-import type { RecordBatch__Output } from '../../proto/gen/tacmesh/v1/RecordBatch.js';
+import type { RecordBatch__Output } from '../../proto/index.js';
 import type { IngestBatch } from '../model.js';
 import type { LocalityMap } from './locality.js';
+import { parseCidr } from './prefix.js';
 
 /** More than this in one batch is a misbehaving node, not telemetry. */
 export const MAX_BATCH_RECORDS = 100_000;
@@ -42,6 +43,14 @@ function percent(value: number, what: string): number {
   return value;
 }
 
+function cidr(value: string): string {
+  try {
+    return parseCidr(value).text;
+  } catch (err) {
+    throw new BadBatch(`route destination: ${(err as Error).message}`);
+  }
+}
+
 /** A round-trip time; the wire's -1 means none was measured. */
 function millis(value: number): number | null {
   return value === -1 ? null : finite(value, 'a round-trip time');
@@ -66,7 +75,12 @@ export function decodeBatch(
   places: LocalityMap,
   options: DecodeOptions = {},
 ): IngestBatch {
-  const total = batch.flows.length + batch.http.length + batch.stats.length + batch.links.length;
+  const total =
+    batch.flows.length +
+    batch.http.length +
+    batch.stats.length +
+    batch.links.length +
+    batch.routes.reduce((n, r) => n + 1 + r.routes.length, 0);
   if (total > MAX_BATCH_RECORDS)
     throw new BadBatch(`batch of ${total} records, more than ${MAX_BATCH_RECORDS}`);
   if (batch.lastSeq < batch.firstSeq)
@@ -146,6 +160,7 @@ export function decodeBatch(
       eventsDropped: s.eventsDropped,
       malformed: s.malformed,
       recordsLost: s.recordsLost,
+      l7SampledOut: s.l7SampledOut,
     })),
     links: batch.links.map((l) => ({
       node,
@@ -172,5 +187,22 @@ export function decodeBatch(
       loadRxBps: l.loadRxBps,
       utilization: finite(l.utilization, 'utilization'),
     })),
+    routes: batch.routes.map((r) => {
+      if (r.source !== 'babel' && r.source !== 'kernel')
+        throw new BadBatch(`route source "${r.source.slice(0, 20)}" is not babel or kernel`);
+      return {
+        node,
+        seq: seqIn(batch, r.seq),
+        timeMs: time(r.timeMs),
+        source: r.source,
+        routes: r.routes.map((x) => ({
+          prefix: cidr(x.prefix),
+          via: x.via === '' ? '' : address(x.via, 'route next hop'),
+          iface: text(x.iface, 'interface name'),
+          metric: x.metric,
+          sinceMs: time(x.sinceMs),
+        })),
+      };
+    }),
   };
 }

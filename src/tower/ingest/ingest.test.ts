@@ -92,6 +92,7 @@ function batch(flows: Partial<RecordBatch__Output['flows'][number]>[]): RecordBa
     http: [],
     stats: [],
     links: [],
+    routes: [],
     flows: flows.map((f, i) => ({
       ...flow(i + 1, '10.77.11.1', '10.77.99.10', 2),
       srcPort: 1000,
@@ -117,4 +118,30 @@ test('a batch is decoded and classified, and a bad one is refused with the reaso
     /interface name is 5000 characters/,
   );
   assert.throws(() => decodeBatch('alpha', { ...batch([{}]), firstSeq: 9, lastSeq: 2 }, m), /reversed/);
+  const route = { prefix: '10.77.21.0/24', via: '10.77.200.2', iface: 'mesh-n2', metric: 256, sinceMs: 5 };
+  const withRoutes = (source: string, routes: (typeof route)[]) => ({
+    ...batch([{}]),
+    lastSeq: 2,
+    routes: [{ seq: 2, timeMs: 10, source, routes }],
+  });
+  const decoded = decodeBatch(
+    'alpha',
+    withRoutes('babel', [route, { ...route, prefix: '10.77.11.0/24', via: '' }]),
+    m,
+  );
+  assert.deepEqual(
+    decoded.routes[0]?.routes.map((r) => r.via),
+    ['10.77.200.2', ''],
+    "a next hop, and the node's own prefix",
+  );
+  assert.throws(() => decodeBatch('alpha', withRoutes('ospf', [route]), m), /route source "ospf"/);
+  assert.throws(
+    () => decodeBatch('alpha', withRoutes('kernel', [{ ...route, prefix: '10.77.300.0/24' }]), m),
+    (e: Error) =>
+      e instanceof BadBatch && /route destination: "10.77.300.0\/24" is not a CIDR/.test(e.message),
+  );
+  assert.throws(
+    () => decodeBatch('alpha', withRoutes('kernel', [{ ...route, via: 'n2' }]), m),
+    /route next hop "n2" is not an IP address/,
+  );
 });

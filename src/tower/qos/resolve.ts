@@ -4,7 +4,7 @@
  * addresses the monitor saw for them. A rule whose hosts resolve to no address yet is left
  * out: with no destination it would match everything.
  */
-import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
+import type { QosPolicy } from '../../proto/index.js';
 import type { QosPolicySpec } from './model.js';
 
 /** node → iface → class → lowered ceiling (bps) */

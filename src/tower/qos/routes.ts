@@ -4,7 +4,8 @@
  * it, at most 1 s later), and read the audit log.
  */
 import { Hono } from 'hono';
-import type { Role } from '../api/tokens.js';
+import type { QosApplied, QosAuditLog, QosCheck, QosNodeView, QosView } from '../api/qos-types.js';
+import type { Role } from '../api/user-types.js';
 import type { QosService } from './service.js';
 import { validatePolicy } from './validate.js';
 
@@ -14,7 +15,7 @@ export const SETTLE_MS = 1000;
 
 export function qosApi(qos: QosService): Hono<Env> {
   const app = new Hono<Env>();
-  const nodes = () =>
+  const nodes = (): Record<string, QosNodeView> =>
     Object.fromEntries(
       [...qos.nodes].map(([name, n]) => [
         name,
@@ -27,10 +28,10 @@ export function qosApi(qos: QosService): Hono<Env> {
         },
       ]),
     );
-  app.get('/', (c) => c.json({ ...qos.policy, nodes: nodes() }));
+  app.get('/', (c) => c.json({ ...qos.policy, nodes: nodes() } satisfies QosView));
   app.post('/validate', async (c) => {
     const v = validatePolicy(await c.req.json().catch(() => undefined));
-    return c.json(v.ok ? { ok: true, errors: [] } : { ok: false, errors: v.errors });
+    return c.json((v.ok ? { ok: true, errors: [] } : { ok: false, errors: v.errors }) satisfies QosCheck);
   });
   app.put('/', async (c) => {
     const user = c.get('user');
@@ -44,11 +45,14 @@ export function qosApi(qos: QosService): Hono<Env> {
         400,
       );
     const settled = await qos.settled(result.version, SETTLE_MS);
-    return c.json({ version: result.version, settled, nodes: nodes() });
+    return c.json({ version: result.version, settled, nodes: nodes() } satisfies QosApplied);
   });
   app.get('/audit', async (c) => {
     const limit = Number(c.req.query('limit') ?? 200);
-    return c.json(await qos.auditLog(Number.isFinite(limit) ? Math.min(1000, Math.max(1, limit)) : 200));
+    const log: QosAuditLog = await qos.auditLog(
+      Number.isFinite(limit) ? Math.min(1000, Math.max(1, limit)) : 200,
+    );
+    return c.json(log);
   });
   return app;
 }

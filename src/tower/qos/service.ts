@@ -4,10 +4,11 @@
  * reports — the version in force, a refusal and its reason, per-class counters turned into
  * rates — which also feed the closed loop when the policy's automatic mode is on.
  */
-import type { QosCounters__Output } from '../../proto/gen/tacmesh/v1/QosCounters.js';
-import type { QosPolicy } from '../../proto/gen/tacmesh/v1/QosPolicy.js';
-import { log } from '../../shared/log.js';
-import type { DuckStore, QosAuditRow } from '../store/duckdb.js';
+import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
+import { towerLog as log } from '../../shared/log.js';
+import type { QosRate } from '../api/qos-types.js';
+import type { QosAuditRow } from '../model.js';
+import type { DuckStore } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';
 import { EMPTY_POLICY, QosPolicySpec } from './model.js';
 import { type CeilingLimits, nodePolicy } from './resolve.js';
@@ -21,7 +22,7 @@ export interface NodeQosState {
   applied: number;
   refused: { version: number; error: string } | undefined;
   /** per link and class: bits per second over the last report interval, and drops in it */
-  rates: { iface: string; class: string; bps: number; drops: number }[];
+  rates: QosRate[];
   reportedMs: number;
 }
 

@@ -1,11 +1,13 @@
 /**
  * The paper's store: every stored batch also written to an InfluxDB 1.x server as line
- * protocol (HTTP /write). Batched, retried with backoff, bounded: when InfluxDB is away
+ * protocol (HTTP /write), every column of every record table. Batched, retried with backoff, bounded: when InfluxDB is away
  * longer than the buffer lasts, the oldest points are dropped and counted, and the error
  * is logged — DuckDB stays the store of record.
  */
-import { log } from '../../shared/log.js';
+import { towerLog as log } from '../../shared/log.js';
 import type { IngestBatch } from '../model.js';
+import type { BatchKey, ColumnType, RecordOf, SomeRecordTable, StoredRecord } from './columns.js';
+import { RECORD_TABLES } from './tables.js';
 
 export interface InfluxOptions {
   /** http://127.0.0.1:8086 */
@@ -26,26 +28,49 @@ const str = (v: string) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`;
  */
 const ns = (ms: number, seq: number) => `${ms}${String(seq % 1_000_000).padStart(6, '0')}`;
 
-/** Line protocol for one batch: measurements flow, http, monitor. */
+const INTEGER = new Set<ColumnType>(['BIGINT', 'UBIGINT', 'UINTEGER', 'USMALLINT', 'UTINYINT']);
+
+function fieldValue(type: ColumnType, v: unknown): string {
+  if (INTEGER.has(type)) return `${v}i`;
+  if (type === 'JSON') return str(JSON.stringify(v));
+  if (type === 'VARCHAR') return str(String(v));
+  return String(v); // DOUBLE, BOOLEAN
+}
+
+/**
+ * One table's rows as points of its measurement: the tag columns are the series, every
+ * other column but the time a field (NULLs left out), the time the point's.
+ */
+function lineWriter(t: SomeRecordTable): (r: StoredRecord) => string {
+  const tags = t.columns.filter((c) => c.tag);
+  const fields = t.columns.filter((c) => !c.tag && !c.time);
+  return (r) => {
+    const row = r as unknown as Record<string, unknown>;
+    let line = t.measurement;
+    for (const c of tags) {
+      const v = row[c.field];
+      if (v !== null && v !== '') line += `,${c.name}=${tag(String(v))}`;
+    }
+    const values: string[] = [];
+    for (const c of fields) {
+      const v = row[c.field];
+      if (v !== null && v !== undefined) values.push(`${c.name}=${fieldValue(c.type, v)}`);
+    }
+    return `${line} ${values.join(',')} ${ns(r.timeMs, r.seq)}`;
+  };
+}
+
+const WRITERS = (Object.values(RECORD_TABLES) as SomeRecordTable[]).map((t) => ({
+  table: t,
+  line: lineWriter(t),
+}));
+
+/** Line protocol for one batch: every stored record, as its table declares it (tables.ts). */
 export function toLines(batch: IngestBatch): string[] {
   const lines: string[] = [];
-  for (const f of batch.flows) {
-    lines.push(
-      `flow,node=${tag(f.node)},iface=${tag(f.iface)},direction=${f.direction},locality=${f.locality},protocol=${f.protocol},src=${tag(f.src)},dst=${tag(f.dst)}` +
-        ` src_port=${f.srcPort}i,dst_port=${f.dstPort}i,packets=${f.packets}i,bytes=${f.bytes}i,seq=${f.seq}i ${ns(f.timeMs, f.seq)}`,
-    );
-  }
-  for (const h of batch.http) {
-    lines.push(
-      `http,node=${tag(h.node)},iface=${tag(h.iface)},response=${h.response},locality=${h.locality}` +
-        ` src=${str(h.src)},dst=${str(h.dst)},method=${str(h.method)},url=${str(h.url)},host=${str(h.host)},status=${h.status}i,seq=${h.seq}i ${ns(h.timeMs, h.seq)}`,
-    );
-  }
-  for (const s of batch.stats) {
-    lines.push(
-      `monitor,node=${tag(s.node)} active_flows=${s.activeFlows}i,packets_seen=${s.packetsSeen}i,bytes_seen=${s.bytesSeen}i,events_dropped=${s.eventsDropped}i,seq=${s.seq}i ${ns(s.timeMs, s.seq)}`,
-    );
-  }
+  for (const w of WRITERS)
+    for (const r of batch[w.table.batch] as RecordOf<BatchKey>[])
+      for (const row of w.table.rows(r)) lines.push(w.line(row));
   return lines;
 }
 
@@ -61,10 +86,7 @@ export class InfluxSink {
   async start(): Promise<void> {
     await this.query(`CREATE DATABASE "${this.options.database}"`).catch((err: Error) => {
       this.counters.lastError = err.message;
-      log.warn(
-        { reason: err.message },
-        'InfluxDB: cannot create the database now; will keep trying to write',
-      );
+      log.warn({ err }, 'InfluxDB: cannot create the database now; will keep trying to write');
     });
     this.timer = setInterval(() => void this.flush(), this.options.flushEveryMs ?? 1000);
   }

@@ -1,7 +1,9 @@
 /**
  * A UDP traffic tool run inside test namespaces (by Lab.spawnNode):
  *   udp send <host> <port> <count> <size> [pps]   send count datagrams, print {"sent":n}
- *   udp recv <port> <idle-ms>                     count datagrams until idle, print {"received":n,"bytes":b}
+ *   udp recv <port> <idle-ms> [first-ms]          count datagrams until idle, print {"received":n,"bytes":b};
+ *                                                 the first may take first-ms (default 30000: a
+ *                                                 sender starting on a busy machine)
  * It prints "ready" on stdout once its socket is bound (recv) so the caller can start sending.
  */
 import { createSocket } from 'node:dgram';
@@ -30,7 +32,7 @@ if (mode === 'send') {
   socket.close();
   console.log(JSON.stringify({ sent }));
 } else if (mode === 'recv') {
-  const [port = '0', idle = '1000'] = args;
+  const [port = '0', idle = '1000', first = '30000'] = args;
   const socket = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   let received = 0;
   let bytes = 0;
@@ -39,20 +41,20 @@ if (mode === 'send') {
     socket.close();
     console.log(JSON.stringify({ received, bytes }));
   };
-  const arm = () => {
+  const arm = (ms: number) => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(finish, Number(idle));
+    timer = setTimeout(finish, ms);
   };
   socket.on('message', (msg) => {
     received++;
     bytes += msg.length;
-    arm();
+    arm(Number(idle));
   });
   socket.bind(Number(port), () => {
     console.log('ready');
-    arm();
+    arm(Number(first));
   });
 } else {
-  console.error('usage: udp send <host> <port> <count> <size> [pps] | udp recv <port> <idle-ms>');
+  console.error('usage: udp send <host> <port> <count> <size> [pps] | udp recv <port> <idle-ms> [first-ms]');
   process.exit(2);
 }

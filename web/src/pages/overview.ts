@@ -2,9 +2,11 @@
  * Overview: the paper's four pies (Fig. 13) — how often each address is an end of a
  * conversation inside one node, between nodes, with the outside, and over all three —
  * with throughput per node, top talkers and the window's counts. Clicking a slice (or its
- * row) filters the whole page by that address and the pie's locality.
+ * row) filters the whole page by that address and the pie's locality. Under the throughput's
+ * time axis, a strip of the mesh's events (GET /api/v1/mesh/events).
  */
 import type { EChartsType } from 'echarts/core';
+import type { MeshEvent, MeshEvents } from '../../../src/tower/api/mesh-types.js';
 import {
   api,
   type Locality,
@@ -31,6 +33,28 @@ const PIE_EMPTY: Record<Locality | 'all', string> = {
   external: 'No conversation reached an address outside every node’s subnets.',
   all: 'No flow records in this window: are nodes connected and traffic flowing?',
 };
+
+const EVENT_STYLE: Record<MeshEvent['kind'], { row: 'links' | 'routes'; color: string; symbol: string }> = {
+  'link-down': { row: 'links', color: '#f87171', symbol: 'triangle' },
+  'link-degraded': { row: 'links', color: '#fbbf24', symbol: 'diamond' },
+  'link-up': { row: 'links', color: '#34d399', symbol: 'circle' },
+  'route-changed': { row: 'routes', color: '#60a5fa', symbol: 'rect' },
+  relayed: { row: 'routes', color: '#c084fc', symbol: 'pin' },
+};
+
+/** What an event says, in a line. */
+function eventText(e: MeshEvent): string {
+  switch (e.kind) {
+    case 'link-down':
+    case 'link-up':
+    case 'link-degraded':
+      return `${e.node} — ${e.peer} ${e.kind.slice(5)}${e.why.length ? ` (${e.why.join('; ')})` : ''}`;
+    case 'route-changed':
+      return `${e.node} → ${e.to ?? 'outside'} (${e.prefixes.join(', ')}): next hop ${e.before ?? 'none'} → ${e.after ?? 'none'}`;
+    case 'relayed':
+      return `${e.to} reached from ${e.node} through ${e.after}`;
+  }
+}
 
 /** Buckets with no traffic are zeros, not gaps: a burst shows as a spike, not a lone dot. */
 function zeroFilled(points: [number, number][], from: number, to: number, step: number): [number, number][] {
@@ -161,6 +185,7 @@ export function mountOverview(ctx: PageContext): () => void {
   const kpis = h('section', { class: 'kpis', id: 'kpis' });
   const pies = PIE_KINDS.map((k) => new PieCard(k));
   const tpEl = h('div', { class: 'chart', id: 'throughput-chart' });
+  const eventsEl = h('div', { class: 'events-strip', id: 'mesh-events' });
   const tpNote = h('span', { class: 'muted' });
   const talkers = h('div', { class: 'table-wrap', id: 'talkers' });
   const error = h('div', { class: 'error-bar', hidden: true });
@@ -176,7 +201,14 @@ export function mountOverview(ctx: PageContext): () => void {
     h(
       'div',
       { class: 'row two' },
-      h('section', { class: 'card' }, h('h2', {}, 'Throughput per node', tpNote), tpEl),
+      h(
+        'section',
+        { class: 'card' },
+        h('h2', {}, 'Throughput per node', tpNote),
+        tpEl,
+        h('h3', {}, 'Mesh events'),
+        eventsEl,
+      ),
       h(
         'section',
         { class: 'card' },
@@ -271,6 +303,47 @@ export function mountOverview(ctx: PageContext): () => void {
     );
   };
 
+  let eventsChart: EChartsType | undefined;
+  const renderEvents = (events: MeshEvent[]) => {
+    const { from, to } = state.windowParams();
+    const kinds = Object.keys(EVENT_STYLE) as MeshEvent['kind'][];
+    eventsEl.dataset.kinds = JSON.stringify(
+      Object.fromEntries(kinds.map((k) => [k, events.filter((e) => e.kind === k).length])),
+    );
+    if (!eventsChart || eventsChart.isDisposed()) eventsChart = chart('mesh-events', eventsEl);
+    eventsChart.setOption(
+      {
+        // Aligned with the throughput chart above: the same time axis and margins.
+        grid: { left: 64, right: 16, top: 4, bottom: 20 },
+        tooltip: {
+          trigger: 'item',
+          formatter: (p: { data: { text: string; value: [number, string] } }) =>
+            `${fmt.time(p.data.value[0])} · ${p.data.text}`,
+        },
+        xAxis: { type: 'time', min: from, max: to, ...AXIS, splitLine: { show: false } },
+        yAxis: {
+          type: 'category',
+          data: ['links', 'routes'],
+          ...AXIS,
+          splitLine: { show: true, lineStyle: { color: '#1c222c' } },
+        },
+        animation: false,
+        series: kinds.map((k) => ({
+          id: k,
+          name: k,
+          type: 'scatter',
+          symbol: EVENT_STYLE[k].symbol,
+          symbolSize: 10,
+          itemStyle: { color: EVENT_STYLE[k].color },
+          data: events
+            .filter((e) => e.kind === k)
+            .map((e) => ({ value: [e.timeMs, EVENT_STYLE[k].row], text: eventText(e) })),
+        })),
+      },
+      { replaceMerge: ['series'] },
+    );
+  };
+
   const renderTalkers = (rows: Talker[]) => {
     if (!rows.length) {
       fill(talkers, empty('No talkers', 'No egress traffic matched this window and filter.'));
@@ -326,17 +399,19 @@ export function mountOverview(ctx: PageContext): () => void {
     async () => {
       const { from, to } = state.windowParams();
       const step = Math.max(1000, Math.round((to - from) / 150 / 1000) * 1000);
-      const [s, p, t, tk] = await Promise.all([
+      const [s, p, t, tk, ev] = await Promise.all([
         api<Summary>(`summary${state.params()}`),
         api<Pies>(`pies${state.params()}`),
         api<Throughput>(`throughput${state.params({ step })}`),
         api<Talker[]>(`talkers${state.params({ limit: 12 })}`),
+        api<MeshEvents>(`mesh/events${state.params({ limit: 500 }, false)}`),
       ]);
       error.hidden = true;
       summary = s;
       renderKpis();
       for (const card of pies) card.render(p[card.kind]);
       renderThroughput(t);
+      renderEvents(ev.events);
       renderTalkers(tk);
     },
     {

@@ -5,59 +5,10 @@
  * (every problem listed) and apply it; the audit log shows who changed what, and when —
  * the closed loop's changes as "auto".
  */
-import { api } from '../api.js';
+import { api, type QosApplied, type QosAuditLog, type QosCheck, type QosView } from '../api.js';
 import { empty, fill, h } from '../dom.js';
 import type { PageContext } from '../main.js';
 import { refresher } from '../refresh.js';
-
-interface QosClass {
-  name: string;
-  priority: number;
-  guaranteedBps: number;
-  ceilingBps: number;
-  dscp: number;
-}
-interface QosRule {
-  name: string;
-  class: string;
-  srcPrefixes: string[];
-  dstPrefixes: string[];
-  httpHosts: string[];
-  protocol: number;
-  srcPorts?: [number, number];
-  dstPorts?: [number, number];
-  matchDscp?: number;
-  police?: { bps: number; action: string; dscp: number };
-  scope?: { node?: string; iface?: string };
-}
-interface QosPolicy {
-  classes: QosClass[];
-  rules: QosRule[];
-  links: { node: string; iface: string; rateBps: number }[];
-  auto: { enabled: boolean; congestedAt: number; clearAt: number; holdMs: number };
-}
-interface QosState {
-  version: number;
-  policy: QosPolicy;
-  limits: Record<string, Record<string, number>>;
-  nodes: Record<
-    string,
-    {
-      connected: boolean;
-      applied: number;
-      refused: { version: number; error: string } | null;
-      reportedMs: number;
-      rates: { iface: string; class: string; bps: number; drops: number }[];
-    }
-  >;
-}
-interface AuditRow {
-  timeMs: number;
-  who: string;
-  action: string;
-  version: number;
-  summary: string;
-}
 
 const mbit = (bps: number) => (bps ? `${(bps / 1e6).toFixed(2)} Mbit/s` : '—');
 const PROTO: Record<number, string> = { 0: 'any', 1: 'icmp', 6: 'tcp', 17: 'udp' };
@@ -109,7 +60,7 @@ export function mountQos(ctx: PageContext): () => void {
   const check = async (): Promise<boolean> => {
     const draft = parse();
     if (draft === undefined) return false;
-    const v = await api<{ ok: boolean; errors: string[] }>('qos/validate', {
+    const v = await api<QosCheck>('qos/validate', {
       method: 'POST',
       body: JSON.stringify(draft),
     });
@@ -120,7 +71,7 @@ export function mountQos(ctx: PageContext): () => void {
   const apply = async () => {
     if (!(await check())) return;
     try {
-      const r = await api<{ version: number; settled: boolean }>('qos', {
+      const r = await api<QosApplied>('qos', {
         method: 'PUT',
         body: editor.value,
       });
@@ -170,7 +121,7 @@ export function mountQos(ctx: PageContext): () => void {
   );
 
   const reload = async () => {
-    const [s, log] = await Promise.all([api<QosState>('qos'), api<AuditRow[]>('qos/audit?limit=50')]);
+    const [s, log] = await Promise.all([api<QosView>('qos'), api<QosAuditLog>('qos/audit?limit=50')]);
     error.hidden = true;
     const lowered = Object.entries(s.limits);
     head.textContent = `policy v${s.version} · automatic mode ${s.policy.auto.enabled ? 'on' : 'off'}${

@@ -1,0 +1,23 @@
+/**
+ * What GET /api/v1/nodes answers: the types the tower (server.ts, registry.ts) writes and
+ * the dashboard reads. Types only, so the page's build imports nothing else.
+ */
+import type { AgentEventRow, MonitorSettings, NodeStatusReport, Position, Slice } from '../model.js';
+
+export interface NodeInfo {
+  name: string;
+  connected: boolean;
+  subnets: string[];
+  slices: Slice[];
+  position: Position | null;
+  software: string;
+  firstSeen: number;
+  lastSeen: number;
+  clockSkewMs: number;
+  status: NodeStatusReport | null;
+  monitor: MonitorSettings;
+  monitorApplied: boolean;
+  recordsStored: number;
+  /** Its agent's newest events, oldest first. */
+  events: AgentEventRow[];
+}
