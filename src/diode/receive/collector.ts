@@ -29,7 +29,7 @@
  */
 import { diodeLog as log } from '../../shared/log.js';
 import type { RecvConfig } from '../config.js';
-import type { AuthFailure, KeyRing } from '../protocol/auth.js';
+import { type AuthFailure, type KeyRing, UNCHECKED, verdictFailure } from '../protocol/auth.js';
 import { FecDecoder, type FecDecoderStats } from '../protocol/fec.js';
 import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from '../protocol/frame.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
@@ -164,13 +164,14 @@ export class Collector {
     }
     const { listen, receiveBufferBytes, maxDatagramBytes, queueBytes } = config.link;
     this.reader = new LinkReader({
+      ...(options.auth ? { keyFile: options.auth.file } : {}),
       host: listen.host,
       port: listen.port,
       receiveBufferBytes,
       maxDatagramBytes,
       queueBytes,
-      onBatch: (datagrams) => {
-        for (const d of datagrams) this.receive(d);
+      onBatch: (datagrams, verdicts) => {
+        for (let i = 0; i < datagrams.length; i++) this.receive(datagrams[i]!, verdicts[i]);
       },
     });
   }
@@ -193,9 +194,12 @@ export class Collector {
     return state ? Date.now() - state.lastHeard : undefined;
   }
 
-  /** One datagram from the link; never throws (a frame that makes a handler throw is dropped). */
-  receive(msg: Buffer): void {
-    this.guard('receive', () => this.take(msg));
+  /**
+   * One datagram from the link; never throws (a frame that makes a handler throw is dropped).
+   * `verdict`: its tag, checked already by the reader (auth.ts), if it was.
+   */
+  receive(msg: Buffer, verdict = UNCHECKED): void {
+    this.guard('receive', () => this.take(msg, verdict));
   }
 
   /** Runs a step for one frame; an exception drops the frame, counted by kind and logged once per kind. */
@@ -214,7 +218,7 @@ export class Collector {
     }
   }
 
-  private take(msg: Buffer): void {
+  private take(msg: Buffer, verdict: number): void {
     const c = this.counters;
     c.datagrams++;
     c.bytes += msg.length;
@@ -231,9 +235,11 @@ export class Collector {
     const auth = this.options.auth;
     if (auth) {
       const failure =
-        (frame.flags & FrameFlag.Authenticated) === 0
-          ? 'unauthenticated'
-          : auth.verify(msg, frame.keyId, frame.payload.length);
+        verdict !== UNCHECKED
+          ? verdictFailure(verdict)
+          : (frame.flags & FrameFlag.Authenticated) === 0
+            ? 'unauthenticated'
+            : auth.verify(msg, frame.keyId, frame.payload.length);
       if (failure) {
         c.auth[failure]++;
         return;
@@ -413,6 +419,11 @@ export class Collector {
   /** The link socket's own counters: what the receiver dropped itself, and how full its buffers came. */
   readerStats(): LinkReaderStats {
     return this.reader.stats();
+  }
+
+  /** The reader re-reads the key file too. */
+  reloadKeys(): void {
+    this.reader.reloadKeys();
   }
 
   /** Asks for a larger receive buffer (the sender's rate × the longest pause to ride out). */

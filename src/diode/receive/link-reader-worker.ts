@@ -3,7 +3,10 @@
  * socket of its own, and posts each batch to the main thread as one transferred buffer. It
  * does nothing else, so the socket is drained while the main thread is busy; what the main
  * thread has not yet taken is bounded by `queueBytes`, beyond which datagrams are dropped here
- * and counted. Counters and the stop flag are in shared memory (SHARED below).
+ * and counted. With a key file it also checks each datagram's tag (auth.ts), so the main
+ * thread gets a verdict per datagram instead of computing the HMAC itself; it re-reads the
+ * key file every second, as the main thread does. Counters and the stop flag are in shared
+ * memory (SHARED below).
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
@@ -18,6 +21,7 @@ import {
   setBatchReceiveBuffer,
   socketMemory,
 } from '../../shared/mmsg.js';
+import { KeyRing, UNCHECKED, verdictOf } from '../protocol/auth.js';
 import { type LinkReaderSetup, SHARED } from './link-reader.js';
 
 const setup = workerData as LinkReaderSetup;
@@ -42,13 +46,22 @@ try {
 }
 
 const batch = new DatagramBatch(setup.batch, setup.maxDatagramBytes + 1);
+const ring = setup.keyFile ? new KeyRing(setup.keyFile) : undefined;
+let keysCheckedAt = performance.now();
 let posted = 0;
 let errorLogged = false;
 try {
   while (Atomics.load(flags, 0) === 0) {
-    const control = receiveMessageOnPort(port)?.message as { type: 'resize'; bytes: number } | undefined;
+    const control = receiveMessageOnPort(port)?.message as
+      | { type: 'resize'; bytes: number }
+      | { type: 'reload' }
+      | undefined;
     if (control?.type === 'resize')
       port.postMessage({ type: 'resized', receiveBuffer: setBatchReceiveBuffer(fd, control.bytes) });
+    if (ring && (control?.type === 'reload' || performance.now() - keysCheckedAt > 1000)) {
+      keysCheckedAt = performance.now();
+      ring.reload();
+    }
     const n = batch.receive(fd, MSG_WAITFORONE);
     // Woken by close(): what the shut-down socket returns is not a datagram.
     if (Atomics.load(flags, 0) !== 0) break;
@@ -80,13 +93,20 @@ try {
     }
     stats[SHARED.queuePeak] = Math.max(stats[SHARED.queuePeak]!, waiting + total);
     const data = new Uint8Array(total);
+    const verdicts = new Uint8Array(n).fill(UNCHECKED);
     for (let i = 0, at = 0; i < n; i++) {
       const len = lengths[i]!;
-      data.set(batch.data.subarray(i * batch.slotBytes, i * batch.slotBytes + len), at);
+      const datagram = batch.data.subarray(i * batch.slotBytes, i * batch.slotBytes + len);
+      if (ring && len <= setup.maxDatagramBytes) verdicts[i] = verdictOf(ring, datagram);
+      data.set(datagram, at);
       at += len;
     }
     posted += total;
-    port.postMessage({ type: 'batch', data, lengths }, [data.buffer, lengths.buffer]);
+    port.postMessage({ type: 'batch', data, lengths, verdicts }, [
+      data.buffer,
+      lengths.buffer,
+      verdicts.buffer,
+    ]);
   }
 } finally {
   closeBatchSocket(fd);

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { keyedDir, signed } from '../../../test/support/diode/signed.js';
+import { UNCHECKED, verdictFailure } from '../protocol/auth.js';
+import { encodeFrame, FrameType, Importance } from '../protocol/frame.js';
 import { LinkReader } from './link-reader.js';
 
 /** Sends `count` datagrams of `bytes` to 127.0.0.1:`port` from another thread, as fast as it can. */
@@ -102,5 +106,54 @@ test('a port in use refuses the start with its reason', async () => {
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('with a key file the reader checks each tag: the main thread gets a verdict per datagram', async () => {
+  const k = keyedDir('tacmesh-reader-keys-');
+  const verdicts: number[] = [];
+  const r = new LinkReader({
+    keyFile: k.keyFile,
+    host: '127.0.0.1',
+    port: 0,
+    receiveBufferBytes: 1 << 20,
+    maxDatagramBytes: 1500,
+    queueBytes: 1 << 20,
+    onBatch: (_d, v) => verdicts.push(...v),
+  });
+  try {
+    await r.start();
+    const good = signed(k.ring, { linkSeq: 1 }, Buffer.from('payload'));
+    const flipped = Buffer.from(good);
+    flipped[34]! ^= 1;
+    const unsigned = encodeFrame(
+      {
+        type: FrameType.Data,
+        flags: 0,
+        importance: Importance.High,
+        copy: 0,
+        epoch: 1,
+        linkSeq: 2,
+        session: 1,
+        seq: 1,
+        block: 0,
+        keyId: 0,
+      },
+      Buffer.from('payload'),
+    );
+    const otherKey = Buffer.from(good);
+    otherKey.writeUInt16BE(7, 28);
+    const tx = createSocket('udp4');
+    for (const d of [good, flipped, unsigned, otherKey, Buffer.from('garbage')])
+      await new Promise((resolve) => tx.send(d, r.port!, '127.0.0.1', resolve));
+    tx.close();
+    while (verdicts.length < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      verdicts.map((v) => (v === UNCHECKED ? 'unchecked' : (verdictFailure(v) ?? 'passed'))),
+      ['passed', 'bad-tag', 'unauthenticated', 'unknown-key', 'unchecked'],
+    );
+  } finally {
+    r.close();
+    k.close();
   }
 });

@@ -3,7 +3,8 @@
  * (recvmmsg): the main thread — frame checks, FEC, files, TCP — can pause (a collection, a
  * decode, a slow disk) without the kernel's socket buffer overflowing, because the reader
  * keeps draining it into its queue meanwhile. Each batch reaches `onBatch` on the main thread,
- * in arrival order.
+ * in arrival order. With a key file the reader also checks each datagram's tag, off the main
+ * thread (a verdict per datagram comes with the batch).
  *
  * What the receiver loses itself is counted apart from what the link loses:
  *  - `kernelDrops`: datagrams the kernel dropped on the socket, its buffer full (SO_MEMINFO);
@@ -31,6 +32,8 @@ export const SHARED = {
 } as const;
 
 export interface LinkReaderSetup {
+  /** Tags are checked by the reader when given (the verdicts come with each batch). */
+  keyFile?: string;
   host: string;
   port: number;
   receiveBufferBytes: number;
@@ -78,7 +81,8 @@ export class LinkReader {
 
   constructor(
     private readonly options: Omit<LinkReaderSetup, 'shared' | 'batch'> & {
-      onBatch(datagrams: Buffer[]): void;
+      /** A batch in arrival order; `verdicts[i]`: datagram i's tag check (auth.ts verdictOf). */
+      onBatch(datagrams: Buffer[], verdicts: Uint8Array): void;
     },
   ) {}
 
@@ -92,7 +96,7 @@ export class LinkReader {
       worker.on('message', (m) => {
         switch (m.type) {
           case 'batch':
-            this.deliver(m.data, m.lengths);
+            this.deliver(m.data, m.lengths, m.verdicts);
             break;
           case 'ready':
             this.fd = m.fd;
@@ -137,6 +141,11 @@ export class LinkReader {
     };
   }
 
+  /** Has the reader re-read the key file now (SIGHUP; it does so every second anyway). */
+  reloadKeys(): void {
+    this.worker?.postMessage({ type: 'reload' });
+  }
+
   /** Stops the reader thread; it closes the socket as it ends. */
   close(): void {
     Atomics.store(this.flags, 0, 1);
@@ -144,7 +153,7 @@ export class LinkReader {
     this.worker?.unref();
   }
 
-  private deliver(data: Uint8Array, lengths: Uint32Array): void {
+  private deliver(data: Uint8Array, lengths: Uint32Array, verdicts: Uint8Array): void {
     const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const datagrams: Buffer[] = new Array(lengths.length);
     for (let i = 0, at = 0; i < lengths.length; i++) {
@@ -152,7 +161,7 @@ export class LinkReader {
       at += lengths[i]!;
     }
     try {
-      this.options.onBatch(datagrams);
+      this.options.onBatch(datagrams, verdicts);
     } finally {
       Atomics.add(this.consumed, 0, BigInt(data.byteLength));
     }

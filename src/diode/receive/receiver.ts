@@ -295,6 +295,7 @@ export class Receiver {
 
   /** Re-reads the key file (rotation); every second and on SIGHUP. */
   reloadKeys(): void {
+    this.collector.reloadKeys();
     const r = this.auth?.reload();
     if (r?.changed) log.info({ keys: this.auth?.ids() }, 'keys reloaded');
     if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
