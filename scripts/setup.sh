@@ -27,6 +27,7 @@ PACKAGES=(
   python3-minimal                              # /usr/bin/python3: the QoS tests' DSCP receiver and paced sender
   babeld                                       # the testbed's mesh routing
   iperf3                                       # test and testbed traffic
+  irtt                                         # the mesh benchmark's peer (bench/mesh)
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
   influxdb                                     # the paper's store: the tower's optional sink, its tests
   softflowd pmacct                             # the peers of bench/monitor

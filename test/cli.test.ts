@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.js';
@@ -35,4 +38,42 @@ test('an unknown command fails with a clear message', () => {
   const r = tacmesh('frobnicate');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /unknown command 'frobnicate'/);
+});
+
+test('tacmesh services and qos check name the file, the field and the problem before calling the tower', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tacmesh-cli-'));
+  /** Writes `text` to `name` in dir, runs tacmesh with it, expects exit 1 and each line of `problems`. */
+  const refuses = (name: string, text: string, args: string[], problems: string[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const r = tacmesh(...args, '-f', file);
+    assert.equal(r.status, 1, r.stderr);
+    for (const p of problems)
+      assert.ok(r.stderr.includes(`${file}: ${p}`), `"${file}: ${p}" in: ${r.stderr}`);
+  };
+  try {
+    refuses(
+      'services.yaml',
+      'services:\n  - name: c2\n    precedence: urgent\n    instances:\n      - { node: n1, address: 10.77.1.300, port: 80 }\n',
+      ['services', 'check'],
+      [
+        'services.0.precedence: Invalid option: expected one of "flash"|"immediate"|"priority"|"routine"',
+        'services.0.instances.0.address: each octet must be 0..255',
+      ],
+    );
+    refuses(
+      'qos.yaml',
+      'classes:\n  - { name: flash, priority: 0, guaranteedBps: 3000000, ceilingBps: 1000000, dscp: 46 }\nrules:\n  - { name: c2, class: flsh }\n',
+      ['qos', 'apply'],
+      ['class "flash": guaranteed 3 Mbit/s is above its ceiling 1 Mbit/s', 'rule "c2": unknown class "flsh"'],
+    );
+    refuses(
+      'qos2.yaml',
+      'classes:\n  - { name: flash, priority: 9, guaranteedBps: 0, dscp: 46 }\n',
+      ['qos', 'check'],
+      ['classes.0.priority: '],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { DashboardRig, login, openBrowser, POSITIONS, sleep, waitFor } from './support/dashboard-rig.js';
+import { Tool, toolPath } from './support/tools/index.js';
 
 /** The page's globals as page.evaluate callbacks see them (they run in Chromium, not here). */
 interface PageChart {
@@ -308,6 +309,71 @@ describe('dashboard: a real node, a real tower, Chromium', () => {
     assert.ok(codes.includes('200'));
     await sleep(1500);
     await shot('http');
+  });
+
+  test('the Services page: the graph of declared services coloured by health, a series with its breaches', async () => {
+    const { ca, cb } = rig.ip;
+    // Each service on a port of its own: the map test's load (with its 500s) still runs
+    // against cb and n2, and must not count as these services' traffic.
+    const c2 = new Tool(rig.spawnIn('cb', toolPath('http'), ['serve', '8080']));
+    const logistics = new Tool(rig.spawnIn('cb', toolPath('http'), ['serve', '8081']));
+    stops.push(
+      () => c2.child.kill(),
+      () => logistics.child.kill(),
+    );
+    await c2.line('ready');
+    await logistics.line('ready');
+    const put = await rig.api<{ services: string[] }>('services', {
+      method: 'PUT',
+      body: JSON.stringify([
+        { name: 'ops', instances: [{ node: 'node1', address: ca, port: 0 }] },
+        {
+          name: 'c2',
+          precedence: 'flash',
+          instances: [{ node: 'node1', address: cb, port: 8080 }],
+          objective: { targetP95Ms: 500, errorBudgetPct: 5 },
+        },
+        { name: 'logistics', instances: [{ node: 'node1', address: cb, port: 8081 }] },
+      ]),
+    });
+    assert.deepEqual(put.body.services, ['c2', 'logistics', 'ops']);
+    assert.deepEqual(await rig.get('ca', `${cb}:8080`, ['/s1', '/s2', '/status/503']), [200, 200, 503]);
+    assert.deepEqual(await rig.get('ca', `${cb}:8081`, ['/s3', '/s4']), [200, 200]);
+    await page.goto(`${rig.url}/#/services`);
+    await page.locator('#services-rows').waitFor();
+    // The roll-up into histograms takes whole 10 s periods once their responses are in.
+    const edges = await waitFor(
+      'both edges on the graph',
+      async () => {
+        const opt = await page.evaluate(
+          () =>
+            (
+              window.tacmeshCharts.services?.getOption() as
+                | { series: { links: { source: string; target: string; label: string }[] }[] }
+                | undefined
+            )?.series[0]?.links,
+        );
+        // all three of c2's requests rolled up (they may straddle two periods)
+        return opt?.length === 2 && opt.some((e) => e.target === 'c2' && / 33 % /.test(e.label))
+          ? opt
+          : undefined;
+      },
+      45_000,
+    );
+    assert.deepEqual(edges.map((e) => `${e.source}→${e.target}`).sort(), ['ops→c2', 'ops→logistics']);
+    assert.equal(
+      await page.locator('#services-rows tr[data-service="c2"]').getAttribute('data-health'),
+      'failing',
+    );
+    assert.equal(
+      await page.locator('#services-rows tr[data-service="logistics"]').getAttribute('data-health'),
+      'ok',
+    );
+    await page.locator('#services-rows tr[data-service="c2"]').click();
+    await page.locator('#service-breaches li.breach').first().waitFor({ timeout: 10_000 });
+    assert.match((await page.locator('#service-breaches').textContent()) ?? '', /errors 33\.33 % > 5 %/);
+    await sleep(1000);
+    await shot('services');
   });
 
   test("an operator's sampling change reaches the node, which reports applying it", async () => {

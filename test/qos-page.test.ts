@@ -54,6 +54,28 @@ test('QoS page: a bad policy shows its problem and changes nothing; a good one i
     assert.deepEqual(await page.locator('#qos-audit-table tbody tr td:nth-child(3)').allTextContents(), [
       'set',
     ]);
+    // the form: a class's rates, and a service's precedence (one the tower declares)
+    assert.equal(
+      rig.tower.services.setTower([{ name: 'radio-c2', precedence: 'routine', instances: [] }]),
+      undefined,
+    );
+    await page.reload();
+    await page.locator('#qos-form-class').selectOption('bulk');
+    await page.locator('#qos-form-guaranteed').fill('1.5');
+    await page.locator('#qos-form-rates').click();
+    await page.locator('#qos-form-outcome', { hasText: 'class bulk: v2' }).waitFor();
+    assert.deepEqual(
+      rig.tower.qos.policy.policy.classes.map((c) => [c.name, c.guaranteedBps]),
+      [
+        ['c2', 2_000_000],
+        ['bulk', 1_500_000],
+      ],
+    );
+    await page.locator('#qos-form-service').selectOption('radio-c2');
+    await page.locator('#qos-form-precedence').selectOption('flash');
+    await page.locator('#qos-form-set-precedence').click();
+    await page.locator('#qos-form-outcome', { hasText: 'service radio-c2: flash' }).waitFor();
+    assert.equal(rig.tower.services.get('radio-c2')?.qosClass, 'flash');
   } finally {
     await browser?.close();
     await rig.stop();

@@ -160,7 +160,7 @@ export type QosCountersEntry = StructValue<typeof qosCounters>;
 
 // ---- bpf/linkem.h (bpf/linkem.bpf.c) ----
 
-export const linkemConfig = cStruct('linkem_config', { loss_ppm: 'u32', _pad: 'u32' });
+export const linkemConfig = cStruct('linkem_config', { loss_ppm: 'u32', burst: 'u32' });
 export type LinkemConfig = StructValue<typeof linkemConfig>;
 
 export const linkemCounters = cStruct('linkem_counters', {
@@ -168,5 +168,6 @@ export const linkemCounters = cStruct('linkem_counters', {
   passed_bytes: 'u64',
   dropped_packets: 'u64',
   dropped_bytes: 'u64',
+  bursts: 'u64',
 });
 export type LinkemCounters = StructValue<typeof linkemCounters>;

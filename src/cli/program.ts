@@ -6,6 +6,8 @@ import { monitorCommand } from '../node/monitor/cli.js';
 import { pkiCommand } from '../pki/cli.js';
 import { demoCommand, testbedCommand } from '../testbed/cli.js';
 import { towerCommand } from '../tower/cli.js';
+import { qosCommand } from '../tower/qos/cli.js';
+import { servicesCommand } from '../tower/services/cli.js';
 
 export function buildProgram(): Command {
   return new Command('tacmesh')
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(nodeCommand())
     .addCommand(towerCommand())
+    .addCommand(servicesCommand())
+    .addCommand(qosCommand())
     .addCommand(pkiCommand())
     .addCommand(monitorCommand())
     .addCommand(testbedCommand())

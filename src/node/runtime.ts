@@ -16,7 +16,9 @@ import { bridgeName } from './agent/desired.js';
 import { IpfixExporter, teeSink } from './export/ipfix.js';
 import { SeqAllocator } from './export/seq.js';
 import { type HelloInfo, TowerLink, type TowerLinkOptions } from './export/tower-client.js';
-import { MeshStage } from './mesh/stage.js';
+import { addressOf } from './export/uplink.js';
+import { NeighbourRelay } from './mesh/relay.js';
+import { type MeshLink, MeshStage } from './mesh/stage.js';
 import { type NodeSnapshot, nodeMetrics } from './metrics.js';
 import { Monitor, type MonitorSink, resolveInterfaces } from './monitor/monitor.js';
 import { QosStage } from './qos/stage.js';
@@ -27,7 +29,7 @@ export interface NodeRuntimeOptions {
   interfaces: string[];
   netns?: string;
   stateDir: string;
-  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'onQosPolicy' | 'spool'>;
+  tower: Omit<TowerLinkOptions, 'node' | 'hello' | 'onMonitorConfig' | 'onQosPolicy' | 'spool' | 'relays'>;
   /** Most bytes the on-disk spool of unacknowledged records may hold (default 256 MiB). */
   spoolMaxBytes?: number;
   hello: HelloInfo;
@@ -47,7 +49,7 @@ export interface NodeRuntimeOptions {
 
 const STATUS_EVERY_MS = 5000;
 
-/** What a node config tells the tower of the node: its subnets (slices, radio link addresses), switches and position. */
+/** What a node config tells the tower of the node: its subnets (slices, radio link addresses), switches, position and services. */
 export function helloOf(config: NodeConfig): HelloInfo {
   const slices = config.slices.map((s) => ({
     name: s.name,
@@ -57,10 +59,24 @@ export function helloOf(config: NodeConfig): HelloInfo {
   // The node's own addresses on its radio links: probes and routing between neighbours are
   // then traffic between nodes at the tower, not traffic to the outside.
   const links = config.uplinks.flatMap((u) => (u.mesh && u.address ? [`${u.address.split('/')[0]}/32`] : []));
+  const services = config.slices.flatMap((s) =>
+    s.members.flatMap((m) =>
+      m.services.map((d) => ({
+        name: d.name,
+        precedence: d.precedence,
+        slice: s.name,
+        member: m.name,
+        address: m.address.split('/')[0] as string,
+        port: d.port,
+        protocol: d.protocol,
+      })),
+    ),
+  );
   return {
     subnets: [...slices.flatMap((s) => s.subnets), ...links],
     slices,
     position: config.position ?? null,
+    services,
   };
 }
 
@@ -69,6 +85,7 @@ export class NodeRuntime {
   private agent: Agent | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private mesh: MeshStage | undefined;
+  private neighbourRelay: NeighbourRelay | undefined;
   private appliedVersion = 0;
   private qos: QosStage | undefined;
   private metrics: ReturnType<typeof nodeMetrics> | undefined;
@@ -86,9 +103,20 @@ export class NodeRuntime {
     const bpf = options.bpf ?? options.agent?.config.bpf;
     // The serial lives with the seqs: in the node's persistent state directory.
     this.bpf = bpf && { ...bpf, serialFile: join(options.stateDir, SERIAL_FILE) };
+    const relay = options.agent?.config.mesh.relay;
+    const neighbours = radioLinks(options.agent?.config).map((l) => l.mesh.neighbour);
     this.link = new TowerLink(
       {
         ...options.tower,
+        ...(relay?.enabled && neighbours.length
+          ? {
+              relays: {
+                port: relay.port,
+                ackTimeoutMs: relay.ackTimeoutMs,
+                neighbours: () => this.mesh?.neighbours() ?? neighbours,
+              },
+            }
+          : {}),
         node: this.name,
         hello: () => options.hello,
         onMonitorConfig: (c) => this.applyMonitorConfig(c),
@@ -215,20 +243,12 @@ export class NodeRuntime {
     });
   }
 
-  /** The mesh stage on the config's radio links (uplinks with `mesh`), reporting through the tower link. */
+  /**
+   * The mesh stage on the config's radio links (uplinks with `mesh`), reporting through the
+   * tower link; with mesh.relay on, the relay this node offers its neighbours.
+   */
   private async startMesh(config: NodeConfig): Promise<void> {
-    const links = config.uplinks.flatMap((u) =>
-      u.mesh
-        ? [
-            {
-              iface: u.interface,
-              address: u.address?.split('/')[0] ?? '',
-              rateMbit: u.rateMbit,
-              mesh: u.mesh,
-            },
-          ]
-        : [],
-    );
+    const links = radioLinks(config);
     if (!links.length) return;
     if (config.netns) {
       // Its sockets would live in this process's namespace, not the node's.
@@ -239,14 +259,30 @@ export class NodeRuntime {
       return;
     }
     this.mesh = new MeshStage(config.mesh, links, {
-      links: (reports) => this.link.linkReports(reports),
+      links: (reports, now) => this.link.linkReports(reports, now),
       routes: (report) => this.link.routeReport(report),
     });
     await this.mesh.start();
+    if (config.mesh.relay.enabled) {
+      const { mgmtAddr, mgmtIface } = this.options.tower;
+      let localAddress = mgmtAddr;
+      try {
+        localAddress ??= mgmtIface ? addressOf(mgmtIface) : undefined;
+      } catch (err) {
+        log.warn({ err }, 'relay for neighbours: no management address');
+      }
+      this.neighbourRelay = new NeighbourRelay(links, {
+        port: config.mesh.relay.port,
+        tower: this.options.tower.tower,
+        ...(localAddress ? { localAddress } : {}),
+      });
+      await this.neighbourRelay.start();
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.statusTimer);
+    await this.neighbourRelay?.close();
     await this.mesh?.stop();
     await this.qos?.stop();
     this.metrics?.close();
@@ -255,4 +291,13 @@ export class NodeRuntime {
     await this.link.stop();
     this.ipfix?.stop();
   }
+}
+
+/** The config's radio links: uplinks with `mesh`. */
+function radioLinks(config: NodeConfig | undefined): MeshLink[] {
+  return (config?.uplinks ?? []).flatMap((u) =>
+    u.mesh
+      ? [{ iface: u.interface, address: u.address?.split('/')[0] ?? '', rateMbit: u.rateMbit, mesh: u.mesh }]
+      : [],
+  );
 }

@@ -34,5 +34,6 @@ export type { QosPolicy, QosPolicy__Output } from './gen/tacmesh/v1/QosPolicy.js
 export type { QosRule } from './gen/tacmesh/v1/QosRule.js';
 export type { RecordBatch, RecordBatch__Output } from './gen/tacmesh/v1/RecordBatch.js';
 export type { RouteReport } from './gen/tacmesh/v1/RouteReport.js';
+export type { ServiceDeclaration__Output } from './gen/tacmesh/v1/ServiceDeclaration.js';
 export type { TowerClient, TowerHandlers } from './gen/tacmesh/v1/Tower.js';
 export type { TowerMessage, TowerMessage__Output } from './gen/tacmesh/v1/TowerMessage.js';

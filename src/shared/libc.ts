@@ -25,6 +25,15 @@ export const libc = {
   ) => bigint,
   munmap: c.func('int munmap(void *addr, size_t len)') as (addr: bigint, len: number) => number,
   setns: c.func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number,
+  clockGettime: c.func('int clock_gettime(int clock, void *ts)') as (clock: number, ts: Buffer) => number,
+  sendto: c.func('long sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)') as (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+    addr: Buffer,
+    alen: number,
+  ) => number,
   ifNameToIndex: c.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   pageSize: (c.func('long sysconf(int name)') as (name: number) => number)(30 /* _SC_PAGESIZE */),
   vsnprintf: c.func('int vsnprintf(void *buf, size_t n, void *fmt, void *ap)') as (

@@ -35,6 +35,7 @@ export const PROGRAMS = {
   '/usr/bin/python3': 'python3-minimal',
   babeld: 'babeld',
   iperf3: 'iperf3',
+  irtt: 'irtt',
   'udp-sender': 'udpcast',
   'udp-receiver': 'udpcast',
   influxd: 'influxdb',

@@ -2,11 +2,13 @@
  * The socket options Node does not expose, set through libc on the socket's descriptor:
  * a receive buffer beyond net.core.rmem_max (SO_RCVBUFFORCE, root only), an abortive close
  * (SO_LINGER 0: a crash resets the destination connection instead of ending it cleanly),
- * TCP_INFO for the RTT and window of a session, and the DSCP of what a UDP socket sends.
+ * TCP_INFO for the RTT and window of a session, the DSCP of what a UDP socket sends, and
+ * the kernel's receive time of the last datagram a UDP socket delivered (SIOCGSTAMPNS).
  */
 import type { Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { Socket as TcpSocket } from 'node:net';
+import koffi from 'koffi';
 import { loadLibrary } from './libc.js';
 
 const SOL_SOCKET = 1;
@@ -16,11 +18,15 @@ const IPPROTO_TCP = 6;
 const IPPROTO_IP = 0;
 const IP_TOS = 1;
 const TCP_INFO = 11;
+/** struct timespec of the last datagram read (x86-64 and arm64: two 64-bit longs). */
+const SIOCGSTAMPNS = 0x8907;
+const ENOENT = 2;
 
 let lib:
   | {
       setsockopt: (fd: number, level: number, name: number, val: Buffer, len: number) => number;
       getsockopt: (fd: number, level: number, name: number, val: Buffer, len: Buffer) => number;
+      ioctl: (fd: number, req: number, type: string, arg: Buffer) => number;
     }
   | undefined;
 
@@ -30,6 +36,7 @@ function libc() {
     lib = {
       setsockopt: c.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)'),
       getsockopt: c.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
+      ioctl: c.func('int ioctl(int fd, unsigned long req, ...)'),
     };
   }
   return lib;
@@ -125,4 +132,29 @@ export function setDscp(socket: UdpSocket, dscp: number): boolean {
   const val = Buffer.alloc(4);
   val.writeInt32LE((dscp & 0x3f) << 2);
   return libc().setsockopt(fd, IPPROTO_IP, IP_TOS, val, 4) === 0;
+}
+
+/**
+ * Asks the kernel to stamp what `socket` receives: the first SIOCGSTAMPNS turns stamping on
+ * (and finds nothing yet). Without SO_TIMESTAMPNS, so each read records its datagram's
+ * stamp on the socket for `receivedAtNs`, rather than in control messages libuv drops.
+ */
+export function stampReceives(socket: UdpSocket): boolean {
+  const fd = fdOf(socket);
+  if (fd === undefined) return false;
+  const ts = Buffer.alloc(16);
+  return libc().ioctl(fd, SIOCGSTAMPNS, 'void *', ts) === 0 || koffi.errno() === ENOENT;
+}
+
+/**
+ * When the kernel received the datagram `socket` delivered last, in Unix nanoseconds
+ * (CLOCK_REALTIME); undefined when it has no stamp. Called in the 'message' handler, which
+ * Node runs before it reads the next datagram.
+ */
+export function receivedAtNs(socket: UdpSocket): bigint | undefined {
+  const fd = fdOf(socket);
+  if (fd === undefined) return undefined;
+  const ts = Buffer.alloc(16);
+  if (libc().ioctl(fd, SIOCGSTAMPNS, 'void *', ts) !== 0) return undefined;
+  return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
 }

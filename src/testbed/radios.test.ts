@@ -26,6 +26,7 @@ test("every link end's radio reports the neighbour across it, with the link's ra
       (l) => ({ rateMbit: l === second ? 4 : 20, lossPct: 0.1, cut: linkKey(l) === linkKey(first) }),
       20,
       macs,
+      5000,
     );
     for (const n of plan.nodes) {
       const file = JSON.parse(readFileSync(radioFile(dir, n.name), 'utf8')) as RadioFile;
@@ -41,6 +42,7 @@ test("every link end's radio reports the neighbour across it, with the link's ra
         assert.equal(mesh.neighbour, (peerIsB ? l.addrB : l.addrA).split('/')[0]);
         assert.equal(r?.up, l !== first);
         assert.equal(r?.rateMbit, l === second ? 4 : 20);
+        assert.equal(r?.latencyUs, 5000, "the delay the air adds, as the radio's latency");
       });
       assert.equal(new Set(file.links.map((l) => l.port)).size, file.links.length, 'a port per radio');
     }

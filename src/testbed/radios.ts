@@ -51,6 +51,8 @@ export function writeRadios(
   settings: (l: LinkPlan) => LinkSetting,
   maxRateMbit: number,
   macs: Record<string, string>,
+  /** The delay the link's air adds each way (DLEP's Latency is one-way). */
+  latencyUs: number,
 ): void {
   for (const n of plan.nodes) {
     const file: RadioFile = {
@@ -63,7 +65,7 @@ export function writeRadios(
           neighbour: { mac: macs[`${e.peer}/${e.peerIface}`] ?? '', addresses: [host(e.peerAddr)] },
           rateMbit: s.rateMbit,
           maxRateMbit,
-          latencyUs: 0, // the testbed emulates no delay
+          latencyUs,
           up: !s.cut,
         };
       }),

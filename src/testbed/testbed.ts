@@ -14,21 +14,25 @@ import { createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { objectPath } from '../bpf/index.js';
 import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from '../netlab/lab.js';
 import { LinkEmulator } from '../netlab/linkem.js';
+import { describeProof } from '../netlab/one-way-proof.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
+import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
 import { type Program, requirePrograms } from '../shared/programs.js';
 import { createToken } from '../tower/api/tokens.js';
+import { FORWARDER } from './air.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
+import { type HqState, hqUp, towerForward } from './hq.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
 import { type LinkSetting, linkKey, RADIO_TOOL, radioFile, uplinkMesh, writeRadios } from './radios.js';
 
@@ -40,7 +44,8 @@ const TOWER_API_PORT = 8443;
 /** Each node's Prometheus endpoint, on its namespace's loopback. */
 export const NODE_METRICS_PORT = 9108;
 /** What `up` runs: checked before it makes anything. */
-const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld'];
+const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld', '/usr/bin/python3'];
+const HQ_PROGRAMS: Program[] = ['nfcapd', 'nfdump', 'ping'];
 
 export interface TestbedState {
   prefix: string;
@@ -54,10 +59,14 @@ export interface TestbedState {
   caCert: string;
   /** Links cut by `testbed link cut`, as "a-b". */
   cut: string[];
+  /** Nodes whose management link `testbed mgmt cut` cut. */
+  mgmtCut: string[];
   /** Links changed by `testbed link set`, as "a-b": their rate and loss now. */
   set: Record<string, { rateMbit: number; lossPct: number }>;
   /** MAC address of every radio link end, by "node/iface" (what each radio reports). */
   macs: Record<string, string>;
+  /** Headquarters behind the diode (hq.ts), when enabled. */
+  hq?: HqState;
   startedAt: number;
 }
 
@@ -67,13 +76,11 @@ const ns = (s: { prefix: string }, name: string) => `${s.prefix}-${name}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function readState(): TestbedState | undefined {
-  if (!existsSync(STATE_FILE)) return undefined;
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState;
+  return readStateFile<TestbedState>(STATE_FILE);
 }
 
 function writeState(state: TestbedState): void {
-  mkdirSync(dirname(STATE_FILE), { recursive: true });
-  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+  writeStateFile(STATE_FILE, state);
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -84,9 +91,10 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** GET on the tower's API through the host relay, trusting only the testbed's CA. */
-export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
+/** GET (or PUT `body`) on the tower's API through the host relay, trusting only the testbed's CA. */
+export function towerApi<T>(state: TestbedState, path: string, body?: unknown): Promise<T> {
   const url = new URL(`/api/v1/${path}`, state.apiUrl);
+  const json = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -95,7 +103,11 @@ export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
         path: url.pathname + url.search,
         ca: readFileSync(state.caCert),
         servername: 'localhost',
-        headers: { authorization: `Bearer ${state.token}` },
+        method: json === undefined ? 'GET' : 'PUT',
+        headers: {
+          authorization: `Bearer ${state.token}`,
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         timeout: 5000,
       },
       (res) => {
@@ -112,7 +124,7 @@ export function towerApi<T>(state: TestbedState, path: string): Promise<T> {
     );
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error(`tower API ${path}: no answer in 5 s`)));
-    req.end();
+    req.end(json);
   });
 }
 
@@ -181,7 +193,11 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
     tower: { address: `${plan.towerMgmt}:${CONTROL_PORT}`, name: 'tower', pki: join(dir, 'pki', node.name) },
     position: node.position,
-    mesh: { routes: { babel: { path: babelSocket(dir, node.name) } } },
+    mesh: {
+      routes: { babel: { path: babelSocket(dir, node.name) } },
+      // Telemetry through a neighbour when `testbed mgmt cut` takes the management link away.
+      relay: { enabled: true },
+    },
     watch: ['mesh-*', ...(node.name === plan.external.gatewayNode ? ['ext0'] : [])],
   };
 }
@@ -262,7 +278,9 @@ export async function testbedUp(
     );
     await makeCredentials(setup);
     const r: Run = { ...setup, ...(await makeNetwork(setup)) };
+    const hq = config.hq.enabled ? await startHeadquarters(r) : undefined;
     await startTower(r);
+    if (hq) await headquartersReady(r, hq);
     await startNodes(r);
     await startRouting(r);
     await startTraffic(r);
@@ -286,6 +304,8 @@ export async function testbedUp(
 async function preflight(config: TestbedConfig): Promise<void> {
   requireRoot();
   requirePrograms(TESTBED_PROGRAMS, 'the testbed');
+  if (config.hq.enabled)
+    requirePrograms(HQ_PROGRAMS, "the testbed's headquarters behind the diode (hq.enabled)");
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -313,6 +333,7 @@ function newState(config: TestbedConfig, plan: TestbedPlan): TestbedState {
     token: '',
     caCert: join(dir, 'pki', 'ca.crt'),
     cut: [],
+    mgmtCut: [],
     set: {},
     macs: {},
     startedAt: Date.now(),
@@ -350,7 +371,7 @@ async function makeCredentials({ dir, plan, state, progress }: Setup): Promise<v
   state.token = createToken(join(dir, 'tokens.yaml'), 'operator', 'operator');
 }
 
-async function makeNetwork({ lab, plan, state, progress }: Setup): Promise<Namespaces> {
+async function makeNetwork({ lab, plan, state, logs, config, progress }: Setup): Promise<Namespaces> {
   progress('namespaces: tower, external network, nodes; management network and radio links');
   const tower = await lab.netns('tower');
   const ext = await lab.netns('ext');
@@ -374,10 +395,23 @@ async function makeNetwork({ lab, plan, state, progress }: Setup): Promise<Names
   );
   await lab.ip(ext, 'addr', 'add', `${plan.external.serverAddr}/24`, 'dev', 'lo');
   await lab.ip(ext, 'route', 'add', '10.77.0.0/16', 'via', plan.external.linkNodeAddr.split('/')[0] ?? '');
+  // Each radio link through its air (air.ts): a namespace of its own between the two ends,
+  // whose forwarder adds the radio's delay, and where `link set --rate` puts a FIFO (TBF).
   for (const l of plan.links) {
-    await lab.veth(
-      { netns: nodes.get(l.a) ?? '', name: l.ifA },
-      { netns: nodes.get(l.b) ?? '', name: l.ifB },
+    const air = await lab.netns(airName(l), { ipv6: false });
+    for (const [node, iface] of [
+      [l.a, l.ifA],
+      [l.b, l.ifB],
+    ] as const) {
+      await lab.veth({ netns: nodes.get(node) ?? '', name: iface }, { netns: air, name: `to-${node}` });
+      await lab.ip(air, 'link', 'set', `to-${node}`, 'promisc', 'on');
+    }
+    state.pids[airName(l)] = startDetached(
+      airName(l),
+      air,
+      '/usr/bin/python3',
+      ['-c', FORWARDER, `to-${l.a}`, `to-${l.b}`, String(config.link.delayMs)],
+      logs,
     );
     state.macs[`${l.a}/${l.ifA}`] = await lab.macOf(nodes.get(l.a) ?? '', l.ifA);
     state.macs[`${l.b}/${l.ifB}`] = await lab.macOf(nodes.get(l.b) ?? '', l.ifB);
@@ -401,7 +435,7 @@ async function startTower(r: Run): Promise<void> {
       places: [
         {
           cidr: plan.external.subnet,
-          label: 'external network (HQ)',
+          label: 'external network',
           lat: config.center.lat + 0.35,
           lon: config.center.lon - 0.3,
         },
@@ -417,6 +451,7 @@ async function startTower(r: Run): Promise<void> {
       store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
       tokens: join(dir, 'tokens.yaml'),
       site: join(dir, 'site.yaml'),
+      ...(config.hq.enabled ? { forward: towerForward(plan) } : {}),
     }),
   );
   state.pids.tower = startDetached(
@@ -438,6 +473,34 @@ async function startTower(r: Run): Promise<void> {
     why: () => logTail(logs, 'tower'),
     check: stillRunning(r),
   });
+}
+
+/** HQ's network and processes (hq.ts), before the tower: its first records find the diode up. */
+async function startHeadquarters(r: Run): ReturnType<typeof hqUp> {
+  const hq = await hqUp(r.lab, r.state, r.tower, BIN);
+  writeState(r.state);
+  r.progress(
+    `headquarters: the tower's flow records as IPFIX through a one-way link (${r.config.hq.rateMbit} Mbit/s, ${r.config.hq.lossPct} % loss) to nfcapd in ${hq.flowsDir}`,
+  );
+  return hq;
+}
+
+/** The one-way proof (it ran while the tower started), and the diode sender up. */
+async function headquartersReady(r: Run, hq: Awaited<ReturnType<typeof hqUp>>): Promise<void> {
+  r.state.hq = { proof: await hq.proof, dir: hq.dir, flowsDir: hq.flowsDir };
+  for (const line of describeProof(r.state.hq.proof).split('\n')) r.progress(`  headquarters: ${line}`);
+  if (!r.state.hq.proof.oneWay) throw new Error('the link to headquarters is not one-way');
+  const sendStats = join(hq.dir, 'send-stats.json');
+  await waitFor(
+    'the diode sender to headquarters',
+    30_000,
+    async () => (existsSync(sendStats) ? true : undefined),
+    {
+      why: () => logTail(r.logs, 'hq-diode-send'),
+      check: stillRunning(r),
+    },
+  );
+  writeState(r.state);
 }
 
 async function startNodes(r: Run): Promise<void> {
@@ -585,6 +648,11 @@ export async function testbedDown(progress: Progress, given?: TestbedState, keep
   if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });
 }
 
+/** The namespace a radio link runs through (`<prefix>-air-<a>-<b>`). */
+function airName(l: LinkPlan): string {
+  return `air-${l.a}-${l.b}`;
+}
+
 function findLink(state: TestbedState, a: string, b: string): LinkPlan {
   const link = state.plan.links.find((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a));
   if (!link) {
@@ -611,6 +679,29 @@ export function testbedLink(action: 'cut' | 'restore', a: string, b: string): Li
   return link;
 }
 
+/**
+ * Cuts a node's management link to the tower (nothing passes either way: linkem at 100 %
+ * on the node's mg0 and on the tower's end) or restores it. With the mesh relay on, the
+ * node's telemetry then reaches the tower through a neighbour.
+ */
+export function testbedMgmt(action: 'cut' | 'restore', node: string): void {
+  requireRoot();
+  const state = readState();
+  if (!state) throw new Error('no testbed is up: `tacmesh testbed up` first');
+  if (!state.plan.nodes.some((n) => n.name === node))
+    throw new Error(`no node ${node}; nodes: ${state.plan.nodes.map((n) => n.name).join(', ')}`);
+  const loss = action === 'cut' ? 1 : 0;
+  for (const [netns, iface] of [
+    [ns(state, node), 'mg0'],
+    [ns(state, 'tower'), `mg-${node}`],
+  ] as const) {
+    LinkEmulator.attach(iface, { netns, direction: 'ingress', loss, mode: 'tc' }).release();
+  }
+  state.mgmtCut = (state.mgmtCut ?? []).filter((n) => n !== node);
+  if (action === 'cut') state.mgmtCut.push(node);
+  writeState(state);
+}
+
 /** The rate and loss of a link now (configured, or as `link set` left it) and whether it is cut. */
 function linkSetting(state: TestbedState, l: LinkPlan): LinkSetting {
   const set = state.set[linkKey(l)];
@@ -622,13 +713,20 @@ function linkSetting(state: TestbedState, l: LinkPlan): LinkSetting {
 }
 
 function updateRadios(state: TestbedState): void {
-  writeRadios(state.dir, state.plan, (l) => linkSetting(state, l), state.config.link.rateMbit, state.macs);
+  writeRadios(
+    state.dir,
+    state.plan,
+    (l) => linkSetting(state, l),
+    state.config.link.rateMbit,
+    state.macs,
+    state.config.link.delayMs * 1000,
+  );
 }
 
 /**
  * Degrades (or restores) a radio link live: loss by linkem on both ends, a rate below the
- * configured one by a policer on both ends' ingress (the radio carries no more), and the
- * radios report the new rate over DLEP.
+ * configured one by a FIFO at that rate (TBF) on each direction in the link's air namespace
+ * (the radio carries no more), and the radios report the new rate over DLEP.
  */
 export async function testbedLinkSet(
   a: string,
@@ -648,27 +746,17 @@ export async function testbedLinkSet(
       `rate must be above 0 and at most the link's ${state.config.link.rateMbit} Mbit/s, not ${next.rateMbit}`,
     );
   if (!now.cut) setLinkLoss(state, link, next.lossPct / 100);
-  for (const [node, iface] of [
-    [link.a, link.ifA],
-    [link.b, link.ifB],
-  ] as const) {
-    const tc = (...args: string[]) => run('tc', ['-n', ns(state, node), ...args]);
-    await tc('filter', 'del', 'dev', iface, 'ingress', 'prio', '1').catch(() => undefined);
+  const air = ns(state, airName(link));
+  for (const end of [`to-${link.a}`, `to-${link.b}`]) {
     if (next.rateMbit < state.config.link.rateMbit) {
-      const burst = Math.max(16 * 1024, Math.round((next.rateMbit * 1e6) / 8 / 100)); // 10 ms
-      await tc(
-        ...['filter', 'add', 'dev', iface, 'ingress', 'prio', '1', 'matchall'],
-        ...[
-          'action',
-          'police',
-          'rate',
-          `${next.rateMbit}mbit`,
-          'burst',
-          String(burst),
-          'conform-exceed',
-          'drop',
-        ],
-      );
+      // ~100 ms of queue at the rate, as a radio's FIFO; a burst of 10 ms (at least 16 KiB).
+      const burst = Math.max(16 * 1024, Math.round((next.rateMbit * 1e6) / 8 / 100));
+      await run('tc', [
+        ...['-n', air, 'qdisc', 'replace', 'dev', end, 'root', 'tbf'],
+        ...['rate', `${next.rateMbit}mbit`, 'burst', String(burst), 'latency', '100ms'],
+      ]);
+    } else {
+      await run('tc', ['-n', air, 'qdisc', 'del', 'dev', end, 'root']).catch(() => undefined);
     }
   }
   state.set[linkKey(link)] = next;
@@ -680,7 +768,7 @@ export async function testbedLinkSet(
 export interface TestbedStatus {
   state: TestbedState;
   processes: { name: string; pid: number; alive: boolean }[];
-  nodes: { name: string; connected: boolean; lastSeen: number }[] | { error: string };
+  nodes: { name: string; connected: boolean; via: string | null; lastSeen: number }[] | { error: string };
 }
 
 export async function testbedStatus(): Promise<TestbedStatus | undefined> {

@@ -5,6 +5,8 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:7443 or [::]:7443');
 
+import { HealthThresholdsSpec, ServiceSetSpec } from './services/model.js';
+
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR prefix like 10.77.1.0/24');
 
 const limitsSchema = z
@@ -51,6 +53,23 @@ export const towerConfigSchema = z
     site: z.string().optional(),
     influx: z.object({ url: z.string().url(), database: z.string().default('tacmesh') }).optional(),
     /**
+     * The tower's flow records, one way to headquarters (docs/diode.md "Mesh telemetry to
+     * headquarters"): as IPFIX over UDP to `ipfix` (a diode sender's UDP service, or any
+     * collector), and the diode sender's metrics read for the link's health as it knows it.
+     */
+    forward: z
+      .object({
+        /** What the records go to, for the dashboard. */
+        label: z.string().min(1).default('headquarters'),
+        ipfix: z
+          .string()
+          .regex(/^udp:\/\/[^:/\s]+:\d{1,5}$/, 'must be udp://host:port, e.g. udp://10.77.97.2:4739'),
+        /** The diode sender's Prometheus metrics (its `metrics.listen`), e.g. http://10.77.97.2:9464/metrics. */
+        diodeMetrics: z.string().url().optional(),
+      })
+      .strict()
+      .optional(),
+    /**
      * Prometheus metrics (GET /metrics) on a listener of their own, unauthenticated: off
      * without this section, on loopback (127.0.0.1:9109) with `metrics: {}`.
      */
@@ -70,6 +89,10 @@ export const towerConfigSchema = z
         ]),
       )
       .optional(),
+    /** Services the tower declares (docs/services.md); nodes may declare more in their hellos. */
+    services: ServiceSetSpec.optional(),
+    /** Error % at which a service is degraded and failing (default: above 0 %, at 10 %). */
+    serviceHealth: HealthThresholdsSpec.optional(),
     /** What one node (or one API client) may cost the tower. */
     limits: limitsSchema.default(() => limitsSchema.parse({})),
   })

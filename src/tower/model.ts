@@ -90,6 +90,7 @@ export interface LinkRow {
   loadTxBps: number;
   loadRxBps: number;
   utilization: number;
+  rttMedianMs: number | null;
 }
 
 /** A node's routing table at one moment (docs/mesh.md): every route shares the report's seq. */
@@ -146,6 +147,19 @@ export interface FlowMinuteRow {
   packets: number;
   bytes: number;
   records: number;
+}
+
+/** One bucket of a latency histogram (table http_latency, docs/services.md). */
+export interface HttpLatencyRow {
+  periodMs: number;
+  node: string;
+  client: string;
+  server: string;
+  serverPort: number;
+  /** status // 100; 0: no response */
+  statusClass: number;
+  bucket: number;
+  n: number;
 }
 
 /** How far a roll-up has got: every minute before doneMs is rolled up. */

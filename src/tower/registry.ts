@@ -17,6 +17,8 @@ export interface NodeState {
   position: Position | null;
   software: string;
   connected: boolean;
+  /** The neighbour the node's stream comes through over the mesh (its name when known); null when direct. */
+  via: string | null;
   firstSeenMs: number;
   lastSeenMs: number;
   clockSkewMs: number;
@@ -69,6 +71,7 @@ export class Registry {
         position,
         software: row.software,
         connected: false,
+        via: null,
         firstSeenMs: row.firstSeenMs,
         lastSeenMs: row.lastSeenMs,
         clockSkewMs: 0,
@@ -97,13 +100,20 @@ export class Registry {
   }
 
   async hello(
-    hello: Pick<NodeState, 'name' | 'subnets' | 'slices' | 'position' | 'software' | 'clockSkewMs'>,
+    hello: Pick<NodeState, 'name' | 'subnets' | 'slices' | 'position' | 'software' | 'clockSkewMs' | 'via'>,
     push: MonitorPush,
   ): Promise<NodeState> {
     const now = Date.now();
     const prev = this.nodes.get(hello.name);
+    const via = hello.via && (this.places.endpoint(hello.via).node ?? hello.via);
+    if (via !== (prev?.via ?? null))
+      log.info(
+        { node: hello.name, via: via ?? 'direct' },
+        via ? 'node reached through a neighbour' : 'node reached directly',
+      );
     const state: NodeState = {
       ...hello,
+      via,
       connected: true,
       firstSeenMs: prev?.firstSeenMs ?? now,
       lastSeenMs: now,

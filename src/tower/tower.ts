@@ -1,7 +1,7 @@
 /**
  * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
- * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS). Maintenance
- * (roll-ups, retention) runs every minute.
+ * classify) → DuckDB store (and the InfluxDB sink, the one-way forward to headquarters) →
+ * query API (HTTPS). Maintenance (roll-ups, retention) runs every minute.
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
@@ -9,20 +9,26 @@ import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
 import { towerLog as log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
+import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
+import { DiodeLinkWatch } from './forward/diode-link.js';
+import { IpfixForward } from './forward/ipfix-forward.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
 import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
 import { QosService } from './qos/service.js';
 import { Registry } from './registry.js';
+import { DEFAULT_HEALTH } from './services/model.js';
+import { ServiceRegistry } from './services/registry.js';
 import { DuckStore } from './store/duckdb.js';
 import { InfluxSink } from './store/influx.js';
 
 const MAINTAIN_EVERY_MS = 60_000;
+const LATENCY_ROLL_UP_EVERY_MS = 5_000;
 
 /** tower.yaml `nodes`: each name, with the subnets it may register (null: any not another's). */
 function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, Cidr[] | null> {
@@ -47,6 +53,7 @@ function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, C
 
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
+  private latencyTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly store: DuckStore,
@@ -59,6 +66,8 @@ export class Tower {
     readonly live: LiveFeed,
     readonly metrics: TowerMetrics | undefined,
     readonly qos: QosService,
+    readonly services: ServiceRegistry,
+    readonly forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -95,7 +104,14 @@ export class Tower {
       await registry.load();
       const qos = new QosService(store);
       await qos.load();
-      const control = new ControlServer(registry, store, places, { allowedNodes, qos, limits, revoked });
+      const services = new ServiceRegistry(config.services ?? []);
+      const control = new ControlServer(registry, store, places, {
+        allowedNodes,
+        qos,
+        limits,
+        revoked,
+        services,
+      });
       let influx: InfluxSink | undefined;
       if (config.influx) {
         influx = new InfluxSink({ url: config.influx.url, database: config.influx.database });
@@ -105,6 +121,33 @@ export class Tower {
       }
       const live = new LiveFeed();
       control.onBatch((b) => live.add(b));
+      // The QoS loop's `auto` links work from the mesh reports.
+      control.onBatch((b) => {
+        if (b.links.length)
+          qos
+            .linkReports(b.node, b.links)
+            .catch((err: Error) => log.error({ err }, 'QoS: mesh reports not taken'));
+      });
+      let forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined;
+      if (config.forward) {
+        const [host, port] = config.forward.ipfix.slice('udp://'.length).split(':');
+        const ipfix = new IpfixForward({ host: host ?? '', port: Number(port) });
+        ipfix.start();
+        control.onBatch((b) => ipfix.batch(b));
+        const diode = config.forward.diodeMetrics
+          ? new DiodeLinkWatch(config.forward.diodeMetrics)
+          : undefined;
+        diode?.start();
+        forward = { ipfix, diode };
+      }
+      const forwardView = (): ForwardView | null =>
+        config.forward && forward
+          ? {
+              label: config.forward.label,
+              ipfix: { collector: config.forward.ipfix, ...forward.ipfix.counters },
+              diode: forward.diode?.view() ?? null,
+            }
+          : null;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -120,6 +163,8 @@ export class Tower {
         }),
         live,
         qos,
+        services: { registry: services, thresholds: config.serviceHealth ?? DEFAULT_HEALTH },
+        forward: forwardView,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
         limits,
       });
@@ -133,10 +178,26 @@ export class Tower {
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
       const api = await startApi(app, splitHostPort(config.api.listen), tls);
-      const tower = new Tower(store, registry, places, control, api, controlPort, influx, live, metrics, qos);
+      const tower = new Tower(
+        store,
+        registry,
+        places,
+        control,
+        api,
+        controlPort,
+        influx,
+        live,
+        metrics,
+        qos,
+        services,
+        forward,
+      );
       tower.maintainTimer = setInterval(() => {
         store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
+      tower.latencyTimer = setInterval(() => {
+        store.rollUpLatency().catch((err: Error) => log.error({ err }, 'latency roll-up failed'));
+      }, LATENCY_ROLL_UP_EVERY_MS);
       log.info(
         {
           control: `${config.control.listen} (port ${controlPort})`,
@@ -154,11 +215,14 @@ export class Tower {
 
   async stop(): Promise<void> {
     clearInterval(this.maintainTimer);
+    clearInterval(this.latencyTimer);
     this.control.forceClose();
     this.live.close();
     this.metrics?.close();
     await this.api.close();
     await this.influx?.stop();
+    this.forward?.ipfix.stop();
+    this.forward?.diode?.stop();
     this.store.close();
   }
 }

@@ -91,6 +91,7 @@ export function fullBatch(node: string, firstSeq: number, timeMs: number): Inges
         loadTxBps: 1000,
         loadRxBps: 2000,
         utilization: 0.0001,
+        rttMedianMs: 2.4,
       },
     ],
     routes: [

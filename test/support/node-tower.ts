@@ -126,17 +126,21 @@ export class NodeTowerLab {
     await run('ip', ['link', 'set', this.lab.ifname('mh'), state]);
   }
 
-  /** GET on the tower's API (HTTPS, our CA). */
-  async api(path: string): Promise<{ status: number; body: string }> {
+  /** A request to the tower's API (HTTPS, our CA); GET unless told. */
+  async api(
+    path: string,
+    init: { method?: string; body?: string } = {},
+  ): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         {
           host: '127.0.0.1',
           port: (this.tower as Tower).api.port,
           path: `/api/v1/${path}`,
+          method: init.method ?? 'GET',
           ca: readFileSync(`${this.dir}/pki/ca.crt`),
           servername: 'localhost',
-          headers: { authorization: `Bearer ${this.token}` },
+          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
         },
         (res) => {
           let body = '';
@@ -147,7 +151,7 @@ export class NodeTowerLab {
         },
       );
       req.on('error', reject);
-      req.end();
+      req.end(init.body);
     });
   }
 

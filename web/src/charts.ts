@@ -9,6 +9,8 @@ import {
   GeoComponent,
   GridComponent,
   LegendComponent,
+  MarkAreaComponent,
+  MarkLineComponent,
   TooltipComponent,
 } from 'echarts/components';
 import { type EChartsType, init, use } from 'echarts/core';
@@ -26,6 +28,8 @@ use([
   GeoComponent,
   GridComponent,
   LegendComponent,
+  MarkAreaComponent,
+  MarkLineComponent,
   TooltipComponent,
   CanvasRenderer,
 ]);
@@ -57,6 +61,14 @@ export const AXIS = {
   axisLabel: { color: MUTED, fontFamily: FONT, fontSize: 11 },
   splitLine: { lineStyle: { color: GRID } },
   nameTextStyle: { color: MUTED, fontFamily: FONT, fontSize: 11 },
+};
+
+const linkLabel = (p: { data: { label?: string } }) => p.data.label ?? '';
+
+/** A graph series' node names and edge labels (each link's `label` field). */
+export const GRAPH_LABELS = {
+  label: { show: true, color: TEXT, fontSize: 13 },
+  edgeLabel: { show: true, color: MUTED, fontSize: 11, formatter: linkLabel },
 };
 
 /** A chart in `el`, named for the test hook; disposed with dispose(name). */

@@ -36,3 +36,10 @@ export function fill(el: Element, ...children: (Child | Child[])[]): void {
 export function empty(title: string, detail: string): HTMLElement {
   return h('div', { class: 'empty' }, h('div', { class: 'empty-title' }, title), h('div', {}, detail));
 }
+
+/** A table of the dashboard's grid style with these column headers; rows go in `body`. */
+export function gridTable(bodyId: string, headers: string[]): { table: HTMLElement; body: HTMLElement } {
+  const body = h('tbody', { id: bodyId });
+  const head = h('thead', {}, h('tr', {}, ...headers.map((t) => h('th', {}, t))));
+  return { table: h('table', { class: 'grid' }, head, body), body };
+}

@@ -1,6 +1,6 @@
 /**
  * The dashboard's shell: login, the bar (pages, filter, time window, live status, user),
- * and the router (#/overview, #/map, #/mesh, #/http, #/nodes, #/qos). Each page is a module with mount()
+ * and the router (#/overview, #/map, #/mesh, #/services, #/http, #/nodes, #/qos). Each page is a module with mount()
  * returning its unmount; pages redraw on window/filter changes and on the live feed.
  */
 import './style.css';
@@ -15,6 +15,7 @@ import { mountMesh } from './pages/mesh.js';
 import { mountNodes } from './pages/nodes.js';
 import { mountOverview } from './pages/overview.js';
 import { mountQos } from './pages/qos.js';
+import { mountServices } from './pages/services.js';
 import { state, type WindowMode } from './state.js';
 import { LOCALITY_COLOR, LOCALITY_LABEL } from './theme.js';
 
@@ -28,6 +29,7 @@ const PAGES: { id: string; title: string; mount: Mount }[] = [
   { id: 'overview', title: 'Overview', mount: mountOverview },
   { id: 'map', title: 'Map', mount: mountMap },
   { id: 'mesh', title: 'Mesh', mount: mountMesh },
+  { id: 'services', title: 'Services', mount: mountServices },
   { id: 'http', title: 'HTTP', mount: mountHttp },
   { id: 'nodes', title: 'Nodes', mount: mountNodes },
   { id: 'qos', title: 'QoS', mount: mountQos },

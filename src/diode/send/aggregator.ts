@@ -177,14 +177,14 @@ export class Aggregator {
     this.timer.unref();
   }
 
-  /** Paces at `rateBitsPerSecond` from now on. */
-  setRate(rateBitsPerSecond: number): void {
-    this.pacer.setRate(rateBitsPerSecond, this.burstFor(rateBitsPerSecond).burstBytes);
-  }
-
   private burstFor(rateBitsPerSecond: number): { burstBytes?: number } {
     const ms = this.options.burstMs;
     return ms ? { burstBytes: Math.max(3200, (ms * rateBitsPerSecond) / 8000) } : {};
+  }
+
+  /** Paces at a new link rate from the next datagram on (`tacmesh diode send` re-reads it on SIGHUP). */
+  setRate(rateBitsPerSecond: number): void {
+    this.pacer.setRate(rateBitsPerSecond, this.burstFor(rateBitsPerSecond).burstBytes);
   }
 
   /** Fraction of the send buffer in use (our queue plus the socket's backlog). */

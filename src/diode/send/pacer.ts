@@ -81,7 +81,7 @@ export class Pacer {
   private continuing = false;
   private stopped = false;
   private readonly now: () => number;
-  private tokens: number;
+  private tokens = 0;
   private last: number;
   private timer: NodeJS.Timeout | undefined;
   /** Bytes (wire) waiting to be sent: the send buffer the copy policy looks at. */
@@ -98,13 +98,14 @@ export class Pacer {
     this.last = this.now();
   }
 
-  /** Paces at `rateBitsPerSecond` from now on (a calibration's steps). */
+  /** A new link rate, from the next datagram on (the sender's SIGHUP reload). */
   setRate(rateBitsPerSecond: number, burstBytes?: number): void {
     this.bytesPerMs = rateBitsPerSecond / 8 / 1000;
     this.burst =
       burstBytes ??
       Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
     this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   get pending(): number {

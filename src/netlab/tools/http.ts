@@ -1,6 +1,11 @@
 /**
  * HTTP traffic for namespaces (run by Lab.spawnNode or the testbed):
- *   http serve <port> [host]             answers /status/<code> with that code, anything else 200
+ *   http serve <port> [host]             answers /status/<code> with that code, anything else 200;
+ *                                        ?delay=<ms> answers that much later
+ *   http sample <base-url> <count> <rps> <delay-ms> <status>...
+ *                                        count requests, each a status drawn at random from
+ *                                        the list (the server's answer); prints the client's
+ *                                        own tally: {"sent","statuses":{code:n},"latenciesMs":[...]}
  *   http get <base-url> <path>...        one request per path, in order; prints {"statuses":[...]}
  *   http load <base-url> <rps> <path>... requests at a steady rate until killed
  *   http mix <rps> <url>...              the same over whole URLs (several servers), in turn
@@ -25,9 +30,10 @@ if (mode === 'serve') {
   const [port = '8080', host = '0.0.0.0'] = args;
   const server = createServer((req, res) => {
     const m = /^\/status\/(\d{3})/.exec(req.url ?? '');
+    const delay = Number(/[?&]delay=(\d{1,6})/.exec(req.url ?? '')?.[1] ?? 0);
     res.statusCode = m ? Number(m[1]) : 200;
     res.setHeader('content-type', 'text/plain');
-    res.end(`tacmesh test server: ${req.method} ${req.url}\n`);
+    setTimeout(() => res.end(`tacmesh test server: ${req.method} ${req.url}\n`), delay);
   });
   server.listen(Number(port), host, () => console.log('ready'));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
@@ -43,6 +49,24 @@ if (mode === 'serve') {
     const path = paths[i++ % paths.length] ?? '/';
     get(`${base}${path}`).catch(() => undefined); // the demo keeps going through link cuts
   }, 1000 / Number(rps));
+} else if (mode === 'sample') {
+  const [base = '', count = '10', rps = '10', delay = '0', ...codes] = args;
+  const statuses: Record<string, number> = {};
+  const latenciesMs: number[] = [];
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < Number(count); i++) {
+    const code = codes[Math.floor(Math.random() * codes.length)] ?? '200';
+    const t0 = performance.now();
+    pending.push(
+      get(`${base}/status/${code}?delay=${delay}`).then((status) => {
+        latenciesMs.push(performance.now() - t0);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 1000 / Number(rps)));
+  }
+  await Promise.all(pending);
+  console.log(JSON.stringify({ sent: Number(count), statuses, latenciesMs }));
 } else if (mode === 'mix') {
   const [rps = '5', ...urls] = args;
   let i = 0;
@@ -51,7 +75,7 @@ if (mode === 'serve') {
   }, 1000 / Number(rps));
 } else {
   console.error(
-    'usage: http serve <port> [host] | http get <base-url> <path>... | http load <base-url> <rps> <path>... | http mix <rps> <url>...',
+    'usage: http serve <port> [host] | http sample <base-url> <count> <rps> <delay-ms> <status>... | http get <base-url> <path>... | http load <base-url> <rps> <path>... | http mix <rps> <url>...',
   );
   process.exit(2);
 }

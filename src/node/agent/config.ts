@@ -49,6 +49,20 @@ const memberSchema = z
     /** Documentation only: both are network namespaces joined to the slice's switch. */
     kind: z.enum(['container', 'vm']).default('container'),
     address: cidr,
+    /** Services this member serves, reported to the tower in the hello (docs/services.md). */
+    services: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).max(64),
+            port: z.number().int().min(0).max(65535),
+            protocol: z.enum(['http', 'tcp', 'udp']).default('http'),
+            precedence: z.enum(['flash', 'immediate', 'priority', 'routine']).default('routine'),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([]),
   })
   .strict();
 

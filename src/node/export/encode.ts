@@ -85,6 +85,7 @@ export function encodeLink(r: LinkReport, seq: number, timeMs: number): WireLink
     probesAnswered: r.probe.answered,
     rttMinMs: rtt?.min ?? -1,
     rttMeanMs: rtt?.mean ?? -1,
+    rttMedianMs: rtt?.median ?? -1,
     rttP95Ms: rtt?.p95 ?? -1,
     jitterMs: r.probe.jitterMs ?? -1,
     lossForwardPct: r.probe.lossForwardPct,

@@ -105,12 +105,19 @@ test('a spool too small for the cut drops its oldest records, and the tower is t
   await sleep(15_000);
   const during = await metrics();
   await t.mgmtLink('up');
-  const restored = Date.now();
+  // Until the spool has drained (no record can be dropped after that), then a stats record
+  // made after it: that one carries the final count of lost records.
   await waitFor(
-    'records after the restore',
+    'the spool drained after the restore',
+    async () => ((await metrics())('spool_records') === 0 ? true : undefined),
+    60_000,
+  );
+  const drained = Date.now();
+  await waitFor(
+    'records after the drain',
     async () => {
       const [r] = await t.query<{ n: number }>(
-        `SELECT count(*)::DOUBLE AS n FROM monitor_stats WHERE node = 'node1' AND time_ms > ${restored + 1000}`,
+        `SELECT count(*)::DOUBLE AS n FROM monitor_stats WHERE node = 'node1' AND time_ms > ${drained + 1000}`,
       );
       return (r?.n ?? 0) > 0 ? true : undefined;
     },

@@ -5,6 +5,11 @@
  * there until the tower acknowledges it, so a lost link or a kill -9 of the node loses
  * nothing. After a reconnect everything unacknowledged is sent again from the spool, in
  * seq order, followed by the live batches. The tower recognises what it already stored by seq.
+ *
+ * With `relays` (node.yaml mesh.relay) the link also finds a way when the management path
+ * is gone: a batch unacknowledged for ackTimeoutMs ends the stream, and the next one goes
+ * through the first neighbour whose relay connects (tower-paths.ts); while it does, the
+ * direct path is tried every few seconds and taken back as soon as it connects.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,23 +23,26 @@ import {
   type QosPolicy__Output,
   type RecordBatch,
   SCHEMA_VERSION,
+  type ServiceDeclaration__Output,
   type TowerMessage__Output,
 } from '../../proto/index.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { nodeLog as log } from '../../shared/log.js';
-import { type Relay, startRelay } from '../../shared/relay.js';
 import type { RouteReport } from '../mesh/routes/watcher.js';
 import type { LinkReport } from '../mesh/stage.js';
 import type { FlowRecord, HttpEvent, MonitorStats } from '../monitor/records.js';
 import { encodeFlow, encodeHttp, encodeLink, encodeRoutes, encodeStats } from './encode.js';
 import type { SeqAllocator } from './seq.js';
 import { Spool, type SpoolOptions } from './spool.js';
+import { TowerPaths } from './tower-paths.js';
 import { addressOf } from './uplink.js';
 
 export interface HelloInfo {
   subnets: string[];
   slices: { name: string; subnets: string[]; bridge: string }[];
   position: { lat: number; lon: number } | null;
+  /** One per member and service it serves (node.yaml `slices[].members[].services`). */
+  services?: ServiceDeclaration__Output[];
 }
 
 export interface TowerLinkOptions {
@@ -53,11 +61,17 @@ export interface TowerLinkOptions {
   onQosPolicy?: (policy: QosPolicy__Output) => void;
   /** The on-disk spool of unacknowledged batches: its directory and bound. */
   spool: SpoolOptions & { dir: string };
+  /** Through a neighbour over the mesh when the direct path is gone: their relays' port, the neighbours best first. */
+  relays?: { port: number; neighbours: () => string[]; ackTimeoutMs: number };
 }
 
 const BACKOFF_MIN_MS = 250;
 const MAX_HELD = 1000;
 const BACKOFF_MAX_MS = 10_000;
+/** How long one path may take to connect, and how often a node on a neighbour's relay tries the direct path. */
+const CONNECT_TIMEOUT_MS = 1000;
+const DIRECT_RETRY_MS = 2000;
+const WATCH_MS = 500;
 
 export class TowerLink {
   readonly spool: Spool;
@@ -72,7 +86,17 @@ export class TowerLink {
   private pending: Pending = emptyPending();
   private call: grpc.ClientDuplexStream<NodeMessage, TowerMessage__Output> | undefined;
   private client: GrpcTowerClient | undefined;
-  private relay: Relay | undefined;
+  private paths: TowerPaths | undefined;
+  private target = '';
+  private credentials: grpc.ChannelCredentials | undefined;
+  /** The neighbour the current stream goes through (null: direct). */
+  private streamVia: string | null = null;
+  private streamStartedMs = 0;
+  /** Batches written on this stream and not acknowledged yet, oldest first. */
+  private inFlight: { lastSeq: number; sentMs: number }[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastDirectTryMs = 0;
+  private tryingDirect = false;
   private welcomed = false;
   private stopped = false;
   private backoff = BACKOFF_MIN_MS;
@@ -87,6 +111,8 @@ export class TowerLink {
     recordsResent: 0,
     recordsLost: 0,
     messagesDropped: 0,
+    /** Streams that went through a neighbour's relay. */
+    viaNeighbour: 0,
     lastRefusal: '',
   };
 
@@ -129,27 +155,46 @@ export class TowerLink {
     return this.welcomed;
   }
 
+  /** The neighbour the tower is reached through now; null when direct (or not connected). */
+  get via(): string | null {
+    return this.welcomed ? this.streamVia : null;
+  }
+
   get unacknowledged(): number {
     return this.spool.records;
   }
 
   async start(): Promise<void> {
-    let target = this.options.tower;
+    const { relays } = this.options;
     const local =
       this.options.mgmtAddr ?? (this.options.mgmtIface ? addressOf(this.options.mgmtIface) : undefined);
-    if (local) {
-      this.relay = await startRelay(this.options.tower, { localAddress: local });
-      target = this.relay.address;
-      log.info({ tower: this.options.tower, from: local }, 'control plane bound to the management address');
+    this.target = this.options.tower;
+    if (local || relays) {
+      this.paths = new TowerPaths({
+        tower: this.options.tower,
+        ...(local ? { localAddress: local } : {}),
+        ...(relays ? { relays: { port: relays.port, neighbours: relays.neighbours } } : {}),
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      });
+      this.target = await this.paths.start();
+      if (local)
+        log.info({ tower: this.options.tower, from: local }, 'control plane bound to the management address');
     }
     const { tls } = this.options;
-    const credentials = grpc.credentials.createSsl(
+    this.credentials = grpc.credentials.createSsl(
       readFileSync(tls.caCert),
       readFileSync(tls.key),
       readFileSync(tls.cert),
     );
+    this.newClient();
+    if (relays) this.watchTimer = setInterval(() => this.watch(relays.ackTimeoutMs), WATCH_MS);
+    void this.connect();
+  }
+
+  private newClient(): void {
     const towerName = this.options.towerName ?? 'tower';
-    this.client = new proto.tacmesh.v1.Tower(target, credentials, {
+    this.client?.close();
+    this.client = new proto.tacmesh.v1.Tower(this.target, this.credentials as grpc.ChannelCredentials, {
       'grpc.ssl_target_name_override': towerName,
       'grpc.default_authority': towerName,
       'grpc.keepalive_time_ms': 10_000,
@@ -157,15 +202,31 @@ export class TowerLink {
       'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
       'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
     }) as unknown as GrpcTowerClient;
-    this.connect();
   }
 
-  private connect(): void {
+  private async connect(): Promise<void> {
     if (this.stopped || !this.client) return;
     this.welcomed = false;
     this.waitingDrain = false;
-    const call = this.client.Connect();
+    let via: string | null = null;
+    if (this.options.relays && this.paths) {
+      // A path is chosen by connecting over it; a fresh channel, as the last one may still
+      // hold a connection over the path that was lost.
+      const route = await this.paths.choose();
+      if (this.stopped) return;
+      if (!route) {
+        this.scheduleReconnect('no path to the tower');
+        return;
+      }
+      via = route.via;
+      if (via) this.counters.viaNeighbour++;
+      this.newClient();
+    }
+    const call = (this.client as GrpcTowerClient).Connect();
     this.call = call;
+    this.streamVia = via;
+    this.streamStartedMs = Date.now();
+    this.inFlight = [];
     const h = this.options.hello();
     call.write({
       hello: {
@@ -173,10 +234,12 @@ export class TowerLink {
         node: this.options.node,
         subnets: h.subnets,
         slices: h.slices,
+        services: h.services ?? [],
         position: h.position ?? { lat: 0, lon: 0 },
         software: 'tacmesh 0.1.0',
         clockMs: Date.now(),
         lastSeq: this.seq.last,
+        via: via ?? '',
       },
     });
     call.on('data', (msg: TowerMessage__Output) => this.onMessage(msg));
@@ -184,16 +247,57 @@ export class TowerLink {
       if (this.call !== call) return;
       this.call = undefined;
       this.welcomed = false;
-      if (this.stopped) return;
-      log.info(
-        { ...(typeof why === 'string' ? { reason: why } : { err: why }), retryInMs: this.backoff },
-        'tower link down; reconnecting',
-      );
-      this.reconnectTimer = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+      this.scheduleReconnect(why);
     };
     call.on('error', (err: Error) => retry(err));
     call.on('end', () => retry('stream ended'));
+  }
+
+  private scheduleReconnect(why: string | Error): void {
+    if (this.stopped) return;
+    log.info(
+      { ...(typeof why === 'string' ? { reason: why } : { err: why }), retryInMs: this.backoff },
+      'tower link down; reconnecting',
+    );
+    this.reconnectTimer = setTimeout(() => void this.connect(), this.backoff);
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+  }
+
+  /** Ends the stream and opens another at once (over the path `connect` finds). */
+  private abandon(why: string): void {
+    const call = this.call;
+    if (!call) return;
+    this.call = undefined;
+    this.welcomed = false;
+    log.warn({ reason: why, via: this.streamVia ?? 'direct' }, 'tower path given up');
+    call.cancel();
+    clearTimeout(this.reconnectTimer);
+    this.backoff = BACKOFF_MIN_MS;
+    void this.connect();
+  }
+
+  /** With relays: a path that stopped answering is given up; on a relay, the direct path is retried. */
+  private watch(ackTimeoutMs: number): void {
+    if (!this.call) return;
+    const now = Date.now();
+    if (!this.welcomed) {
+      if (now - this.streamStartedMs > ackTimeoutMs) this.abandon(`no welcome in ${ackTimeoutMs} ms`);
+      return;
+    }
+    const oldest = this.inFlight[0];
+    if (oldest && now - oldest.sentMs > ackTimeoutMs) {
+      this.abandon(`no acknowledgement in ${ackTimeoutMs} ms`);
+      return;
+    }
+    if (this.streamVia && this.paths && !this.tryingDirect && now - this.lastDirectTryMs >= DIRECT_RETRY_MS) {
+      this.lastDirectTryMs = now;
+      this.tryingDirect = true;
+      const paths = this.paths;
+      void paths.directBack().then((back) => {
+        this.tryingDirect = false;
+        if (back && this.streamVia) this.abandon('the direct path is back');
+      });
+    }
   }
 
   private onMessage(msg: TowerMessage__Output): void {
@@ -204,7 +308,10 @@ export class TowerLink {
       // whose state was lost or restored from an old copy would otherwise be dropped as resends).
       this.seq.skipTo(Number(msg.welcome.storedSeq) + 1);
       this.counters.connects++;
-      log.info({ tower: this.options.tower, spooled: this.spool.records }, 'tower link up');
+      log.info(
+        { tower: this.options.tower, via: this.streamVia ?? 'direct', spooled: this.spool.records },
+        'tower link up',
+      );
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
       if (msg.welcome.qosPolicy) this.options.onQosPolicy?.(msg.welcome.qosPolicy);
       for (const m of this.held.splice(0)) this.call?.write(m);
@@ -213,7 +320,9 @@ export class TowerLink {
       this.resending = this.spool.lastSeq;
       this.pump();
     } else if (msg.ack) {
-      this.spool.ack(Number(msg.ack.lastSeq));
+      const acked = Number(msg.ack.lastSeq);
+      while ((this.inFlight[0]?.lastSeq ?? Number.POSITIVE_INFINITY) <= acked) this.inFlight.shift();
+      this.spool.ack(acked);
       this.counters.batchesAcked++;
     } else if (msg.monitorConfig) {
       this.options.onMonitorConfig(msg.monitorConfig);
@@ -280,9 +389,11 @@ export class TowerLink {
     this.cutBatch();
   }
 
-  /** The mesh stage's link reports: they go with the next batch. */
-  linkReports(reports: LinkReport[], timeMs = Date.now()): void {
+  /** The mesh stage's link reports: they go with the next batch, or — `now` — in one of their own at once. */
+  linkReports(reports: LinkReport[], now = false): void {
+    const timeMs = Date.now();
     for (const report of reports) this.pending.links.push({ report, timeMs });
+    if (now) this.cutBatch();
   }
 
   /** The mesh stage's route report: it goes with the next batch. */
@@ -322,6 +433,7 @@ export class TowerLink {
       const batch = this.spool.next(this.sentTo);
       if (!batch) return;
       this.sentTo = Number(batch.lastSeq);
+      this.inFlight.push({ lastSeq: this.sentTo, sentMs: Date.now() });
       if (this.sentTo <= this.resending)
         this.counters.recordsResent += this.sentTo - Number(batch.firstSeq) + 1;
       if (!call.write({ batch })) {
@@ -339,11 +451,12 @@ export class TowerLink {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.watchTimer);
     this.spool.close();
     this.call?.end();
     this.call?.cancel();
     this.client?.close();
-    await this.relay?.close();
+    await this.paths?.close();
   }
 }
 /** What gathers between two batches. */

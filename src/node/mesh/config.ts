@@ -1,7 +1,8 @@
 /**
  * The mesh section of node.yaml: how the node probes its radio links, when it calls one
- * degraded, and where it reads its routes. Which uplinks are radio links, and who is at their other end, is said on each
- * uplink (`uplinks[].mesh`).
+ * degraded, where it reads its routes, and whether telemetry may go through a neighbour.
+ * Which uplinks are radio links, and who is at their other end, is said on each uplink
+ * (`uplinks[].mesh`).
  */
 import { z } from 'zod';
 import { ipv4Address } from '../../shared/config.js';
@@ -46,6 +47,20 @@ export const meshSchema = z
       .default({ lossPct: 5, rttMs: 500, capacityShare: 0.5 }),
     /** How often the node reports its links (ms), and reads the kernel's routes while no babeld answers. */
     intervalMs: z.number().int().min(200).max(60_000).default(1000),
+    /**
+     * Telemetry through a neighbour when the management path is gone: the node offers its
+     * neighbours a relay to its own tower address on its radio addresses, and falls back
+     * to theirs (docs/mesh.md). Off by default.
+     */
+    relay: z
+      .object({
+        enabled: z.boolean().default(false),
+        port: z.number().int().min(1).max(65535).default(7444),
+        /** A batch unacknowledged this long means the path to the tower is gone. */
+        ackTimeoutMs: z.number().int().min(500).max(60_000).default(3000),
+      })
+      .strict()
+      .default({ enabled: false, port: 7444, ackTimeoutMs: 3000 }),
     /** Where the node reads its routes: babeld's local control socket, else the kernel's table. */
     routes: z
       .object({

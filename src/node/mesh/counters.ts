@@ -17,7 +17,7 @@ export function readCounters(
   return out;
 }
 
-/** Bytes per second each way since the previous call, per interface. */
+/** Bits per second each way since the previous call, per interface. */
 export class RateMeter {
   private last = new Map<string, { rx: number; tx: number }>();
   private lastMs = 0;

@@ -2,7 +2,8 @@
  * The node's mesh stage, its part of the tactical service mesh: a STAMP reflector for its
  * neighbours, and for each radio link a STAMP session-sender, the radio's DLEP session when
  * it has one, and the interface's load. Every interval it reports each link — its state,
- * round-trip time, jitter, loss each way, capacity, load and utilization — and it reports the
+ * round-trip time, jitter, loss each way, capacity, load and utilization — and when a radio
+ * says a neighbour is gone, at once (`now`), not at the next interval; and it reports the
  * node's routes when a next hop changes (routes/).
  */
 import { nodeLog as log } from '../../shared/log.js';
@@ -59,6 +60,8 @@ class RadioLink {
   constructor(
     readonly link: MeshLink,
     sender: StampSender,
+    /** The radio reported a change that cannot wait for the next interval. */
+    private readonly onUrgent: () => void,
   ) {
     this.sender = sender;
   }
@@ -69,6 +72,7 @@ class RadioLink {
     if (!dlep || this.stopped) return;
     const router = new DlepRouter({ address: dlep.address, port: dlep.port });
     this.router = router;
+    router.on('destination-down', () => this.onUrgent());
     router.on('session-down', (why) => {
       log.warn({ iface: this.link.iface, why }, 'DLEP session down');
       this.scheduleRetry();
@@ -145,7 +149,8 @@ class RadioLink {
 
 /** Where the stage's reports go (the tower link). */
 export interface MeshSink {
-  links(reports: LinkReport[]): void;
+  /** `now`: out of turn, a radio said a neighbour is gone. */
+  links(reports: LinkReport[], now: boolean): void;
   routes(report: RouteReport): void;
 }
 
@@ -154,6 +159,8 @@ export class MeshStage {
   private readonly links: RadioLink[] = [];
   private readonly meter = new RateMeter();
   private timer: NodeJS.Timeout | undefined;
+  private urgent: NodeJS.Immediate | undefined;
+  private stopped = false;
   private routes: RouteWatcher | undefined;
   private latest: LinkReport[] = [];
 
@@ -162,6 +169,15 @@ export class MeshStage {
     private readonly radioLinks: MeshLink[],
     private readonly sink: MeshSink,
   ) {}
+
+  /** A report of every link out of turn (several radio events at once make one). */
+  private reportNow(): void {
+    if (this.stopped) return;
+    this.urgent ??= setImmediate(() => {
+      this.urgent = undefined;
+      this.sink.links(this.reports(), true);
+    });
+  }
 
   async start(): Promise<void> {
     this.reflector = await StampReflector.listen(this.config.probe.port);
@@ -176,13 +192,13 @@ export class MeshStage {
       // CS6 by default: network control, which QoS can keep from being squeezed out.
       if (!setDscp(sender.udp, this.config.probe.dscp))
         log.warn({ iface: link.iface }, 'mesh: cannot set the DSCP of the probes');
-      const radio = new RadioLink(link, sender);
+      const radio = new RadioLink(link, sender, () => this.reportNow());
       this.links.push(radio);
       sender.start();
       radio.connectRadio();
     }
     this.meter.sample();
-    this.timer = setInterval(() => this.sink.links(this.reports()), this.config.intervalMs);
+    this.timer = setInterval(() => this.sink.links(this.reports(), false), this.config.intervalMs);
     const { babel, refreshMs } = this.config.routes;
     this.routes = new RouteWatcher({
       ...(babel ? { babel } : {}),
@@ -194,7 +210,10 @@ export class MeshStage {
     await this.routes.start();
   }
 
-  /** Every radio link's report now; only the timer calls it, since each call restarts the load meter's interval. */
+  /**
+   * Every radio link's report now: the timer's, and one out of turn when a radio says a
+   * neighbour is gone (each call restarts the load meter's interval).
+   */
   private reports(): LinkReport[] {
     const load = this.meter.sample();
     this.latest = this.links.map((l) => l.report(this.config.degraded, load.get(l.link.iface)));
@@ -206,12 +225,20 @@ export class MeshStage {
     return this.latest;
   }
 
+  /** The neighbours' addresses, those whose link is up first, then degraded, then down. */
+  neighbours(): string[] {
+    const rank = { up: 0, degraded: 1, down: 2 } as const;
+    return [...this.links].sort((a, b) => rank[a.state] - rank[b.state]).map((l) => l.link.mesh.neighbour);
+  }
+
   get reflectorCounters() {
     return this.reflector?.counters;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    if (this.urgent) clearImmediate(this.urgent);
     this.routes?.stop();
     await Promise.all(this.links.map((l) => l.stop()));
     await this.reflector?.close();

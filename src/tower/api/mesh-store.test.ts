@@ -26,6 +26,7 @@ const link = (
   probesAnswered: 49,
   rttMinMs: 1,
   rttMeanMs: 2,
+  rttMedianMs: 1.8,
   rttP95Ms: 3,
   jitterMs: null,
   lossForwardPct: 2,

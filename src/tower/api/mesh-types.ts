@@ -14,7 +14,10 @@ export interface MeshLinkEnd {
   address: string;
   state: LinkStateName;
   why: string[];
+  /** The probes the window's statistics count (answered or timed out). */
+  probesSent: number;
   rttMeanMs: number | null;
+  rttMedianMs: number | null;
   rttP95Ms: number | null;
   jitterMs: number | null;
   /** Lost on the way from this end to the other, and back. */

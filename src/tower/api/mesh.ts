@@ -15,7 +15,7 @@ interface EndRow extends MeshLinkEnd {
 
 export async function meshEnds(db: DuckDBConnection, nowMs = Date.now()): Promise<EndRow[]> {
   const r = await db.runAndReadAll(
-    `SELECT node, iface, address, neighbour, state, why, rtt_mean_ms, rtt_p95_ms, jitter_ms,
+    `SELECT node, iface, address, neighbour, state, why, probes_sent, rtt_mean_ms, rtt_median_ms, rtt_p95_ms, jitter_ms,
             loss_forward_pct, loss_backward_pct, capacity_bps::DOUBLE AS cap, max_capacity_bps::DOUBLE AS maxcap,
             capacity_from, load_tx_bps::DOUBLE AS tx, load_rx_bps::DOUBLE AS rx, time_ms::DOUBLE AS t, since_ms::DOUBLE AS since
      FROM mesh_links WHERE time_ms >= $1
@@ -30,7 +30,9 @@ export async function meshEnds(db: DuckDBConnection, nowMs = Date.now()): Promis
     neighbour: String(row.neighbour),
     state: String(row.state) as LinkStateName,
     why: JSON.parse(String(row.why)) as string[],
+    probesSent: Number(row.probes_sent),
     rttMeanMs: num(row.rtt_mean_ms),
+    rttMedianMs: num(row.rtt_median_ms),
     rttP95Ms: num(row.rtt_p95_ms),
     jitterMs: num(row.jitter_ms),
     lossOutPct: Number(row.loss_forward_pct),

@@ -7,6 +7,8 @@ import type { AgentEventRow, MonitorSettings, NodeStatusReport, Position, Slice 
 export interface NodeInfo {
   name: string;
   connected: boolean;
+  /** The neighbour the node reaches the tower through over the mesh (its name when known); null when direct. */
+  via: string | null;
   subnets: string[];
   slices: Slice[];
   position: Position | null;

@@ -26,12 +26,23 @@ export interface QosNodeView {
   rates: QosRate[];
 }
 
+/** An `auto` link: the rate its classes are built at, and what its newest mesh report measured. */
+export interface AutoLinkView {
+  /** bit/s; null before its first mesh report */
+  rateBps: number | null;
+  capacityBps: number;
+  loadTxBps: number;
+  state: string;
+}
+
 /** GET /qos: the policy in force with each node's state. */
 export interface QosView {
   version: number;
   policy: QosPolicySpec;
   /** Ceilings the closed loop lowered, by "node/iface" and class, in bit/s. */
   limits: Record<string, Record<string, number>>;
+  /** Per `auto` link, by "node/iface". */
+  measured: Record<string, AutoLinkView>;
   nodes: Record<string, QosNodeView>;
 }
 

@@ -297,3 +297,32 @@ export async function endpointPairs(
     dstPlace: place(places.endpoint(String(r.dst))),
   }));
 }
+
+/**
+ * The seqs of one node's stored records made in the window, as runs of consecutive seqs,
+ * and how many rows hold them: what an operator checks after a cut or a path change — a
+ * gap is a record lost, more rows than seqs a record stored twice.
+ */
+export async function nodeSeqs(db: DuckDBConnection, node: string, w: Window) {
+  const mine = 'node = $1 AND time_ms >= $2 AND time_ms <= $3';
+  const sources = [
+    ...['flows', 'http', 'monitor_stats', 'mesh_links'].map(
+      (t) => `SELECT seq, 1 AS copies FROM ${t} WHERE ${mine}`,
+    ),
+    // A route report is a row per route, all with its seq: stored twice, each prefix twice.
+    `SELECT seq, count(*) // count(DISTINCT prefix) AS copies FROM mesh_routes WHERE ${mine} GROUP BY seq`,
+  ].join(' UNION ALL ');
+  const r = await db.runAndReadAll(
+    `WITH s AS (${sources}), d AS (SELECT seq, sum(copies) AS n FROM s GROUP BY seq),
+          g AS (SELECT seq, n, seq - row_number() OVER (ORDER BY seq) AS run FROM d)
+     SELECT min(seq)::DOUBLE AS lo, max(seq)::DOUBLE AS hi, sum(n)::DOUBLE AS rows FROM g GROUP BY run ORDER BY lo`,
+    [node, w.fromMs, w.toMs],
+  );
+  const runs = r.getRowObjectsJS().map((x) => ({ lo: Number(x.lo), hi: Number(x.hi), rows: Number(x.rows) }));
+  return {
+    node,
+    runs: runs.map((x) => [x.lo, x.hi]),
+    seqs: runs.reduce((n, x) => n + x.hi - x.lo + 1, 0),
+    rows: runs.reduce((n, x) => n + x.rows, 0),
+  };
+}

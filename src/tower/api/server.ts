@@ -20,7 +20,9 @@ import type { Locality } from '../model.js';
 import { qosApi } from '../qos/routes.js';
 import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
+import { type ServicesDeps, servicesApi } from '../services/routes.js';
 import type { DuckStore } from '../store/duckdb.js';
+import type { ForwardView } from './forward-types.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
 import { linkSeries, meshEvents } from './mesh-history.js';
@@ -32,6 +34,7 @@ import {
   endpointPairs,
   httpRequests,
   httpStatus,
+  nodeSeqs,
   pies,
   summary,
   throughput,
@@ -56,10 +59,14 @@ export interface ApiDeps {
   live?: LiveFeed;
   /** The QoS policy service (/api/v1/qos); without it the routes are absent. */
   qos?: QosService;
+  /** The service registry and health thresholds (/api/v1/services); without it the routes are absent. */
+  services?: Omit<ServicesDeps, 'db' | 'window'>;
   /** The built dashboard served at /; by default web/dist. */
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
   onRequest?: (path: string, status: number, ms: number) => void;
+  /** Where the records go one way (GET /api/v1/forward); null: nowhere. */
+  forward?: () => ForwardView | null;
   /** Longest query window (default 31 days) and failed tokens per address per minute (default 5). */
   limits?: { queryWindowDays: number; loginFailures: number };
 }
@@ -239,6 +246,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
         (n): NodeInfo => ({
           name: n.name,
           connected: n.connected,
+          via: n.via,
           subnets: n.subnets,
           slices: n.slices,
           position: n.position,
@@ -255,6 +263,12 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
       ),
     ),
   );
+
+  app.get('/api/v1/nodes/:name/seqs', async (c) => {
+    const name = c.req.param('name');
+    if (!deps.registry.nodes.has(name)) return c.json({ error: `no node named ${name}` }, 404);
+    return c.json(await nodeSeqs(db, name, win(c)));
+  });
 
   app.put('/api/v1/nodes/:name/monitoring', async (c) => {
     const user = c.get('user');
@@ -276,6 +290,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
   });
 
   if (deps.qos) app.route('/api/v1/qos', qosApi(deps.qos));
+  if (deps.services) app.route('/api/v1/services', servicesApi({ ...deps.services, db, window: win }));
 
   const nodeOf = (address: string) => deps.places.endpoint(address).node;
   app.get('/api/v1/mesh', async (c) => {
@@ -297,6 +312,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     };
     return c.json(view);
   });
+  app.get('/api/v1/forward', (c) => c.json(deps.forward?.() ?? null));
   app.get('/api/v1/mesh/links/:a/:b', async (c) => {
     const [a, b] = [nodeParam(c, 'a'), nodeParam(c, 'b')];
     const w = win(c);

@@ -4,6 +4,7 @@
  * so no node can have another's traffic stored under its name, nor make the tower index
  * an unbounded number of prefixes.
  */
+import { isIP } from 'node:net';
 import type { Hello__Output } from '../../proto/index.js';
 import type { Prefix } from '../ingest/locality.js';
 import { type Cidr, contains, firstOverlap, parseCidr } from '../ingest/prefix.js';
@@ -26,6 +27,8 @@ export interface CheckedHello {
   slices: { name: string; subnets: string[]; bridge: string }[];
   position: Position | null;
   software: string;
+  /** The neighbour's address the node comes through over the mesh; null when direct. */
+  via: string | null;
 }
 
 /** The hello as the registry takes it, or the reason it is refused. */
@@ -37,6 +40,8 @@ export function checkHello(h: Hello__Output, rules: HelloRules): CheckedHello | 
     };
   if (h.software.length > MAX_SOFTWARE)
     return { refused: `software is longer than ${MAX_SOFTWARE} characters` };
+  if (h.via && !isIP(h.via))
+    return { refused: `via "${h.via.slice(0, 60)}" is not the address of a neighbour` };
   for (const s of h.slices)
     if (s.name.length > MAX_NAME || s.bridge.length > MAX_NAME)
       return { refused: `a slice name or bridge is longer than ${MAX_NAME} characters` };
@@ -73,5 +78,6 @@ export function checkHello(h: Hello__Output, rules: HelloRules): CheckedHello | 
     slices: h.slices.map((s) => ({ name: s.name, subnets: s.subnets, bridge: s.bridge })),
     position,
     software: h.software,
+    via: h.via || null,
   };
 }

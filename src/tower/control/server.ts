@@ -29,6 +29,7 @@ import { type Cidr, overlap } from '../ingest/prefix.js';
 import type { IngestBatch, MonitorSettings } from '../model.js';
 import type { QosPush, QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
+import type { ServiceRegistry } from '../services/registry.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { checkHello } from './hello.js';
 import { Buckets } from './rate.js';
@@ -77,6 +78,8 @@ export interface ControlOptions {
   limits: ControlLimits;
   /** Revoked certificate serials. */
   revoked?: RevocationList;
+  /** The service registry the nodes' hellos declare services to. */
+  services?: ServiceRegistry;
 }
 
 /** Extra consumers of every stored batch (the InfluxDB sink, the live dashboard feed). */
@@ -126,6 +129,7 @@ export class ControlServer {
   private readonly allowedNodes: Map<string, Cidr[] | null> | null;
   private readonly limits: ControlLimits;
   private readonly revoked: RevocationList | undefined;
+  private readonly services: ServiceRegistry | undefined;
   /** Open TLS connections and their peer's certificate serial (to close on revocation). */
   private readonly sockets = new Map<TLSSocket, string>();
   private readonly streams = new Map<string, number>();
@@ -144,6 +148,7 @@ export class ControlServer {
     this.allowedNodes = options.allowedNodes ?? null;
     this.limits = options.limits;
     this.revoked = options.revoked;
+    this.services = options.services;
     this.messages = new Buckets(this.limits.messagesPerSecond, this.limits.messagesPerSecond * 10);
     const handlers: TowerHandlers = { Connect: (call) => void this.serve(call) };
     this.server.addService(proto.tacmesh.v1.Tower.service, handlers);
@@ -330,6 +335,7 @@ export class ControlServer {
           const state = await this.registry.hello({ name: h.node, ...checked, clockSkewMs: skew }, push);
           node = h.node;
           clearTimeout(helloTimer);
+          this.services?.setNode(node, h.services);
           const qosPolicy = this.qos?.connect(node, qosPush);
           log.info({ node, peer, subnets: h.subnets }, 'node connected');
           call.write({

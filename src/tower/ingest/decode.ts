@@ -176,6 +176,7 @@ export function decodeBatch(
       probesAnswered: Math.min(l.probesAnswered, l.probesSent),
       rttMinMs: millis(l.rttMinMs),
       rttMeanMs: millis(l.rttMeanMs),
+      rttMedianMs: millis(l.rttMedianMs),
       rttP95Ms: millis(l.rttP95Ms),
       jitterMs: millis(l.jitterMs),
       lossForwardPct: percent(l.lossForwardPct, 'forward loss'),

@@ -45,3 +45,33 @@ test('a congested link whose lower classes stay within their guarantee is left a
   for (let t = 0; t < 10_000; t += 1000)
     assert.equal(loop.step('n/e', sample(t, 9e6, 0.9e6), classes, auto), undefined);
 });
+
+test('an auto link: capacity falls, the lower classes are capped; it grows back, the caps are lifted', () => {
+  const loop = new ClosedLoop();
+  const radio = (t: number, capacityBps: number, bulk: number) => ({
+    timeMs: t,
+    rateBps: capacityBps,
+    linkBps: 0.5e6 + bulk,
+    classBps: new Map([
+      ['c2', 0.5e6],
+      ['bulk', bulk],
+    ]),
+  });
+  // 20 Mbit/s radio, 8.5 Mbit/s carried: 43 %, nothing to do
+  for (let t = 0; t < 5000; t += 1000)
+    assert.equal(loop.step('n1/mesh-n2', radio(t, 20e6, 8e6), classes, auto), undefined);
+  // the radio falls to 3 Mbit/s: the same load is 283 % of it; after the hold, bulk is capped
+  assert.equal(loop.step('n1/mesh-n2', radio(5000, 3e6, 8e6), classes, auto), undefined);
+  const lower = loop.step('n1/mesh-n2', radio(7000, 3e6, 8e6), classes, auto);
+  assert.equal(lower?.action, 'auto-lower');
+  assert.deepEqual(lower?.action === 'auto-lower' && [...lower.limits], [['bulk', 1e6]]);
+  assert.equal(loop.limits('n1/mesh-n4'), undefined, 'only the link that fell');
+  // bulk at its cap: a small recovery (to 4 Mbit/s) keeps the cap
+  for (let t = 8000; t < 14_000; t += 1000)
+    assert.equal(loop.step('n1/mesh-n2', radio(t, 4e6, 1e6), classes, auto), undefined);
+  // back at 20 Mbit/s: what congested 3 Mbit/s is under 60 % of it; lifted once that held
+  assert.equal(loop.step('n1/mesh-n2', radio(14_000, 20e6, 1e6), classes, auto), undefined);
+  const restore = loop.step('n1/mesh-n2', radio(16_000, 20e6, 1e6), classes, auto);
+  assert.equal(restore?.action, 'auto-restore');
+  assert.match(restore?.reason ?? '', /capacity is back at 20 Mbit\/s from 3 Mbit\/s/);
+});

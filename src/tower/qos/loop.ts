@@ -10,11 +10,17 @@
  * policy names) the traffic that reaches it is what the guarantees promise. Congestion ends
  * when the capped classes together send < clearAt of their caps for holdMs: their demand is
  * gone, and the caps are lifted. Two thresholds and a hold time: hysteresis, no flapping.
+ *
+ * On an `auto` link the rate is the capacity the mesh reports measure, and may move: the
+ * caps are also lifted once the capacity has grown so far that what congested the link
+ * when they were set would fill less than clearAt of it (a radio back from 3 to 20 Mbit/s).
  */
 import type { QosAutoSpec, QosClassSpec } from './model.js';
+import { mbit } from './validate.js';
 
 export interface LinkSample {
   timeMs: number;
+  /** the link's rate: the policy's, or for an `auto` link its measured capacity */
   rateBps: number;
   /** bits per second the link carried over the last interval */
   linkBps: number;
@@ -28,6 +34,8 @@ export type LoopDecision =
 
 interface LinkState {
   limited: Map<string, number> | undefined;
+  /** the link's rate when the caps were set */
+  limitedAtBps: number;
   /** since when the condition to act has held */
   since: number | undefined;
 }
@@ -49,7 +57,7 @@ export class ClosedLoop {
   step(link: string, s: LinkSample, classes: QosClassSpec[], auto: QosAutoSpec): LoopDecision | undefined {
     let st = this.links.get(link);
     if (!st) {
-      st = { limited: undefined, since: undefined };
+      st = { limited: undefined, limitedAtBps: 0, since: undefined };
       this.links.set(link, st);
     }
     if (classes.length === 0) return undefined;
@@ -73,6 +81,7 @@ export class ClosedLoop {
         lower.map((c) => [c.name, Math.max(c.guaranteedBps, Math.round(s.rateBps / 100))]),
       );
       st.limited = limits;
+      st.limitedAtBps = s.rateBps;
       st.since = undefined;
       return {
         action: 'auto-lower',
@@ -82,12 +91,17 @@ export class ClosedLoop {
     }
     const capped = [...st.limited].reduce((sum, [, v]) => sum + v, 0);
     const sending = [...st.limited.keys()].reduce((sum, c) => sum + (s.classBps.get(c) ?? 0), 0);
-    if (!hold(sending < auto.clearAt * capped)) return undefined;
+    const idle = sending < auto.clearAt * capped;
+    const grown = s.rateBps * auto.clearAt >= st.limitedAtBps;
+    if (!hold(idle || grown)) return undefined;
+    const was = st.limitedAtBps;
     st.limited = undefined;
     st.since = undefined;
     return {
       action: 'auto-restore',
-      reason: `link ${link}: the capped classes send ${pct(sending / capped)} of their caps (under ${pct(auto.clearAt)}) for ${auto.holdMs} ms: ceilings restored`,
+      reason: idle
+        ? `link ${link}: the capped classes send ${pct(sending / capped)} of their caps (under ${pct(auto.clearAt)}) for ${auto.holdMs} ms: ceilings restored`
+        : `link ${link}: its capacity is back at ${mbit(s.rateBps)} from ${mbit(was)} for ${auto.holdMs} ms: ceilings restored`,
     };
   }
 }

@@ -2,8 +2,9 @@
  * The operator's QoS policy, as the tower keeps it and the API takes it: service classes
  * (priority, guaranteed and maximum rate, the DSCP they mark), rules that map traffic to a
  * class (prefixes, protocol, ports, incoming DSCP, HTTP hosts as the monitor saw them;
- * optionally scoped to one node or one link), the links the classes are built on, and the
- * closed loop's settings. Rates are bits per second.
+ * optionally scoped to one node or one link), the links the classes are built on (at a
+ * typed rate, or `auto`: what the node's mesh reports measure), and the closed loop's
+ * settings. Rates are bits per second.
  */
 import { z } from 'zod';
 
@@ -59,7 +60,12 @@ export const QosLinkSpec = z
   .object({
     node: z.string().min(1),
     iface: z.string().min(1).max(15),
-    rateBps: rate.min(8000),
+    /**
+     * `auto`: a radio link the node measures (docs/mesh.md). The classes are built at the
+     * radio's maximum rate, and the closed loop works from the newest mesh report's
+     * capacity (DLEP's current data rate, else the uplink's configured rate) and load.
+     */
+    rateBps: z.union([rate.min(8000), z.literal('auto')]),
   })
   .strict();
 

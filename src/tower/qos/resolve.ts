@@ -2,7 +2,8 @@
  * One node's share of the policy, in wire form: its links (with the closed loop's lowered
  * ceilings), every class, and the rules in its scope, HTTP hosts replaced by the server
  * addresses the monitor saw for them. A rule whose hosts resolve to no address yet is left
- * out: with no destination it would match everything.
+ * out: with no destination it would match everything. An `auto` link gets the radio's
+ * maximum rate from its mesh reports, and is left out until the first one.
  */
 import type { QosPolicy } from '../../proto/index.js';
 import type { QosPolicySpec } from './model.js';
@@ -16,8 +17,13 @@ export function nodePolicy(
   node: string,
   limits: CeilingLimits,
   hostAddresses: (host: string) => string[],
+  autoRate: (node: string, iface: string) => number | undefined,
 ): QosPolicy {
-  const links = spec.links.filter((l) => l.node === node);
+  const links = spec.links.flatMap((l) => {
+    if (l.node !== node) return [];
+    const rateBps = l.rateBps === 'auto' ? autoRate(node, l.iface) : l.rateBps;
+    return rateBps ? [{ iface: l.iface, rateBps }] : [];
+  });
   const rules = spec.rules.flatMap((r) => {
     if (r.scope?.node && r.scope.node !== node) return [];
     const resolved = r.httpHosts.flatMap(hostAddresses);

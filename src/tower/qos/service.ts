@@ -2,17 +2,19 @@
  * The tower's QoS service: keeps the policy (restored from the audit log at start), validates
  * and audits every change, pushes each node its share at once and tracks what each node
  * reports — the version in force, a refusal and its reason, per-class counters turned into
- * rates — which also feed the closed loop when the policy's automatic mode is on.
+ * rates — which also feed the closed loop when the policy's automatic mode is on. For a
+ * link whose rate is `auto` the loop takes capacity and load from the node's newest mesh
+ * report of that link, and the classes are built at the radio's maximum rate.
  */
 import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
 import { towerLog as log } from '../../shared/log.js';
-import type { QosRate } from '../api/qos-types.js';
-import type { QosAuditRow } from '../model.js';
+import type { AutoLinkView, QosRate } from '../api/qos-types.js';
+import type { LinkRow, QosAuditRow } from '../model.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';
 import { EMPTY_POLICY, QosPolicySpec } from './model.js';
 import { type CeilingLimits, nodePolicy } from './resolve.js';
-import { validatePolicy } from './validate.js';
+import { mbit, validatePolicy } from './validate.js';
 
 export type QosPush = (policy: QosPolicy) => void;
 
@@ -25,6 +27,18 @@ export interface NodeQosState {
   rates: QosRate[];
   reportedMs: number;
 }
+
+/** What the newest mesh report of a radio link end says (bps), and when the tower had it. */
+export interface MeasuredLink {
+  capacityBps: number;
+  maxCapacityBps: number;
+  loadTxBps: number;
+  state: LinkRow['state'];
+  receivedMs: number;
+}
+
+/** A mesh report older than this (at the tower) is not acted on: the node stopped measuring. */
+const MEASURED_FRESH_MS = 5000;
 
 export interface SetResult {
   ok: boolean;
@@ -41,6 +55,11 @@ export class QosService {
   private readonly loop = new ClosedLoop();
   private readonly limits: CeilingLimits = new Map();
   private readonly waiters = new Set<() => void>();
+  /** The newest mesh report of each radio link end, by "node/iface". */
+  readonly measured = new Map<string, MeasuredLink>();
+  /** The rate each `auto` link's classes were last built at (the radio's maximum), by "node/iface". */
+  private readonly autoRates = new Map<string, number>();
+  private readonly autoRate = (node: string, iface: string) => this.autoRates.get(`${node}/${iface}`);
 
   /** HTTP host → server addresses the monitor saw requests go to (refreshed before each push). */
   private readonly hosts = new Map<string, string[]>();
@@ -72,11 +91,28 @@ export class QosService {
     await this.refreshHosts();
   }
 
-  get policy(): { version: number; policy: QosPolicySpec; limits: Record<string, Record<string, number>> } {
+  get policy(): {
+    version: number;
+    policy: QosPolicySpec;
+    limits: Record<string, Record<string, number>>;
+    measured: Record<string, AutoLinkView>;
+  } {
     const limits: Record<string, Record<string, number>> = {};
     for (const [node, ifaces] of this.limits)
       for (const [iface, classes] of ifaces) limits[`${node}/${iface}`] = Object.fromEntries(classes);
-    return { version: this.version, policy: this.spec, limits };
+    const measured: Record<string, AutoLinkView> = {};
+    for (const l of this.spec.links.filter((x) => x.rateBps === 'auto')) {
+      const key = `${l.node}/${l.iface}`;
+      const m = this.measured.get(key);
+      if (m)
+        measured[key] = {
+          rateBps: this.autoRates.get(key) ?? null,
+          capacityBps: m.capacityBps,
+          loadTxBps: m.loadTxBps,
+          state: m.state,
+        };
+    }
+    return { version: this.version, policy: this.spec, limits, measured };
   }
 
   /** A node's share of the policy in force (for its welcome). */
@@ -103,7 +139,7 @@ export class QosService {
   }
 
   private forNode(node: string): QosPolicy {
-    return nodePolicy(this.spec, this.version, node, this.limits, this.hostAddresses);
+    return nodePolicy(this.spec, this.version, node, this.limits, this.hostAddresses, this.autoRate);
   }
 
   /** An operator's policy: refused with the reasons (and audited), or stored, audited and pushed. */
@@ -117,6 +153,11 @@ export class QosService {
     const summary = describeChange(this.spec, v.policy);
     this.spec = v.policy;
     this.limits.clear();
+    // Auto links already measured are built at once, at the radio's maximum rate.
+    for (const l of this.spec.links.filter((x) => x.rateBps === 'auto')) {
+      const m = this.measured.get(`${l.node}/${l.iface}`);
+      if (m && m.maxCapacityBps > 0) this.autoRates.set(`${l.node}/${l.iface}`, m.maxCapacityBps);
+    }
     for (const link of this.spec.links) this.loop.forget(`${link.node}/${link.iface}`);
     this.version++;
     await this.audit(who, 'set', this.version, summary, this.spec);
@@ -188,20 +229,60 @@ export class QosService {
     if (this.spec.auto.enabled) await this.runLoop(node, c.timeMs, n.rates);
   }
 
+  /**
+   * A node's mesh reports (every stored batch): kept for the loop. The first report of an
+   * `auto` link, or one whose radio's maximum rate changed, rebuilds that link's classes.
+   */
+  async linkReports(node: string, rows: LinkRow[]): Promise<void> {
+    const now = Date.now();
+    for (const r of rows) {
+      const key = `${node}/${r.iface}`;
+      this.measured.set(key, {
+        capacityBps: r.capacityBps,
+        maxCapacityBps: r.maxCapacityBps,
+        loadTxBps: r.loadTxBps,
+        state: r.state,
+        receivedMs: now,
+      });
+      const auto = this.spec.links.some(
+        (l) => l.node === node && l.iface === r.iface && l.rateBps === 'auto',
+      );
+      if (!auto || r.maxCapacityBps <= 0 || this.autoRates.get(key) === r.maxCapacityBps) continue;
+      const was = this.autoRates.get(key);
+      this.autoRates.set(key, r.maxCapacityBps);
+      this.version++;
+      const summary = `link ${key}: rate auto, classes built at ${mbit(r.maxCapacityBps)} (the ${r.capacityFrom === 'dlep' ? "radio's maximum, DLEP" : "uplink's configured rate"})${was ? `, was ${mbit(was)}` : ''}`;
+      await this.audit('auto', 'auto-rate', this.version, summary, this.spec);
+      log.info({ node, iface: r.iface, version: this.version, summary }, 'QoS: an auto link measured');
+      this.pushAll();
+    }
+  }
+
+  /** The loop's view of a link now: the policy's rate and the node's HTB, or for `auto` its mesh report. */
+  private linkSample(
+    node: string,
+    link: QosPolicySpec['links'][number],
+    mine: NodeQosState['rates'],
+  ): { rateBps: number; linkBps: number } | undefined {
+    if (link.rateBps !== 'auto') {
+      const whole = mine.find((r) => r.class === '*');
+      return whole && { rateBps: link.rateBps, linkBps: whole.bps };
+    }
+    const m = this.measured.get(`${node}/${link.iface}`);
+    if (!m || Date.now() - m.receivedMs > MEASURED_FRESH_MS || m.state === 'down' || m.capacityBps <= 0)
+      return undefined;
+    return { rateBps: m.capacityBps, linkBps: m.loadTxBps };
+  }
+
   private async runLoop(node: string, timeMs: number, rates: NodeQosState['rates']): Promise<void> {
     for (const link of this.spec.links.filter((l) => l.node === node)) {
       const mine = rates.filter((r) => r.iface === link.iface);
-      const whole = mine.find((r) => r.class === '*');
-      if (!whole) continue;
+      const now = this.linkSample(node, link, mine);
+      if (!now) continue;
       const key = `${node}/${link.iface}`;
       const decision = this.loop.step(
         key,
-        {
-          timeMs,
-          rateBps: link.rateBps,
-          linkBps: whole.bps,
-          classBps: new Map(mine.map((r) => [r.class, r.bps])),
-        },
+        { timeMs, ...now, classBps: new Map(mine.map((r) => [r.class, r.bps])) },
         this.spec.classes,
         this.spec.auto,
       );

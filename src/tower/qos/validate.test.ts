@@ -51,6 +51,12 @@ test('each problem is named: unknown class, overlap, guarantees above the link, 
   assert.deepEqual(errorsOf({ classes, links: [{ node: 'n1', iface: 'eth0', rateBps: 3_000_000 }] }), [
     "link n1/eth0: the classes' guarantees add up to 4 Mbit/s, above the link's rate of 3 Mbit/s",
   ]);
+  // a measured link's rate is not known yet: nothing to hold the guarantees against
+  assert.deepEqual(errorsOf({ classes, links: [{ node: 'n1', iface: 'mesh-n2', rateBps: 'auto' }] }), []);
+  assert.match(
+    errorsOf({ classes, links: [{ node: 'n1', iface: 'mesh-n2', rateBps: 'measured' }] }).join(),
+    /^links\.0\.rateBps: /,
+  );
   assert.deepEqual(
     errorsOf({ classes, links, rules: [{ name: 'x', class: 'c2', srcPrefixes: ['10.77.1.300/24'] }] }),
     ['rule "x": "10.77.1.300/24" is not an address or prefix'],

@@ -54,8 +54,9 @@ export function validatePolicy(input: unknown): Validation {
       );
   }
   const guaranteed = policy.classes.reduce((s, c) => s + c.guaranteedBps, 0);
+  // An `auto` link's rate is known only from its mesh reports: the loop works within what they say.
   for (const l of policy.links) {
-    if (guaranteed > l.rateBps)
+    if (l.rateBps !== 'auto' && guaranteed > l.rateBps)
       errors.push(
         `link ${l.node}/${l.iface}: the classes' guarantees add up to ${mbit(guaranteed)}, above the link's rate of ${mbit(l.rateBps)}`,
       );

@@ -11,6 +11,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { AgentEventRow, IngestBatch, NodeRow, QosAuditRow } from '../model.js';
 import { maintain, openCatalog, type Retention } from './catalog.js';
 import { rowOf, type Table, toStored } from './columns.js';
+import { BATCH_LATENESS_MS, LATENCY_PERIOD_MS, RESPONSE_WAIT_MS, ROLL_UP_LATENCY } from './http-latency.js';
 import { RecordWriter } from './records.js';
 import type { SeqRanges } from './seq-ranges.js';
 import { AGENT_EVENTS, NODES, QOS_AUDIT } from './tables.js';
@@ -132,6 +133,33 @@ export class DuckStore {
 
   appendEvent(e: AgentEventRow): Promise<void> {
     return this.insert(AGENT_EVENTS, e);
+  }
+
+  /**
+   * Rolls the HTTP lines of whole periods whose responses and batches are all in (older than
+   * RESPONSE_WAIT_MS + BATCH_LATENESS_MS) into latency histograms, once each; returns the
+   * end of the rolled-up time.
+   */
+  rollUpLatency(nowMs = Date.now()): Promise<number> {
+    return this.exclusive(async () => {
+      const state = await this.writer.runAndReadAll(
+        `SELECT done_ms::DOUBLE AS d FROM rollup_state WHERE name = 'http_latency'`,
+      );
+      const done = Number(state.getRowObjectsJS()[0]?.d ?? 0);
+      const upTo =
+        Math.floor((nowMs - RESPONSE_WAIT_MS - BATCH_LATENESS_MS) / LATENCY_PERIOD_MS) * LATENCY_PERIOD_MS;
+      if (upTo <= done) return done;
+      await this.writer.run('BEGIN TRANSACTION');
+      try {
+        await this.writer.run(ROLL_UP_LATENCY, [done, upTo]);
+        await this.writer.run(`INSERT OR REPLACE INTO rollup_state VALUES ('http_latency', $1)`, [upTo]);
+        await this.writer.run('COMMIT');
+      } catch (err) {
+        await this.writer.run('ROLLBACK');
+        throw err;
+      }
+      return upTo;
+    });
   }
 
   /** Roll-ups and retention (catalog.ts). */

@@ -5,6 +5,8 @@
  * Schema versions (catalog.ts migrates a store up to SCHEMA_VERSION when it opens):
  *   1  the tables as the towers before versions created them (CREATE TABLE IF NOT EXISTS)
  *   2  monitor_stats.l7_sampled_out
+ *   3  http_latency
+ *   4  mesh_links.rtt_median_ms
  * A new column goes last in its table with `since` the next version; a new table gets
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
@@ -12,6 +14,7 @@
 import type {
   AgentEventRow,
   FlowMinuteRow,
+  HttpLatencyRow,
   MeshRouteRow,
   NodeRow,
   QosAuditRow,
@@ -121,6 +124,7 @@ export const MESH_LINKS = recordTable(
     loadTxBps: 'UBIGINT',
     loadRxBps: 'UBIGINT',
     utilization: 'DOUBLE',
+    rttMedianMs: { type: 'DOUBLE', nullable: true, since: 4 },
   },
 );
 
@@ -171,6 +175,26 @@ export const FLOWS_1M = table<FlowMinuteRow>(
     packets: 'UBIGINT',
     bytes: 'UBIGINT',
     records: 'UBIGINT',
+  },
+);
+
+/**
+ * Request → response latency of each client/server pair as each node saw it, per 10 s
+ * period: a row per status class (status // 100; 0: no response) and log bucket, rolled up
+ * from http (http-latency.ts, docs/services.md).
+ */
+export const HTTP_LATENCY = table<HttpLatencyRow>(
+  'http_latency',
+  { retention: 'rollup', since: 3 },
+  {
+    periodMs: { type: 'BIGINT', time: true },
+    node: 'VARCHAR',
+    client: 'VARCHAR',
+    server: 'VARCHAR',
+    serverPort: 'USMALLINT',
+    statusClass: 'UTINYINT',
+    bucket: 'UTINYINT',
+    n: 'UBIGINT',
   },
 );
 
@@ -231,6 +255,7 @@ export const QOS_AUDIT = table<QosAuditRow>(
 export const TABLES: Table<never>[] = [
   ...Object.values(RECORD_TABLES),
   FLOWS_1M,
+  HTTP_LATENCY,
   ROLLUP_STATE,
   NODES,
   AGENT_EVENTS,

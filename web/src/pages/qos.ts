@@ -9,6 +9,7 @@ import { api, type QosApplied, type QosAuditLog, type QosCheck, type QosView } f
 import { empty, fill, h } from '../dom.js';
 import type { PageContext } from '../main.js';
 import { refresher } from '../refresh.js';
+import { quickEdits } from './qos-form.js';
 
 const mbit = (bps: number) => (bps ? `${(bps / 1e6).toFixed(2)} Mbit/s` : '—');
 const PROTO: Record<number, string> = { 0: 'any', 1: 'icmp', 6: 'tcp', 17: 'udp' };
@@ -44,6 +45,7 @@ export function mountQos(ctx: PageContext): () => void {
   });
   const problems = h('ul', { id: 'qos-errors', class: 'warn-text' });
   const outcome = h('div', { id: 'qos-outcome', class: 'apply-state' });
+  const form = quickEdits(() => void reload());
   let dirty = false;
   editor.addEventListener('input', () => {
     dirty = true;
@@ -95,6 +97,7 @@ export function mountQos(ctx: PageContext): () => void {
     card('Classes', classes),
     card('Rules', rules),
     card('Nodes: version in force and per-class rates', nodes),
+    ...(operator ? [card('Change a class or a service', form.el)] : []),
     card(
       operator ? 'Edit the policy' : 'The policy (read-only: viewer)',
       editor,
@@ -123,9 +126,15 @@ export function mountQos(ctx: PageContext): () => void {
   const reload = async () => {
     const [s, log] = await Promise.all([api<QosView>('qos'), api<QosAuditLog>('qos/audit?limit=50')]);
     error.hidden = true;
+    if (operator) await form.load(s.policy.classes);
     const lowered = Object.entries(s.limits);
+    const measured = Object.entries(s.measured);
     head.textContent = `policy v${s.version} · automatic mode ${s.policy.auto.enabled ? 'on' : 'off'}${
       lowered.length ? ` · ceilings lowered on ${lowered.map(([l]) => l).join(', ')}` : ''
+    }${
+      measured.length
+        ? ` · measured: ${measured.map(([l, m]) => `${l} ${mbit(m.loadTxBps)} of ${mbit(m.capacityBps)} (${m.state})`).join(', ')}`
+        : ''
     }`;
     fill(
       classes,

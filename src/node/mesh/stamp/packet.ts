@@ -9,6 +9,7 @@ export const STAMP_PACKET_BYTES = 44;
 
 /** Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
 const NTP_UNIX_OFFSET = 2_208_988_800n;
+const NTP_UNIX_OFFSET_S = Number(NTP_UNIX_OFFSET);
 
 /** Error estimate (RFC 4656 §4.1.2): S = 1, Z = 0 (NTP format), scale 0, multiplier 1. */
 export const ERROR_ESTIMATE_SYNCED = 0x8001;
@@ -39,11 +40,21 @@ export class StampPacketError extends Error {
   override name = 'StampPacketError';
 }
 
+/** Where both kinds of packet carry their own send time. */
+export const TIMESTAMP_OFFSET = 4;
+
+/**
+ * An NTP timestamp from Unix seconds and nanoseconds as plain numbers (what runs between
+ * reading the clock and sending; nsec × 2^32 is exact in a double, the division rounds to
+ * within a 2^-32 s unit).
+ */
+export function writeNtpParts(buf: Buffer, offset: number, sec: number, nsec: number): void {
+  buf.writeUInt32BE((sec + NTP_UNIX_OFFSET_S) >>> 0, offset);
+  buf.writeUInt32BE(Math.floor((nsec * 2 ** 32) / 1e9) >>> 0, offset + 4);
+}
+
 export function writeNtp(buf: Buffer, offset: number, unixNs: bigint): void {
-  const seconds = unixNs / 1_000_000_000n;
-  const rest = unixNs % 1_000_000_000n;
-  buf.writeUInt32BE(Number((seconds + NTP_UNIX_OFFSET) & 0xffffffffn), offset);
-  buf.writeUInt32BE(Number((rest << 32n) / 1_000_000_000n), offset + 4);
+  writeNtpParts(buf, offset, Number(unixNs / 1_000_000_000n), Number(unixNs % 1_000_000_000n));
 }
 
 export function readNtp(buf: Buffer, offset: number): bigint {

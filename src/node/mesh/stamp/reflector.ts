@@ -4,9 +4,11 @@
  * on the way back. Sessions idle for a minute are forgotten, and their number is capped, so
  * no sender can grow the reflector's memory. A malformed packet is counted and dropped.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { receivedAtNs } from '../../../shared/socket-options.js';
 import { wallNs } from './clock.js';
 import { decodeSender, ERROR_ESTIMATE_SYNCED, encodeReflector, StampPacketError } from './packet.js';
+import { sendTimed, timingSocket } from './socket.js';
 
 const IDLE_MS = 60_000;
 const MAX_SESSIONS = 1024;
@@ -33,15 +35,7 @@ export class StampReflector {
 
   /** Listens on `address:port` (0 picks a free port; see `port`). */
   static async listen(port: number, address = '0.0.0.0'): Promise<StampReflector> {
-    const socket = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, address, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new StampReflector(socket);
+    return new StampReflector(await timingSocket(port, address));
   }
 
   get port(): number {
@@ -53,7 +47,7 @@ export class StampReflector {
   }
 
   private reflect(msg: Buffer, from: RemoteInfo): void {
-    const rxNs = wallNs();
+    const rxNs = receivedAtNs(this.socket) ?? wallNs();
     if (from.port === 0) {
       this.counters.malformed++; // only a raw socket sends from port 0; there is no answering it
       return;
@@ -79,7 +73,7 @@ export class StampReflector {
     session.lastMs = Date.now();
     const reply = encodeReflector({
       seq: session.next++,
-      txNs: wallNs(),
+      txNs: 0n, // written as it leaves
       errorEstimate: ERROR_ESTIMATE_SYNCED,
       rxNs,
       senderSeq: probe.seq,
@@ -87,9 +81,7 @@ export class StampReflector {
       senderErrorEstimate: probe.errorEstimate,
       senderTtl: 0, // Node cannot read a datagram's TTL (no IP_RECVTTL)
     });
-    this.socket.send(reply, from.port, from.address, (err) => {
-      if (!err) this.counters.reflected++;
-    });
+    if ('txNs' in sendTimed(this.socket, from.address, from.port, reply, false)) this.counters.reflected++;
   }
 
   private forgetIdle(): void {

@@ -5,9 +5,11 @@
  * reflection of probe s carrying reflector number r says s − r probes were lost on the way
  * out so far; the rest of the unanswered probes were lost on the way back.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { receivedAtNs } from '../../../shared/socket-options.js';
 import { wallNs } from './clock.js';
 import { decodeReflector, ERROR_ESTIMATE_SYNCED, encodeSender, StampPacketError } from './packet.js';
+import { sendTimed, timingSocket } from './socket.js';
 
 export interface StampSenderOptions {
   peer: string;
@@ -26,7 +28,7 @@ export interface StampSenderOptions {
 export interface ProbeStats {
   sent: number;
   answered: number;
-  rttMs: { min: number; mean: number; p95: number } | null;
+  rttMs: { min: number; median: number; mean: number; p95: number } | null;
   /** Mean difference between consecutive round-trip times (RFC 3550's interarrival jitter, unsmoothed). */
   jitterMs: number | null;
   /** Of the probes sent in the window (answered or timed out), the share lost each way. */
@@ -71,15 +73,7 @@ export class StampSender {
   }
 
   static async open(options: StampSenderOptions): Promise<StampSender> {
-    const socket = createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, options.bindAddress, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new StampSender(socket, options);
+    return new StampSender(await timingSocket(0, options.bindAddress), options);
   }
 
   /** The socket, for options Node does not expose (the DSCP). */
@@ -98,14 +92,13 @@ export class StampSender {
     const probe: Probe = { seq: this.seq++, sentMs: Date.now() };
     this.probes.push(probe);
     this.forget(probe.sentMs);
-    const packet = encodeSender({ seq: probe.seq, txNs: wallNs(), errorEstimate: ERROR_ESTIMATE_SYNCED });
-    this.socket.send(packet, this.options.port, this.options.peer, () => {
-      // A send error (no route while the link is cut) is a lost probe, counted as such.
-    });
+    // A send error (no route while the link is cut) is a lost probe, counted as such.
+    const packet = encodeSender({ seq: probe.seq, txNs: 0n, errorEstimate: ERROR_ESTIMATE_SYNCED });
+    sendTimed(this.socket, this.options.peer, this.options.port, packet, true);
   }
 
   private answer(msg: Buffer): void {
-    const rxNs = wallNs();
+    const rxNs = receivedAtNs(this.socket) ?? wallNs();
     let r: ReturnType<typeof decodeReflector>;
     try {
       r = decodeReflector(msg);
@@ -164,6 +157,7 @@ export class StampSender {
       rttMs: sorted.length
         ? {
             min: sorted[0] ?? 0,
+            median: sorted[Math.floor((sorted.length - 1) / 2)] ?? 0,
             mean: rtts.reduce((a, b) => a + b, 0) / rtts.length,
             p95: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)] ?? 0,
           }

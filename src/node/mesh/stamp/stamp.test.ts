@@ -120,8 +120,9 @@ test('loss each way is told apart: the stateful reflector numbers what it receiv
       `backward ${lostBackward} vs ${relay.dropped.backward}`,
     );
     assert.equal(stats.answered, stats.sent - relay.dropped.forward - relay.dropped.backward);
+    // (the mean is no bound: a few slow answers of the relay can lift it past the p95)
     assert.ok(stats.rttMs && stats.rttMs.min >= 0 && stats.rttMs.min <= stats.rttMs.mean);
-    assert.ok(stats.rttMs.mean <= stats.rttMs.p95);
+    assert.ok(stats.rttMs.min <= stats.rttMs.median && stats.rttMs.median <= stats.rttMs.p95);
     assert.ok(stats.jitterMs !== null && stats.jitterMs >= 0);
     assert.equal(reflector.counters.reflected, stats.sent - relay.dropped.forward);
   } finally {
