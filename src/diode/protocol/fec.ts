@@ -49,24 +49,18 @@ export interface RepairSymbol {
 
 type Reply = { id: number } & FecResult;
 
-/** The FEC worker thread (fec-worker.ts), or the same calls in line (tests). */
+/**
+ * The FEC worker thread (fec-worker.ts), or the same calls in line (tests). A thread that dies
+ * answers every job it held with an error (an encoder's block goes without repairs, a decoder's
+ * block waits for more symbols or fails), and the next job starts a new one.
+ */
 class FecThread {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, (reply: Reply) => void>();
   private next = 0;
+  private stopped = false;
 
-  constructor(inline: boolean) {
-    if (inline) return;
-    this.worker = startWorker(new URL(`./fec-worker${ext}`, import.meta.url));
-    this.worker.unref();
-    this.worker.on('message', (m: Reply) => {
-      const done = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (this.waiting.size === 0) this.worker?.unref();
-      done?.(m);
-    });
-    this.worker.on('error', (err) => log.error({ err }, 'FEC worker failed'));
-  }
+  constructor(private readonly inline: boolean) {}
 
   /** Jobs handed over and not yet answered. */
   get pending(): number {
@@ -76,17 +70,49 @@ class FecThread {
   /** Runs a job; `transfer` are buffers the worker may take (the caller lets go of them). */
   run(job: FecJob, transfer: ArrayBuffer[], done: (reply: Reply) => void): void {
     const id = this.next++;
-    if (!this.worker) {
+    if (this.inline) {
       done({ id, ...runFecJob(job) });
       return;
     }
+    if (this.stopped) {
+      done({ id, error: 'the FEC thread is stopped' });
+      return;
+    }
+    const worker = this.worker ?? this.startThread();
     this.waiting.set(id, done);
-    this.worker.ref();
-    this.worker.postMessage({ ...job, id }, transfer);
+    worker.ref();
+    worker.postMessage({ ...job, id }, transfer);
   }
 
   async stop(): Promise<void> {
-    await this.worker?.terminate();
+    this.stopped = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private startThread(): Worker {
+    const worker = startWorker(new URL(`./fec-worker${ext}`, import.meta.url));
+    this.worker = worker;
+    worker.on('message', (m: Reply) => {
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
+      done?.(m);
+    });
+    const failed = (error: string) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      if (!this.stopped) log.error({ err: error, jobs: this.waiting.size }, 'FEC thread failed');
+      const jobs = [...this.waiting];
+      this.waiting.clear();
+      for (const [id, done] of jobs) done({ id, error });
+    };
+    worker.on('error', (err) => failed(err.message));
+    worker.on('exit', (code) => failed(`the FEC thread exited (${code})`));
+    // After the listeners: a 'message' listener refs the thread again.
+    worker.unref();
+    return worker;
   }
 }
 

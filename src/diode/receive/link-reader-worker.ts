@@ -31,7 +31,9 @@ const stats = new Float64Array(setup.shared, 16, SHARED.count);
 const port = parentPort!;
 
 let fd: number;
+let ring: KeyRing | undefined;
 try {
+  ring = setup.keyFile ? new KeyRing(setup.keyFile) : undefined;
   const s = openBatchSocket({
     host: setup.host,
     port: setup.port,
@@ -42,11 +44,10 @@ try {
   port.postMessage({ type: 'ready', fd, port: boundPort(fd), receiveBuffer: s.receiveBuffer });
 } catch (err) {
   port.postMessage({ type: 'error', message: (err as Error).message });
-  process.exit(0);
+  process.exit(1);
 }
 
 const batch = new DatagramBatch(setup.batch, setup.maxDatagramBytes + 1);
-const ring = setup.keyFile ? new KeyRing(setup.keyFile) : undefined;
 let keysCheckedAt = performance.now();
 let posted = 0;
 let errorLogged = false;

@@ -88,37 +88,68 @@ export class LinkReader {
 
   /** Opens and binds the socket in the reader thread; rejects with the reason it could not. */
   start(): Promise<ReceiveBuffer> {
+    return new Promise((resolve, reject) => this.spawn(resolve, reject));
+  }
+
+  /**
+   * The reader thread. One that dies after its start (an error it did not expect) is started
+   * again on the same port a second later: a receiver whose reader is gone hears nothing.
+   */
+  private spawn(resolve: (rb: ReceiveBuffer) => void, reject: (err: Error) => void): void {
     const { onBatch, ...rest } = this.options;
-    const setup: LinkReaderSetup = { ...rest, batch: BATCH, shared: this.shared };
+    const setup: LinkReaderSetup = {
+      ...rest,
+      port: this.port ?? rest.port,
+      batch: BATCH,
+      shared: this.shared,
+    };
     const worker = startWorker(new URL(`./link-reader-worker${ext}`, import.meta.url), { workerData: setup });
     this.worker = worker;
-    return new Promise((resolve, reject) => {
-      worker.on('message', (m) => {
-        switch (m.type) {
-          case 'batch':
-            this.deliver(m.data, m.lengths, m.verdicts);
-            break;
-          case 'ready':
-            this.fd = m.fd;
-            this.port = m.port;
-            this.receiveBuffer = this.report(m.receiveBuffer);
-            resolve(this.receiveBuffer);
-            break;
-          case 'resized':
-            this.receiveBuffer = this.report(m.receiveBuffer);
-            log.info({ ...this.receiveBuffer }, 'receive buffer resized');
-            break;
-          case 'error':
-            reject(new Error(m.message));
-            break;
-          case 'failed':
-            log.error({ err: m.message }, 'link socket error');
-        }
-      });
-      worker.on('error', (err) => {
-        log.error({ err }, 'link reader failed');
-        reject(err);
-      });
+    let ready = false;
+    let failure: string | undefined;
+    worker.on('message', (m) => {
+      switch (m.type) {
+        case 'batch':
+          this.deliver(m.data, m.lengths, m.verdicts);
+          break;
+        case 'ready':
+          ready = true;
+          this.fd = m.fd;
+          this.port = m.port;
+          this.receiveBuffer = this.report(m.receiveBuffer);
+          resolve(this.receiveBuffer);
+          break;
+        case 'resized':
+          this.receiveBuffer = this.report(m.receiveBuffer);
+          log.info({ ...this.receiveBuffer }, 'receive buffer resized');
+          break;
+        case 'error':
+          failure = m.message;
+          break;
+        case 'failed':
+          log.error({ err: m.message }, 'link socket error');
+      }
+    });
+    worker.on('error', (err) => {
+      failure = err.message;
+    });
+    worker.on('exit', () => {
+      if (Atomics.load(this.flags, 0) !== 0) return;
+      if (!ready) {
+        reject(new Error(failure ?? 'the link reader thread ended before its socket was open'));
+        return;
+      }
+      log.error({ err: failure }, 'link reader thread died: started again in 1 s');
+      this.fd = undefined;
+      // What the old thread posted has all been delivered before its exit.
+      Atomics.store(this.consumed, 0, 0n);
+      setTimeout(() => {
+        if (Atomics.load(this.flags, 0) === 0)
+          this.spawn(
+            () => log.info({ port: this.port }, 'link reader started again'),
+            (err) => log.error({ err }, 'link reader could not be started again'),
+          );
+      }, 1000).unref();
     });
   }
 

@@ -17,21 +17,41 @@ export class MarkWriter {
   private readonly shared = new SharedArrayBuffer(8);
   /** [0] the last ticket done, [1] the last ticket that failed. */
   private readonly state = new Int32Array(this.shared);
-  private readonly worker: Worker;
+  private worker: Worker;
+  private closed = false;
   private ticket = 0;
   private pending: { ticket: number; mark: EpochMark } | undefined;
   /** The failure of the last write, if it failed (the caller clears it). */
   lastError: string | undefined;
 
   constructor(private readonly file: string) {
-    this.worker = startWorker(new URL(`./mark-writer-worker${ext}`, import.meta.url), {
+    this.worker = this.startThread();
+  }
+
+  /**
+   * The writer's thread. One that dies fails the write under way (its frames wait for the next
+   * mark) and is replaced.
+   */
+  private startThread(): Worker {
+    const worker = startWorker(new URL(`./mark-writer-worker${ext}`, import.meta.url), {
       workerData: { shared: this.shared },
     });
-    this.worker.unref();
-    this.worker.on('message', (m: { ticket: number; error: string }) => {
+    worker.on('message', (m: { ticket: number; error: string }) => {
       this.lastError = m.error;
     });
-    this.worker.on('error', (err) => log.error({ err }, 'epoch mark writer failed'));
+    worker.on('error', (err) => log.error({ err }, 'epoch mark writer failed'));
+    worker.on('exit', (code) => {
+      if (this.closed) return;
+      log.error({ code }, 'epoch mark writer exited; a new one takes over');
+      if (this.pending) {
+        Atomics.store(this.state, 1, this.pending.ticket);
+        Atomics.store(this.state, 0, this.pending.ticket);
+      }
+      this.worker = this.startThread();
+    });
+    // After the listeners: a 'message' listener refs the thread again.
+    worker.unref();
+    return worker;
   }
 
   /** A write is under way (call settle() first to take one that finished). */
@@ -69,6 +89,7 @@ export class MarkWriter {
   }
 
   close(): void {
+    this.closed = true;
     void this.worker.terminate();
   }
 
