@@ -287,6 +287,36 @@ test('hostile repair frames are refused cleanly and counted: ids, K, R and T out
   assert.equal(dec.snapshot().repairsReceived, 1);
 });
 
+for (const code of ['raptorq', 'ldpc'] as const)
+  test(`${code}: a source that cannot be in its block (an id beyond K, longer than a symbol) is left out; the block still decodes`, async () => {
+    const src = frames(40, 0, 8);
+    const block = await encodeBlock(src, { code });
+    const recovered: Frame[] = [];
+    const dec = new FecDecoder({ holdMs: 1000, inline: true, onRecovered: (_e, f) => recovered.push(f) });
+    const decoded = (datagram: Buffer) => {
+      const d = decodeFrame(datagram);
+      assert.ok(d.ok);
+      return d.frame;
+    };
+    const forged = (linkSeq: number, bytes: number) => {
+      const payload = randomBytes(bytes);
+      const model = decoded(Buffer.concat([src[0]!.header, src[0]!.payload]));
+      const datagram = Buffer.concat([encodeHeader({ ...model, linkSeq }, payload.length), payload]);
+      return { frame: decoded(datagram), datagram };
+    };
+    // Before the repairs tell the block's K and T: an id K + 1 (a repair's, for RaptorQ), and a
+    // payload longer than T.
+    for (const f of [forged(41, 10), forged(3, T)]) dec.source(f.frame, f.datagram);
+    feed(dec, 8, src, block, new Set([1, 2, 3]));
+    await idle();
+    dec.tick(() => true);
+    assert.deepEqual(
+      recovered.map((f) => f.seq).sort((a, b) => a - b),
+      [1, 2],
+    );
+    assert.equal(dec.snapshot().malformed, 2);
+  });
+
 test('parities with forged content rebuild nothing that is not a frame; the decoder goes on', async () => {
   const src = frames(40, 0, 6);
   const block = await encodeBlock(src, { code: 'ldpc' });

@@ -536,16 +536,25 @@ export class FecDecoder {
     const held = b.sources.symbols.size + b.repairs.length;
     if (held < b.k || held <= b.triedWith) return;
     const { k, r, t, code } = b as Required<BlockState>;
-    const esis = new Uint32Array(held);
-    const symbols = new Uint8Array(held * t);
+    let esis = new Uint32Array(held);
+    let symbols = new Uint8Array(held * t);
     let i = 0;
     for (const [esi, s] of b.sources.symbols) {
+      // A source longer than the block's symbols (only a forged one is) cannot be in its code.
+      if (s.length > t || esi >= k) {
+        this.stats.malformed++;
+        continue;
+      }
       esis[i] = esi;
       symbols.set(s, i++ * t);
     }
     for (const rep of b.repairs) {
       esis[i] = rep.esi;
       symbols.set(rep.symbol, i++ * t);
+    }
+    if (i < held) {
+      esis = esis.slice(0, i);
+      symbols = symbols.slice(0, i * t);
     }
     b.decoding = true;
     b.triedWith = held;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { DECODE_OVERHEAD } from './fec-sizing.js';
 import { decodeLdpc, denseRows, encodeParity } from './ldpc.js';
@@ -41,6 +41,24 @@ test('parities are the staircase over the rows plus the dense rows: the same blo
   assert.notDeepEqual(encodeParity(a, T, 30), encodeParity(randomBytes(100 * T), T, 30));
   assert.equal(denseRows(30), 8);
   assert.equal(denseRows(5), 2);
+});
+
+test('the code is the wire format: these blocks encode to what every receiver in the field decodes', () => {
+  // The matrix is built from K and R alone on both ends: a change to it (the generator, N1,
+  // the dense rows) breaks receivers already deployed and needs a new frame type or version.
+  for (const [k, r, digest] of [
+    [64, 24, '5f4bd047a68ded69b169ad03829ddbb9b899fd937fdae784d1f0efc7f34ff803'],
+    [4096, 110, '9315b03fd15791985535e496c29f1f6bf03dd3c918a58f4b5d1407cd15b48490'],
+  ] as const) {
+    const data = Uint8Array.from({ length: k * 8 }, (_, i) => (i * 131 + (i >> 8)) & 0xff);
+    assert.equal(
+      createHash('sha256')
+        .update(encodeParity(data, 8, r))
+        .digest('hex'),
+      digest,
+      `K = ${k}, R = ${r}`,
+    );
+  }
 });
 
 test('every single lost symbol of a block comes back, whichever it is', () => {

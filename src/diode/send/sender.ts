@@ -306,15 +306,21 @@ export class Sender {
     this.heartbeat();
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     log.info({ epoch: this.epoch, to: link.to, rateMbit: link.rateMbit }, 'diode sender ready');
-    if (link.calibration) {
-      const warning = calibrationWarning(link.rateMbit, link.calibration);
-      if (warning) log.warn({ rateMbit: link.rateMbit, calibration: link.calibration }, warning);
-    }
+    this.checkCalibration();
   }
 
-  /** Paces the link at `rateMbit` from now on (a calibration's steps). */
+  /** Warns when the rate is above what the last calibration (link.calibration) sustained. */
+  private checkCalibration(): void {
+    const file = this.config.link.calibration;
+    const warning = file ? calibrationWarning(this.rateMbit, file) : undefined;
+    if (warning) log.warn({ rateMbit: this.rateMbit, calibration: file }, warning);
+  }
+
+  /** Paces the link at `rateMbit` from the next datagram on (SIGHUP, a calibration's steps). */
   setRate(rateMbit: number): void {
-    this.aggregator.setRate(rateMbit * 1e6);
+    if (rateMbit === this.rateMbit) return;
+    this.setRate(rateMbit);
+    this.checkCalibration();
   }
 
   /** Spools a file and wakes the file sender (a calibration's steps; send-file goes through the spool directory). */
@@ -345,9 +351,8 @@ export class Sender {
       return;
     }
     if (rateMbit === this.rateMbit) return;
-    this.aggregator.setRate(rateMbit * 1e6);
-    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
-    this.rateMbit = rateMbit;
+    this.setRate(rateMbit);
+    this.checkCalibration();
   }
 
   private heartbeat(): void {
@@ -370,7 +375,7 @@ export class Sender {
           tcpSessions: this.tcp.counters.opened,
           filesSent: this.files.counters.sent,
           fileBytes: this.files.counters.bytes,
-          rateMbit: this.config.link.rateMbit,
+          rateMbit: this.rateMbit,
         },
       },
       this.aggregator.maxPayload,
