@@ -319,8 +319,9 @@ export class Sender {
   /** Paces the link at `rateMbit` from the next datagram on (SIGHUP, a calibration's steps). */
   setRate(rateMbit: number): void {
     if (rateMbit === this.rateMbit) return;
-    this.setRate(rateMbit);
-    this.checkCalibration();
+    this.aggregator.setRate(rateMbit * 1e6);
+    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
+    this.rateMbit = rateMbit;
   }
 
   /** Spools a file and wakes the file sender (a calibration's steps; send-file goes through the spool directory). */

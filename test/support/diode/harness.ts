@@ -57,8 +57,14 @@ export class Proc {
     this.tool = new Tool(child);
   }
 
-  ready(timeoutMs = 15_000): Promise<void> {
-    return this.tool.line('ready', timeoutMs);
+  /** Waits for "ready"; a process that is not ready in time is killed, so it holds no port after. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    try {
+      await this.tool.line('ready', timeoutMs);
+    } catch (err) {
+      if (this.tool.child.exitCode === null) await this.kill();
+      throw err;
+    }
   }
 
   /** JSON objects printed so far, one per line. */
