@@ -13,6 +13,12 @@ import { closeSync, readSync, write, writeSync } from 'node:fs';
 const RUN_BYTES = 1 << 20;
 /** A run not full after this long is written anyway (a file that trickles in). */
 const RUN_MS = 100;
+/**
+ * Beyond this much waiting for the disk, a run is written in line: a disk slower than the link
+ * then holds the frame path (the reader's queue fills, and the receiver counts itself
+ * overloaded) instead of memory growing without bound.
+ */
+const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 
 interface Run {
   first: number;
@@ -85,10 +91,19 @@ export class PartFile {
     return b;
   }
 
-  /** Starts writing the open run. */
+  /** Starts writing the open run (writes it in line when too much already waits for the disk). */
   flush(): void {
     const run = this.open;
     if (!run) return;
+    if (this.pendingBytes > MAX_PENDING_BYTES) {
+      try {
+        this.flushSync();
+      } catch (err) {
+        this.failed ??= err as NodeJS.ErrnoException;
+        this.onError(this.failed);
+      }
+      return;
+    }
     this.open = undefined;
     this.inFlight.add(run);
     const position = run.first * this.chunkBytes;
@@ -124,10 +139,10 @@ export class PartFile {
     const run = this.open;
     if (!run) return;
     this.open = undefined;
+    this.pendingBytes -= run.bytes;
     let done = 0;
     while (done < run.bytes)
       done += writeSync(this.fd, run.data, done, run.bytes - done, run.first * this.chunkBytes + done);
-    this.pendingBytes -= run.bytes;
     for (let i = run.first; i < run.first + run.count; i++) this.written[i >>> 3]! |= 1 << (i & 7);
   }
 
