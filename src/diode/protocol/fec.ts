@@ -473,8 +473,10 @@ export class FecDecoder {
     for (const [epoch, blocks] of this.epochs) {
       const live = liveEpoch(epoch);
       for (const b of blocks.values()) if (live && now - b.lastHeard >= QUIET_MS) this.tryDecode(epoch, b);
+      // A block waiting for the decoder (busy with others) is not given up: it holds what it needs.
       for (const b of blocks.values())
-        if (!live || (now - b.lastHeard > this.options.holdMs && !b.decoding)) this.retire(epoch, blocks, b);
+        if (!live || (now - b.lastHeard > this.options.holdMs && !b.decoding && !this.decodable(b)))
+          this.retire(epoch, blocks, b);
       if (blocks.size === 0) this.epochs.delete(epoch);
     }
     for (const epoch of this.retired.keys()) if (!liveEpoch(epoch)) this.retired.delete(epoch);
@@ -530,11 +532,17 @@ export class FecDecoder {
     return b;
   }
 
-  /** Decodes `b` if it lost sources, holds K symbols or more, and holds more than at its last try. */
-  private tryDecode(epoch: number, b: BlockState): void {
-    if (b.done || b.decoding || b.k === undefined || this.thread.pending >= MAX_DECODES) return;
+  /** Whether `b` lost sources, holds K symbols or more, and holds more than at its last try. */
+  private decodable(b: BlockState): boolean {
+    if (b.done || b.k === undefined) return false;
     const held = b.sources.symbols.size + b.repairs.length;
-    if (held < b.k || held <= b.triedWith) return;
+    return held >= b.k && held > b.triedWith;
+  }
+
+  /** Decodes `b` if it is decodable and the decoder has room. */
+  private tryDecode(epoch: number, b: BlockState): void {
+    if (b.decoding || this.thread.pending >= MAX_DECODES || !this.decodable(b)) return;
+    const held = b.sources.symbols.size + b.repairs.length;
     const { k, r, t, code } = b as Required<BlockState>;
     let esis = new Uint32Array(held);
     let symbols = new Uint8Array(held * t);
