@@ -1,7 +1,7 @@
 /**
  * The two FEC codes a block can use, behind one pair of calls (the worker and the inline path
  * both use these): RaptorQ (raptorq.ts: near-ideal, any K + 2 symbols of a block decode it,
- * but ~1.5 CPU-s per Gbit each way) and LDPC-staircase with dense rows (ldpc.ts: about a tenth
+ * but ~1.5 CPU-s per Gbit each way) and LDPC-staircase with dense rows (ldpc.ts: a sixth to a ninth
  * of that, needing ~20 symbols beyond the lost ones). Which one a sender uses follows the
  * loss it is told to expect (`codeFor`); a receiver learns it from each repair frame's type.
  */

@@ -8,7 +8,7 @@
  *   D dense parities (DENSE = 8, or R / 2 when R is small): parity m is the XOR of the sources
  *     whose id hashes with bit m set — about half of them.
  *
- * Encoding costs N1 + D/2 (about 9) symbol XORs per source, a tenth of RaptorQ's CPU
+ * Encoding costs N1 + D/2 (about 9) symbol XORs per source, a sixth to a ninth of RaptorQ's CPU
  * (bench/diode/fec-cpu.ts). Decoding is maximum likelihood: the received symbols are put into
  * the equations (staircase row i: its sources, p_i and p_(i-1); dense row m: its sources and
  * d_m — all XOR to zero), equations left with one unknown solve it and are substituted in turn
