@@ -220,7 +220,10 @@ function fecNote(p: number, s: any): string {
   const overload = o?.episodes
     ? `; RECEIVER OVERLOADED (last at ${o.lastMbit} Mbit/s): ${o.kernelDrops} dropped by the kernel, ${o.queueDrops} not processed in time`
     : '';
-  return `FEC ${fecCode(p)} for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${fec.late ? `, ${fec.late} late symbols` : ''}${overload}`;
+  const decodes = fec.decodes
+    ? `, ${fec.decodes} decodes (${fec.decodesShort} short, ${Math.round(fec.decodeMs)} ms in all), ${fec.framesRecovered} frames rebuilt, ${s.link.stale} stale, ${s.link.lostFrames} frames lost`
+    : '';
+  return `FEC ${fecCode(p)} for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${fec.late ? `, ${fec.late} late symbols` : ''}${decodes}${overload}`;
 }
 
 /** A TCP stream through the proxies: with tags and FEC (`fec`), or with the paper's copies. */

@@ -482,6 +482,13 @@ export class FecDecoder {
     for (const epoch of this.retired.keys()) if (!liveEpoch(epoch)) this.retired.delete(epoch);
   }
 
+  /** Blocks being decoded or waiting for the decoder: frames they rebuild are still to come. */
+  repairing(): boolean {
+    for (const blocks of this.epochs.values())
+      for (const b of blocks.values()) if (b.decoding || this.decodable(b)) return true;
+    return false;
+  }
+
   /** Blocks held in memory (sources and repairs waiting). */
   held(): number {
     let n = 0;

@@ -411,6 +411,11 @@ export class Collector {
     return structuredClone(this.counters);
   }
 
+  /** FEC blocks are being decoded or wait for the decoder: rebuilt frames may still come. */
+  repairing(): boolean {
+    return this.fec.repairing();
+  }
+
   /** FEC blocks lost beyond repair so far. */
   fecFailed(): number {
     return this.fec.stats.failed;

@@ -81,6 +81,11 @@ export interface InboxConfig {
   maxChunkBytes: number;
   /** A file in done/ is forgotten after this long. */
   rememberDoneMs: number;
+  /**
+   * FEC blocks are still being decoded (their rebuilt chunks to come): a file whose final
+   * round has ended waits for them, up to incompleteAfterMs, before it is found incomplete.
+   */
+  repairing?: () => boolean;
 }
 
 /** The smallest chunk a sender uses (its frame payload is at least 64 bytes). */
@@ -565,7 +570,12 @@ export class FileReceiver {
     for (const inc of this.incoming.values()) {
       if (inc.verifying) continue;
       const idle = now - inc.lastHeard;
-      if (inc.finalEnded && idle > 2000) this.quarantine(inc, 'incomplete after the final round');
+      if (
+        inc.finalEnded &&
+        idle > 2000 &&
+        !(this.config.repairing?.() && idle < this.config.incompleteAfterMs)
+      )
+        this.quarantine(inc, 'incomplete after the final round');
       else if (idle > this.config.incompleteAfterMs)
         this.quarantine(inc, `incomplete: nothing heard for ${this.config.incompleteAfterMs} ms`);
     }

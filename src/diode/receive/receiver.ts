@@ -218,6 +218,7 @@ export class Receiver {
           maxChunks: config.files.maxChunks,
           maxChunkBytes: config.link.maxDatagramBytes - HEADER_BYTES,
           rememberDoneMs: config.files.rememberDoneS * 1000,
+          repairing: () => this.collector.repairing(),
         },
         this.audit,
         calibration,
