@@ -94,7 +94,8 @@ function draw(c: EChartsType, view: MeshView, onPath: Set<string>): void {
                 l.state === 'down' ? 'down' : `${ms(l.rttMs)} · ${pct(Math.max(l.lossPct.ab, l.lossPct.ba))}`,
               lineStyle: {
                 color: highlighted ? PATH_COLOR : STATE_COLOR[l.state],
-                width: 2 + Math.min(8, l.utilization * 8) + (highlighted ? 4 : 0),
+                // The path's links wider than any other, however busy (a bulk transfer fills a link).
+                width: highlighted ? 12 : 2 + Math.min(8, l.utilization * 8),
                 type: l.state === 'down' ? 'dashed' : 'solid',
                 opacity: highlighted || !onPath.size ? 0.95 : 0.45,
               },
