@@ -182,12 +182,27 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     checkIntervalMs: 500,
     management: { interface: 'mg0', address: node.mgmtAddress, tower: [`${plan.towerMgmt}/32`] },
     uplinks,
-    slices: node.slices.map((s) => ({
+    slices: node.slices.map((s, k) => ({
       name: s.name,
       uplink: first,
       gateway: s.gateway,
       share: 50,
-      members: s.members.map((m) => ({ name: m.name, address: m.address })),
+      members: s.members.map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        address: m.address,
+        // A VM runs its own client: the agent boots it with the URLs a container's gets.
+        ...(m.kind === 'vm'
+          ? {
+              vm: {
+                memoryMb: 128,
+                cpus: 1,
+                fetch: m.role === 'client' ? clientUrls(plan, plan.nodes.indexOf(node), k) : [],
+                fetchEverySec: Math.max(0.2, 1 / config.rps),
+              },
+            }
+          : {}),
+      })),
     })),
     monitoring: { l3: true, l4: true, l7: true, sample: 1, intervalMs: 1000 },
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
@@ -614,6 +629,8 @@ async function startTraffic(r: Run): Promise<void> {
         nodeArgs([toolPath('http'), 'serve', '80']),
         logs,
       );
+      // A VM runs its client itself (and serves HTTP), booted by its node's agent.
+      if (client.kind === 'vm') return;
       state.pids[`http-${tag}-${client.name}`] = startDetached(
         `http-${tag}-${client.name}`,
         memberNs(state, n.name, s.name, client.name),

@@ -1,0 +1,40 @@
+#!/bin/sh
+# PID 1 of a VM member (docs/agent.md, "VM members"): brings up its virtio-net eth0 with the
+# address the agent gave on the kernel command line, serves HTTP (busybox httpd) and, when
+# given URLs, fetches them in a loop. `tacmesh.probe` only says it got here and powers off:
+# that is how the agent learns whether KVM works.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+arg() {
+  for a in $(cat /proc/cmdline); do
+    case "$a" in "tacmesh.$1="*) echo "${a#*=}" ;; esac
+  done
+}
+echo "tacmesh-vm: init reached"
+if grep -q 'tacmesh.probe' /proc/cmdline; then poweroff -f; fi
+# The order of modules.dep: each after what it needs.
+for m in virtio virtio_ring virtio_mmio failover net_failover virtio_net; do
+  insmod "/lib/modules/$m.ko" || echo "tacmesh-vm: insmod $m failed"
+done
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+ip link set lo up
+ip link set eth0 up
+ip addr add "$(arg addr)" dev eth0
+gw=$(arg gw)
+[ -n "$gw" ] && ip route add default via "$gw"
+httpd -p 80 -h /www
+urls=$(arg get | tr , ' ')
+every=$(arg every)
+if [ -n "$urls" ]; then
+  (while :; do
+    for u in $urls; do
+      wget -q -T 2 -O /dev/null "$u" 2>/dev/null
+      sleep "${every:-1}"
+    done
+  done) &
+fi
+echo "tacmesh-vm: ready $(arg addr)"
+while :; do sleep 3600; done
