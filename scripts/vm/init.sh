@@ -14,8 +14,8 @@ arg() {
 }
 echo "tacmesh-vm: init reached"
 if grep -q 'tacmesh.probe' /proc/cmdline; then poweroff -f; fi
-# The order of modules.dep: each after what it needs.
-for m in virtio virtio_ring virtio_mmio failover net_failover virtio_net; do
+# Each after what it needs (modules.dep: virtio_ring holds symbols virtio uses).
+for m in virtio_ring virtio virtio_mmio failover net_failover virtio_net; do
   insmod "/lib/modules/$m.ko" || echo "tacmesh-vm: insmod $m failed"
 done
 i=0

@@ -9,7 +9,6 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { listVms, runningVm, stopVm } from '../node/agent/vm.js';
 import { type RunOptions, run } from '../shared/exec.js';
 import { PREFIX_PATTERN } from '../shared/name-prefix.js';
 import { requireProgram, requirePrograms } from '../shared/programs.js';
@@ -215,14 +214,10 @@ export interface CleanReport {
   processes: number;
 }
 
-/** Removes every VM, namespace and host link a tacmesh run left behind (names matching tm?????). */
+/** Removes every namespace and host link a tacmesh run left behind (names matching tm?????). */
 export async function cleanLeftovers(pattern = PREFIX_PATTERN): Promise<CleanReport> {
   requireRoot();
   const report: CleanReport = { namespaces: [], links: [], processes: 0 };
-  for (const vm of listVms('').filter((n) => pattern.test(n))) {
-    if (runningVm(vm)) report.processes++;
-    await stopVm(vm);
-  }
   const { stdout: nsList } = await run('ip', ['-j', 'netns', 'list']);
   const namespaces = (JSON.parse(nsList || '[]') as { name: string }[]).map((n) => n.name);
   for (const ns of namespaces.filter((n) => pattern.test(n))) {

@@ -24,6 +24,7 @@ import { describeProof } from '../netlab/one-way-proof.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
 import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
+import { requireVmSupport, stopVms } from '../node/agent/vm.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
@@ -321,6 +322,8 @@ async function preflight(config: TestbedConfig): Promise<void> {
   requirePrograms(TESTBED_PROGRAMS, 'the testbed');
   if (config.hq.enabled)
     requirePrograms(HQ_PROGRAMS, "the testbed's headquarters behind the diode (hq.enabled)");
+  // One member of each node is a VM: QEMU and the built image, named before anything starts.
+  requireVmSupport();
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -658,8 +661,12 @@ export async function testbedDown(progress: Progress, given?: TestbedState, keep
   // Returns once each has exited, so nothing of the testbed runs after `down` says so.
   const stopped = await stopAll(pids).catch((err: Error) => err);
   const pattern = new RegExp(`^${state.prefix}`);
+  // The agents leave their VMs running when they stop, as they leave their namespaces.
+  const vms = await stopVms(pattern);
   const report = await cleanLeftovers(pattern);
-  progress(`removed ${report.namespaces.length} namespaces and ${report.links.length} host links`);
+  progress(
+    `removed ${vms.length} VMs, ${report.namespaces.length} namespaces and ${report.links.length} host links`,
+  );
   if (stopped instanceof Error) throw stopped;
   if (!keepData) rmSync(state.dir, { recursive: true, force: true });
   if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });

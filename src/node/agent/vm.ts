@@ -125,14 +125,20 @@ function baseArgs(image: VmImage, accel: Accel, memoryMb: number, cpus: number):
   ];
 }
 
-let accelChosen: Accel | undefined;
+/** The accelerator chosen at this boot (/run is a tmpfs): the probe runs once, not per agent. */
+const ACCEL_FILE = `${VM_RUN_DIR}/accel`;
 
 /**
- * KVM where a guest boots on it, TCG otherwise: asked once per process by booting a guest
- * whose init only says it ran (on some hosts /dev/kvm opens but a guest hangs after the BIOS).
+ * KVM where a guest boots on it, TCG otherwise: found by booting a guest whose init only
+ * says it ran (on some hosts /dev/kvm opens but a guest hangs after the BIOS).
  */
 async function chooseAccel(image: VmImage): Promise<Accel> {
-  if (accelChosen) return accelChosen;
+  try {
+    const known = readFileSync(ACCEL_FILE, 'utf8').trim();
+    if (known === 'kvm' || known === 'tcg') return known;
+  } catch {
+    // not probed yet
+  }
   let kvm = false;
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
@@ -140,9 +146,11 @@ async function chooseAccel(image: VmImage): Promise<Accel> {
   } catch {
     // no KVM here
   }
-  accelChosen = kvm && (await probeKvm(image)) ? 'kvm' : 'tcg';
-  log.info({ accel: accelChosen, kvmDevice: kvm }, 'VM members: accelerator chosen');
-  return accelChosen;
+  const accel: Accel = kvm && (await probeKvm(image)) ? 'kvm' : 'tcg';
+  mkdirSync(VM_RUN_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(ACCEL_FILE, `${accel}\n`);
+  log.info({ accel, kvmDevice: kvm }, 'VM members: accelerator chosen');
+  return accel;
 }
 
 function probeKvm(image: VmImage): Promise<boolean> {
@@ -237,6 +245,13 @@ export async function startVm(vm: VmSpec, netns: string | undefined): Promise<vo
   // -daemonize: QEMU exits once the VM runs, with an error when it could not start it.
   if (netns) await run('ip', ['netns', 'exec', netns, ...qemu]);
   else await run(QEMU, qemu.slice(1));
+}
+
+/** Stops every VM whose name matches (leftovers of a run: `testbed clean`, `down`); their names. */
+export async function stopVms(pattern: RegExp): Promise<string[]> {
+  const names = listVms('').filter((n) => pattern.test(n));
+  for (const name of names) await stopVm(name);
+  return names;
 }
 
 /** Stops the VM (SIGTERM, then SIGKILL) and removes its files; nothing when it is not running. */
