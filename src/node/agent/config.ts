@@ -54,7 +54,12 @@ const vmSchema = z
       .default([]),
     fetchEverySec: z.number().min(0.05).max(60).default(1),
   })
-  .strict();
+  .strict()
+  // They go on the kernel command line, which holds 2048 characters in all.
+  .refine((v) => v.fetch.join(',').length <= 1500, {
+    path: ['fetch'],
+    message: 'the URLs add up to more than 1500 characters (they go on the kernel command line)',
+  });
 
 const memberSchema = z
   .object({
