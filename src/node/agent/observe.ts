@@ -39,7 +39,7 @@ export interface ObservedMember {
 
 export interface Observed {
   namespaces: Set<string>;
-  /** The node's VMs with a pid file, and the desired ones: each running one's process, or null. */
+  /** The node's VMs with a pid file: each one's process, or null when it is not running. */
   vms: Map<string, RunningVm | null>;
   /** Links of the node namespace. */
   links: Map<string, LinkInfo>;
@@ -153,11 +153,9 @@ export async function readHtb(netns: string | undefined, iface: string): Promise
   };
 }
 
-/** The VMs of this node: those with a pid file under `prefix`, and `wanted`. */
-export function readVms(prefix: string, wanted: string[]): Map<string, RunningVm | null> {
-  const vms = new Map<string, RunningVm | null>();
-  for (const name of new Set([...listVms(prefix), ...wanted])) vms.set(name, runningVm(name) ?? null);
-  return vms;
+/** The VMs of this node: those with a pid file under `prefix` (a running VM always has one). */
+export function readVms(prefix: string): Map<string, RunningVm | null> {
+  return new Map(listVms(prefix).map((name) => [name, runningVm(name) ?? null]));
 }
 
 export async function readMember(netns: string): Promise<ObservedMember> {

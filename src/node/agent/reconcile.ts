@@ -28,8 +28,7 @@ export async function observeNode(desired: Desired, deep: boolean, previous?: De
   const netns = desired.netns;
   const namespaces = listNamespaces();
   const links = await readLinks(netns);
-  const wantedVms = desired.slices.flatMap((s) => s.members.flatMap((m) => (m.vm ? [m.vm.name] : [])));
-  const vms = readVms(namespacePrefix(desired), wantedVms);
+  const vms = readVms(namespacePrefix(desired));
   const observed: Observed = { namespaces, links, vms, members: new Map(), htb: new Map() };
   for (const s of desired.slices) {
     for (const m of s.members) {
