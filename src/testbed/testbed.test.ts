@@ -71,6 +71,36 @@ function testbedVms(prefix: string): number[] {
   return pids;
 }
 
+/** What is known of a VM member that does not show: for a failure's message. */
+async function vmDiagnosis(state: TestbedState, node: string, vm: string, address: string): Promise<string> {
+  const part = async (what: string, fn: () => Promise<unknown> | unknown) =>
+    `--- ${what}\n${await Promise.resolve()
+      .then(fn)
+      .then((v) => (typeof v === 'string' ? v : JSON.stringify(v, null, 1)))
+      .catch((e: Error) => e.message)}`;
+  return (
+    await Promise.all([
+      part('agent events', async () =>
+        (
+          await towerApi<{ name: string; events: NodeEvent[] }[]>(state, 'nodes')
+        )
+          .find((n) => n.name === node)
+          ?.events.filter((e) => e.entity.includes('cam') || /VM/.test(e.action)),
+      ),
+      part(VM_RUN_DIR, () => readdirSync(VM_RUN_DIR).join(' ')),
+      part('console', () => readFileSync(`${VM_RUN_DIR}/${vm}.console`, 'utf8').slice(-3000)),
+      part('links', async () => (await run('ip', ['-n', `${state.prefix}-${node}`, '-s', 'link'])).stdout),
+      part('HTTP from its address', async () =>
+        (
+          await towerApi<HttpRequest[]>(state, 'http?last=1m&limit=5000')
+        )
+          .filter((h) => h.src === address)
+          .slice(0, 5),
+      ),
+    ])
+  ).join('\n');
+}
+
 interface NodeEvent {
   entity: string;
   action: string;
@@ -217,6 +247,8 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         return http.find(
           (h) => h.node === 'n1' && h.src === address && h.ifaceKind === 'vm' && h.time >= since,
         );
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await vmDiagnosis(state, 'n1', vm, address ?? '')}`);
       });
     const seen = await fromVm(0);
     assert.match(seen.url, /^\/(status|api|maps|orders|feed)?/, 'one of the URLs its client fetches');

@@ -47,7 +47,7 @@ const vmSchema = z
   .object({
     memoryMb: z.number().int().min(64).max(1024).default(128),
     cpus: z.number().int().min(1).max(4).default(1),
-    /** URLs the VM's client fetches in turn (busybox wget), one every `fetchEverySec`. */
+    /** URLs the VM's client requests in turn (an HTTP/1.1 GET by busybox nc), one every `fetchEverySec`. */
     fetch: z
       .array(z.string().regex(/^http:\/\/[^\s,]+$/, 'expected an http:// URL without spaces or commas'))
       .max(32)
