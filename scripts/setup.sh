@@ -33,6 +33,7 @@ PACKAGES=(
   softflowd pmacct                             # the peers of bench/monitor
   nfdump                                       # IPFIX export test (nfcapd collects, nfdump reads)
   chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)
+  haproxy                                      # the L7 proxy bench/services measures tacmesh's golden signals against
   qemu-system-x86 linux-image-amd64            # VM members: QEMU microvm booting Debian's kernel
   busybox-static cpio gzip                     # the VM members' initramfs (scripts/vm/build-image.sh)
 )

@@ -46,6 +46,7 @@ export const PROGRAMS = {
   nfcapd: 'nfdump',
   nfdump: 'nfdump',
   chromium: 'chromium',
+  haproxy: 'haproxy',
   // VM members (docs/agent.md): QEMU, and what scripts/vm/build-image.sh builds their initramfs with.
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
