@@ -19,8 +19,11 @@ export interface TrafficProcess {
 
 const ip = (cidr: string) => cidr.split('/')[0] ?? '';
 
-/** The web clients' URLs: inside a slice, to the same slice of the next node, to the outside. */
-function webUrls(plan: TestbedPlan, nodeIndex: number, sliceIndex: number): string[] {
+/**
+ * The web clients' URLs: inside a slice, to the same slice of the next node, to the outside
+ * (a VM client fetches them itself: node.yaml's `vm.fetch`).
+ */
+export function webUrls(plan: TestbedPlan, nodeIndex: number, sliceIndex: number): string[] {
   const here = plan.nodes[nodeIndex];
   const next = plan.nodes[(nodeIndex + 1) % plan.nodes.length];
   const host = (n: typeof here) => ip(n?.slices[sliceIndex]?.members[0]?.address ?? '');
@@ -66,11 +69,13 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
         tool,
         args,
       });
-    // Web: a server in each slice (C2 on a second port of ops' server), a client in each.
+    // Web: a server in each slice (C2 on a second port of ops' server), a client in each;
+    // a VM client (svc's camera, Fig. 11) runs its own, booted by the node's agent.
     proc('web', 'ops', web.name, 'http', ['serve', `${PORTS.web},${PORTS.c2}`]);
     proc('web', 'svc', api.name, 'http', ['serve', String(PORTS.web)]);
     proc('web', 'ops', cli.name, 'http', ['mix', String(config.rps), ...webUrls(plan, i, 0)]);
-    proc('web', 'svc', cam.name, 'http', ['mix', String(config.rps), ...webUrls(plan, i, 1)]);
+    if (cam.kind !== 'vm')
+      proc('web', 'svc', cam.name, 'http', ['mix', String(config.rps), ...webUrls(plan, i, 1)]);
     // C2: small messages from each node's ops client to every other node's C2 server.
     const peers = plan.nodes.filter((p) => p.name !== node.name);
     proc('c2', 'ops', cli.name, 'http', [
@@ -80,9 +85,9 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
         (p) => `http://${ip(p.slices[0]?.members[0]?.address ?? '')}:${PORTS.c2}/c2/msg?from=${node.name}`,
       ),
     ]);
-    // The sensor stream: each node's camera to the next node's svc server.
+    // The sensor stream: from each node's ops client (a container) to the next node's svc server.
     proc('sensor', 'svc', api.name, 'udp', ['sink', String(PORTS.sensor)]);
-    proc('sensor', 'svc', cam.name, 'udp', [
+    proc('sensor', 'ops', cli.name, 'udp', [
       'stream',
       ip(next.slices[1]?.members[0]?.address ?? ''),
       String(PORTS.sensor),
@@ -91,9 +96,9 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
   });
   if (config.traffic.bulk) {
     const { from, to } = bulkEnds(plan);
-    const svcOf = (name: string) => plan.nodes.find((x) => x.name === name)?.slices[1];
-    const sink = svcOf(to)?.members[0];
-    const sender = svcOf(from)?.members[1];
+    const sliceOf = (name: string, k: number) => plan.nodes.find((x) => x.name === name)?.slices[k];
+    const sink = sliceOf(to, 1)?.members[0];
+    const sender = sliceOf(from, 0)?.members[1];
     if (sink && sender) {
       out.push({
         name: `bulk-${to}-svc-${sink.name}`,
@@ -103,9 +108,9 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
         args: ['sink', String(PORTS.bulk)],
       });
       out.push({
-        name: `bulk-${from}-svc-${sender.name}`,
+        name: `bulk-${from}-ops-${sender.name}`,
         service: 'bulk',
-        at: { node: from, slice: 'svc', member: sender.name },
+        at: { node: from, slice: 'ops', member: sender.name },
         tool: 'bulk',
         args: ['send', ip(sink.address), String(PORTS.bulk)],
       });

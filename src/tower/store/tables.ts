@@ -7,7 +7,8 @@
  *   2  monitor_stats.l7_sampled_out
  *   3  http_latency
  *   4  mesh_links.rtt_median_ms
- *   5  mesh_steps, node_via
+ *   5  flows.iface_kind, http.iface_kind
+ *   6  mesh_steps, node_via
  * A new column goes last in its table with `since` the next version; a new table gets
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
@@ -49,6 +50,7 @@ export const FLOWS = recordTable(
     locality: { type: 'VARCHAR', tag: true },
     srcNode: { type: 'VARCHAR', nullable: true },
     dstNode: { type: 'VARCHAR', nullable: true },
+    ifaceKind: { type: 'VARCHAR', nullable: true, since: 5 },
   },
 );
 
@@ -75,6 +77,7 @@ export const HTTP = recordTable(
     version: 'VARCHAR',
     truncated: 'BOOLEAN',
     locality: { type: 'VARCHAR', tag: true },
+    ifaceKind: { type: 'VARCHAR', nullable: true, since: 5 },
   },
 );
 
@@ -258,7 +261,7 @@ export const QOS_AUDIT = table<QosAuditRow>(
 /** The operator's (and the demo scenario's) changes to the mesh: the marks on the events' time axis. */
 export const MESH_STEPS = table<MeshStepRow>(
   'mesh_steps',
-  { retention: 'raw', since: 5 },
+  { retention: 'raw', since: 6 },
   {
     timeMs: { type: 'BIGINT', time: true },
     who: 'VARCHAR',
@@ -271,7 +274,7 @@ export const MESH_STEPS = table<MeshStepRow>(
 /** Each time a node's stream to the tower starts coming through a neighbour, or directly again. */
 export const NODE_VIA = table<NodeViaRow>(
   'node_via',
-  { retention: 'raw', since: 5 },
+  { retention: 'raw', since: 6 },
   {
     timeMs: { type: 'BIGINT', time: true },
     node: 'VARCHAR',
