@@ -16,10 +16,15 @@
  *   influx_points_total           points written to InfluxDB (when configured)
  *   influx_dropped_total          points dropped while InfluxDB was away too long
  *   live_clients                  dashboard live-feed streams open
+ *   bus_connected                 1 while the bus (docs/bus.md) is reachable (with `bus:` only)
+ *   bus_stream_messages           messages in the domain's stream
+ *   bus_writer_pending            messages the writer has not stored yet (undelivered + unacknowledged)
+ *   bus_publish_failures_total    batches the bus did not take (the node resends them)
  *   query_seconds                 API request latency histogram, label route (first path segment)
  */
 import { Histogram } from 'prom-client';
 import { type MetricDef, one, PromMetrics } from '../shared/metrics.js';
+import type { BusHealth } from './bus/connection.js';
 import type { ControlCounters } from './control/server.js';
 
 export interface TowerSnapshot {
@@ -27,6 +32,7 @@ export interface TowerSnapshot {
   control: ControlCounters;
   influx: { pointsWritten: number; pointsDropped: number } | undefined;
   liveClients: number;
+  bus: (BusHealth & { failures: number }) | undefined;
 }
 
 type Def = MetricDef<TowerSnapshot>;
@@ -68,6 +74,17 @@ export const TOWER_METRICS: Def[] = [
   metric('counter', 'influx_points_total', 'points written to InfluxDB', (s) => s.influx?.pointsWritten),
   metric('counter', 'influx_dropped_total', 'points dropped for InfluxDB', (s) => s.influx?.pointsDropped),
   metric('gauge', 'live_clients', 'dashboard live-feed streams open', (s) => s.liveClients),
+  metric('gauge', 'bus_connected', '1 while the bus is reachable', (s) =>
+    s.bus ? Number(s.bus.connected) : undefined,
+  ),
+  metric('gauge', 'bus_stream_messages', "messages in the domain's stream", (s) => s.bus?.messages),
+  metric(
+    'gauge',
+    'bus_writer_pending',
+    'messages the writer has not stored yet',
+    (s) => s.bus && s.bus.pending + s.bus.ackPending,
+  ),
+  metric('counter', 'bus_publish_failures_total', 'batches the bus did not take', (s) => s.bus?.failures),
 ];
 
 export class TowerMetrics extends PromMetrics<TowerSnapshot> {

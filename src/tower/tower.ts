@@ -1,7 +1,8 @@
 /**
  * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
- * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS). Maintenance
- * (roll-ups, retention) runs every minute.
+ * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS); with a bus, the
+ * control plane puts batches on NATS JetStream and the bus's writer stores them
+ * (docs/bus.md). Maintenance (roll-ups, retention) runs every minute.
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
@@ -12,6 +13,9 @@ import { splitHostPort } from '../shared/relay.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
+import { BusConnection } from './bus/connection.js';
+import { BusPublisher } from './bus/publisher.js';
+import { BusWriter } from './bus/writer.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
@@ -48,6 +52,13 @@ function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, C
   return out;
 }
 
+/** The bus's parts in a tower that has one. */
+export interface TowerBus {
+  connection: BusConnection;
+  publisher: BusPublisher;
+  writer: BusWriter;
+}
+
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
   private latencyTimer: NodeJS.Timeout | undefined;
@@ -64,6 +75,7 @@ export class Tower {
     readonly metrics: TowerMetrics | undefined,
     readonly qos: QosService,
     readonly services: ServiceRegistry,
+    readonly bus: TowerBus | undefined,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -95,7 +107,11 @@ export class Tower {
       ...config.store,
       seqGapsPerNode: limits.seqGapsPerNode,
     });
+    let connection: BusConnection | undefined;
+    let writer: BusWriter | undefined;
     try {
+      connection = config.bus ? await BusConnection.open(config.bus, tls) : undefined;
+      const publisher = connection ? new BusPublisher(connection) : undefined;
       const registry = new Registry(store, places, limits.subnetsPerNode);
       await registry.load();
       const qos = new QosService(store);
@@ -107,6 +123,7 @@ export class Tower {
         limits,
         revoked,
         services,
+        ...(publisher ? { publish: (b) => publisher.publish(b) } : {}),
       });
       let influx: InfluxSink | undefined;
       if (config.influx) {
@@ -124,6 +141,10 @@ export class Tower {
             .linkReports(b.node, b.links)
             .catch((err: Error) => log.error({ err }, 'QoS: mesh reports not taken'));
       });
+      // The writer starts once every listener of stored batches is in place.
+      if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
+      const bus: TowerBus | undefined =
+        connection && publisher && writer ? { connection, publisher, writer } : undefined;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -136,6 +157,9 @@ export class Tower {
           influx: influx ? { ...influx.counters, buffered: influx.buffered } : null,
           storedNodes: store.stored.size,
           live: { clients: live.clients, pushes: live.pushes },
+          bus: bus
+            ? { ...bus.connection.health, ...bus.publisher.counters, writer: bus.writer.counters }
+            : null,
         }),
         live,
         qos,
@@ -149,6 +173,7 @@ export class Tower {
           control: control.counters,
           influx: influx?.counters,
           liveClients: live.clients,
+          bus: bus && { ...bus.connection.health, failures: bus.publisher.counters.failures },
         }));
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
@@ -165,6 +190,7 @@ export class Tower {
         metrics,
         qos,
         services,
+        bus,
       );
       tower.maintainTimer = setInterval(() => {
         store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
@@ -177,11 +203,14 @@ export class Tower {
           control: `${config.control.listen} (port ${controlPort})`,
           api: `https port ${api.port}`,
           store: config.store.path,
+          ...(bus ? { bus: bus.connection.stream } : {}),
         },
         'tower running',
       );
       return tower;
     } catch (err) {
+      await writer?.stop();
+      await connection?.close();
       store.close();
       throw err;
     }
@@ -195,6 +224,8 @@ export class Tower {
     this.metrics?.close();
     await this.api.close();
     await this.influx?.stop();
+    await this.bus?.writer.stop();
+    await this.bus?.connection.close();
     this.store.close();
   }
 }

@@ -233,10 +233,20 @@ export class TowerRig {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async halt(): Promise<void> {
+  /** Kills the tower with SIGKILL (no clean-up of its own), and waits for its exit. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Stops the tower (SIGTERM) and its stand-in nodes, keeping its directory and store. */
+  async halt(): Promise<void> {
     for (const n of this.nodes.splice(0)) n.close();
     const child = this.child;
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
