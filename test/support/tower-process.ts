@@ -95,12 +95,17 @@ export class TowerRig {
 
   /** Makes the CA, the tower's certificate and one for each node name, and starts the tower. */
   async start(nodes: string[], towerYaml: Record<string, unknown> = {}): Promise<void> {
+    await this.prepare(nodes);
+    await this.launch(towerYaml);
+  }
+
+  /** The CA, the tower's certificate, one for each node name, and the tokens; no tower yet. */
+  async prepare(nodes: string[]): Promise<void> {
     await initCa(this.pki);
     await issue(this.pki, 'tower', 'tower');
     for (const n of nodes) await issue(this.pki, 'node', n);
     this.operator = createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
     this.viewer = createToken(`${this.dir}/tokens.yaml`, 'watcher', 'viewer');
-    await this.launch(towerYaml);
   }
 
   /**
@@ -113,7 +118,8 @@ export class TowerRig {
     await this.launch(towerYaml);
   }
 
-  private async launch(towerYaml: Record<string, unknown>): Promise<void> {
+  /** Starts the tower (after prepare(), or again after halt()). */
+  async launch(towerYaml: Record<string, unknown>): Promise<void> {
     const config = {
       control: { listen: '127.0.0.1:0' },
       api: { listen: '127.0.0.1:0' },

@@ -14,6 +14,7 @@ import { type NatsSet, startNats, startNatsCluster } from '../../../test/support
 import { scrape } from '../../../test/support/scrape.js';
 import { TowerRig, waitFor } from '../../../test/support/tower-process.js';
 import type { TowerLink } from '../../node/export/tower-client.js';
+import { issue } from '../../pki/ca.js';
 import { towerConfigSchema } from '../config.js';
 import { nodeSubject, streamName } from './codec.js';
 
@@ -85,6 +86,29 @@ describe('tower.yaml bus', () => {
     assert.deepEqual(ok.bus?.url, ['nats://a:1', 'nats://b:2'], 'a comma-separated list of servers');
   });
 
+  test('TLS: with bus.tls the tower connects with its certificate; without it a TLS-only bus refuses it', async () => {
+    const rig = new TowerRig();
+    let nats: NatsSet | undefined;
+    let link: TowerLink | undefined;
+    try {
+      await rig.prepare(['alpha']);
+      const files = await issue(rig.pki, 'tower', 'bus');
+      nats = await startNats({ tls: { ca: files.caCert, cert: files.cert('bus'), key: files.key('bus') } });
+      const yaml = { control: { listen: `127.0.0.1:${await freePort()}` }, ...busYaml(nats) };
+      await assert.rejects(rig.launch(yaml), /bus: cannot connect to nats:\/\/127\.0\.0\.1/);
+      await rig.launch(busYaml(nats, { tls: {} }));
+      link = await nodeLink(rig, 'alpha');
+      const records = await feed(link, 5, 100);
+      await allAcked([link], records);
+      await writerDone(rig);
+      assert.equal((await rig.api('health')).body.bus.messages, 5, 'every batch on the stream, over TLS');
+    } finally {
+      await link?.stop();
+      await rig.stop();
+      await nats?.stop();
+    }
+  });
+
   test('a tower whose bus cannot be reached does not start, and says which', async () => {
     const rig = new TowerRig();
     try {
@@ -114,7 +138,7 @@ describe('durable ingest through the bus', () => {
   test('acked only once on the stream, under its id; the writer killed with SIGKILL mid-stream loses and doubles nothing', async () => {
     const nats = await startNats();
     await run(nats, ['alpha', 'bravo.b1'], {}, async ({ rig, links, yaml }) => {
-      const sending = Promise.all(links.map((l) => feed(l, 40, 500)));
+      const sending = Promise.all(links.map((l) => feed(l, 20, 500)));
       // Kill the tower (control plane and writer) once the writer is busy with the stream.
       const nc = await connect({ servers: nats.url });
       try {
@@ -126,7 +150,7 @@ describe('durable ingest through the bus', () => {
         await rig.kill9();
         await rig.restart(yaml);
         await sending;
-        await allAcked(links, 40 * 501);
+        await allAcked(links, 20 * 501);
         await writerDone(rig);
         // The stream holds each batch under its node's subject and id.
         const last = await jsm.streams.getMessage(streamName('b1'), {
@@ -136,7 +160,7 @@ describe('durable ingest through the bus', () => {
       } finally {
         await nc.close();
       }
-      return 40 * 501;
+      return 20 * 501;
     });
   });
 
@@ -173,7 +197,7 @@ describe('durable ingest through the bus', () => {
   test('an R3 stream on three servers: one killed with SIGKILL under load, every record arrives once', async () => {
     const nats = await startNatsCluster();
     await run(nats, ['alpha', 'bravo'], { bus: { replicas: 3 } }, async ({ rig, links }) => {
-      const sending = Promise.all(links.map((l) => feed(l, 40, 500)));
+      const sending = Promise.all(links.map((l) => feed(l, 20, 500)));
       await waitFor('records on the stream', async () =>
         (await rig.api('health')).body.bus.messages > 10 ? true : undefined,
       );
@@ -183,9 +207,9 @@ describe('durable ingest through the bus', () => {
       assert.ok(victim, `the tower's server ${url} is one of ours`);
       await victim.kill9();
       await sending;
-      await allAcked(links, 40 * 501, 60_000);
+      await allAcked(links, 20 * 501, 60_000);
       await writerDone(rig, 60_000);
-      return 40 * 501;
+      return 20 * 501;
     });
   });
 });
