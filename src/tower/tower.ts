@@ -14,6 +14,7 @@ import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
 import { BusConnection } from './bus/connection.js';
+import { LeaderLease } from './bus/lease.js';
 import { BusPublisher } from './bus/publisher.js';
 import { BusWriter } from './bus/writer.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
@@ -57,6 +58,7 @@ export interface TowerBus {
   connection: BusConnection;
   publisher: BusPublisher;
   writer: BusWriter;
+  lease: LeaderLease | undefined;
 }
 
 export class Tower {
@@ -109,8 +111,12 @@ export class Tower {
     });
     let connection: BusConnection | undefined;
     let writer: BusWriter | undefined;
+    let lease: LeaderLease | undefined;
     try {
       connection = config.bus ? await BusConnection.open(config.bus, tls) : undefined;
+      if (connection && config.bus?.lease)
+        lease = await LeaderLease.start(connection, config.bus.lease.holder, config.bus.lease.ttlMs);
+      const held = lease;
       const publisher = connection ? new BusPublisher(connection) : undefined;
       const registry = new Registry(store, places, limits.subnetsPerNode);
       await registry.load();
@@ -124,6 +130,14 @@ export class Tower {
         revoked,
         services,
         ...(publisher ? { publish: (b) => publisher.publish(b) } : {}),
+        ...(held
+          ? {
+              standby: () =>
+                held.leads
+                  ? undefined
+                  : `this tower is a standby: the leader is ${held.leader ?? 'not known yet'}`,
+            }
+          : {}),
       });
       let influx: InfluxSink | undefined;
       if (config.influx) {
@@ -144,7 +158,7 @@ export class Tower {
       // The writer starts once every listener of stored batches is in place.
       if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
       const bus: TowerBus | undefined =
-        connection && publisher && writer ? { connection, publisher, writer } : undefined;
+        connection && publisher && writer ? { connection, publisher, writer, lease } : undefined;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -158,7 +172,14 @@ export class Tower {
           storedNodes: store.stored.size,
           live: { clients: live.clients, pushes: live.pushes },
           bus: bus
-            ? { ...bus.connection.health, ...bus.publisher.counters, writer: bus.writer.counters }
+            ? {
+                ...bus.connection.health,
+                ...bus.publisher.counters,
+                writer: bus.writer.counters,
+                lease: bus.lease
+                  ? { holder: bus.lease.holder, leader: bus.lease.leader, leads: bus.lease.leads }
+                  : null,
+              }
             : null,
         }),
         live,
@@ -173,7 +194,11 @@ export class Tower {
           control: control.counters,
           influx: influx?.counters,
           liveClients: live.clients,
-          bus: bus && { ...bus.connection.health, failures: bus.publisher.counters.failures },
+          bus: bus && {
+            ...bus.connection.health,
+            failures: bus.publisher.counters.failures,
+            leads: bus.lease?.leads,
+          },
         }));
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
@@ -210,6 +235,7 @@ export class Tower {
       return tower;
     } catch (err) {
       await writer?.stop();
+      await lease?.stop();
       await connection?.close();
       store.close();
       throw err;
@@ -225,6 +251,7 @@ export class Tower {
     await this.api.close();
     await this.influx?.stop();
     await this.bus?.writer.stop();
+    await this.bus?.lease?.stop();
     await this.bus?.connection.close();
     this.store.close();
   }

@@ -18,8 +18,8 @@ export function busYaml(nats: NatsSet, extra: Record<string, unknown> = {}): Rec
   return { bus: { url: nats.url, domain: 'b1', publishTimeoutMs: 1000, ...extra } };
 }
 
-/** A node's real export link to the rig's tower, spooling in the rig's directory. */
-export async function nodeLink(rig: TowerRig, name: string): Promise<TowerLink> {
+/** A node's real export link to the rig's tower, spooling in `stateDir` (default: the rig's directory). */
+export async function nodeLink(rig: TowerRig, name: string, stateDir = rig.dir): Promise<TowerLink> {
   const paths = pkiPaths(rig.pki);
   const link = new TowerLink(
     {
@@ -28,9 +28,9 @@ export async function nodeLink(rig: TowerRig, name: string): Promise<TowerLink> 
       tls: { caCert: paths.caCert, cert: paths.cert(name), key: paths.key(name) },
       hello: () => ({ subnets: [], slices: [], position: null }),
       onMonitorConfig: () => undefined,
-      spool: { dir: `${rig.dir}/spool-${name}`, maxBytes: 256 * 1024 ** 2 },
+      spool: { dir: `${stateDir}/spool-${name}`, maxBytes: 256 * 1024 ** 2 },
     },
-    new SeqAllocator(`${rig.dir}/seq-${name}`),
+    new SeqAllocator(`${stateDir}/seq-${name}`),
   );
   await link.start();
   return link;

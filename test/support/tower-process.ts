@@ -4,7 +4,7 @@
  * connection of its own): what a hostile or faulty node can send, without namespaces or eBPF.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,11 +99,17 @@ export class TowerRig {
     await this.launch(towerYaml);
   }
 
-  /** The CA, the tower's certificate, one for each node name, and the tokens; no tower yet. */
-  async prepare(nodes: string[]): Promise<void> {
-    await initCa(this.pki);
-    await issue(this.pki, 'tower', 'tower');
-    for (const n of nodes) await issue(this.pki, 'node', n);
+  /**
+   * The CA, the tower's certificate, one for each node name, and the tokens; no tower yet.
+   * With `peer`, its CA and certificates (a standby tower of the same nodes).
+   */
+  async prepare(nodes: string[], peer?: TowerRig): Promise<void> {
+    if (peer) cpSync(peer.pki, this.pki, { recursive: true });
+    else {
+      await initCa(this.pki);
+      await issue(this.pki, 'tower', 'tower');
+      for (const n of nodes) await issue(this.pki, 'node', n);
+    }
     this.operator = createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
     this.viewer = createToken(`${this.dir}/tokens.yaml`, 'watcher', 'viewer');
   }

@@ -37,6 +37,18 @@ export const busSchema = z
      * TLS to the servers, with this tower's certificate as the client's: `tls: {}` uses the
      * tower's PKI (pki.dir's CA, pki.name's certificate and key); each file may be given instead.
      */
+    /**
+     * A standby pair (docs/bus.md): towers on the same bus share a leader lease; only the
+     * holder takes node streams. `holder`: this tower's name in it; a lease lapses `ttlMs`
+     * after its holder last renewed it.
+     */
+    lease: z
+      .object({
+        holder: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ and - only'),
+        ttlMs: z.number().int().min(300).default(3000),
+      })
+      .strict()
+      .optional(),
     tls: z
       .object({
         ca: z.string().min(1).optional(),

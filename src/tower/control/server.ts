@@ -63,6 +63,8 @@ export interface ControlCounters {
   batches: number;
   /** Batches the bus did not take in time (the node keeps them and resends). */
   busErrors: number;
+  /** Node streams refused because this tower is a standby (another holds the lease). */
+  standbyRefused: number;
 }
 
 /** What one node may cost the tower (tower.yaml `limits`). */
@@ -88,6 +90,8 @@ export interface ControlOptions {
    * the bus's writer then stores it through commit().
    */
   publish?: (batch: IngestBatch) => Promise<void>;
+  /** With a leader lease: why this tower takes no node stream now (undefined: it leads). */
+  standby?: () => string | undefined;
 }
 
 /** Extra consumers of every stored batch (the InfluxDB sink, the live dashboard feed). */
@@ -124,6 +128,7 @@ export class ControlServer {
     storeErrors: 0,
     batches: 0,
     busErrors: 0,
+    standbyRefused: 0,
   };
   private readonly server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -140,6 +145,7 @@ export class ControlServer {
   private readonly revoked: RevocationList | undefined;
   private readonly services: ServiceRegistry | undefined;
   private readonly publish: ((batch: IngestBatch) => Promise<void>) | undefined;
+  private readonly standby: (() => string | undefined) | undefined;
   /** Open TLS connections and their peer's certificate serial (to close on revocation). */
   private readonly sockets = new Map<TLSSocket, string>();
   private readonly streams = new Map<string, number>();
@@ -160,6 +166,7 @@ export class ControlServer {
     this.revoked = options.revoked;
     this.services = options.services;
     this.publish = options.publish;
+    this.standby = options.standby;
     this.messages = new Buckets(this.limits.messagesPerSecond, this.limits.messagesPerSecond * 10);
     const handlers: TowerHandlers = { Connect: (call) => void this.serve(call) };
     this.server.addService(proto.tacmesh.v1.Tower.service, handlers);
@@ -271,6 +278,11 @@ export class ControlServer {
         `certificate serial ${cert?.serialNumber} is revoked`,
         'revokedRefused',
       );
+      return;
+    }
+    const standby = this.standby?.();
+    if (standby) {
+      refuse(grpc.status.UNAVAILABLE, standby, 'standbyRefused');
       return;
     }
     const open = this.streams.get(certName) ?? 0;
