@@ -15,7 +15,10 @@
  *
  *   node --import tsx bench/monitor/run.ts [--seconds 4] [--rounds 1] [--kinds udp,tcp,http]
  *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--no-user-side]
- *     [--object bpf/.output/flowmon.bpf.o]
+ *     [--object bpf/.output/flowmon.bpf.o] [--before <an older flowmon.bpf.o>]
+ *
+ * --before adds a peer "before": tacmesh with that object, run beside the others, for a
+ * before/after table from one run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     'no-throughput': { type: 'boolean', default: false },
     'no-user-side': { type: 'boolean', default: false },
     object: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -47,10 +51,10 @@ const HTTP_REQUESTS = 1000 * SECONDS;
 /** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICK_NS = 1e7;
 
-type PeerName = 'tacmesh' | 'softflowd' | 'pmacctd';
+type PeerName = 'before' | 'tacmesh' | 'softflowd' | 'pmacctd';
 type Kind = 'udp' | 'tcp' | 'http';
 const KINDS = args.kinds.split(',') as Kind[];
-const PEERS = args.peers.split(',') as PeerName[];
+const PEERS = [...(args.before ? ['before'] : []), ...args.peers.split(',')] as PeerName[];
 
 /** The traffic of a kind, as a monitor's flow entry shows it. */
 interface FlowView {
@@ -121,7 +125,8 @@ async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]>
 
 async function startPeer(name: PeerName, ns: string, iface: string): Promise<Peer> {
   const tmp = `/tmp/${lab.prefix}-${name}`;
-  if (name === 'tacmesh') {
+  if (name === 'tacmesh' || name === 'before') {
+    const object = name === 'before' ? args.before : args.object;
     const flows: FlowRecord[] = [];
     let http = 0;
     const monitor = await Monitor.start(
@@ -130,7 +135,7 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
         interfaces: [iface],
         netns: ns,
         intervalMs: 1000,
-        ...(args.object ? { objectPath: args.object } : {}),
+        ...(object ? { objectPath: object } : {}),
       },
     );
     const ids = ['flowmon_egress', 'flowmon_ingress'].map((p) => monitor.flowmon.obj.program(p).id);

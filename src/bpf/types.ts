@@ -47,7 +47,10 @@ export const flowValue = cStruct('flow_value', {
   last_seen_jiffies: 'u64',
   tcp_flags: 'u8',
   dscp: 'u8',
-  _pad: 'u8[6]',
+  /** The kernel's own: whether the next TCP segment can start an HTTP line. */
+  l7_in_write: 'u8',
+  _pad: 'u8',
+  l7_next_seq: 'u32',
 });
 
 /** jiffies and CLOCK_MONOTONIC read together. */
@@ -160,7 +163,7 @@ export type QosCountersEntry = StructValue<typeof qosCounters>;
 
 // ---- bpf/linkem.h (bpf/linkem.bpf.c) ----
 
-export const linkemConfig = cStruct('linkem_config', { loss_ppm: 'u32', _pad: 'u32' });
+export const linkemConfig = cStruct('linkem_config', { loss_ppm: 'u32', burst: 'u32' });
 export type LinkemConfig = StructValue<typeof linkemConfig>;
 
 export const linkemCounters = cStruct('linkem_counters', {
@@ -168,5 +171,6 @@ export const linkemCounters = cStruct('linkem_counters', {
   passed_bytes: 'u64',
   dropped_packets: 'u64',
   dropped_bytes: 'u64',
+  bursts: 'u64',
 });
 export type LinkemCounters = StructValue<typeof linkemCounters>;

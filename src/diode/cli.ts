@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, parseConfig, recvSchema, type SendConfig, sendSchema } from './config.js';
+import { diodeDemoCommand } from './demo/cli.js';
 import { SpoolFullError } from './disk.js';
 import { type MeasuredRun, measuredReport, modelReport } from './paper-model.js';
 import { generateKey, readKeyFile } from './protocol/auth.js';
@@ -14,15 +15,20 @@ import { Sender } from './send/sender.js';
 import { FileSpool } from './send/spool.js';
 import { progressLine, readStats, receiverStatus, senderStatus } from './status.js';
 
-/** Runs until SIGTERM/SIGINT, then stops and prints the final counters as one JSON line. */
-async function serve(part: {
-  start(): Promise<void>;
-  stop(): Promise<void> | void;
-  stats(): unknown;
-  reloadKeys(): void;
-}) {
+/**
+ * Runs until SIGTERM/SIGINT, then stops and prints the final counters as one JSON line;
+ * SIGHUP runs `reload`.
+ */
+async function serve(
+  part: {
+    start(): Promise<void>;
+    stop(): Promise<void> | void;
+    stats(): unknown;
+  },
+  reload: () => void,
+) {
   await part.start();
-  process.on('SIGHUP', () => part.reloadKeys());
+  process.on('SIGHUP', reload);
   console.log('ready');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -46,9 +52,14 @@ export function diodeCommand(): Command {
     .requiredOption('-c, --config <file>', 'send.yaml (see docs/diode.md and examples/diode/send.yaml)')
     .addHelpText(
       'after',
-      '\nPrints "ready" once listening; on SIGTERM/SIGINT sends what is queued and prints its counters as JSON.',
+      '\nPrints "ready" once listening; on SIGTERM/SIGINT sends what is queued and prints its counters as JSON; ' +
+        'on SIGHUP re-reads the key file and link.rateMbit.',
     )
-    .action(async (opts: { config: string }) => serve(new Sender(loadConfig(opts.config, sendSchema))));
+    .action(async (opts: { config: string }) => {
+      const read = () => loadConfig(opts.config, sendSchema);
+      const sender = new Sender(read());
+      return serve(sender, () => sender.reload(read));
+    });
   diode
     .command('recv')
     .description(
@@ -60,7 +71,10 @@ export function diodeCommand(): Command {
       'after',
       '\nPrints "ready" once listening; on SIGTERM/SIGINT resets unfinished sessions and prints its counters as JSON.',
     )
-    .action(async (opts: { config: string }) => serve(new Receiver(loadConfig(opts.config, recvSchema))));
+    .action(async (opts: { config: string }) => {
+      const receiver = new Receiver(loadConfig(opts.config, recvSchema));
+      return serve(receiver, () => receiver.reloadKeys());
+    });
   diode
     .command('model')
     .description(
@@ -158,6 +172,7 @@ export function diodeCommand(): Command {
         describeSizing({ loss: o.loss / 100, burst: o.burst, margin: o.margin, failure: o.failure }),
       );
     });
+  diode.addCommand(diodeDemoCommand());
   return diode;
 }
 

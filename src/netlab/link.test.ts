@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { oneWayLink } from '../../test/support/link.js';
 import { Tool, toolPath } from '../../test/support/tools/index.js';
 import { Monitor } from '../node/monitor/monitor.js';
 import { Lab } from './lab.js';
+import { oneWayLink } from './link.js';
 import { LinkEmulator } from './linkem.js';
 
 describe('emulated links (real kernel, namespaces)', () => {
@@ -17,6 +17,19 @@ describe('emulated links (real kernel, namespaces)', () => {
     b = await lab.netns('b', { ipv6: false });
   });
   after(() => lab.cleanup());
+
+  /** A veth a → b on 10.77.<subnet>.0/24 with static neighbours (no ARP in the counts). */
+  async function plainLink(subnet: number) {
+    const veth = await lab.veth(
+      { netns: a, addr: `10.77.${subnet}.1/24` },
+      { netns: b, addr: `10.77.${subnet}.2/24` },
+    );
+    await lab.staticNeighbours(
+      { netns: a, iface: veth.a, ip: `10.77.${subnet}.1` },
+      { netns: b, iface: veth.b, ip: `10.77.${subnet}.2` },
+    );
+    return veth;
+  }
 
   /** `firstMs`: how long the sink waits for a first datagram (one that should never come: short). */
   async function udp(
@@ -38,11 +51,7 @@ describe('emulated links (real kernel, namespaces)', () => {
   }
 
   test('linkem drops the configured fraction, within binomial tolerance', async () => {
-    const veth = await lab.veth({ netns: a, addr: '10.77.11.1/24' }, { netns: b, addr: '10.77.11.2/24' });
-    await lab.staticNeighbours(
-      { netns: a, iface: veth.a, ip: '10.77.11.1' },
-      { netns: b, iface: veth.b, ip: '10.77.11.2' },
-    );
+    const veth = await plainLink(11);
     const loss = 0.2;
     const n = 20_000;
     const emulator = LinkEmulator.attach(veth.b, { netns: b, direction: 'ingress', loss });
@@ -63,6 +72,37 @@ describe('emulated links (real kernel, namespaces)', () => {
       emulator.setLoss(0);
       const clean = await udp(a, b, '10.77.11.2', 7101, 1000);
       assert.equal(clean.received, 1000);
+    } finally {
+      emulator.close();
+    }
+  });
+
+  test('linkem in bursts: losses come b in a row, and the mean loss is the one set', async () => {
+    const veth = await plainLink(14);
+    const loss = 0.1;
+    const burst = 10;
+    const n = 20_000;
+    const emulator = LinkEmulator.attach(veth.b, { netns: b, direction: 'ingress', loss, burst });
+    try {
+      const { sent, received } = await udp(a, b, '10.77.14.2', 7110, n);
+      const c = emulator.counts();
+      assert.equal(sent, n);
+      assert.equal(received, Number(c.passedPackets), 'what passed is what arrived');
+      const dropped = Number(c.droppedPackets);
+      const bursts = Number(c.bursts);
+      // Every burst drops `burst` packets, except one still under way on each CPU at the end.
+      assert.ok(
+        dropped <= bursts * burst && dropped > bursts * burst - 2 * burst,
+        `dropped ${dropped} in ${bursts} bursts of ${burst}`,
+      );
+      // Bursts start at random: their count is binomial over the packets outside a burst;
+      // 5 standard deviations of the dropped count (burst × that of the bursts).
+      const expectedBursts = (n * loss) / burst;
+      const sigma = burst * Math.sqrt(expectedBursts);
+      assert.ok(
+        Math.abs(dropped - n * loss) < 5 * sigma,
+        `dropped ${dropped} of ${n}, expected ${n * loss} ± ${Math.round(5 * sigma)}`,
+      );
     } finally {
       emulator.close();
     }
@@ -99,11 +139,7 @@ describe('emulated links (real kernel, namespaces)', () => {
     }
   });
   test('a tc filter behind a tcx monitor still acts: the monitor passes packets on (TCX_NEXT)', async () => {
-    const veth = await lab.veth({ netns: a, addr: '10.77.13.1/24' }, { netns: b, addr: '10.77.13.2/24' });
-    await lab.staticNeighbours(
-      { netns: a, iface: veth.a, ip: '10.77.13.1' },
-      { netns: b, iface: veth.b, ip: '10.77.13.2' },
-    );
+    const veth = await plainLink(13);
     // The testbed's order: the node's monitor (tcx) first, the link's loss (tc clsact) after it.
     const monitor = await Monitor.start(
       { flows: () => undefined, http: () => undefined, stats: () => undefined },

@@ -1,6 +1,7 @@
 /**
  * Link emulation on one direction of a link: random loss by bpf/linkem.bpf.c (this kernel
- * has no netem), counted in the kernel. Also the strictly one-way link: loss = 100 %.
+ * has no netem), independent or in bursts, counted in the kernel. Also the strictly
+ * one-way link: loss = 100 %.
  */
 import {
   type AttachMode,
@@ -26,6 +27,8 @@ export interface LinkemOptions {
   direction?: 'ingress' | 'egress';
   /** Fraction lost, 0..1. */
   loss: number;
+  /** Packets lost in a row per loss burst (default 1: independent loss). */
+  burst?: number;
   /** 'tc' keeps the filter after this process exits (a long-lived testbed); default tcx. */
   mode?: AttachMode;
 }
@@ -46,7 +49,7 @@ export class LinkEmulator {
     try {
       const emulator = new LinkEmulator(obj);
       // Configured before it is attached, so not one packet passes under the wrong loss.
-      emulator.setLoss(options.loss);
+      emulator.setLoss(options.loss, options.burst);
       emulator.attachment = attach(obj.program('linkem'), iface, options.direction ?? 'egress', {
         ...(options.netns ? { netns: options.netns } : {}),
         ...(options.mode ? { mode: options.mode } : {}),
@@ -58,20 +61,28 @@ export class LinkEmulator {
     }
   }
 
-  /** Takes effect on the next packet: the program reads the map each time. */
-  setLoss(loss: number): void {
+  /**
+   * Takes effect on the next packet: the program reads the map each time. With `burst` b
+   * above 1, losses come b in a row, and a burst starts outside one with the chance q that
+   * makes the mean loss `loss`: loss = q·b / (1 + q·(b − 1)), so q = loss / (b − loss·(b − 1)).
+   */
+  setLoss(loss: number, burst = 1): void {
     if (!(loss >= 0 && loss <= 1)) throw new Error(`loss must be between 0 and 1, got ${loss}`);
-    this.config.update(0, { lossPpm: Math.round(loss * PPM) });
+    if (!(Number.isInteger(burst) && burst >= 1 && burst <= 10_000))
+      throw new Error(`burst must be a whole number of packets from 1 to 10000, got ${burst}`);
+    const start = loss >= 1 ? 1 : loss / (burst - loss * (burst - 1));
+    this.config.update(0, { lossPpm: Math.round(start * PPM), burst });
   }
 
   /** Sums the per-CPU counters. */
   counts(): LinkemCounters {
-    const total = { passedPackets: 0n, passedBytes: 0n, droppedPackets: 0n, droppedBytes: 0n };
+    const total = { passedPackets: 0n, passedBytes: 0n, droppedPackets: 0n, droppedBytes: 0n, bursts: 0n };
     for (const c of this.counters.lookupAll(0) ?? []) {
       total.passedPackets += c.passedPackets;
       total.passedBytes += c.passedBytes;
       total.droppedPackets += c.droppedPackets;
       total.droppedBytes += c.droppedBytes;
+      total.bursts += c.bursts;
     }
     return total;
   }

@@ -4,6 +4,7 @@ import { cleanLeftovers } from '../netlab/lab.js';
 import { deadProcesses } from '../netlab/processes.js';
 import { loadConfig } from '../shared/config.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
+import { hqFlows } from './hq.js';
 import {
   testbedDown,
   testbedLink,
@@ -43,12 +44,13 @@ interface UpOptions {
   apiPort?: number;
 }
 
-function configOf(opts: UpOptions): TestbedConfig {
+function configOf(opts: UpOptions, withoutHq = false): TestbedConfig {
   const base = opts.config ? loadConfig(opts.config, testbedConfigSchema) : testbedConfigSchema.parse({});
   return {
     ...base,
     ...(opts.nodes ? { nodes: opts.nodes } : {}),
     ...(opts.apiPort ? { apiPort: opts.apiPort } : {}),
+    ...(withoutHq ? { hq: { ...base.hq, enabled: false } } : {}),
   };
 }
 
@@ -124,6 +126,15 @@ export function testbedCommand(): Command {
           console.log(
             `  ${n.name.padEnd(4)} ${n.connected ? `connected ${n.via ? `via ${n.via}` : 'directly'}` : 'DISCONNECTED'}${s.state.mgmtCut?.includes(n.name) ? ' (management link CUT)' : ''}, last seen ${new Date(n.lastSeen).toISOString()}`,
           );
+      if (s.state.hq) {
+        const proof = s.state.hq.proof.oneWay
+          ? 'one-way (nothing from HQ reached the tower at start)'
+          : 'NOT ONE-WAY';
+        const held = await hqFlows(s.state.hq).catch((err: Error) => err);
+        console.log(
+          `headquarters: ${proof}; nfcapd holds ${held instanceof Error ? `? (${held.message})` : `${held.ends.length} flow records in ${held.files} closed files`} — nfdump -R ${s.state.hq.flowsDir}`,
+        );
+      }
       const dead = s.processes.filter((p) => !p.alive);
       console.log(
         `processes: ${s.processes.length - dead.length} of ${s.processes.length} alive${dead.length ? ` — dead: ${dead.map((p) => p.name).join(', ')}` : ''}`,
@@ -204,8 +215,9 @@ export function demoCommand(): Command {
       'stop after this many seconds (default: until Ctrl-C)',
       wholeNumber('duration', 1),
     )
-    .action(async (opts: UpOptions & { duration?: number }) => {
-      const state = await testbedUp(configOf(opts), progress);
+    .option('--no-hq', 'without headquarters behind the diode (hq in testbed.yaml)')
+    .action(async (opts: UpOptions & { duration?: number; hq?: boolean }) => {
+      const state = await testbedUp(configOf(opts, opts.hq === false), progress);
       let stopping = false;
       let watch: NodeJS.Timeout | undefined;
       const stop = async () => {
@@ -236,6 +248,13 @@ export function demoCommand(): Command {
           `  Login token: ${state.token}`,
           `  The dashboard's certificate comes from the testbed's own CA (${state.caCert}); your browser will ask you to accept it.`,
           '',
+          ...(state.hq
+            ? [
+                `  Headquarters: the tower's flow records cross a one-way link (shown one-way at start) to nfcapd:`,
+                `        nfdump -R ${state.hq.flowsDir} | tail     (the dashboard's Nodes page shows the link as its sender knows it)`,
+                '',
+              ]
+            : []),
           '  Try:  tacmesh testbed status',
           '        tacmesh testbed link cut n1 n2      (traffic between n1 and n2 moves to the relay n3)',
           '        tacmesh testbed link restore n1 n2',

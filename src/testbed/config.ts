@@ -26,6 +26,19 @@ export const testbedConfigSchema = z
     extraLinks: z.array(z.tuple([z.string(), z.string()])).default([]),
     /** HTTP requests per second of each client. */
     rps: z.number().positive().max(200).default(3),
+    /**
+     * Headquarters behind a data diode (seed 004): the tower forwards its flow records as
+     * IPFIX over a strictly one-way link to a collector (nfcapd) in a network of its own.
+     */
+    hq: z
+      .object({
+        enabled: z.boolean().default(true),
+        rateMbit: z.number().positive().max(10_000).default(10),
+        /** Random loss on the one-way link; FEC is sized for it (at least 1 %). */
+        lossPct: z.number().min(0).max(20).default(0.5),
+      })
+      .strict()
+      .prefault({}),
     /** The dashboard/API on the host. */
     apiPort: z.number().int().min(1).max(65535).default(8443),
   })

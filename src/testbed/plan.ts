@@ -7,6 +7,8 @@
  *   management   10.77.240.0/24 (node i .i, tower .254)
  *   external     10.77.99.0/24 (servers), reached via node n1 over 10.77.98.0/30
  *   host↔tower   10.77.255.0/30
+ *   headquarters (the diode, docs/testbed.md): tower↔diode sender 10.77.97.0/30, the one-way
+ *                link 10.77.96.0/30, the HQ network 10.77.95.0/24 (the collector .10)
  */
 import type { TestbedConfig } from './config.js';
 
@@ -53,6 +55,16 @@ export interface TestbedPlan {
     subnet: string;
   };
   host: { hostAddr: string; towerAddr: string };
+  hq: {
+    /** The tower's and the diode sender's ends of the veth between them. */
+    towerAddr: string;
+    senderAddr: string;
+    /** The one-way link: the sender's end, HQ's end. */
+    linkSendAddr: string;
+    linkRecvAddr: string;
+    subnet: string;
+    collectorAddr: string;
+  };
 }
 
 const KM_PER_DEG_LAT = 111.32;
@@ -130,5 +142,13 @@ export function planTestbed(config: TestbedConfig): TestbedPlan {
       subnet: '10.77.99.0/24',
     },
     host: { hostAddr: '10.77.255.1/30', towerAddr: '10.77.255.2' },
+    hq: {
+      towerAddr: '10.77.97.1',
+      senderAddr: '10.77.97.2',
+      linkSendAddr: '10.77.96.1',
+      linkRecvAddr: '10.77.96.2',
+      subnet: '10.77.95.0/24',
+      collectorAddr: '10.77.95.10',
+    },
   };
 }

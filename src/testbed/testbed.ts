@@ -14,13 +14,15 @@ import { createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { objectPath } from '../bpf/index.js';
 import { cleanLeftovers, Lab, newRunPrefix, requireRoot } from '../netlab/lab.js';
 import { LinkEmulator } from '../netlab/linkem.js';
+import { describeProof } from '../netlab/one-way-proof.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
+import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
@@ -30,6 +32,7 @@ import { createToken } from '../tower/api/tokens.js';
 import { FORWARDER } from './air.js';
 import { babelConfig } from './babel.js';
 import type { TestbedConfig } from './config.js';
+import { type HqState, hqUp, towerForward } from './hq.js';
 import { type LinkPlan, planTestbed, type TestbedPlan } from './plan.js';
 import { type LinkSetting, linkKey, RADIO_TOOL, radioFile, uplinkMesh, writeRadios } from './radios.js';
 
@@ -42,6 +45,7 @@ const TOWER_API_PORT = 8443;
 export const NODE_METRICS_PORT = 9108;
 /** What `up` runs: checked before it makes anything. */
 const TESTBED_PROGRAMS: Program[] = ['ip', 'tc', 'nsenter', 'sysctl', 'babeld', '/usr/bin/python3'];
+const HQ_PROGRAMS: Program[] = ['nfcapd', 'nfdump', 'ping'];
 
 export interface TestbedState {
   prefix: string;
@@ -61,6 +65,8 @@ export interface TestbedState {
   set: Record<string, { rateMbit: number; lossPct: number }>;
   /** MAC address of every radio link end, by "node/iface" (what each radio reports). */
   macs: Record<string, string>;
+  /** Headquarters behind the diode (hq.ts), when enabled. */
+  hq?: HqState;
   startedAt: number;
 }
 
@@ -70,13 +76,11 @@ const ns = (s: { prefix: string }, name: string) => `${s.prefix}-${name}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function readState(): TestbedState | undefined {
-  if (!existsSync(STATE_FILE)) return undefined;
-  return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestbedState;
+  return readStateFile<TestbedState>(STATE_FILE);
 }
 
 function writeState(state: TestbedState): void {
-  mkdirSync(dirname(STATE_FILE), { recursive: true });
-  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
+  writeStateFile(STATE_FILE, state);
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -274,7 +278,9 @@ export async function testbedUp(
     );
     await makeCredentials(setup);
     const r: Run = { ...setup, ...(await makeNetwork(setup)) };
+    const hq = config.hq.enabled ? await startHeadquarters(r) : undefined;
     await startTower(r);
+    if (hq) await headquartersReady(r, hq);
     await startNodes(r);
     await startRouting(r);
     await startTraffic(r);
@@ -298,6 +304,8 @@ export async function testbedUp(
 async function preflight(config: TestbedConfig): Promise<void> {
   requireRoot();
   requirePrograms(TESTBED_PROGRAMS, 'the testbed');
+  if (config.hq.enabled)
+    requirePrograms(HQ_PROGRAMS, "the testbed's headquarters behind the diode (hq.enabled)");
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -427,7 +435,7 @@ async function startTower(r: Run): Promise<void> {
       places: [
         {
           cidr: plan.external.subnet,
-          label: 'external network (HQ)',
+          label: 'external network',
           lat: config.center.lat + 0.35,
           lon: config.center.lon - 0.3,
         },
@@ -443,6 +451,7 @@ async function startTower(r: Run): Promise<void> {
       store: { path: join(dir, 'tower.duckdb'), retentionDays: 7, rollupRetentionDays: 90 },
       tokens: join(dir, 'tokens.yaml'),
       site: join(dir, 'site.yaml'),
+      ...(config.hq.enabled ? { forward: towerForward(plan) } : {}),
     }),
   );
   state.pids.tower = startDetached(
@@ -464,6 +473,34 @@ async function startTower(r: Run): Promise<void> {
     why: () => logTail(logs, 'tower'),
     check: stillRunning(r),
   });
+}
+
+/** HQ's network and processes (hq.ts), before the tower: its first records find the diode up. */
+async function startHeadquarters(r: Run): ReturnType<typeof hqUp> {
+  const hq = await hqUp(r.lab, r.state, r.tower, BIN);
+  writeState(r.state);
+  r.progress(
+    `headquarters: the tower's flow records as IPFIX through a one-way link (${r.config.hq.rateMbit} Mbit/s, ${r.config.hq.lossPct} % loss) to nfcapd in ${hq.flowsDir}`,
+  );
+  return hq;
+}
+
+/** The one-way proof (it ran while the tower started), and the diode sender up. */
+async function headquartersReady(r: Run, hq: Awaited<ReturnType<typeof hqUp>>): Promise<void> {
+  r.state.hq = { proof: await hq.proof, dir: hq.dir, flowsDir: hq.flowsDir };
+  for (const line of describeProof(r.state.hq.proof).split('\n')) r.progress(`  headquarters: ${line}`);
+  if (!r.state.hq.proof.oneWay) throw new Error('the link to headquarters is not one-way');
+  const sendStats = join(hq.dir, 'send-stats.json');
+  await waitFor(
+    'the diode sender to headquarters',
+    30_000,
+    async () => (existsSync(sendStats) ? true : undefined),
+    {
+      why: () => logTail(r.logs, 'hq-diode-send'),
+      check: stillRunning(r),
+    },
+  );
+  writeState(r.state);
 }
 
 async function startNodes(r: Run): Promise<void> {

@@ -56,6 +56,23 @@ export const towerConfigSchema = z
     /** NATS JetStream between the control plane and the store (docs/bus.md); none: no NATS. */
     bus: busSchema.optional(),
     /**
+     * The tower's flow records, one way to headquarters (docs/diode.md "Mesh telemetry to
+     * headquarters"): as IPFIX over UDP to `ipfix` (a diode sender's UDP service, or any
+     * collector), and the diode sender's metrics read for the link's health as it knows it.
+     */
+    forward: z
+      .object({
+        /** What the records go to, for the dashboard. */
+        label: z.string().min(1).default('headquarters'),
+        ipfix: z
+          .string()
+          .regex(/^udp:\/\/[^:/\s]+:\d{1,5}$/, 'must be udp://host:port, e.g. udp://10.77.97.2:4739'),
+        /** The diode sender's Prometheus metrics (its `metrics.listen`), e.g. http://10.77.97.2:9464/metrics. */
+        diodeMetrics: z.string().url().optional(),
+      })
+      .strict()
+      .optional(),
+    /**
      * Prometheus metrics (GET /metrics) on a listener of their own, unauthenticated: off
      * without this section, on loopback (127.0.0.1:9109) with `metrics: {}`.
      */

@@ -1,8 +1,8 @@
 /**
  * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
- * classify) → DuckDB store (and the InfluxDB sink) → query API (HTTPS); with a bus, the
- * control plane puts batches on NATS JetStream and the bus's writer stores them
- * (docs/bus.md). Maintenance (roll-ups, retention) runs every minute.
+ * classify) → DuckDB store (and the InfluxDB sink, the one-way forward to headquarters) →
+ * query API (HTTPS); with a bus, the control plane puts batches on NATS JetStream and the
+ * bus's writer stores them (docs/bus.md). Maintenance (roll-ups, retention) runs every minute.
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
@@ -10,6 +10,7 @@ import { RevocationList, revokedPath } from '../pki/revoked.js';
 import { loadConfig } from '../shared/config.js';
 import { towerLog as log } from '../shared/log.js';
 import { splitHostPort } from '../shared/relay.js';
+import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
@@ -19,6 +20,8 @@ import { BusPublisher } from './bus/publisher.js';
 import { BusWriter } from './bus/writer.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
+import { DiodeLinkWatch } from './forward/diode-link.js';
+import { IpfixForward } from './forward/ipfix-forward.js';
 import { type GeoLookup, LocalityMap } from './ingest/locality.js';
 import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
@@ -77,6 +80,7 @@ export class Tower {
     readonly metrics: TowerMetrics | undefined,
     readonly qos: QosService,
     readonly services: ServiceRegistry,
+    readonly forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined,
     readonly bus: TowerBus | undefined,
   ) {}
 
@@ -155,6 +159,26 @@ export class Tower {
             .linkReports(b.node, b.links)
             .catch((err: Error) => log.error({ err }, 'QoS: mesh reports not taken'));
       });
+      let forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined;
+      if (config.forward) {
+        const [host, port] = config.forward.ipfix.slice('udp://'.length).split(':');
+        const ipfix = new IpfixForward({ host: host ?? '', port: Number(port) });
+        ipfix.start();
+        control.onBatch((b) => ipfix.batch(b));
+        const diode = config.forward.diodeMetrics
+          ? new DiodeLinkWatch(config.forward.diodeMetrics)
+          : undefined;
+        diode?.start();
+        forward = { ipfix, diode };
+      }
+      const forwardView = (): ForwardView | null =>
+        config.forward && forward
+          ? {
+              label: config.forward.label,
+              ipfix: { collector: config.forward.ipfix, ...forward.ipfix.counters },
+              diode: forward.diode?.view() ?? null,
+            }
+          : null;
       // The writer starts once every listener of stored batches is in place.
       if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
       const bus: TowerBus | undefined =
@@ -185,6 +209,7 @@ export class Tower {
         live,
         qos,
         services: { registry: services, thresholds: config.serviceHealth ?? DEFAULT_HEALTH },
+        forward: forwardView,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
         limits,
       });
@@ -215,6 +240,7 @@ export class Tower {
         metrics,
         qos,
         services,
+        forward,
         bus,
       );
       tower.maintainTimer = setInterval(() => {
@@ -250,6 +276,8 @@ export class Tower {
     this.metrics?.close();
     await this.api.close();
     await this.influx?.stop();
+    this.forward?.ipfix.stop();
+    this.forward?.diode?.stop();
     await this.bus?.writer.stop();
     await this.bus?.lease?.stop();
     await this.bus?.connection.close();

@@ -16,12 +16,12 @@ import { stringify } from 'yaml';
 import { ffi } from '../../src/bpf/libbpf.js';
 import { objectPath } from '../../src/bpf/paths.js';
 import type { Lab } from '../../src/netlab/lab.js';
+import { limitRate } from '../../src/netlab/link.js';
 import { type NodeConfig, parseNodeConfig } from '../../src/node/agent/config.js';
 import { type BpfTrust, generateSigningKey, SERIAL_FILE, signManifest } from '../../src/pki/bpf-manifest.js';
 import { defaultObjectDir } from '../../src/pki/cli.js';
 import { run } from '../../src/shared/exec.js';
 import { libc, loadLibrary } from '../../src/shared/libc.js';
-import { limitRate } from './link.js';
 
 export interface TestNode {
   netns: string;

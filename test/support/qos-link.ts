@@ -7,9 +7,9 @@
  */
 
 import { cleanLeftovers, Lab } from '../../src/netlab/lab.js';
+import { limitRate } from '../../src/netlab/link.js';
 import type { QosEnforcer } from '../../src/node/qos/enforcer.js';
 import type { QosClass, QosPolicy__Output, QosRule } from '../../src/proto/index.js';
-import { limitRate } from './link.js';
 
 export { iperfServer } from './iperf.js';
 

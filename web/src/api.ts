@@ -6,6 +6,7 @@
  * the browser.
  */
 
+export type * from '../../src/tower/api/forward-types.js';
 export type * from '../../src/tower/api/node-types.js';
 export type * from '../../src/tower/api/qos-types.js';
 export type * from '../../src/tower/api/query-types.js';

@@ -10,6 +10,11 @@ test("the link monitor: alive while heartbeats come, loss from the sender's coun
   now = 1000;
   m.heard({ intervalMs: 1000, uptimeS: 1, datagramsSent: 2000, truncated: false, sessions: [] }, 960);
   assert.ok(Math.abs((m.health().datagramLoss ?? 0) - 0.05) < 1e-9);
+  assert.deepEqual(
+    [m.health().datagramsSent, m.health().datagramsReceived],
+    [1000, 950],
+    'what the loss is of',
+  );
   now = 5000;
   assert.equal(m.alive(), false);
 });

@@ -6,6 +6,9 @@ export interface LinkHealth {
   lastHeartbeatAgoMs: number | null;
   /** Fraction of datagrams (originals and copies) the link lost, from the sender's count. */
   datagramLoss: number | null;
+  /** What that fraction is of: datagrams sent and received between the first heartbeat and the last. */
+  datagramsSent: number;
+  datagramsReceived: number;
   senderUptimeS: number | null;
   /** The sender's counters from its last heartbeat. */
   sender: SenderCounters | null;
@@ -49,6 +52,8 @@ export class LinkMonitor {
       heartbeats: this.count,
       lastHeartbeatAgoMs: last ? this.now() - last.at : null,
       datagramLoss: sent > 0 ? Math.max(0, 1 - got / sent) : null,
+      datagramsSent: sent,
+      datagramsReceived: got,
       senderUptimeS: last?.heartbeat.uptimeS ?? null,
       sender: last?.heartbeat.counters ?? null,
     };

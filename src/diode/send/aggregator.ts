@@ -155,9 +155,7 @@ export class Aggregator {
     this.pacer = new Pacer({
       rateBitsPerSecond: options.rateBitsPerSecond,
       send: options.send,
-      ...(options.burstMs
-        ? { burstBytes: Math.max(3200, (options.burstMs * options.rateBitsPerSecond) / 8000) }
-        : {}),
+      ...this.burstFor(options.rateBitsPerSecond),
     });
     this.pacer.onSent = () => this.checkDrained();
     this.pacer.onIdle = () => {
@@ -165,6 +163,16 @@ export class Aggregator {
     };
     this.timer = setInterval(() => this.readFree(), options.everyMs);
     this.timer.unref();
+  }
+
+  private burstFor(rateBitsPerSecond: number): { burstBytes?: number } {
+    const ms = this.options.burstMs;
+    return ms ? { burstBytes: Math.max(3200, (ms * rateBitsPerSecond) / 8000) } : {};
+  }
+
+  /** Paces at a new link rate from the next datagram on (`tacmesh diode send` re-reads it on SIGHUP). */
+  setRate(rateBitsPerSecond: number): void {
+    this.pacer.setRate(rateBitsPerSecond, this.burstFor(rateBitsPerSecond).burstBytes);
   }
 
   /** Fraction of the send buffer in use (our queue plus the socket's backlog). */

@@ -74,13 +74,13 @@ export class Pacer {
   private readonly originals = new Fifo<Outgoing>();
   /** One queue per copy number: within one the due times only grow. */
   private readonly copies: Fifo<Outgoing>[] = [];
-  private readonly bytesPerMs: number;
-  private readonly burst: number;
-  private readonly slice: number;
+  private bytesPerMs = 0;
+  private burst = 0;
+  private slice = 0;
   private continuing = false;
   private stopped = false;
   private readonly now: () => number;
-  private tokens: number;
+  private tokens = 0;
   private last: number;
   private timer: NodeJS.Timeout | undefined;
   /** Bytes (wire) waiting to be sent: the send buffer the copy policy looks at. */
@@ -91,14 +91,20 @@ export class Pacer {
   onSent: (() => void) | undefined;
 
   constructor(private readonly options: PacerOptions) {
-    this.bytesPerMs = options.rateBitsPerSecond / 8 / 1000;
-    this.burst =
-      options.burstBytes ??
-      Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
-    this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
+    this.setRate(options.rateBitsPerSecond, options.burstBytes);
     this.now = options.now ?? (() => performance.now());
     this.tokens = this.burst;
     this.last = this.now();
+  }
+
+  /** A new link rate, from the next datagram on (the sender's SIGHUP reload). */
+  setRate(rateBitsPerSecond: number, burstBytes?: number): void {
+    this.bytesPerMs = rateBitsPerSecond / 8 / 1000;
+    this.burst =
+      burstBytes ??
+      Math.max(MIN_BURST_BYTES, Math.min(DEFAULT_BURST_MAX_BYTES, DEFAULT_BURST_MS * this.bytesPerMs));
+    this.slice = Math.max(MIN_BURST_BYTES, SLICE_MS * this.bytesPerMs);
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   get pending(): number {

@@ -59,6 +59,13 @@ export function nextEpoch(dir: string): number {
 
 type SenderStats = ReturnType<Sender['stats']>;
 
+const counter = (name: string, help: string, value: (s: SenderStats) => number): MetricDef<SenderStats> => ({
+  name,
+  help,
+  type: 'counter',
+  samples: (s) => one(value(s)),
+});
+
 const SENDER_METRICS: MetricDef<SenderStats>[] = [
   {
     name: 'frames_total',
@@ -83,6 +90,35 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
     help: 'FEC blocks encoded',
     type: 'counter',
     samples: (s) => one(s.link.fec?.blocks ?? 0),
+  },
+  counter(
+    'datagrams_total',
+    'datagrams handed to the link (originals, copies, repairs, heartbeats)',
+    (s) => s.link.datagramsSent,
+  ),
+  counter('heartbeats_total', 'heartbeats sent', (s) => s.link.heartbeats),
+  {
+    ...counter('link_rate_mbit', 'the pacing rate, Mbit/s on the wire', (s) => s.link.rateMbit),
+    type: 'gauge',
+  },
+  counter('send_errors_total', 'datagrams the link socket failed to send', (s) => s.link.sendErrors),
+  counter(
+    'unexpected_inbound_total',
+    'datagrams that arrived on the link socket (a one-way link carries none: must stay 0)',
+    (s) => s.link.unexpectedInbound,
+  ),
+  {
+    name: 'udp_datagrams_total',
+    help: 'UDP datagrams captured, by outcome',
+    type: 'counter',
+    labelNames: ['outcome'],
+    samples: (s) =>
+      byLabel('outcome', {
+        received: s.udp.received,
+        forwarded: s.udp.forwarded,
+        dropped_buffer_full: s.udp.droppedBufferFull,
+        dropped_too_long: s.udp.droppedTooLong,
+      }),
   },
   {
     name: 'sessions_total',
@@ -140,10 +176,14 @@ export class Sender {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private statsFile: StatsFile | undefined;
   private unexpectedInbound = 0;
+  private heartbeats = 0;
   private sendErrors = 0;
   private nextSession = 1;
+  /** The pacing rate now: link.rateMbit, as last (re)read. */
+  private rateMbit: number;
 
   constructor(private readonly config: SendConfig) {
+    this.rateMbit = config.link.rateMbit;
     const { link } = config;
     const epoch = nextEpoch(config.store.dir);
     this.audit = new AuditLog(config.audit.file, 'sender');
@@ -261,6 +301,25 @@ export class Sender {
     if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
   }
 
+  /**
+   * SIGHUP: the key file, and the config's link.rateMbit (paced from the next datagram on).
+   * A config that no longer parses changes nothing; the error is logged.
+   */
+  reload(read: () => SendConfig): void {
+    this.reloadKeys();
+    let rateMbit: number;
+    try {
+      rateMbit = read().link.rateMbit;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'config not reloaded; the link rate stays');
+      return;
+    }
+    if (rateMbit === this.rateMbit) return;
+    this.aggregator.setRate(rateMbit * 1e6);
+    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
+    this.rateMbit = rateMbit;
+  }
+
   private heartbeat(): void {
     this.reloadKeys();
     this.spoolBytes = duBytes(this.config.store.dir);
@@ -285,6 +344,7 @@ export class Sender {
       },
       this.aggregator.maxPayload,
     );
+    this.heartbeats++;
     this.aggregator.submit({
       type: FrameType.Heartbeat,
       importance: Importance.High,
@@ -306,6 +366,8 @@ export class Sender {
       epoch: this.epoch,
       link: {
         ...this.aggregator.snapshot(),
+        rateMbit: this.rateMbit,
+        heartbeats: this.heartbeats,
         unexpectedInbound: this.unexpectedInbound,
         sendErrors: this.sendErrors,
       },

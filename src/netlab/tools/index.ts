@@ -9,7 +9,7 @@ export function scriptPath(base: string, rel: string): string {
   return fileURLToPath(new URL(`${rel}${ext}`, base));
 }
 
-/** The path of a traffic tool beside this file: `http` (serve, get, mix) or `relay`. */
-export function toolPath(name: 'http' | 'relay'): string {
+/** The path of a tool beside this file: `http` (serve, get, mix), `relay` or `probe`. */
+export function toolPath(name: 'http' | 'relay' | 'probe'): string {
   return scriptPath(import.meta.url, `./${name}`);
 }

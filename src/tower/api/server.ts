@@ -22,6 +22,7 @@ import type { QosService } from '../qos/service.js';
 import type { Registry } from '../registry.js';
 import { type ServicesDeps, servicesApi } from '../services/routes.js';
 import type { DuckStore } from '../store/duckdb.js';
+import type { ForwardView } from './forward-types.js';
 import { type LiveFeed, liveStream } from './live.js';
 import { meshEnds, pairLinks } from './mesh.js';
 import { linkSeries, meshEvents } from './mesh-history.js';
@@ -64,6 +65,8 @@ export interface ApiDeps {
   site?: StaticSite;
   /** Told of every API request answered: path, status, time taken (for the latency metric). */
   onRequest?: (path: string, status: number, ms: number) => void;
+  /** Where the records go one way (GET /api/v1/forward); null: nowhere. */
+  forward?: () => ForwardView | null;
   /** Longest query window (default 31 days) and failed tokens per address per minute (default 5). */
   limits?: { queryWindowDays: number; loginFailures: number };
 }
@@ -309,6 +312,7 @@ export function buildApi(deps: ApiDeps): Hono<Env> {
     };
     return c.json(view);
   });
+  app.get('/api/v1/forward', (c) => c.json(deps.forward?.() ?? null));
   app.get('/api/v1/mesh/links/:a/:b', async (c) => {
     const [a, b] = [nodeParam(c, 'a'), nodeParam(c, 'b')];
     const w = win(c);

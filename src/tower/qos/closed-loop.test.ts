@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { limitRate } from '../../../test/support/link.js';
 import { dscpReceiver, iperfServer, lostAmong, pacedUdp, RECEIVER } from '../../../test/support/qos-link.js';
 import { QosRig } from '../../../test/support/qos-rig.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { stopChild } from '../../netlab/lab.js';
+import { limitRate } from '../../netlab/link.js';
 import { run } from '../../shared/exec.js';
 
 const PORT = 5330;

@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { sha256File } from '../../../src/diode/disk.js';
 import { generateKey } from '../../../src/diode/protocol/auth.js';
 import { Lab } from '../../../src/netlab/lab.js';
-import { type OneWayLink, oneWayLink } from '../link.js';
+import { type OneWayLink, oneWayLink } from '../../../src/netlab/link.js';
 import { Tool } from '../tools/index.js';
 
 const here = (rel: string) => fileURLToPath(new URL(`${rel}.ts`, import.meta.url));

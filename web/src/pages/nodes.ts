@@ -1,14 +1,16 @@
 /**
- * Nodes: each node's connection and health, slices, interfaces, monitoring settings
+ * Nodes: the one-way link to headquarters when the tower forwards its records (forward-card.ts);
+ * each node's connection and health, slices, interfaces, monitoring settings
  * (editable by operators: L3/L4/L7, HTTP sampling, export interval — pushed to the node at
  * once through PUT /nodes/:name/monitoring, and shown as applied when the node reports
  * the new version), last seen, and what its agent reported (drift and repair).
  */
-import { api, type MonitorSettings, type NodeInfo } from '../api.js';
+import { api, type ForwardView, type MonitorSettings, type NodeInfo } from '../api.js';
 import { empty, fill, h } from '../dom.js';
 import * as fmt from '../format.js';
 import type { PageContext } from '../main.js';
 import { refresher } from '../refresh.js';
+import { ForwardCard } from './forward-card.js';
 
 type Editable = Omit<MonitorSettings, 'version'>;
 
@@ -313,13 +315,15 @@ export function mountNodes(ctx: PageContext): () => void {
   const list = h('div', { class: 'nodes', id: 'nodes' });
   const error = h('div', { class: 'error-bar', hidden: true });
   const summary = h('div', { class: 'muted', id: 'nodes-summary' });
-  fill(ctx.root, error, h('div', { class: 'page-head' }, h('h1', {}, 'Nodes'), summary), list);
+  const forward = new ForwardCard();
+  fill(ctx.root, error, h('div', { class: 'page-head' }, h('h1', {}, 'Nodes'), summary), forward.el, list);
   const cards = new Map<string, NodeCard>();
   const operator = ctx.user.role === 'operator';
   const stop = refresher(
     async () => {
-      const nodes = await api<NodeInfo[]>('nodes');
+      const [nodes, fwd] = await Promise.all([api<NodeInfo[]>('nodes'), api<ForwardView | null>('forward')]);
       error.hidden = true;
+      forward.update(fwd);
       const up = nodes.filter((n) => n.connected).length;
       summary.textContent = `${up} of ${nodes.length} connected${operator ? '' : ' · read-only (viewer)'}`;
       if (!nodes.length) {

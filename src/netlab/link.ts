@@ -1,9 +1,11 @@
 /**
  * Emulated links between namespaces: a rate limit by TBF (no netem on these kernels),
- * random loss by the linkem program, and the strictly one-way link a data diode needs.
+ * random loss by the linkem program, and the strictly one-way link a data diode needs
+ * (the diode's tests and benchmark, `tacmesh diode demo`, the testbed's link to HQ).
  */
-import type { Lab } from '../../src/netlab/lab.js';
-import { LinkEmulator } from '../../src/netlab/linkem.js';
+import type { AttachMode } from '../bpf/index.js';
+import type { Lab } from './lab.js';
+import { LinkEmulator } from './linkem.js';
 
 /** Limits what leaves `iface` to `rateMbit` with a token bucket filter. */
 export async function limitRate(lab: Lab, netns: string, iface: string, rateMbit: number): Promise<void> {
@@ -33,6 +35,13 @@ export interface OneWayLinkOptions {
   rateMbit?: number;
   /** Random loss on the forward direction, 0..1. */
   loss?: number;
+  /** Forward losses come this many in a row (default 1: independent). */
+  burst?: number;
+  /**
+   * 'tc': both programs stay attached after this process exits (until the namespace goes),
+   * for a link that outlives its maker; default tcx, gone with this process.
+   */
+  mode?: AttachMode;
 }
 
 export interface OneWayLink {
@@ -63,10 +72,17 @@ export async function oneWayLink(
     { netns: to, iface: veth.b, ip: ip(options.toAddr) },
   );
   if (options.rateMbit) await limitRate(lab, from, veth.a, options.rateMbit);
-  const backward = LinkEmulator.attach(veth.b, { netns: to, direction: 'egress', loss: 1 });
+  const mode = options.mode ? { mode: options.mode } : {};
+  const backward = LinkEmulator.attach(veth.b, { netns: to, direction: 'egress', loss: 1, ...mode });
   let forward: LinkEmulator;
   try {
-    forward = LinkEmulator.attach(veth.b, { netns: to, direction: 'ingress', loss: options.loss ?? 0 });
+    forward = LinkEmulator.attach(veth.b, {
+      netns: to,
+      direction: 'ingress',
+      loss: options.loss ?? 0,
+      ...(options.burst ? { burst: options.burst } : {}),
+      ...mode,
+    });
   } catch (err) {
     backward.close();
     throw err;
