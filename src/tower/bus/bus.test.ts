@@ -196,7 +196,7 @@ describe('durable ingest through the bus', () => {
 
   test('an R3 stream on three servers: one killed with SIGKILL under load, every record arrives once', async () => {
     const nats = await startNatsCluster();
-    await run(nats, ['alpha', 'bravo'], { bus: { replicas: 3 } }, async ({ rig, links }) => {
+    await run(nats, ['alpha', 'bravo'], { bus: { replicas: 3, publishTimeoutMs: 5000 } }, async ({ rig, links }) => {
       const sending = Promise.all(links.map((l) => feed(l, 20, 500)));
       await waitFor('records on the stream', async () =>
         (await rig.api('health')).body.bus.messages > 10 ? true : undefined,
