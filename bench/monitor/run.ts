@@ -20,13 +20,13 @@
  * --before adds a peer "before": tacmesh with that object, run beside the others, for a
  * before/after table from one run.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Lab, stopChild } from '../../src/netlab/lab.js';
 import { Monitor } from '../../src/node/monitor/monitor.js';
 import type { FlowRecord } from '../../src/node/monitor/records.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
+import { treeCpuNs } from '../../test/support/proc-stat.js';
 import { Tool, toolPath } from '../../test/support/tools/index.js';
 import { measureUserSide } from './user-side.js';
 
@@ -48,8 +48,6 @@ const CLIENT = '10.77.50.1';
 const SERVER = '10.77.50.2';
 const HTTP_PORT = 8080;
 const HTTP_REQUESTS = 1000 * SECONDS;
-/** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const TICK_NS = 1e7;
 
 type PeerName = 'before' | 'tacmesh' | 'softflowd' | 'pmacctd';
 type Kind = 'udp' | 'tcp' | 'http';
@@ -88,30 +86,6 @@ requirePrograms(
 );
 const lab = new Lab();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU ns of a process and (`tree`) every descendant (pmacctd forks its plugins). */
-function treeCpuNs(root: number, tree = true): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields after the name: state ppid ... utime(14th overall, index 11 here) stime
-      stats.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let total = 0;
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop() as number;
-    total += (stats.get(pid)?.ticks ?? 0) * TICK_NS;
-    if (tree) for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
-  }
-  return total;
-}
 
 async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]> {
   return Promise.all(

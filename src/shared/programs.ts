@@ -47,6 +47,7 @@ export const PROGRAMS = {
   nfcapd: 'nfdump',
   nfdump: 'nfdump',
   chromium: 'chromium',
+  haproxy: 'haproxy',
   npx: null,
 } as const satisfies Record<string, string | null>;
 

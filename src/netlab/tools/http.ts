@@ -5,7 +5,8 @@
  *   http sample <base-url> <count> <rps> <delay-ms> <status>...
  *                                        count requests, each a status drawn at random from
  *                                        the list (the server's answer); prints the client's
- *                                        own tally: {"sent","statuses":{code:n},"latenciesMs":[...]}
+ *                                        own tally: {"sent","statuses":{code:n},"latenciesMs":[...],
+ *                                        "startMs","endMs"} (first send, last answer; epoch ms)
  *   http get <base-url> <path>...        one request per path, in order; prints {"statuses":[...]}
  *   http keep-alive <base-url> <path>... the same over one connection
  *   http load <base-url> <rps> <path>... requests at a steady rate until killed
@@ -61,6 +62,7 @@ if (mode === 'serve') {
   const statuses: Record<string, number> = {};
   const latenciesMs: number[] = [];
   const pending: Promise<void>[] = [];
+  const startMs = Date.now();
   for (let i = 0; i < Number(count); i++) {
     const code = codes[Math.floor(Math.random() * codes.length)] ?? '200';
     const t0 = performance.now();
@@ -73,7 +75,7 @@ if (mode === 'serve') {
     await new Promise((r) => setTimeout(r, 1000 / Number(rps)));
   }
   await Promise.all(pending);
-  console.log(JSON.stringify({ sent: Number(count), statuses, latenciesMs }));
+  console.log(JSON.stringify({ sent: Number(count), statuses, latenciesMs, startMs, endMs: Date.now() }));
 } else if (mode === 'mix') {
   const [rps = '5', ...urls] = args;
   let i = 0;
