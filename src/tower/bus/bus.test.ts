@@ -196,20 +196,25 @@ describe('durable ingest through the bus', () => {
 
   test('an R3 stream on three servers: one killed with SIGKILL under load, every record arrives once', async () => {
     const nats = await startNatsCluster();
-    await run(nats, ['alpha', 'bravo'], { bus: { replicas: 3, publishTimeoutMs: 5000 } }, async ({ rig, links }) => {
-      const sending = Promise.all(links.map((l) => feed(l, 20, 500)));
-      await waitFor('records on the stream', async () =>
-        (await rig.api('health')).body.bus.messages > 10 ? true : undefined,
-      );
-      // The server the tower talks to, so the kill moves the tower, the stream and the consumer.
-      const url = (await rig.api('health')).body.bus.server as string;
-      const victim = nats.servers.find((s) => url.endsWith(`:${s.port}`));
-      assert.ok(victim, `the tower's server ${url} is one of ours`);
-      await victim.kill9();
-      await sending;
-      await allAcked(links, 20 * 501, 60_000);
-      await writerDone(rig, 60_000);
-      return 20 * 501;
-    });
+    await run(
+      nats,
+      ['alpha', 'bravo'],
+      { bus: { replicas: 3, publishTimeoutMs: 5000 } },
+      async ({ rig, links }) => {
+        const sending = Promise.all(links.map((l) => feed(l, 20, 500)));
+        await waitFor('records on the stream', async () =>
+          (await rig.api('health')).body.bus.messages > 10 ? true : undefined,
+        );
+        // The server the tower talks to, so the kill moves the tower, the stream and the consumer.
+        const url = (await rig.api('health')).body.bus.server as string;
+        const victim = nats.servers.find((s) => url.endsWith(`:${s.port}`));
+        assert.ok(victim, `the tower's server ${url} is one of ours`);
+        await victim.kill9();
+        await sending;
+        await allAcked(links, 20 * 501, 60_000);
+        await writerDone(rig, 60_000);
+        return 20 * 501;
+      },
+    );
   });
 });
