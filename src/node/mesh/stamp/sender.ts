@@ -31,7 +31,7 @@ export interface ProbeStats {
   rttMs: { min: number; median: number; mean: number; p95: number } | null;
   /** Mean difference between consecutive round-trip times (RFC 3550's interarrival jitter, unsmoothed). */
   jitterMs: number | null;
-  /** Of the probes sent in the window (answered or timed out), the share lost each way. */
+  /** Of the probes sent in the window (answered or timed out) since the neighbour first answered, the share lost each way. */
   lossForwardPct: number;
   lossBackwardPct: number;
   /** No answer for timeoutMs while probing. */
@@ -56,6 +56,8 @@ export class StampSender {
   private timer: NodeJS.Timeout | undefined;
   private startedMs = 0;
   private lastAnswerMs = 0;
+  /** The first probe the neighbour ever answered: those before it went to no reflector yet. */
+  private firstAnsweredSeq = Number.POSITIVE_INFINITY;
   private malformed = 0;
   private readonly ratePps: number;
   private readonly timeoutMs: number;
@@ -114,6 +116,7 @@ export class StampSender {
     probe.rttMs = Math.max(0, Number(rtt) / 1e6);
     probe.forwardLost = Math.max(0, r.senderSeq - r.seq);
     this.lastAnswerMs = Date.now();
+    this.firstAnsweredSeq = Math.min(this.firstAnsweredSeq, probe.seq);
   }
 
   private find(seq: number): Probe | undefined {
@@ -131,9 +134,12 @@ export class StampSender {
 
   /** The window's statistics now. */
   stats(nowMs = Date.now()): ProbeStats {
-    // Probes still in flight are neither answered nor lost yet.
+    // Probes still in flight are neither answered nor lost yet. Probes sent before the
+    // neighbour first answered are not the link's loss: its reflector was not up yet (the
+    // link is down until then, by the timeout).
     const settled = this.probes.filter(
       (p) =>
+        p.seq >= this.firstAnsweredSeq &&
         p.sentMs >= nowMs - this.windowMs - this.timeoutMs &&
         (p.rttMs !== undefined || p.sentMs <= nowMs - this.timeoutMs),
     );

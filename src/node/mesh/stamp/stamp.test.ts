@@ -157,6 +157,33 @@ test('no answer for the timeout: the link is down; answers again: up', async () 
   }
 });
 
+test('probes sent before the neighbour first answers are not loss: the link is down, then up with none lost', async () => {
+  // A port no one listens on yet: the reflector comes up half a second after the sender.
+  const early = await StampReflector.listen(0, '127.0.0.1');
+  const port = early.port;
+  await early.close();
+  const sender = await StampSender.open({ peer: '127.0.0.1', port, ratePps: 50, timeoutMs: 200 });
+  let reflector: StampReflector | undefined;
+  try {
+    sender.start();
+    await sleep(500);
+    const before = sender.stats();
+    assert.equal(before.down, true, 'no answer yet: down');
+    assert.equal(before.sent, 0, 'nothing counted before the first answer');
+    reflector = await StampReflector.listen(port, '127.0.0.1');
+    while (sender.stats().answered < 20) await sleep(20);
+    sender.stop();
+    await sleep(400); // every probe settled
+    const after = sender.stats();
+    assert.equal(after.down, false);
+    assert.equal(after.lossForwardPct + after.lossBackwardPct, 0, `loss ${JSON.stringify(after)}`);
+    assert.equal(after.sent, after.answered);
+  } finally {
+    await sender.close();
+    await reflector?.close();
+  }
+});
+
 test('garbage at either end is counted and dropped; nothing crashes', async () => {
   const reflector = await StampReflector.listen(0, '127.0.0.1');
   const sender = await StampSender.open({ peer: '127.0.0.1', port: reflector.port, ratePps: 50 });
