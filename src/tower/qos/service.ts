@@ -198,14 +198,9 @@ export class QosService {
       return { ok: false, errors };
     }
     const before = this.servicesState.compiled;
-    const autoBefore = new Set(this.effective.links.map((l) => `${l.node}/${l.iface}`));
     this.servicesState = { compiled, version: this.version + 1, sinceMs: Date.now(), refused: [] };
     this.version++;
-    for (const l of this.effective.links.filter((x) => x.rateBps === 'auto')) {
-      const k = `${l.node}/${l.iface}`;
-      const m = this.measured.get(k);
-      if (!autoBefore.has(k) && m && m.maxCapacityBps > 0) this.autoRates.set(k, m.maxCapacityBps);
-    }
+    this.rateMeasuredAutoLinks();
     const summary = describeServices(before, compiled);
     await this.audit('services', 'services', this.version, summary, this.spec);
     log.info({ version: this.version, summary }, "QoS: the services' rules set");
@@ -246,11 +241,7 @@ export class QosService {
     const summary = describeChange(this.spec, v.policy);
     this.spec = v.policy;
     this.limits.clear();
-    // Auto links already measured are built at once, at the radio's maximum rate.
-    for (const l of this.effective.links.filter((x) => x.rateBps === 'auto')) {
-      const m = this.measured.get(`${l.node}/${l.iface}`);
-      if (m && m.maxCapacityBps > 0) this.autoRates.set(`${l.node}/${l.iface}`, m.maxCapacityBps);
-    }
+    this.rateMeasuredAutoLinks();
     for (const link of this.spec.links) this.loop.forget(`${link.node}/${link.iface}`);
     this.version++;
     await this.audit(who, 'set', this.version, summary, this.spec);
@@ -258,6 +249,14 @@ export class QosService {
     await this.refreshHosts();
     this.pushAll();
     return { ok: true, version: this.version };
+  }
+
+  /** Auto links already measured are built at once, at the radio's maximum rate. */
+  private rateMeasuredAutoLinks(): void {
+    for (const l of this.effective.links.filter((x) => x.rateBps === 'auto')) {
+      const m = this.measured.get(`${l.node}/${l.iface}`);
+      if (m && m.maxCapacityBps > 0) this.autoRates.set(`${l.node}/${l.iface}`, m.maxCapacityBps);
+    }
   }
 
   private pushAll(): void {

@@ -48,6 +48,8 @@ export class ServiceQosCompiler {
 
   async tick(nowMs = Date.now()): Promise<void> {
     const { db, registry, qos, nodeOf } = this.deps;
+    // Nothing to compile, nothing in force: no query.
+    if (this.inForce === undefined && registry.services.every((s) => s.guaranteeBps === undefined)) return;
     const tables = parseTables(await newestRoutes(db, nowMs));
     const compiled = compileServices(registry.services, qos.operatorPolicy, (from, to, address) =>
       tracePath(from, to, `${address}/32`, tables, nodeOf),
@@ -57,7 +59,6 @@ export class ServiceQosCompiler {
       this.pending = undefined;
       return;
     }
-    if (this.inForce === undefined && compiled.flows.length === 0 && compiled.problems.length === 0) return;
     if (this.inForce !== undefined) {
       if (this.pending?.key !== key) {
         this.pending = { key, sinceMs: nowMs };
