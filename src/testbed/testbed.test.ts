@@ -712,6 +712,24 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         /rate 2Mbit/,
         `n3's flash class on ${onward.ifA} at the service's guarantee: ${stdout}`,
       );
+      // The Services page says it too: the intent's status and its worst hop (screenshot artifact).
+      const browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
+      try {
+        const page = await browser.context.newPage();
+        await page.goto(state.apiUrl);
+        await page.locator('#token').fill(state.token);
+        await page.locator('form.login button[type=submit]').click();
+        await page.locator('header nav a.on').waitFor();
+        await page.goto(`${state.apiUrl}#/services`);
+        const cell = page.locator('#services-rows tr[data-service="c2"] td[data-intent]');
+        await cell.waitFor({ timeout: 15_000 });
+        assert.equal(await cell.getAttribute('data-intent'), 'holds');
+        assert.match((await cell.textContent()) ?? '', /worst n\d\/mesh-n\d/);
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: `${ARTIFACTS}demo-services-intent.png`, fullPage: true });
+      } finally {
+        await browser.close();
+      }
     } finally {
       for (const p of [...senders, ...servers]) p.kill();
       testbedLink('restore', first.name, second.name);

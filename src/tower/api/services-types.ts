@@ -93,7 +93,7 @@ export interface ServiceIntent {
   status: IntentStatus;
   /** why, when it does not hold */
   why: string | null;
-  /** the hop with the lowest rate against its guarantee */
+  /** the hop that falls shortest of its guarantee while dropping; when none does, the busiest */
   worstHop: IntentHop | null;
   hops: IntentHop[];
   flows: IntentFlow[];

@@ -209,6 +209,14 @@ test('the intent holds while each hop carries its guarantee or drops nothing; be
   assert.equal(verdict(2_000_000, 0, 1000)?.status, 'measuring');
   assert.equal(verdict(2_000_000, 0, 10_000, 2)?.status, 'unenforced');
   assert.equal(v?.worstHop?.rateBps, 1_500_000);
+  // A UDP stream's way back carries nothing: the worst hop shown is the busiest, not that one.
+  const oneWay = intentOf(service, null, {
+    state,
+    applied: () => 3,
+    rate: (node) => ({ bps: node === 'n1' ? 2_070_000 : 0, drops: 0, windowMs: 10_000 }),
+  });
+  assert.equal(oneWay?.status, 'holds');
+  assert.equal(`${oneWay?.worstHop?.node}/${oneWay?.worstHop?.iface}`, 'n1/mesh-n2');
   assert.deepEqual(
     v?.hops.map((h) => `${h.node}/${h.iface}`),
     ['n1/mesh-n2', 'n2/mesh-n1'],

@@ -64,7 +64,12 @@ export function intentOf(s: RegisteredService, p95Ms: number | null, x: IntentIn
     });
   }
   const share = (h: IntentHop) => (h.rateBps ?? 0) / h.guaranteeBps;
-  const worstHop = hops.reduce<IntentHop | null>((w, h) => (!w || share(h) < share(w) ? h : w), null);
+  const dropping = (h: IntentHop) => share(h) < HOLDS_AT && (h.drops ?? 0) > 0;
+  // The hop that falls shortest while dropping; when none does, the busiest (a direction
+  // that carries nothing, such as a UDP stream's way back, says nothing of the guarantee).
+  const worse = (h: IntentHop, w: IntentHop) =>
+    dropping(h) !== dropping(w) ? dropping(h) : dropping(h) ? share(h) < share(w) : share(h) > share(w);
+  const worstHop = hops.reduce<IntentHop | null>((w, h) => (!w || worse(h, w) ? h : w), null);
   const out = { ...base, ...none, hops, worstHop };
   const at = (h: IntentHop) => `${h.node}/${h.iface}`;
   const unenforced = hops.find((h) => !h.enforced);
@@ -76,7 +81,7 @@ export function intentOf(s: RegisteredService, p95Ms: number | null, x: IntentIn
     };
   const young = hops.find((h) => h.windowMs < MEASURED_MS);
   if (young) return { ...out, status: 'measuring', why: `${at(young)}: ${young.windowMs} ms of counters` };
-  const short = hops.find((h) => share(h) < HOLDS_AT && (h.drops ?? 0) > 0);
+  const short = worstHop && dropping(worstHop) ? worstHop : undefined;
   if (short)
     return {
       ...out,
