@@ -17,6 +17,7 @@
 #define TC_ACT_UNSPEC (-1)
 #define E2BIG_ 7
 #define EEXIST_ 17
+#define TCP_FLAG_PSH_ 0x08
 
 /* Per-CPU: no atomics and no cache-line bouncing on the hot path (docs/monitor.md has the
  * measurement). Sized by user space before load (bpf_map__set_max_entries). */
@@ -64,8 +65,10 @@ struct {
 	__type(value, struct flowmon_clock_sample);
 } flowmon_clock SEC(".maps");
 
-static __always_inline void account_flow(struct parsed *p, __u32 segs, __u32 len, __u64 now,
-					 struct flowmon_counters *cnt)
+/* Returns this CPU's slot of an existing flow; NULL when the packet created the flow or
+ * found no room. */
+static __always_inline struct flow_value *account_flow(struct parsed *p, __u32 segs, __u32 len,
+							__u64 now, struct flowmon_counters *cnt)
 {
 	struct flow_value *v = bpf_map_lookup_elem(&flowmon_flows, &p->key);
 	if (!v) {
@@ -80,16 +83,16 @@ static __always_inline void account_flow(struct parsed *p, __u32 segs, __u32 len
 		long err = bpf_map_update_elem(&flowmon_flows, &p->key, &fresh, BPF_NOEXIST);
 		if (err == 0) {
 			cnt->flows_created++;
-			return;
+			return NULL;
 		}
 		if (err != -EEXIST_) { /* -E2BIG: the table is full */
 			cnt->flow_map_full++;
-			return;
+			return NULL;
 		}
 		/* another CPU created it meanwhile: add to this CPU's slot */
 		v = bpf_map_lookup_elem(&flowmon_flows, &p->key);
 		if (!v)
-			return;
+			return NULL;
 	}
 	if (!v->first_seen_jiffies)
 		v->first_seen_jiffies = now;
@@ -98,6 +101,23 @@ static __always_inline void account_flow(struct parsed *p, __u32 segs, __u32 len
 	v->last_seen_jiffies = now;
 	v->tcp_flags |= p->tcp_flags;
 	v->dscp = p->dscp;
+	return v;
+}
+
+/* Can this TCP segment's payload start an HTTP line? Not when it goes on, in sequence, from
+ * a segment that ended without PSH: the kernel sets PSH at the end of every write (unless
+ * MSG_MORE), and a GSO or GRO packet carries its last segment's PSH. Reading the payload
+ * of a GSO packet costs ~100 ns here (its page is cold), so a bulk transfer is read only
+ * where its writes start (docs/monitor.md). v: this CPU's slot of the flow, or NULL (a new
+ * flow, a full table, L3 or L4 off): then every segment is looked at. */
+static __always_inline int may_start_write(struct flow_value *v, struct parsed *p, __u32 len)
+{
+	if (!v || len <= p->payload_off)
+		return 1; /* no payload: emit_http returns at once, and the track stays */
+	int goes_on = v->l7_in_write && v->l7_next_seq == p->tcp_seq;
+	v->l7_in_write = !(p->tcp_flags & TCP_FLAG_PSH_);
+	v->l7_next_seq = p->tcp_seq + (len - p->payload_off);
+	return !goes_on;
 }
 
 static __always_inline void emit_http(struct __sk_buff *skb, struct parsed *p, __u32 l7_sample,
@@ -195,9 +215,13 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 	 * Flow times are whole milliseconds in the records, so a jiffy's resolution serves;
 	 * HTTP events read the precise clock. */
 	__u64 now = bpf_jiffies64();
-	/* HTTP first: it needs the ports the L4 switch may blank below */
-	if ((metrics & FLOWMON_L7) && rc == PARSE_OK && p.key.protocol == IPPROTO_TCP)
+	int l7 = (metrics & FLOWMON_L7) && rc == PARSE_OK && p.key.protocol == IPPROTO_TCP;
+	/* Without ports a flow is no TCP stream to follow: every segment is looked at, before
+	 * the ports are blanked (the event carries them). */
+	if (l7 && (metrics & (FLOWMON_L3 | FLOWMON_L4)) != (FLOWMON_L3 | FLOWMON_L4)) {
 		emit_http(skb, &p, flowmon_config.l7_sample, cnt);
+		l7 = 0;
+	}
 	if (!(metrics & FLOWMON_L3))
 		return TC_ACT_UNSPEC;
 	if (!(metrics & FLOWMON_L4)) {
@@ -205,7 +229,9 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 		p.key.dst_port = 0;
 		p.tcp_flags = 0;
 	}
-	account_flow(&p, segs, skb->len, now, cnt);
+	struct flow_value *v = account_flow(&p, segs, skb->len, now, cnt);
+	if (l7 && may_start_write(v, &p, skb->len))
+		emit_http(skb, &p, flowmon_config.l7_sample, cnt);
 	return TC_ACT_UNSPEC;
 }
 

@@ -14,7 +14,11 @@ struct flow_value {
 	__u64 last_seen_jiffies;
 	__u8 tcp_flags; /* OR of every packet's flags */
 	__u8 dscp;      /* of the last packet */
-	__u8 _pad[6];
+	/* TCP, this CPU's last payload segment: it ended without PSH, so a segment that starts
+	 * at l7_next_seq continues the same write and cannot start an HTTP line. */
+	__u8 l7_in_write;
+	__u8 _pad;
+	__u32 l7_next_seq;
 };
 
 #define FLOWMON_L3 1 /* account flows by address pair */

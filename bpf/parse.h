@@ -26,6 +26,7 @@ struct parsed {
 	struct flow_key key;
 	__u8 dscp;
 	__u8 tcp_flags;
+	__u32 tcp_seq;
 	__u32 l4_off;      /* offset of the TCP/UDP header from skb->data */
 	__u32 payload_off; /* TCP: offset of the payload; 0 when there is none */
 };
@@ -49,6 +50,7 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off, __u8 
 		p->key.dst_port = bpf_ntohs(th->dest);
 		/* byte 13 of the TCP header holds the eight flags */
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->tcp_seq = bpf_ntohl(th->seq);
 		p->payload_off = off + doff;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;

@@ -33,6 +33,7 @@ PACKAGES=(
   softflowd pmacct                             # the peers of bench/monitor
   nfdump                                       # IPFIX export test (nfcapd collects, nfdump reads)
   chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)
+  haproxy                                      # the L7 proxy bench/services measures tacmesh's golden signals against
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -15,15 +15,18 @@
  *
  *   node --import tsx bench/monitor/run.ts [--seconds 4] [--rounds 1] [--kinds udp,tcp,http]
  *     [--peers tacmesh,softflowd,pmacctd] [--no-throughput] [--no-user-side]
- *     [--object bpf/.output/flowmon.bpf.o]
+ *     [--object bpf/.output/flowmon.bpf.o] [--before <an older flowmon.bpf.o>]
+ *
+ * --before adds a peer "before": tacmesh with that object, run beside the others, for a
+ * before/after table from one run.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Lab, stopChild } from '../../src/netlab/lab.js';
 import { Monitor } from '../../src/node/monitor/monitor.js';
 import type { FlowRecord } from '../../src/node/monitor/records.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
+import { treeCpuNs } from '../../test/support/proc-stat.js';
 import { Tool, toolPath } from '../../test/support/tools/index.js';
 import { measureUserSide } from './user-side.js';
 
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     'no-throughput': { type: 'boolean', default: false },
     'no-user-side': { type: 'boolean', default: false },
     object: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -44,13 +48,11 @@ const CLIENT = '10.77.50.1';
 const SERVER = '10.77.50.2';
 const HTTP_PORT = 8080;
 const HTTP_REQUESTS = 1000 * SECONDS;
-/** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const TICK_NS = 1e7;
 
-type PeerName = 'tacmesh' | 'softflowd' | 'pmacctd';
+type PeerName = 'before' | 'tacmesh' | 'softflowd' | 'pmacctd';
 type Kind = 'udp' | 'tcp' | 'http';
 const KINDS = args.kinds.split(',') as Kind[];
-const PEERS = args.peers.split(',') as PeerName[];
+const PEERS = [...(args.before ? ['before'] : []), ...args.peers.split(',')] as PeerName[];
 
 /** The traffic of a kind, as a monitor's flow entry shows it. */
 interface FlowView {
@@ -85,30 +87,6 @@ requirePrograms(
 const lab = new Lab();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU ns of a process and (`tree`) every descendant (pmacctd forks its plugins). */
-function treeCpuNs(root: number, tree = true): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields after the name: state ppid ... utime(14th overall, index 11 here) stime
-      stats.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let total = 0;
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop() as number;
-    total += (stats.get(pid)?.ticks ?? 0) * TICK_NS;
-    if (tree) for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
-  }
-  return total;
-}
-
 async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]> {
   return Promise.all(
     ids.map(async (id) => {
@@ -121,7 +99,8 @@ async function progStats(ids: number[]): Promise<{ ns: number; runs: number }[]>
 
 async function startPeer(name: PeerName, ns: string, iface: string): Promise<Peer> {
   const tmp = `/tmp/${lab.prefix}-${name}`;
-  if (name === 'tacmesh') {
+  if (name === 'tacmesh' || name === 'before') {
+    const object = name === 'before' ? args.before : args.object;
     const flows: FlowRecord[] = [];
     let http = 0;
     const monitor = await Monitor.start(
@@ -130,7 +109,7 @@ async function startPeer(name: PeerName, ns: string, iface: string): Promise<Pee
         interfaces: [iface],
         netns: ns,
         intervalMs: 1000,
-        ...(args.object ? { objectPath: args.object } : {}),
+        ...(object ? { objectPath: object } : {}),
       },
     );
     const ids = ['flowmon_egress', 'flowmon_ingress'].map((p) => monitor.flowmon.obj.program(p).id);

@@ -47,7 +47,10 @@ export const flowValue = cStruct('flow_value', {
   last_seen_jiffies: 'u64',
   tcp_flags: 'u8',
   dscp: 'u8',
-  _pad: 'u8[6]',
+  /** The kernel's own: whether the next TCP segment can start an HTTP line. */
+  l7_in_write: 'u8',
+  _pad: 'u8',
+  l7_next_seq: 'u32',
 });
 
 /** jiffies and CLOCK_MONOTONIC read together. */

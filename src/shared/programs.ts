@@ -46,6 +46,7 @@ export const PROGRAMS = {
   nfcapd: 'nfdump',
   nfdump: 'nfdump',
   chromium: 'chromium',
+  haproxy: 'haproxy',
   npx: null,
 } as const satisfies Record<string, string | null>;
 

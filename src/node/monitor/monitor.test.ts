@@ -189,6 +189,35 @@ describe('flowmon monitor (real kernel, namespaces, real traffic)', () => {
     }
   });
 
+  test('every request and response on one connection, between bulk responses', async () => {
+    // The kernel reads a TCP payload only where a write can start (after a PSH): the next
+    // message on a connection must still be seen after megabytes of GSO packets.
+    const sink = new Collector();
+    const monitor = await Monitor.start(sink, { interfaces: [ifA], netns: a, intervalMs: 60_000 });
+    try {
+      const paths = ['/bytes/4000000', '/status/404', '/bytes/3000000', '/after-bulk'];
+      const { statuses } = await new Tool(
+        lab.spawnNode(a, toolPath('http'), ['keep-alive', 'http://10.77.30.2:8080', ...paths]),
+      ).result<{ statuses: number[] }>();
+      assert.deepEqual(statuses, [200, 404, 200, 200]);
+      await settle(100);
+      monitor.tick();
+      const requests = sink.httpEvents.filter((e) => e.kind === 'request' && e.iface === ifA);
+      const responses = sink.httpEvents.filter((e) => e.kind === 'response' && e.iface === ifA);
+      assert.deepEqual(
+        requests.map((e) => e.url),
+        paths,
+      );
+      assert.equal(new Set(requests.map((e) => e.srcPort)).size, 1, 'one connection');
+      assert.deepEqual(
+        responses.map((e) => e.status),
+        statuses,
+      );
+    } finally {
+      monitor.stop();
+    }
+  });
+
   test('on a bridge port of a slice switch, and from inside a container namespace', async () => {
     const node = await lab.netns('node', { ipv6: false });
     const c1 = await lab.netns('c1', { ipv6: false });
