@@ -132,6 +132,22 @@ function labelled(
   return undefined;
 }
 
+/** Chromium signed in to the testbed's dashboard, on its first page. */
+async function signedIn(state: TestbedState) {
+  const browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(state.apiUrl);
+    await page.locator('#token').fill(state.token);
+    await page.locator('form.login button[type=submit]').click();
+    await page.locator('header nav a.on').waitFor();
+    return { browser, page };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
+
 /** Every path from a to b (one per slice of b) at the tower. */
 const pathsOf = (view: MeshView, a: string, b: string): MeshPath[] =>
   view.paths.filter((p) => p.from === a && p.to === b);
@@ -713,13 +729,8 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         `n3's flash class on ${onward.ifA} at the service's guarantee: ${stdout}`,
       );
       // The Services page says it too: the intent's status and its worst hop (screenshot artifact).
-      const browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
+      const { browser, page } = await signedIn(state);
       try {
-        const page = await browser.context.newPage();
-        await page.goto(state.apiUrl);
-        await page.locator('#token').fill(state.token);
-        await page.locator('form.login button[type=submit]').click();
-        await page.locator('header nav a.on').waitFor();
         await page.goto(`${state.apiUrl}#/services`);
         const cell = page.locator('#services-rows tr[data-service="c2"] td[data-intent]');
         await cell.waitFor({ timeout: 15_000 });
@@ -789,13 +800,8 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
   });
 
   test('the dashboard during the demo (screenshot artifact)', async () => {
-    const browser = await openBrowser({ towerSpki: () => spkiOfTower(state.dir) });
+    const { browser, page } = await signedIn(state);
     try {
-      const page = await browser.context.newPage();
-      await page.goto(state.apiUrl);
-      await page.locator('#token').fill(state.token);
-      await page.locator('form.login button[type=submit]').click();
-      await page.locator('header nav a.on').waitFor();
       // The cut and restore above are on the strip under the throughput's time axis.
       const kinds = await waitFor('the mesh events on the overview', 15_000, async () => {
         const k = JSON.parse(
