@@ -3,11 +3,12 @@
  * loss, nothing travels back), in one run:
  *
  *   node --import tsx bench/diode/run.ts [--mb 200] [--runs 3] [--loss 0,0.1,1,5] [--rate 100]
- *     [--mode file|tcp|copies] [--burst-ms N]
+ *     [--mode file|tcp|copies] [--burst-ms N] [--code auto|ldpc|raptorq]
  *
  * tacmesh, --mode file (default): a --mb file handed over with `tacmesh diode send-file`,
- * with authenticated frames and RaptorQ FEC sized for the link's loss (expectedLoss = the
- * loss, or 0.1 % on a clean link; blocks of 4096), no copies, paced at the link rate;
+ * with authenticated frames and FEC sized for the link's loss (expectedLoss = the loss, or
+ * 0.1 % on a clean link; blocks of 4096; the code `auto` picks, or --code), no copies,
+ * paced at the link rate;
  * goodput from the moment send-file has spooled it to the file's atomic arrival in the
  * receiver's inbox (its SHA-256 checked there, and again here).
  * --mode tcp: a --mb TCP stream through the proxies, with the same tags and FEC; goodput
@@ -17,15 +18,18 @@
  * udpcast: `udp-sender --async --fec 8x8/128` (8x32/128, i.e. 25 %, above 1 % loss, where
  * the lighter one fails) → `udp-receiver --rcvbuf 4194304` (their one-way mode); goodput
  * from "Starting transfer" to the receiver's exit. Both: bit-identical (SHA-256) or not.
+ * A run that fails is a row with 0 and why (quarantined and its error, stalled, timed out),
+ * and the bench goes on; the note says when the receiver reported itself overloaded.
  * Each row prints as it is measured, then a table and the median ratio per loss.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { codeFor } from '../../src/diode/protocol/fec-code.js';
 import { run } from '../../src/shared/exec.js';
 import { requirePrograms } from '../../src/shared/programs.js';
-import { connections, DiodeLab } from '../../test/support/diode/harness.js';
+import { DiodeLab, type SinkConnection, type SourceResult } from '../../test/support/diode/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,8 +39,11 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     mode: { type: 'string', default: 'file' },
     'burst-ms': { type: 'string' },
+    code: { type: 'string', default: 'auto' },
   },
 });
+if (!['auto', 'ldpc', 'raptorq'].includes(values.code))
+  throw new Error('--code must be auto, ldpc or raptorq');
 const MODES: Record<string, string> = {
   file: 'file, FEC + auth',
   tcp: 'TCP stream, FEC + auth',
@@ -61,6 +68,22 @@ interface Outcome {
   mbit: number;
   identical: boolean;
   note: string;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far; USER_HZ is 100 on Linux. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** What the two ends used of the CPU over a transfer of `bytes`: per end, and Mbit/s per core. */
+function cpuNote(send: number, recv: number): string {
+  const perCore = (bytes * 8) / (send + recv) / 1e6;
+  return `CPU send ${send.toFixed(1)} s + recv ${recv.toFixed(1)} s: ${perCore.toFixed(0)} Mbit/s per core`;
 }
 
 /** Copies and Th2 an operator would set for loss p on this link (see the header). */
@@ -92,25 +115,31 @@ async function tacmeshFiles(
   );
   try {
     const t = await d.cli(['send-file', '--config', send.configFile, '--no-wait', input]);
-    if (t.child.exitCode !== 0) throw new Error(`send-file failed: ${t.stdout}`);
+    if (t.child.exitCode !== 0) return failed(`send-file failed: ${t.stdout.trim()}`);
     const t0 = performance.now();
+    const cpu0 = [cpuSeconds(send.tool.child.pid), cpuSeconds(recv.tool.child.pid)];
+    const target = join(inbox, 'udpcast-in.bin');
     const quarantine = join(inbox, '.tacmesh', 'quarantine');
-    const sha = await Promise.race([
-      d.arrived(join(inbox, 'udpcast-in.bin'), 900_000),
-      (async () => {
-        while (!existsSync(quarantine) || readdirSync(quarantine).length === 0)
-          await new Promise((r) => setTimeout(r, 200));
-        return 'quarantined';
-      })(),
-    ]);
+    const end = await until(recv.statsFile, () => {
+      if (existsSync(target)) return { arrived: true as const };
+      const q = existsSync(quarantine) ? readdirSync(quarantine) : [];
+      if (q.length > 0)
+        return {
+          arrived: false as const,
+          reason: `quarantined: ${quarantineError(join(quarantine, q[0]!))}`,
+        };
+      return undefined;
+    });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = [cpuSeconds(send.tool.child.pid) - cpu0[0]!, cpuSeconds(recv.tool.child.pid) - cpu0[1]!];
+    const s = receiverStats(recv.statsFile);
+    const sha = end.arrived ? await sha256(target) : '';
     const identical = sha === inputSha;
-    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
-    const s: any = JSON.parse(readFileSync(recv.statsFile, 'utf8'));
+    const why = end.arrived ? (identical ? '' : ', NOT bit-identical') : `, ${end.reason}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${fecNote(p, s.link.fec)}${sha === 'quarantined' ? ', QUARANTINED' : ''}`,
+      note: `${fecNote(p, s)}${why}; ${cpuNote(cpu[0]!, cpu[1]!)}`,
     };
   } finally {
     await send.stop().catch(() => undefined);
@@ -118,20 +147,83 @@ async function tacmeshFiles(
   }
 }
 
+/** The error a quarantine record gives. */
+function quarantineError(dir: string): string {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'error.json'), 'utf8')).error;
+  } catch {
+    return 'no error record';
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+function receiverStats(file: string): any {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const failed = (reason: string): Outcome => ({ mbit: 0, identical: false, note: reason });
+
+/** No frame arriving for this long ends a run as stalled. */
+const STALL_MS = 30_000;
+
+/**
+ * Polls `done` every 200 ms until it gives an answer; or the receiver (its stats file) has
+ * taken no frame for STALL_MS; or the transfer has taken ten times its time at the link rate
+ * (+ a minute). Never leaves a timer behind: a failed run must not hold the bench.
+ */
+async function until<T>(
+  statsFile: string,
+  done: () => T | undefined,
+): Promise<T | { arrived: false; reason: string }> {
+  const deadline = performance.now() + ((bytes * 8) / (rate * 1e6)) * 10_000 + 60_000;
+  let frames = -1;
+  let movedAt = performance.now();
+  for (;;) {
+    const answer = done();
+    if (answer !== undefined) return answer;
+    const now = performance.now();
+    const seen = receiverStats(statsFile)?.link?.datagrams ?? -1;
+    if (seen !== frames) {
+      frames = seen;
+      movedAt = now;
+    }
+    if (now - movedAt > STALL_MS)
+      return { arrived: false, reason: `stalled: no datagram for ${STALL_MS / 1000} s` };
+    if (now > deadline) return { arrived: false, reason: 'timed out' };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** The loss FEC is sized for at link loss `p`: 0.1 % on a clean link. */
 const expectedLoss = (p: number) => Math.max(p, 0.001);
+/** The FEC code: --code, or what `auto` picks for the loss. */
+const fecCode = (p: number) => (values.code === 'auto' ? codeFor('auto', expectedLoss(p), 1) : values.code);
 
 /** Tags and FEC sized for loss `p`, no copies: the file and tcp modes. */
 function protection(keyFile: string, p: number) {
   return {
     auth: { keyFile },
-    fec: { expectedLoss: expectedLoss(p), blockFrames: 4096, maxDelayMs: 1000 },
+    fec: { expectedLoss: expectedLoss(p), blockFrames: 4096, maxDelayMs: 1000, code: fecCode(p) },
     copies: { high: [], low: [] },
   };
 }
 
-function fecNote(p: number, fec: { repaired: number; failed: number; minSpare: number | null }): string {
-  return `FEC for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}`;
+// biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
+function fecNote(p: number, s: any): string {
+  const fec = s?.link?.fec;
+  if (!fec) return 'no receiver stats';
+  const o = s.link.overload;
+  const overload = o?.episodes
+    ? `; RECEIVER OVERLOADED (last at ${o.lastMbit} Mbit/s): ${o.kernelDrops} dropped by the kernel, ${o.queueDrops} not processed in time`
+    : '';
+  const decodes = fec.decodes
+    ? `, ${fec.decodes} decodes (${fec.decodesShort} short, ${Math.round(fec.decodeMs)} ms in all), ${fec.framesRecovered} frames rebuilt, ${s.link.stale} stale, ${s.link.lostFrames} frames lost`
+    : '';
+  return `FEC ${fecCode(p)} for ${(expectedLoss(p) * 100).toFixed(1)} %: ${fec.repaired} blocks repaired, ${fec.failed} failed, min spare ${fec.minSpare}${fec.late ? `, ${fec.late} late symbols` : ''}${decodes}${overload}`;
 }
 
 /** A TCP stream through the proxies: with tags and FEC (`fec`), or with the paper's copies. */
@@ -153,24 +245,49 @@ async function tacmeshTcp(d: DiodeLab, p: number, i: number, fec: boolean): Prom
     },
     linkOptions,
   );
+  const source = d.startSource(9500 + i, bytes, `bench-${i}`);
+  const cpu0 = [cpuSeconds(send.tool.child.pid), cpuSeconds(recv.tool.child.pid)];
   try {
-    const sent = await d.source(9500 + i, bytes, `bench-${i}`);
-    const [got] = await connections(sink, 1, 600_000);
+    const end = await until(recv.statsFile, () => {
+      const got = sink.lines<SinkConnection>()[0];
+      return got && source.tool.child.exitCode !== null ? { arrived: true as const, got } : undefined;
+    });
+    if (!end.arrived)
+      return failed(`${end.reason}${sink.lines().length ? '' : ', no destination connection'}`);
+    const sent = source.lines<SourceResult>().at(-1);
+    const got = end.got;
     // From the destination's connection (made on the session's open frame) to its close.
-    const seconds = (got?.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
-    const identical = got?.outcome === 'end' && got.sha256 === sent.sha256;
-    // biome-ignore lint/suspicious/noExplicitAny: stats JSON from the receiver process
-    const s: any = keys ? JSON.parse(readFileSync(recv.statsFile, 'utf8')) : undefined;
-    const how = s ? fecNote(p, s.link.fec) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
+    const seconds = (got.samples.at(-1)?.[0] ?? Number.NaN) / 1000;
+    const identical = got.outcome === 'end' && got.sha256 === sent?.sha256;
+    const cpu = cpuNote(
+      cpuSeconds(send.tool.child.pid) - cpu0[0]!,
+      cpuSeconds(recv.tool.child.pid) - cpu0[1]!,
+    );
+    const s = keys ? receiverStats(recv.statsFile) : undefined;
+    const how = keys ? fecNote(p, s) : `${copies} copies${th2Mbit ? `, Th2 ${th2Mbit}` : ''}`;
     return {
       mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
       identical,
-      note: `${how}${identical ? '' : `, ${got?.outcome}`}`,
+      note: `${how}${identical ? '' : `, ${got.outcome}`}; ${cpu}`,
     };
   } finally {
+    if (source.tool.child.exitCode === null) await source.kill();
     await send.stop().catch(() => undefined);
     await recv.stop().catch(() => undefined);
     await sink.kill();
+  }
+}
+
+/** `p`, or 'timeout' after `ms` (the timer does not outlive the answer). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -218,18 +335,24 @@ async function udpcast(d: DiodeLab, input: string, p: number, i: number): Promis
   send.stderr?.on('data', (chunk: Buffer) => {
     if (!t0 && chunk.toString().includes('Starting transfer')) t0 = performance.now();
   });
-  await new Promise((r) => send.once('exit', r));
-  const code = await Promise.race([
-    received,
-    new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000)),
-  ]);
+  // Their CPU, sampled while they run (a process's counters go with it).
+  const cpu = { send: 0, recv: 0 };
+  const sampler = setInterval(() => {
+    cpu.send = Math.max(cpu.send, cpuSeconds(send.pid) || 0);
+    cpu.recv = Math.max(cpu.recv, cpuSeconds(recv.pid) || 0);
+  }, 100);
+  const sent = new Promise((r) => send.once('exit', r));
+  await within(sent, ((bytes * 8) / (rate * 1e6)) * 10_000 + 60_000);
+  if (send.exitCode === null) send.kill('SIGKILL');
+  const code = await within(received, 10_000);
+  clearInterval(sampler);
   const seconds = (performance.now() - t0) / 1000;
   if (code === 'timeout') recv.kill('SIGKILL');
   const identical = code === 0 && (await sha256(output).catch(() => '')) === (await sha256(input));
   return {
     mbit: identical ? (bytes * 8) / seconds / 1e6 : 0,
     identical,
-    note: `fec ${fec}${identical ? '' : `, receiver ${code}`}`,
+    note: `fec ${fec}${identical ? '' : `, receiver ${code}`}; ${cpuNote(cpu.send, cpu.recv)}`,
   };
 }
 
@@ -245,11 +368,11 @@ try {
   for (const p of losses) {
     d.link.forward.setLoss(p);
     for (let r = 0; r < runs; r++, i++) {
-      const a =
-        values.mode === 'file'
-          ? await tacmeshFiles(d, input, inputSha, p, i)
-          : await tacmeshTcp(d, p, i, values.mode === 'tcp');
-      const b = await udpcast(d, input, p, i);
+      const a = await (values.mode === 'file'
+        ? tacmeshFiles(d, input, inputSha, p, i)
+        : tacmeshTcp(d, p, i, values.mode === 'tcp')
+      ).catch((err: Error) => failed(`failed: ${err.message}`));
+      const b = await udpcast(d, input, p, i).catch((err: Error) => failed(`failed: ${err.message}`));
       const ratio = b.mbit > 0 ? (a.mbit / b.mbit).toFixed(2) : a.mbit > 0 ? 'inf' : '-';
       const row = `${`${(p * 100).toFixed(1)} %`.padStart(6)} ${String(r + 1).padStart(3)}  ${a.mbit.toFixed(1).padStart(7)} ${(a.identical ? 'yes' : 'NO').padStart(4)}  ${b.mbit.toFixed(1).padStart(7)} ${(b.identical ? 'yes' : 'NO').padStart(4)}  ${ratio.padStart(6)}   ${a.note}; ${b.note}`;
       rows.push(row);

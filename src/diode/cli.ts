@@ -10,6 +10,7 @@ import { describeSizing } from './protocol/fec-sizing.js';
 import type { Manifest } from './protocol/file-frames.js';
 import { Receiver } from './receive/receiver.js';
 import { maxPayloadFor } from './send/aggregator.js';
+import { calibrate } from './send/calibrate.js';
 import type { FileProgress } from './send/files.js';
 import { Sender } from './send/sender.js';
 import { FileSpool } from './send/spool.js';
@@ -125,6 +126,38 @@ export function diodeCommand(): Command {
       if (opts.wait && accepted.length > 0) await followProgress(config, accepted);
     });
   diode
+    .command('calibrate')
+    .description(
+      'measure how fast this sender and its receiver go together: files of random bytes through the whole ' +
+        'file path (tags, FEC as configured) at rising shares of link.rateMbit; run it in place of the sender. ' +
+        'The receiver keeps the result in <stateDir>/calibration.json: copy it here and name it in link.calibration, ' +
+        'and the sender warns at start when its rate is above what the pair sustained',
+    )
+    .requiredOption('-c, --config <file>', 'send.yaml (the sender itself must not be running)')
+    .option('--seconds <s>', 'seconds of each step', positive, 3)
+    .option('--steps <percent,...>', 'steps, as % of link.rateMbit', '25,50,75,100')
+    .action(async (opts: { config: string; seconds: number; steps: string }) => {
+      const config = loadConfig(opts.config, sendSchema);
+      const steps = opts.steps.split(',').map(Number);
+      if (steps.some((p) => !(p > 0 && p <= 1000)))
+        throw new InvalidArgumentError('--steps: percentages, 1-1000');
+      console.log(
+        `calibrating ${config.link.to.host}:${config.link.to.port} at ${steps.join(', ')} % of ${config.link.rateMbit} Mbit/s, ${opts.seconds} s each`,
+      );
+      await calibrate(config, {
+        seconds: opts.seconds,
+        steps,
+        onStep: (s) =>
+          console.log(
+            `  step ${s.step + 1}: paced at ${s.rateMbit} Mbit/s, ${(s.bytes / 1e6).toFixed(1)} MB sent at ${s.sentMbit} Mbit/s of goodput`,
+          ),
+      });
+      console.log(
+        'the receiver has the result in <stateDir>/calibration.json (and in its log): copy it to this machine and set link.calibration to it',
+      );
+      process.exit(0);
+    });
+  diode
     .command('status')
     .description('what a sender or receiver is doing: link, files sent / received / incomplete / quarantined')
     .requiredOption('-c, --config <file>', 'its send.yaml or recv.yaml')
@@ -174,6 +207,12 @@ export function diodeCommand(): Command {
     });
   diode.addCommand(diodeDemoCommand());
   return diode;
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError('a positive number');
+  return n;
 }
 
 /** The chunk size of files: one chunk per frame, so it follows the link's frame size. */

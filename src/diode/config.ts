@@ -96,6 +96,11 @@ export const sendSchema = z
          * of a 100 Mbit/s link here); at 1 Gbit/s a 10 ms burst (1.25 MB) cost 25 % instead.
          */
         burstMs: z.number().min(0.1).max(100).optional(),
+        /**
+         * A copy of the receiver's calibration.json (`tacmesh diode calibrate`): the sender warns
+         * at start when rateMbit is above what that calibration sustained.
+         */
+        calibration: z.string().optional(),
         /** The send buffer the copy policy watches, in bytes. */
         bufferBytes: z
           .number()
@@ -153,10 +158,12 @@ export const sendSchema = z
       })
       .strict()
       .optional(),
-    /** RaptorQ over blocks of frames (fec.ts, fec-sizing.ts). */
+    /** FEC over blocks of frames (fec.ts, fec-code.ts, fec-sizing.ts). */
     fec: z
       .object({
         enabled: z.boolean().default(true),
+        /** raptorq, ldpc (cheap, for low loss), or auto: ldpc up to 2 % loss with no bursts, raptorq beyond. */
+        code: z.enum(['auto', 'raptorq', 'ldpc']).default('auto'),
         /** The loss the link is expected to have, 0..0.5. */
         expectedLoss: z.number().min(0).max(0.5),
         /** Mean length of a loss burst in datagrams (1 = independent loss). */
@@ -211,6 +218,20 @@ export const recvSchema = z
           .default(32 * 1024 * 1024),
         /** Datagrams longer than this are dropped as oversized. */
         maxDatagramBytes: z.number().int().min(128).max(65507).default(9000),
+        /**
+         * The longest pause of the link reader the receive buffer must ride out at the sender's
+         * rate (from its heartbeats): the buffer grows to that much of the link, if larger.
+         */
+        longestPauseMs: z.number().int().min(1).max(10_000).default(200),
+        /**
+         * Datagrams read but not yet processed, at most (a busy main thread: a collection, a
+         * decode, a slow disk); beyond, the reader drops them (counted: the receiver is overloaded).
+         */
+        queueBytes: z
+          .number()
+          .int()
+          .min(1 << 20)
+          .default(256 * 1024 * 1024),
       })
       .strict(),
     /** window: the O(1) sequence window (default); adjacent: the paper's Algorithm 1, for comparison. */

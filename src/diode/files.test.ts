@@ -377,6 +377,50 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
     }
   });
 
+  test('calibrate: the receiver measures each step, keeps the rate sustained and delivers nothing; a sender above it is warned', async () => {
+    const x = dirs();
+    const recv = await d.receiver(recvConfig(x));
+    let send: Proc | undefined;
+    try {
+      const config = sendConfig(x, { fec: { expectedLoss: 0.001 } });
+      const file = d.senderConfigFile(config, { rateMbit: 20 });
+      const t = await d.cli(['calibrate', '--config', file, '--seconds', '1', '--steps', '50,100']);
+      assert.equal(t.child.exitCode, 0, t.stderr);
+      assert.match(t.stdout, /step 2: paced at 20 Mbit\/s, 2\.5 MB sent/);
+      const result = join(x.state, 'calibration.json');
+      const record = await d.waitStats<Stats>(result, (r) => r.steps.length === 2);
+      assert.deepEqual(
+        record.steps.map((s: Stats) => [s.rateMbit, s.whole, s.localDrops]),
+        [
+          [10, true, 0],
+          [20, true, 0],
+        ],
+      );
+      assert.equal(record.sustainedMbit, 20);
+      assert.deepEqual(
+        readdirSync(x.inbox).filter((f) => !f.startsWith('.')),
+        [],
+        'calibration files are not delivered',
+      );
+      const audit = readFileSync(`${x.audit}-recv.jsonl`, 'utf8');
+      assert.equal(audit.match(/"event":"calibration-step"/g)?.length, 2);
+      const status = await d.cli(['status', '--config', recv.configFile]);
+      assert.match(
+        status.stdout,
+        /last calibration .*2 of 2 steps\): sustained 20 Mbit\/s; steps 10 ok, 20 ok/,
+      );
+      // Above what was sustained, the sender says so at its start.
+      send = await d.sender(config, { rateMbit: 50, calibration: result });
+      const warning = /link.rateMbit 50 is above the 20 Mbit\/s the last calibration sustained/;
+      // The log line may reach stderr just after "ready" reached stdout.
+      for (let i = 0; i < 100 && !warning.test(send.tool.stderr); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.match(send.tool.stderr, warning);
+    } finally {
+      await stopAll(send, recv);
+    }
+  });
+
   test('a fuzzer sends 1 M random and mutated frames: no crash, nothing delivered', async (t) => {
     const x = dirs();
     const record = join(d.dir, 'fuzz-recorded.bin');

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readAudit } from './audit.js';
+import { CALIBRATION_FILE, calibrationWarning, readCalibration } from './calibration-record.js';
 import type { RecvConfig, SendConfig } from './config.js';
 import { receiverSpoolDir } from './receive/tcp-spool.js';
 import type { FileProgress } from './send/files.js';
@@ -73,6 +74,10 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
         `${t.rounds ?? 0} rounds sent from the spool, ${t.replayed ?? 0} sessions replayed after a restart, ${t.sent ?? 0} sent in full`,
     );
   }
+  if (config.link.calibration)
+    lines.push(
+      `calibration: ${calibrationWarning(config.link.rateMbit, config.link.calibration) ?? `link.rateMbit ${config.link.rateMbit} is within what the last calibration sustained (${config.link.calibration})`}`,
+    );
   lines.push(
     `tcp sessions in the spool: ${sessionsStored}${live ? ` (${mb(live.stats.tcp.spoolBytes ?? 0)})` : ''}`,
   );
@@ -106,6 +111,37 @@ export function senderStatus(config: SendConfig): { text: string; json: Json } {
   };
 }
 
+/** Whether the receiver keeps up, and how full its buffers came (absent from stats of older receivers). */
+function overloadLine(link: Json): string {
+  const o = link.overload;
+  const r = link.reader;
+  if (!o || !r) return 'keeping up: not reported';
+  const pct = (a: number, b: number) => (b > 0 ? `${Math.round((100 * a) / b)} %` : '-');
+  const buffers = `socket buffer peak ${pct(r.socketPeakBytes, link.receiveBuffer?.effective ?? 0)}, queue peak ${pct(r.queuePeakBytes, r.queueBytes)}`;
+  const drops = `${o.kernelDrops} datagrams dropped by the kernel, ${o.queueDrops} not processed in time`;
+  if (o.now) return `OVERLOADED now: ${o.message}; ${buffers}`;
+  if (o.episodes > 0)
+    return `keeping up now; overloaded ${o.episodes} time(s), last at ${o.lastMbit} Mbit/s (${o.lastAt}): ${drops}; ${buffers}`;
+  return `keeping up: nothing dropped by the receiver itself at ${o.rateMbit} Mbit/s now; ${buffers}`;
+}
+
+/** The last calibration this receiver measured, if any. */
+function calibrationLine(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const r = readCalibration(file);
+    const steps = r.steps
+      .map(
+        (s) =>
+          `${s.rateMbit} ${s.whole && s.localDrops === 0 ? 'ok' : s.whole ? `${s.localDrops} dropped` : `lost (${s.error})`}`,
+      )
+      .join(', ');
+    return `last calibration (${r.at}, ${r.steps.length} of ${r.of} steps): sustained ${r.sustainedMbit ?? 'none'} Mbit/s; steps ${steps}; copy ${file} to the sender (link.calibration)`;
+  } catch (err) {
+    return `calibration: ${(err as Error).message}`;
+  }
+}
+
 export function receiverStatus(config: RecvConfig): { text: string; json: Json } {
   const live = readStats(config.stats.file);
   const spool = config.files.spool ?? (config.files.inbox ? join(config.files.inbox, '.tacmesh') : undefined);
@@ -134,6 +170,7 @@ export function receiverStatus(config: RecvConfig): { text: string; json: Json }
         `${l.frames} frames, ${l.duplicates} duplicates, ${l.lostFrames} lost, FEC ${l.fec.repaired} blocks repaired / ${l.fec.failed} failed (min spare ${l.fec.minSpare ?? '-'}), ` +
         `auth failures ${Object.values(l.auth as Record<string, number>).reduce((a, b) => a + b, 0)}`,
     );
+    lines.push(overloadLine(l));
     const t = live.stats.tcp;
     const reasons = Object.entries(t.abortReasons as Record<string, number>)
       .map(([k, v]) => `${k} ${v}`)
@@ -143,6 +180,8 @@ export function receiverStatus(config: RecvConfig): { text: string; json: Json }
         `${t.aborted} aborted${reasons ? ` (${reasons})` : ''}, ${t.roundsIgnored ?? 0} rounds ignored (delivered already), ${t.retries ?? 0} destination retries`,
     );
   }
+  const calibration = calibrationLine(join(config.stateDir, CALIBRATION_FILE));
+  if (calibration) lines.push(calibration);
   const tcpSpool = receiverSpoolDir(config);
   if (tcpSpool) {
     const held = spooled(tcpSpool, 'complete.json');

@@ -4,6 +4,7 @@
  * sees the old content or the new one, never a half or an empty file.
  */
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Writes `data` to `file` atomically and durably (mode applies to a new file). */
@@ -27,5 +28,32 @@ export function fsyncPath(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** writeFileAtomic in the background (libuv's threads): the caller's thread does not wait on the disk. */
+export async function writeFileAtomicAsync(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const f = await open(tmp, 'w', mode);
+  try {
+    await f.writeFile(data);
+    await f.sync();
+  } finally {
+    await f.close();
+  }
+  await rename(tmp, file);
+  await fsyncPathAsync(dirname(file));
+}
+
+export async function fsyncPathAsync(path: string): Promise<void> {
+  const f = await open(path, 'r');
+  try {
+    await f.sync();
+  } finally {
+    await f.close();
   }
 }

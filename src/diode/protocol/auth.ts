@@ -23,6 +23,29 @@ export const MAX_LIVE_KEYS = 2;
 
 export type AuthFailure = 'unauthenticated' | 'unknown-key' | 'bad-tag' | 'old-epoch';
 
+/**
+ * A tag check done ahead, where the datagram was read (the link reader's thread), as a byte:
+ * 0 passed, 1 unauthenticated, 2 unknown key, 3 bad tag, UNCHECKED: not checked (not a frame
+ * whose lengths add up: the frame decoder refuses it anyway).
+ */
+export const UNCHECKED = 255;
+const VERDICTS = [undefined, 'unauthenticated', 'unknown-key', 'bad-tag'] as const;
+
+/** The failure a verdict byte stands for (undefined: passed). */
+export function verdictFailure(verdict: number): AuthFailure | undefined {
+  return VERDICTS[verdict];
+}
+
+/** The tag check of a raw datagram, as a verdict byte. */
+export function verdictOf(ring: KeyRing, datagram: Buffer): number {
+  if (datagram.length < HEADER_BYTES) return UNCHECKED;
+  const payload = datagram.readUInt16BE(30);
+  if (HEADER_BYTES + payload + datagram[7]! !== datagram.length) return UNCHECKED;
+  if ((datagram[4]! & 1) === 0) return 1; // frame.ts FrameFlag.Authenticated
+  const failure = ring.verify(datagram, datagram.readUInt16BE(28), payload);
+  return failure === undefined ? 0 : VERDICTS.indexOf(failure as (typeof VERDICTS)[number]);
+}
+
 export class KeyFileError extends Error {}
 
 /** Parses and checks a key file; throws KeyFileError naming the file and the problem. */

@@ -1,20 +1,17 @@
 /**
- * The sender's RaptorQ encoder off the main thread: encoding a block of 2048 frames takes
- * ~30 ms, long enough to stall the pacer (and lose link time) if it ran in line.
- * Messages: {id, data (K*T bytes), t, r} in; {id, esi[], symbols (R*T bytes)} out.
+ * The FEC thread: encoding a block (a 4096-frame RaptorQ block takes ~50 ms, the sender's
+ * pacer would stall on it) and decoding one (~75 ms, the receiver's frame path would) off the
+ * main thread. One job at a time, in order:
+ *   {op: 'encode', id, code, data (K*T bytes), t, r}        → {id, esis, symbols (R*T bytes)}
+ *   {op: 'decode', id, code, k, r, t, esis, symbols}         → {id, esis, symbols, ms} the missing
+ *                                                               sources, or {id, ms, short: true}
+ * and {id, error} when the job failed.
  */
 import { parentPort } from 'node:worker_threads';
-import { encodeRepairs } from './raptorq.js';
+import { type FecJob, runFecJob } from './fec-code.js';
 
-parentPort?.on('message', (job: { id: number; data: Uint8Array; t: number; r: number }) => {
-  try {
-    const repairs = encodeRepairs(job.data, job.t, job.r);
-    const symbols = new Uint8Array(repairs.length * job.t);
-    repairs.forEach((x, i) => {
-      symbols.set(x.symbol, i * job.t);
-    });
-    parentPort?.postMessage({ id: job.id, esi: repairs.map((x) => x.esi), symbols }, [symbols.buffer]);
-  } catch (err) {
-    parentPort?.postMessage({ id: job.id, error: (err as Error).message });
-  }
+parentPort?.on('message', (job: FecJob & { id: number }) => {
+  const out = runFecJob(job);
+  const transfer = out.esis && out.symbols ? [out.esis.buffer, out.symbols.buffer] : [];
+  parentPort?.postMessage({ id: job.id, ...out }, transfer as ArrayBuffer[]);
 });

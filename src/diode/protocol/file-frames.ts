@@ -13,6 +13,16 @@ export interface Manifest {
   senderTime: string;
   chunkBytes: number;
   chunks: number;
+  /** A file of a calibration run (`tacmesh diode calibrate`): checked, measured, not delivered. */
+  calibration?: CalibrationStep;
+}
+
+/** Which step of which calibration run a file is, and the link rate it was sent at. */
+export interface CalibrationStep {
+  run: string;
+  step: number;
+  steps: number;
+  rateMbit: number;
 }
 
 export interface ManifestPayload extends Manifest {
@@ -47,11 +57,30 @@ export function decodeManifest(payload: Buffer): ManifestPayload | undefined {
       m.chunks === Math.max(1, Math.ceil(m.size / m.chunkBytes)) &&
       typeof m.sha256 === 'string' &&
       /^[0-9a-f]{64}$/.test(m.sha256) &&
-      typeof m.senderTime === 'string';
+      typeof m.senderTime === 'string' &&
+      (m.calibration === undefined || soundCalibration(m.calibration));
     return ok ? m : undefined;
   } catch {
     return undefined;
   }
+}
+
+function soundCalibration(c: CalibrationStep): boolean {
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.run === 'string' &&
+    /^[0-9a-f]{1,32}$/.test(c.run) &&
+    Number.isSafeInteger(c.steps) &&
+    c.steps >= 1 &&
+    c.steps <= 100 &&
+    Number.isSafeInteger(c.step) &&
+    c.step >= 0 &&
+    c.step < c.steps &&
+    typeof c.rateMbit === 'number' &&
+    c.rateMbit > 0 &&
+    c.rateMbit <= 100_000
+  );
 }
 
 export function decodeEnd(payload: Buffer): EndPayload | undefined {

@@ -5,7 +5,7 @@
  *  offset size field
  *   0     2   magic 0x5244 ('RD')
  *   2     1   version (3)
- *   3     1   type: open, data, close, abort, udp, heartbeat, repair, file manifest/data/end
+ *   3     1   type: open, data, close, abort, udp, heartbeat, repair, file manifest/data/end, parity
  *   4     1   flags: bit 0 = authenticated (tag present), bit 1 = FEC (block field in use)
  *   5     1   importance: 0 low (UDP), 1 high (TCP, control)
  *   6     1   copy number: 0 for the original, 1..n for extra copies (nothing else differs)
@@ -30,6 +30,8 @@ import { isIP } from 'node:net';
 export const FRAME_MAGIC = 0x5244;
 export const FRAME_VERSION = 3;
 export const HEADER_BYTES = 32;
+/** What the link costs per datagram beyond the UDP payload: IPv4 20 + UDP 8 + Ethernet 14. */
+export const WIRE_OVERHEAD_BYTES = 42;
 /** The largest payload a length field can describe. */
 export const MAX_PAYLOAD_BYTES = 0xffff;
 
@@ -48,6 +50,8 @@ export const FrameType = {
   FileData: 9,
   /** The end of a round of a file: session = transfer id, seq = round. */
   FileEnd: 10,
+  /** An LDPC-staircase repair symbol of an FEC block (ldpc.ts); fields as a repair frame's. */
+  Parity: 11,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 const FRAME_TYPES = new Set<number>(Object.values(FrameType));
@@ -174,7 +178,7 @@ export function decodeSymbol(symbol: Buffer, place: SymbolPlace): Frame | undefi
   const type = symbol[0]!;
   const importance = symbol[1]!;
   const length = symbol.readUInt16BE(2);
-  if (!FRAME_TYPES.has(type) || type === FrameType.Repair) return undefined;
+  if (!FRAME_TYPES.has(type) || type === FrameType.Repair || type === FrameType.Parity) return undefined;
   if (importance !== Importance.Low && importance !== Importance.High) return undefined;
   if (SYMBOL_HEADER_BYTES + length > symbol.length) return undefined;
   return {

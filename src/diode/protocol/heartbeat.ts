@@ -8,6 +8,7 @@
  * u16 count, then per session u32 id, u32 last sequence, u8 state (0 open, 1 closed); then
  * u8 n and n f64 sender counters in the order of SENDER_COUNTERS (older senders: none), so
  * the receiving side sees what the sender did — copies, repairs, files — with no return path.
+ * New counters are appended: a receiver reads those it knows, and 0 for those a sender lacks.
  */
 
 export const SENDER_COUNTERS = [
@@ -18,6 +19,8 @@ export const SENDER_COUNTERS = [
   'tcpSessions',
   'filesSent',
   'fileBytes',
+  /** The sender's configured link rate, Mbit/s: the receiver sizes its buffer by it. */
+  'rateMbit',
 ] as const;
 export type SenderCounters = Record<(typeof SENDER_COUNTERS)[number], number>;
 

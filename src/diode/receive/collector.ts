@@ -1,6 +1,7 @@
 /**
- * The receiver's packet collector: a UDP socket with a large receive buffer on the link,
- * frame checks, duplicate filtering and dispatch. It never sends on the link socket.
+ * The receiver's packet collector: the link socket (read in batches by a thread of its own,
+ * link-reader.ts, with a large receive buffer), frame checks, duplicate filtering and
+ * dispatch. It never sends on the link socket.
  *
  * Per datagram: too long → oversized; not a valid frame → counted by reason; then the
  * duplicate filter — by default the sequence window over the link sequence (catches copies
@@ -23,15 +24,12 @@
  * counts it by kind (`handlerErrors`) and is logged once per kind.
  *
  * FEC (fec.ts): source frames go on as usual and are also kept by the block decoder; repair
- * frames (their own sequence window) go to it only; frames it recovers come back through
- * the window and on to their handler like any other.
+ * frames of either code (their own sequence window) go to it only; frames it recovers — in
+ * its worker thread — come back through the window and on to their handler like any other.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { diodeLog as log } from '../../shared/log.js';
-import { type ReceiveBufferReport, setReceiveBuffer } from '../../shared/socket-options.js';
-import { started } from '../../shared/started.js';
 import type { RecvConfig } from '../config.js';
-import type { AuthFailure, KeyRing } from '../protocol/auth.js';
+import { type AuthFailure, type KeyRing, UNCHECKED, verdictFailure } from '../protocol/auth.js';
 import { FecDecoder, type FecDecoderStats } from '../protocol/fec.js';
 import { decodeFrame, type Frame, FrameFlag, FrameType, type RejectReason } from '../protocol/frame.js';
 import { AdjacentDuplicateFilter } from './dedup-adjacent.js';
@@ -43,6 +41,8 @@ import {
   reserveFor,
   saveEpochMark,
 } from './epoch-mark.js';
+import { LinkReader, type LinkReaderStats, type ReceiveBuffer } from './link-reader.js';
+import { MarkWriter } from './mark-writer.js';
 
 export interface FrameHandlers {
   session(epoch: number, frame: Frame): void;
@@ -78,6 +78,7 @@ export interface CollectorCounters {
   handlerErrors: Record<string, number>;
   repairFrames: number;
   repairDuplicates: number;
+
   /** Repair frames that never arrived (their own window). */
   lostRepairFrames: number;
   fec: FecDecoderStats;
@@ -92,8 +93,11 @@ interface EpochState {
 
 const MAX_EPOCHS = 4;
 
+/** A repair symbol of either code (fec-code.ts): its own sequence, its own window. */
+const isRepair = (frame: Frame) => frame.type === FrameType.Repair || frame.type === FrameType.Parity;
+
 export class Collector {
-  private readonly socket: Socket;
+  private readonly reader: LinkReader;
   private readonly epochs = new Map<number, EpochState>();
   private readonly adjacent = new AdjacentDuplicateFilter();
   private readonly fec: FecDecoder;
@@ -104,13 +108,17 @@ export class Collector {
   /** Sequences of the newest epoch below these were possibly accepted by a previous run. */
   private floor = { link: 0, repair: 0 };
   private lastMarkFailure = Number.NEGATIVE_INFINITY;
+  /** Writes the next mark ahead of need (with auth and an epoch file). */
+  private readonly markWriter: MarkWriter | undefined;
   /** Per sequence: the reserve last written, and the sequence and time it was written at (the rate). */
   private readonly reserve = {
     link: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
     repair: { frames: MIN_RESERVE_FRAMES, seq: 0, at: 0 },
   };
   private readonly loggedErrors = new Set<string>();
-  receiveBuffer: ReceiveBufferReport | undefined;
+  get receiveBuffer(): ReceiveBuffer | undefined {
+    return this.reader.receiveBuffer;
+  }
   readonly counters: CollectorCounters = {
     datagrams: 0,
     bytes: 0,
@@ -144,7 +152,7 @@ export class Collector {
   ) {
     this.fec = new FecDecoder({
       holdMs: options.fecHoldMs ?? 1000,
-      onRecovered: (epoch, frame) => this.recovered(epoch, frame),
+      onRecovered: (epoch, frame) => this.guard('fec', () => this.recovered(epoch, frame)),
     });
     if (options.auth && options.epochFile) {
       const mark = loadEpochMark(options.epochFile); // throws (refuses to start) when unreadable
@@ -152,17 +160,24 @@ export class Collector {
         this.mark = mark;
         this.floor = { link: mark.link, repair: mark.repair };
       }
+      this.markWriter = new MarkWriter(options.epochFile);
     }
-    this.socket = createSocket({ type: config.link.listen.host.includes(':') ? 'udp6' : 'udp4' });
-    this.socket.on('message', (msg) => this.receive(msg));
-    this.socket.on('error', (err) => log.error({ err }, 'link socket error'));
+    const { listen, receiveBufferBytes, maxDatagramBytes, queueBytes } = config.link;
+    this.reader = new LinkReader({
+      ...(options.auth ? { keyFile: options.auth.file } : {}),
+      host: listen.host,
+      port: listen.port,
+      receiveBufferBytes,
+      maxDatagramBytes,
+      queueBytes,
+      onBatch: (datagrams, verdicts) => {
+        for (let i = 0; i < datagrams.length; i++) this.receive(datagrams[i]!, verdicts[i]);
+      },
+    });
   }
 
   async start(): Promise<void> {
-    const { listen, receiveBufferBytes } = this.config.link;
-    await started(this.socket, (done) => this.socket.bind(listen.port, listen.host, done));
-    this.receiveBuffer = setReceiveBuffer(this.socket, receiveBufferBytes);
-    const rb = this.receiveBuffer;
+    const rb = await this.reader.start();
     if (rb.short) {
       log.warn(
         { ...rb },
@@ -179,9 +194,12 @@ export class Collector {
     return state ? Date.now() - state.lastHeard : undefined;
   }
 
-  /** One datagram from the link; never throws (a frame that makes a handler throw is dropped). */
-  receive(msg: Buffer): void {
-    this.guard('receive', () => this.take(msg));
+  /**
+   * One datagram from the link; never throws (a frame that makes a handler throw is dropped).
+   * `verdict`: its tag, checked already by the reader (auth.ts), if it was.
+   */
+  receive(msg: Buffer, verdict = UNCHECKED): void {
+    this.guard('receive', () => this.take(msg, verdict));
   }
 
   /** Runs a step for one frame; an exception drops the frame, counted by kind and logged once per kind. */
@@ -200,7 +218,7 @@ export class Collector {
     }
   }
 
-  private take(msg: Buffer): void {
+  private take(msg: Buffer, verdict: number): void {
     const c = this.counters;
     c.datagrams++;
     c.bytes += msg.length;
@@ -217,9 +235,11 @@ export class Collector {
     const auth = this.options.auth;
     if (auth) {
       const failure =
-        (frame.flags & FrameFlag.Authenticated) === 0
-          ? 'unauthenticated'
-          : auth.verify(msg, frame.keyId, frame.payload.length);
+        verdict !== UNCHECKED
+          ? verdictFailure(verdict)
+          : (frame.flags & FrameFlag.Authenticated) === 0
+            ? 'unauthenticated'
+            : auth.verify(msg, frame.keyId, frame.payload.length);
       if (failure) {
         c.auth[failure]++;
         return;
@@ -233,12 +253,12 @@ export class Collector {
         this.floor = { link: 0, repair: 0 };
         for (const r of Object.values(this.reserve)) r.at = 0;
       }
-      if (!this.reserved(frame.type === FrameType.Repair ? 'repair' : 'link', frame.linkSeq)) return;
+      if (!this.reserved(isRepair(frame) ? 'repair' : 'link', frame.linkSeq)) return;
     }
     const state = this.epochState(frame.epoch);
     state.datagrams++;
     state.lastHeard = Date.now();
-    if (frame.type === FrameType.Repair) {
+    if (isRepair(frame)) {
       const verdict = state.repairs.accept(frame.linkSeq);
       if (verdict !== 'new') c.repairDuplicates++;
       else {
@@ -276,38 +296,71 @@ export class Collector {
 
   /**
    * With auth: is `seq` (link or repair) of the newest epoch above what a previous run may have
-   * accepted, and within the reserved mark on disk (written ahead here when needed)?
+   * accepted, and within the reserved mark on disk? The next mark is written ahead, in the
+   * mark writer's thread, once half the reserve is used; a frame past the mark waits for a
+   * write under way, or has one written in line when none is (the first frames of an epoch, a
+   * jump). Nothing past a mark is taken before that mark is on disk.
    */
   private reserved(key: 'link' | 'repair', seq: number): boolean {
     if (seq < this.floor[key]) {
       this.counters.auth.replay++;
       return false;
     }
+    const writer = this.markWriter;
+    if (writer) this.markWritten(writer.settle());
     const r = this.reserve[key];
     if (seq + r.frames / 2 < this.mark[key]) return true;
     const file = this.options.epochFile;
-    if (!file) return true;
+    if (!file || !writer) return true;
     const now = performance.now();
     // A failed write is retried at most once a second; meanwhile only what is reserved passes.
-    if (now - this.lastMarkFailure > 1000) {
+    const retry = now - this.lastMarkFailure > 1000;
+    const next = () => {
       const frames = r.at === 0 ? MIN_RESERVE_FRAMES : reserveFor(seq - r.seq, now - r.at);
-      const next = { ...this.mark, [key]: seq + frames };
+      this.reserve[key] = { frames, seq, at: now };
+      return { ...this.mark, [key]: seq + frames };
+    };
+    if (seq < this.mark[key]) {
+      if (retry && !writer.busy) writer.write(next());
+      return true;
+    }
+    if (writer.busy) this.markWritten(writer.wait());
+    if (seq < this.mark[key]) return true;
+    if (retry) {
+      const mark = next();
       try {
-        saveEpochMark(file, next);
-        this.mark = next;
-        this.reserve[key] = { frames, seq, at: now };
+        saveEpochMark(file, mark);
+        this.mark = mark;
         return true;
       } catch (err) {
-        this.lastMarkFailure = now;
-        log.error(
-          { err, file },
-          'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
-        );
+        this.markFailed((err as Error).message, file, now);
       }
     }
-    if (seq < this.mark[key]) return true;
     this.counters.auth.unreserved++;
     return false;
+  }
+
+  /** A mark the writer has put on disk: the mark now, unless a newer epoch came meanwhile. */
+  private markWritten(mark: EpochMark | undefined): void {
+    const writer = this.markWriter;
+    if (writer?.lastError) {
+      this.markFailed(writer.lastError, this.options.epochFile ?? '', performance.now());
+      writer.lastError = undefined;
+    }
+    if (!mark || mark.epoch !== this.mark.epoch) return;
+    this.mark = {
+      epoch: mark.epoch,
+      link: Math.max(this.mark.link, mark.link),
+      repair: Math.max(this.mark.repair, mark.repair),
+    };
+  }
+
+  private markFailed(err: string, file: string, now: number): void {
+    this.lastMarkFailure = now;
+    log.error(
+      { err, file },
+      'cannot keep the newest epoch on disk: frames past the reserved mark are refused',
+    );
   }
 
   private dispatch(frame: Frame, state: EpochState): void {
@@ -332,7 +385,9 @@ export class Collector {
   private recovered(epoch: number, frame: Frame): void {
     const state = this.epochs.get(epoch);
     if (!state) return;
-    if (this.options.auth && (epoch !== this.mark.epoch || !this.reserved('link', frame.linkSeq))) return;
+    // A rebuilt frame past the mark is not held: its symbols are gone; it is lost like any other.
+    if (this.options.auth && (epoch !== this.mark.epoch || this.reserved('link', frame.linkSeq) !== true))
+      return;
     if (state.window.accept(frame.linkSeq) !== 'new') return;
     this.counters.frames++;
     this.dispatch(frame, state);
@@ -356,8 +411,35 @@ export class Collector {
     return structuredClone(this.counters);
   }
 
+  /** FEC blocks are being decoded or wait for the decoder: rebuilt frames may still come. */
+  repairing(): boolean {
+    return this.fec.repairing();
+  }
+
+  /** FEC blocks lost beyond repair so far. */
+  fecFailed(): number {
+    return this.fec.stats.failed;
+  }
+
+  /** The link socket's own counters: what the receiver dropped itself, and how full its buffers came. */
+  readerStats(): LinkReaderStats {
+    return this.reader.stats();
+  }
+
+  /** The reader re-reads the key file too. */
+  reloadKeys(): void {
+    this.reader.reloadKeys();
+  }
+
+  /** Asks for a larger receive buffer (the sender's rate × the longest pause to ride out). */
+  resizeReceiveBuffer(bytes: number): void {
+    this.reader.resize(bytes);
+  }
+
   close(): void {
-    this.socket.close();
+    this.reader.close();
+    this.markWriter?.close();
+    void this.fec.stop();
   }
 
   private epochState(epoch: number): EpochState {

@@ -5,7 +5,7 @@
  * above the old one is accepted — a reserve ahead of the highest sequence seen, and written
  * again when half of it is used. The reserve is about RESERVE_MS of the link's frames at the
  * rate last seen (at least MIN_RESERVE_FRAMES, at most MAX_RESERVE_FRAMES): a write about
- * twice a second at any rate. After a restart everything of that epoch below the marks is
+ * twice a second at any rate, by a thread of its own (mark-writer.ts). After a restart everything of that epoch below the marks is
  * refused: recorded frames replayed then are not delivered again. The price: up to about a
  * second of frames the sender sent around the restart are refused too (files recover from
  * later rounds; TCP sessions in flight are reset, as on any receiver restart).

@@ -223,3 +223,42 @@ test('free space is reserved per file: two files that fit one at a time do not p
     x.close();
   }
 });
+
+test('after the final round a file waits for the FEC blocks still being decoded, then is delivered whole', async () => {
+  let repairing = true;
+  const x = rig({ repairing: () => repairing });
+  try {
+    const data = Buffer.alloc(5 * CHUNK, 7);
+    const f = { id: 9, name: 'late.bin', data };
+    x.r.onFrame(1, manifestFrame(f));
+    for (const i of [0, 1, 2, 4])
+      x.r.onFrame(1, frame(FrameType.FileData, 9, i, data.subarray(i * CHUNK, (i + 1) * CHUNK)));
+    x.r.onFrame(1, frame(FrameType.FileEnd, 9, 0, Buffer.from(JSON.stringify({ round: 0, final: true }))));
+    // Past the 2 s after the final round that would find it incomplete, with a block still decoding.
+    await new Promise((r) => setTimeout(r, 2300));
+    x.r.tick();
+    assert.equal(x.r.counters.quarantined, 0, 'not quarantined while its chunk may still be rebuilt');
+    x.r.onFrame(1, frame(FrameType.FileData, 9, 3, data.subarray(3 * CHUNK, 4 * CHUNK)));
+    repairing = false;
+    assert.deepEqual(await x.delivered(1), ['late.bin']);
+    assert.equal(readFileSync(join(x.config.inbox, 'late.bin')).compare(data), 0);
+  } finally {
+    x.close();
+  }
+});
+
+test('after the final round, with no FEC block left to decode, a file missing a chunk is quarantined', async () => {
+  const x = rig({ repairing: () => false });
+  try {
+    const data = Buffer.alloc(3 * CHUNK, 5);
+    x.r.onFrame(1, manifestFrame({ id: 10, name: 'gap.bin', data }));
+    x.r.onFrame(1, frame(FrameType.FileData, 10, 0, data.subarray(0, CHUNK)));
+    x.r.onFrame(1, frame(FrameType.FileEnd, 10, 0, Buffer.from(JSON.stringify({ round: 0, final: true }))));
+    await new Promise((r) => setTimeout(r, 2300));
+    x.r.tick();
+    assert.equal(x.r.counters.quarantined, 1);
+    assert.deepEqual(await x.delivered(1), []);
+  } finally {
+    x.close();
+  }
+});

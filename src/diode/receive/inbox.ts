@@ -21,10 +21,13 @@
  * characters; delivery never replaces an existing file (a hard link, which fails if the name
  * is taken, then a name with the id).
  *
+ * Nothing here waits on the disk in the frame path: chunks are written in runs in the
+ * background (part-file.ts), and syncs, the chunk map and the final checks run there too.
  * `have.bitmap` (which chunks are on disk) is saved every second after an fdatasync of the
- * data, so it never claims a chunk the disk does not hold: a receiver killed and restarted
- * picks up where it was and completes from the rest of the round or a later one. The spool
- * must be on the inbox's filesystem (the rename), by default `<inbox>/.tacmesh`.
+ * data, and holds only chunks whose writes had completed before it, so it never claims a
+ * chunk the disk does not hold: a receiver killed and restarted picks up where it was and
+ * completes from the rest of the round or a later one. The spool must be on the inbox's
+ * filesystem (the rename), by default `<inbox>/.tacmesh`.
  *
  * Incomplete: after the sender's final round ended (or nothing was heard of the file for
  * `incompleteAfterMs`), the file goes to quarantine with the list of missing byte ranges and
@@ -35,29 +38,31 @@
 import {
   closeSync,
   existsSync,
+  fdatasync,
   fdatasyncSync,
-  fsyncSync,
+  fsync,
   linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   rmSync,
   statfsSync,
   statSync,
   unlinkSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
+import { promisify } from 'node:util';
+import { fsyncPathAsync, writeFileAtomic, writeFileAtomicAsync } from '../../shared/atomic-file.js';
 import { diodeLog as log } from '../../shared/log.js';
 import type { AuditLog } from '../audit.js';
 import { isDiskFull, sha256File } from '../disk.js';
 import { decodeEnd, decodeManifest, type Manifest, type ManifestPayload } from '../protocol/file-frames.js';
 import { type Frame, FrameType } from '../protocol/frame.js';
+import type { CalibrationRecorder } from './calibration.js';
+import { PartFile } from './part-file.js';
 import { PrefixHash } from './prefix-hash.js';
 
 export interface InboxConfig {
@@ -76,6 +81,11 @@ export interface InboxConfig {
   maxChunkBytes: number;
   /** A file in done/ is forgotten after this long. */
   rememberDoneMs: number;
+  /**
+   * FEC blocks are still being decoded (their rebuilt chunks to come): a file whose final
+   * round has ended waits for them, up to incompleteAfterMs, before it is found incomplete.
+   */
+  repairing?: () => boolean;
 }
 
 /** The smallest chunk a sender uses (its frame payload is at least 64 bytes). */
@@ -103,10 +113,13 @@ export interface InboxCounters {
 interface Incoming {
   manifest: Manifest;
   dir: string;
-  fd: number;
+  part: PartFile;
+  /** Chunks received (on disk or on their way there: `part.written` says which are on disk). */
   have: Uint8Array;
   count: number;
   dirty: boolean;
+  /** A save of the chunk map is under way. */
+  persisting: boolean;
   lastHeard: number;
   finalEnded: boolean;
   verifying: boolean;
@@ -217,19 +230,6 @@ export function missingRanges(have: Uint8Array, m: Manifest, max = 1000): [numbe
   return out;
 }
 
-/** Chunk `index` of a file, read back from its part file. */
-function readChunk(fd: number, m: Manifest, index: number): Buffer {
-  const length = Math.min(m.chunkBytes, m.size - index * m.chunkBytes);
-  const b = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, b, done, length - done, index * m.chunkBytes + done);
-    if (n === 0) throw new Error(`chunk ${index} of ${m.name} is short on disk`);
-    done += n;
-  }
-  return b;
-}
-
 /** Chunks of not-yet-announced files kept in memory, in all (each counted with HELD_OVERHEAD). */
 const HELD_MAX_BYTES = 32 * 1024 * 1024;
 const HELD_OVERHEAD = 128;
@@ -267,6 +267,8 @@ export class FileReceiver {
   constructor(
     private readonly config: InboxConfig,
     private readonly audit: AuditLog,
+    /** Calibration files are measured by it, then removed (calibration.ts). */
+    private readonly calibration?: CalibrationRecorder,
   ) {
     this.dirs = {
       incoming: join(config.spool, 'incoming'),
@@ -296,13 +298,15 @@ export class FileReceiver {
         let count = 0;
         for (let i = 0; i < manifest.chunks; i++) if (hasChunk(have, i)) count++;
         const fd = openSync(join(dir, 'data.part'), 'r+');
-        this.incoming.set(manifest.id, {
+        const id = manifest.id;
+        this.incoming.set(id, {
           manifest,
           dir,
-          fd,
+          part: this.partFile(fd, manifest, have.slice()),
           have,
           count,
           dirty: false,
+          persisting: false,
           lastHeard: Date.now(),
           finalEnded: false,
           verifying: false,
@@ -352,6 +356,7 @@ export class FileReceiver {
       senderTime: m.senderTime,
       chunkBytes: m.chunkBytes,
       chunks: m.chunks,
+      ...(m.calibration ? { calibration: m.calibration } : {}),
     };
     const key = identity(m);
     const known = this.incoming.get(m.id);
@@ -447,17 +452,19 @@ export class FileReceiver {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest));
       const fd = openSync(join(dir, 'data.part'), 'w+', 0o600);
+      const part = this.partFile(fd, manifest);
       this.incoming.set(m.id, {
         manifest,
         dir,
-        fd,
+        part,
         have: new Uint8Array(Math.ceil(m.chunks / 8)),
         count: 0,
         dirty: false,
+        persisting: false,
         lastHeard: Date.now(),
         finalEnded: false,
         verifying: false,
-        hash: new PrefixHash(m.chunks, (i) => readChunk(fd, manifest, i)),
+        hash: new PrefixHash(m.chunks, (i) => part.read(i)),
       });
       this.audit.write('file-receiving', {
         id: m.id,
@@ -467,6 +474,7 @@ export class FileReceiver {
         round: m.round,
       });
       log.info({ id: m.id, name: m.name, size: m.size, round: m.round }, 'file incoming');
+      if (manifest.calibration) this.calibration?.opened(manifest);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       if (isDiskFull(err)) this.counters.refusedDiskFull++;
@@ -501,17 +509,7 @@ export class FileReceiver {
       this.counters.duplicateChunks++;
       return;
     }
-    try {
-      let done = 0;
-      while (done < frame.payload.length)
-        done += writeSync(inc.fd, frame.payload, done, frame.payload.length - done, i * m.chunkBytes + done);
-    } catch (err) {
-      this.quarantine(
-        inc,
-        isDiskFull(err) ? `disk full while writing: ${(err as Error).message}` : (err as Error).message,
-      );
-      return;
-    }
+    inc.part.write(i, frame.payload);
     inc.have[i >>> 3]! |= 1 << (i & 7);
     try {
       inc.hash?.add(i, frame.payload, (j) => hasChunk(inc.have, j));
@@ -563,6 +561,7 @@ export class FileReceiver {
       this.unaudited = 0;
       this.audited.clear();
     }
+    for (const inc of this.incoming.values()) inc.part.tick();
     if (now - this.lastPersist >= this.config.persistEveryMs) {
       this.lastPersist = now;
       for (const inc of this.incoming.values()) if (inc.dirty && !inc.verifying) this.persist(inc);
@@ -571,16 +570,29 @@ export class FileReceiver {
     for (const inc of this.incoming.values()) {
       if (inc.verifying) continue;
       const idle = now - inc.lastHeard;
-      if (inc.finalEnded && idle > 2000) this.quarantine(inc, 'incomplete after the final round');
+      if (
+        inc.finalEnded &&
+        idle > 2000 &&
+        !(this.config.repairing?.() && idle < this.config.incompleteAfterMs)
+      )
+        this.quarantine(inc, 'incomplete after the final round');
       else if (idle > this.config.incompleteAfterMs)
         this.quarantine(inc, `incomplete: nothing heard for ${this.config.incompleteAfterMs} ms`);
     }
   }
 
+  /** Writes and saves what is gathered, in line (shutting down), and closes the part files. */
   stop(): void {
     for (const inc of this.incoming.values()) {
-      if (inc.dirty && !inc.verifying) this.persist(inc);
-      if (!inc.verifying) closeSync(inc.fd);
+      if (inc.verifying) continue;
+      try {
+        inc.part.flushSync();
+        fdatasyncSync(inc.part.fd);
+        writeFileAtomic(join(inc.dir, 'have.bitmap'), inc.part.written);
+      } catch (err) {
+        log.warn({ id: inc.manifest.id, err }, 'cannot save file progress');
+      }
+      inc.part.close();
     }
     this.incoming.clear();
   }
@@ -595,15 +607,43 @@ export class FileReceiver {
     }));
   }
 
+  /** A part file that quarantines its file when a write fails. */
+  private partFile(fd: number, m: Manifest, written?: Uint8Array): PartFile {
+    return new PartFile(
+      fd,
+      m.chunkBytes,
+      m.size,
+      m.chunks,
+      (err) => {
+        const inc = this.incoming.get(m.id);
+        if (inc?.part.fd !== fd || inc.verifying) return;
+        this.quarantine(inc, isDiskFull(err) ? `disk full while writing: ${err.message}` : err.message);
+      },
+      written,
+    );
+  }
+
+  /**
+   * Saves the chunk map in the background: the chunks written by now, after an fdatasync, so
+   * the map never claims a chunk the disk does not hold.
+   */
   private persist(inc: Incoming): void {
-    try {
-      fdatasyncSync(inc.fd);
-      writeFileAtomic(join(inc.dir, 'have.bitmap'), inc.have);
-      inc.dirty = false;
-    } catch (err) {
-      if (isDiskFull(err)) this.quarantine(inc, `disk full while saving progress: ${(err as Error).message}`);
+    if (inc.persisting) return;
+    inc.persisting = true;
+    inc.dirty = false;
+    const written = inc.part.written.slice();
+    const fail = (err: Error) => {
+      inc.persisting = false;
+      if (this.incoming.get(inc.manifest.id) !== inc || inc.verifying) return;
+      if (isDiskFull(err)) this.quarantine(inc, `disk full while saving progress: ${err.message}`);
       else log.warn({ id: inc.manifest.id, err }, 'cannot save file progress');
-    }
+    };
+    fdatasync(inc.part.fd, (err) => {
+      if (err) return fail(err);
+      writeFileAtomicAsync(join(inc.dir, 'have.bitmap'), written).then(() => {
+        inc.persisting = false;
+      }, fail);
+    });
   }
 
   private async finish(inc: Incoming): Promise<void> {
@@ -611,15 +651,29 @@ export class FileReceiver {
     const m = inc.manifest;
     const part = join(inc.dir, 'data.part');
     try {
-      fsyncSync(inc.fd);
-      closeSync(inc.fd);
+      await inc.part.drained();
+      if (this.incoming.get(m.id) !== inc) return;
+      const failed = inc.part.failed;
+      if (failed) {
+        this.quarantine(
+          inc,
+          isDiskFull(failed) ? `disk full while writing: ${failed.message}` : failed.message,
+        );
+        return;
+      }
+      await promisify(fsync)(inc.part.fd);
+      inc.part.close();
       const sha = inc.hash?.digest() ?? (await sha256File(part));
       if (sha !== m.sha256) {
-        this.quarantine(inc, `SHA-256 mismatch: got ${sha}, the manifest says ${m.sha256}`, true);
+        this.quarantine(inc, `SHA-256 mismatch: got ${sha}, the manifest says ${m.sha256}`);
+        return;
+      }
+      if (m.calibration) {
+        this.removeCalibration(inc, { whole: true });
         return;
       }
       const target = deliverNoReplace(part, this.config.inbox, m.name, m.id);
-      fsyncPath(this.config.inbox);
+      await fsyncPathAsync(this.config.inbox);
       this.markDone(m, 'delivered');
       rmSync(inc.dir, { recursive: true, force: true });
       this.incoming.delete(m.id);
@@ -628,20 +682,28 @@ export class FileReceiver {
       this.audit.write('file-received', { ...m, path: target });
       log.info({ id: m.id, name: m.name, size: m.size, path: target }, 'file delivered');
     } catch (err) {
-      this.quarantine(inc, `cannot deliver: ${(err as Error).message}`, true);
+      this.quarantine(inc, `cannot deliver: ${(err as Error).message}`);
     }
   }
 
-  private quarantine(inc: Incoming, error: string, closed = false): void {
+  /** A calibration file over: measured (calibration.ts), then removed, never delivered nor quarantined. */
+  private removeCalibration(inc: Incoming, outcome: { whole: boolean; error?: string }): void {
     const m = inc.manifest;
     this.incoming.delete(m.id);
-    if (!closed) {
-      try {
-        closeSync(inc.fd);
-      } catch {
-        // already closed
-      }
+    inc.part.close();
+    rmSync(inc.dir, { recursive: true, force: true });
+    this.markDone(m, 'calibration');
+    this.calibration?.finished(m, outcome);
+  }
+
+  private quarantine(inc: Incoming, error: string): void {
+    const m = inc.manifest;
+    if (m.calibration) {
+      this.removeCalibration(inc, { whole: false, error });
+      return;
     }
+    this.incoming.delete(m.id);
+    inc.part.close();
     this.releaseReserve();
     const dest = this.quarantineDir(m);
     const record = {
@@ -666,6 +728,11 @@ export class FileReceiver {
 
   /** A file refused at its manifest: a quarantine record with everything missing. */
   private refuse(m: Manifest, error: string): void {
+    if (m.calibration) {
+      this.markDone(m, 'calibration');
+      this.calibration?.finished(m, { whole: false, error });
+      return;
+    }
     this.releaseReserve();
     const dest = this.quarantineDir(m);
     try {

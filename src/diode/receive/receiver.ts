@@ -4,8 +4,10 @@
  * frames out to their destination, file frames to the inbox, heartbeats to the link monitor.
  */
 import { join } from 'node:path';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { diodeLog as log } from '../../shared/log.js';
 import { AuditLog } from '../audit.js';
+import { CALIBRATION_FILE } from '../calibration-record.js';
 import type { RecvConfig } from '../config.js';
 import { duBytes } from '../disk.js';
 import { byLabel, type MetricDef, Metrics, one } from '../metrics.js';
@@ -14,9 +16,11 @@ import { KeyRing } from '../protocol/auth.js';
 import { HEADER_BYTES } from '../protocol/frame.js';
 import { decodeHeartbeat } from '../protocol/heartbeat.js';
 import { StatsFile } from '../stats-file.js';
+import { CalibrationRecorder } from './calibration.js';
 import { Collector } from './collector.js';
 import { FileReceiver } from './inbox.js';
 import { LinkMonitor } from './link-monitor.js';
+import { OverloadMonitor } from './overload.js';
 import { TcpSourceProxy } from './tcp-source-proxy.js';
 import { DeliveredOrigins, ReceiverSpool, receiverSpoolDir } from './tcp-spool.js';
 import { UdpDelivery } from './udp-delivery.js';
@@ -80,6 +84,26 @@ const RECEIVER_METRICS: MetricDef<ReceiverStats>[] = [
     help: 'smallest spare of any FEC block (symbols beyond K)',
     type: 'gauge',
     samples: (s) => one(s.link.fec.minSpare),
+  },
+  {
+    name: 'receiver_dropped_total',
+    help: 'datagrams the receiver dropped itself: where=socket (kernel buffer full), queue (not processed in time)',
+    type: 'counter',
+    labelNames: ['where'],
+    samples: (s) =>
+      byLabel('where', { socket: s.link.overload.kernelDrops, queue: s.link.overload.queueDrops }),
+  },
+  {
+    name: 'receiver_overloaded',
+    help: '1 while the receiver drops datagrams itself (the last second)',
+    type: 'gauge',
+    samples: (s) => one(s.link.overload.now ? 1 : 0),
+  },
+  {
+    name: 'receiver_overloaded_mbit',
+    help: 'the offered rate when the receiver was last overloaded, Mbit/s on the wire',
+    type: 'gauge',
+    samples: (s) => one(s.link.overload.lastMbit),
   },
   {
     name: 'sessions_total',
@@ -159,6 +183,14 @@ export class Receiver {
   private statsFile: StatsFile | undefined;
   private wasAlive = false;
   private readonly tickErrors = new Set<string>();
+  private readonly overload = new OverloadMonitor({
+    overloaded: (message, details) => log.warn(details, message),
+    recovered: (message, details) => log.info(details, message),
+  });
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private lastOverloadSample = 0;
+  /** The receive buffer asked for from the sender's rate (its heartbeats), once per rate. */
+  private sizedForMbit = 0;
   badHeartbeats = 0;
 
   constructor(private readonly config: RecvConfig) {
@@ -166,6 +198,14 @@ export class Receiver {
     this.audit = new AuditLog(config.audit.file, 'receiver');
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile);
     if (config.files.inbox) {
+      const calibration = new CalibrationRecorder(
+        join(config.stateDir, CALIBRATION_FILE),
+        () => {
+          const r = this.collector.readerStats();
+          return { drops: r.kernelDrops + r.queueDrops, fecFailed: this.collector.fecFailed() };
+        },
+        this.audit,
+      );
       this.files = new FileReceiver(
         {
           inbox: config.files.inbox,
@@ -178,8 +218,10 @@ export class Receiver {
           maxChunks: config.files.maxChunks,
           maxChunkBytes: config.link.maxDatagramBytes - HEADER_BYTES,
           rememberDoneMs: config.files.rememberDoneS * 1000,
+          repairing: () => this.collector.repairing(),
         },
         this.audit,
+        calibration,
       );
     }
     const tcpStore = config.tcp.store;
@@ -216,6 +258,7 @@ export class Receiver {
           }
           monitor.heard(hb, received);
           this.latestEpoch = epoch;
+          if (hb.counters?.rateMbit) this.sizeReceiveBuffer(hb.counters.rateMbit);
           this.tcp.onHeartbeat(epoch, hb);
         },
         file: (epoch, frame) => this.files?.onFrame(epoch, frame),
@@ -235,6 +278,7 @@ export class Receiver {
     await this.collector.start();
     if (this.config.metrics.listen) await this.metrics?.listen(this.config.metrics.listen);
     this.timer = setInterval(() => this.tick(), 100);
+    this.loopDelay.enable();
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     if (this.config.insecure)
       log.warn(
@@ -252,6 +296,7 @@ export class Receiver {
 
   /** Re-reads the key file (rotation); every second and on SIGHUP. */
   reloadKeys(): void {
+    this.collector.reloadKeys();
     const r = this.auth?.reload();
     if (r?.changed) log.info({ keys: this.auth?.ids() }, 'keys reloaded');
     if (r?.error) log.error({ err: r.error }, 'key file not reloaded; the old keys stay');
@@ -270,8 +315,45 @@ export class Receiver {
     }
   }
 
+  /**
+   * The buffer for the sender's rate: `longestPauseMs` of its link, when more than configured
+   * (the kernel counts about twice a datagram's size, so this holds about as much again).
+   */
+  private sizeReceiveBuffer(rateMbit: number): void {
+    if (rateMbit === this.sizedForMbit) return;
+    this.sizedForMbit = rateMbit;
+    const { receiveBufferBytes, longestPauseMs } = this.config.link;
+    const bytes = Math.round(((rateMbit * 1e6) / 8) * (longestPauseMs / 1000));
+    if (bytes > receiveBufferBytes && bytes > (this.collector.receiveBuffer?.requested ?? 0)) {
+      log.info(
+        { rateMbit, longestPauseMs, bytes },
+        'receive buffer sized for the sender rate and the longest pause to ride out',
+      );
+      this.collector.resizeReceiveBuffer(bytes);
+    }
+  }
+
+  /** Once a second: what the receiver dropped itself (overload.ts). */
+  private sampleOverload(): void {
+    const now = performance.now();
+    if (now - this.lastOverloadSample < 1000) return;
+    this.lastOverloadSample = now;
+    const r = this.collector.readerStats();
+    this.overload.sample({
+      at: now,
+      datagrams: r.datagrams,
+      bytes: r.bytes,
+      kernelDrops: r.kernelDrops,
+      queueDrops: r.queueDrops,
+      fecFailed: this.collector.fecFailed(),
+      mainPauseMs: this.loopDelay.max / 1e6,
+    });
+    this.loopDelay.reset();
+  }
+
   private tickSteps(): void {
     this.collector.tick();
+    this.sampleOverload();
     this.files?.tick();
     if (Date.now() - this.lastKeyCheck > 1000) {
       this.lastKeyCheck = Date.now();
@@ -304,6 +386,9 @@ export class Receiver {
       link: {
         ...this.collector.snapshot(),
         receiveBuffer: this.collector.receiveBuffer ?? null,
+        /** The link socket's reader: datagrams, batches, what it dropped, how full its buffers came. */
+        reader: this.collector.readerStats(),
+        overload: this.overload.status(),
         epoch: this.latestEpoch ?? null,
         health: monitor?.health() ?? { alive: false, heartbeats: 0 },
         badHeartbeats: this.badHeartbeats,
@@ -328,6 +413,7 @@ export class Receiver {
   /** Resets every incomplete session (a destination never sees a clean end of a partial stream) and closes. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.loopDelay.disable();
     this.tcp.shutdown();
     this.files?.stop();
     this.metrics?.close();

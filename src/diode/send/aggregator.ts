@@ -20,18 +20,20 @@
 import { diodeLog as log } from '../../shared/log.js';
 import { type KeyRing, TAG_BYTES } from '../protocol/auth.js';
 import { FecEncoder, type FecEncoderOptions, type FecEncoderStats } from '../protocol/fec.js';
+import { type FecCode, repairType } from '../protocol/fec-code.js';
 import {
   encodeHeader,
   FrameFlag,
-  FrameType,
+  type FrameType,
   HEADER_BYTES,
   Importance,
   SEQ_LIMIT,
   SYMBOL_HEADER_BYTES,
+  WIRE_OVERHEAD_BYTES,
   withCopyNumber,
 } from '../protocol/frame.js';
 import type { CopyPolicy } from './copies.js';
-import { Pacer, type SendDatagram, WIRE_OVERHEAD_BYTES } from './pacer.js';
+import { Pacer, type SendDatagram } from './pacer.js';
 
 export interface AggregatorOptions {
   epoch: number;
@@ -50,6 +52,8 @@ export interface AggregatorOptions {
   /** Copy k of a frame leaves no earlier than k * spreadMs after the original. */
   spreadMs: number;
   send: SendDatagram;
+  /** Called after each turn of sends (the link writer's batch). */
+  flush?: () => void;
   /** Bytes already handed to the socket but not yet taken by the kernel. */
   socketBacklog?: () => number;
   /** Most ms of link time the pacer may catch up on at once after a late timer (pacer.ts has the default). */
@@ -92,6 +96,11 @@ const SEQ_MARGIN = 1 << 20;
 
 const HIGH_WATER = 0.75;
 const LOW_WATER = 0.5;
+/**
+ * Blocks waiting for their repairs, at most, before sources pause: repairs that trail their
+ * sources by more reach the receiver after it gave the block up.
+ */
+const MAX_ENCODE_BACKLOG = 2;
 
 /** The FEC symbol size for a datagram size: what is left after header and tag, a multiple of 8. */
 export function symbolBytesFor(datagramBytes: number, tagBytes: number): number {
@@ -148,13 +157,16 @@ export class Aggregator {
             this.stats.repairsDropped += block.repairs.length;
             return;
           }
-          for (const x of block.repairs) this.sendRepair(block.first, block.k, block.r, x.esi, x.symbol);
+          for (const x of block.repairs)
+            this.sendRepair(block.code, block.first, block.k, block.r, x.esi, x.symbol);
+          this.checkDrained();
         },
       });
     }
     this.pacer = new Pacer({
       rateBitsPerSecond: options.rateBitsPerSecond,
       send: options.send,
+      ...(options.flush ? { flush: options.flush } : {}),
       ...this.burstFor(options.rateBitsPerSecond),
     });
     this.pacer.onSent = () => this.checkDrained();
@@ -181,9 +193,12 @@ export class Aggregator {
     return (this.pacer.queuedBytes + backlog) / this.options.queueBytes;
   }
 
-  /** True while there is room below the high-water mark; false tells the caller to pause. */
+  /**
+   * True while there is room below the high-water mark and the FEC encoder is keeping up;
+   * false tells the caller to pause.
+   */
   hasRoom(): boolean {
-    return this.used() < HIGH_WATER;
+    return this.used() < HIGH_WATER && (this.fec?.backlog ?? 0) < MAX_ENCODE_BACKLOG;
   }
 
   /** Calls `listener` each time the buffer drains below the low-water mark after being full. */
@@ -266,13 +281,13 @@ export class Aggregator {
   }
 
   /** A repair frame: its own sequence; session = K << 16 | R, seq = symbol id, block = first source. */
-  private sendRepair(first: number, k: number, r: number, esi: number, symbol: Buffer): void {
+  private sendRepair(code: FecCode, first: number, k: number, r: number, esi: number, symbol: Buffer): void {
     if (this.repairSeq >= this.seqLimit) {
       this.stats.repairsDropped++;
       return;
     }
     const { header, tag } = this.header(
-      FrameType.Repair,
+      repairType(code),
       Importance.High,
       this.repairSeq,
       ((k << 16) | r) >>> 0,
@@ -289,7 +304,10 @@ export class Aggregator {
   offer(frame: OutgoingFrame): boolean {
     const cost =
       HEADER_BYTES + frame.payload.length + WIRE_OVERHEAD_BYTES + (this.options.auth ? TAG_BYTES : 0);
-    if (this.pacer.queuedBytes + cost > this.options.queueBytes) {
+    if (
+      this.pacer.queuedBytes + cost > this.options.queueBytes ||
+      (this.fec?.backlog ?? 0) > MAX_ENCODE_BACKLOG
+    ) {
       this.stats.droppedBufferFull++;
       return false;
     }
@@ -334,7 +352,7 @@ export class Aggregator {
   }
 
   private checkDrained(): void {
-    if (!this.paused || this.used() > LOW_WATER) return;
+    if (!this.paused || this.used() > LOW_WATER || (this.fec?.backlog ?? 0) >= MAX_ENCODE_BACKLOG) return;
     this.paused = false;
     for (const listener of this.drainListeners) listener();
   }

@@ -161,7 +161,7 @@ export class FileSender {
         }
         if (performance.now() - lastSaved > this.options.progressEveryMs) {
           p.nextChunk = safe;
-          this.spool.saveProgress(file);
+          this.spool.saveProgressLater(file);
           safe = chunk;
           lastSaved = performance.now();
         }
@@ -169,12 +169,14 @@ export class FileSender {
       }
       if (this.stopped) {
         p.nextChunk = safe;
+        await this.spool.progressSaved(file);
         this.spool.saveProgress(file);
         return;
       }
     } finally {
       closeSync(fd);
     }
+    await this.spool.progressSaved(file);
     p.roundsDone++;
     p.nextChunk = 0;
     const final = this.carousel.finished(p);

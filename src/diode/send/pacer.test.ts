@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Pacer, WIRE_OVERHEAD_BYTES } from './pacer.js';
+import { WIRE_OVERHEAD_BYTES } from '../protocol/frame.js';
+import { Pacer } from './pacer.js';
 
 test('setRate: the pacer sends at the new rate from then on', () => {
   let now = 0;

@@ -7,8 +7,7 @@
  * The pacer never receives anything; it only calls `send`.
  */
 
-/** What the link costs per datagram beyond the UDP payload: IPv4 20 + UDP 8 + Ethernet 14. */
-export const WIRE_OVERHEAD_BYTES = 42;
+import { WIRE_OVERHEAD_BYTES } from '../protocol/frame.js';
 
 export interface Outgoing {
   header: Buffer;
@@ -55,6 +54,8 @@ export interface PacerOptions {
   /** Most bytes sent back to back after an idle moment; by default 10 ms at the rate, at most 256 KiB. */
   burstBytes?: number;
   send: SendDatagram;
+  /** Called once after each turn's sends (the link writer hands its batch to the kernel). */
+  flush?: () => void;
   now?: () => number;
 }
 
@@ -146,6 +147,7 @@ export class Pacer {
       if (queue !== this.originals) this.sentCopies++;
       this.options.send(item.header, item.payload, item.tag);
     }
+    if (sliced > 0) this.options.flush?.();
     this.onSent?.();
     if (sliceFull) {
       this.continueSoon();

@@ -12,13 +12,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { diodeLog as log } from '../../shared/log.js';
+import { fdOf } from '../../shared/socket-options.js';
 import { started } from '../../shared/started.js';
 import { AuditLog } from '../audit.js';
+import { calibrationWarning } from '../calibration-record.js';
 import type { SendConfig } from '../config.js';
 import { duBytes } from '../disk.js';
 import { byLabel, type MetricDef, Metrics, one } from '../metrics.js';
 import { privateDir } from '../private-dir.js';
 import { KeyRing } from '../protocol/auth.js';
+import { codeFor } from '../protocol/fec-code.js';
+import type { CalibrationStep, Manifest } from '../protocol/file-frames.js';
 import { FrameType, Importance } from '../protocol/frame.js';
 import { encodeHeartbeat } from '../protocol/heartbeat.js';
 import { StatsFile } from '../stats-file.js';
@@ -26,6 +30,7 @@ import { Aggregator } from './aggregator.js';
 import { Carousel } from './carousel.js';
 import { CopyPolicy } from './copies.js';
 import { FileSender } from './files.js';
+import { LinkWriter } from './link-writer.js';
 import { Outbox } from './outbox.js';
 import { SessionRounds } from './session-rounds.js';
 import { type AcceptedSession, SessionStore } from './session-store.js';
@@ -159,6 +164,8 @@ const SENDER_METRICS: MetricDef<SenderStats>[] = [
 
 export class Sender {
   private readonly socket: Socket;
+  /** sendmmsg on the socket once it is connected (link-writer.ts). */
+  private writer: LinkWriter | undefined;
   private readonly aggregator: Aggregator;
   private readonly tcp: TcpDestinationProxy;
   private readonly rounds: SessionRounds | undefined;
@@ -190,6 +197,7 @@ export class Sender {
     if (config.auth) this.auth = new KeyRing(config.auth.keyFile, config.auth.keyId);
     const fec = config.fec?.enabled
       ? {
+          code: codeFor(config.fec.code, config.fec.expectedLoss, config.fec.burstFrames),
           blockFrames: config.fec.blockFrames,
           maxDelayMs: config.fec.maxDelayMs,
           sizing: {
@@ -218,8 +226,12 @@ export class Sender {
       copyPolicy: new CopyPolicy({ high: config.copies.high, low: config.copies.low }),
       everyMs: config.copies.everyMs,
       spreadMs: config.copies.spreadMs,
-      send: (header, payload, tag) => this.socket.send(tag ? [header, payload, tag] : [header, payload]),
-      socketBacklog: () => this.socket.getSendQueueSize(),
+      send: (header, payload, tag) => {
+        if (this.writer) this.writer.send(header, payload, tag);
+        else this.socket.send(tag ? [header, payload, tag] : [header, payload]);
+      },
+      flush: () => this.writer?.flush(),
+      socketBacklog: () => this.socket.getSendQueueSize() + (this.writer?.backlogBytes ?? 0),
       ...(link.burstMs ? { burstMs: link.burstMs } : {}),
       ...(this.auth ? { auth: this.auth } : {}),
       ...(fec ? { fec } : {}),
@@ -281,6 +293,8 @@ export class Sender {
         this.socket.connect(link.to.port, link.to.host, done),
       ),
     );
+    const fd = fdOf(this.socket);
+    if (fd !== undefined) this.writer = new LinkWriter(fd, link.datagramBytes);
     await this.tcp.listen();
     await this.udp.listen();
     await this.spool.recover();
@@ -292,6 +306,29 @@ export class Sender {
     this.heartbeat();
     this.statsFile = new StatsFile(this.config.stats.file, this.config.stats.everyMs, () => this.stats());
     log.info({ epoch: this.epoch, to: link.to, rateMbit: link.rateMbit }, 'diode sender ready');
+    this.checkCalibration();
+  }
+
+  /** Warns when the rate is above what the last calibration (link.calibration) sustained. */
+  private checkCalibration(): void {
+    const file = this.config.link.calibration;
+    const warning = file ? calibrationWarning(this.rateMbit, file) : undefined;
+    if (warning) log.warn({ rateMbit: this.rateMbit, calibration: file }, warning);
+  }
+
+  /** Paces the link at `rateMbit` from the next datagram on (SIGHUP, a calibration's steps). */
+  setRate(rateMbit: number): void {
+    if (rateMbit === this.rateMbit) return;
+    this.aggregator.setRate(rateMbit * 1e6);
+    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
+    this.rateMbit = rateMbit;
+  }
+
+  /** Spools a file and wakes the file sender (a calibration's steps; send-file goes through the spool directory). */
+  async offerFile(path: string, calibration?: CalibrationStep): Promise<Manifest> {
+    const m = await this.spool.accept(path, calibration ? { calibration } : {});
+    this.files.kick();
+    return m;
   }
 
   /** Re-reads the key file (rotation: the highest id signs); also on SIGHUP. */
@@ -315,9 +352,8 @@ export class Sender {
       return;
     }
     if (rateMbit === this.rateMbit) return;
-    this.aggregator.setRate(rateMbit * 1e6);
-    log.info({ from: this.rateMbit, to: rateMbit }, 'link rate changed');
-    this.rateMbit = rateMbit;
+    this.setRate(rateMbit);
+    this.checkCalibration();
   }
 
   private heartbeat(): void {
@@ -340,6 +376,7 @@ export class Sender {
           tcpSessions: this.tcp.counters.opened,
           filesSent: this.files.counters.sent,
           fileBytes: this.files.counters.bytes,
+          rateMbit: this.rateMbit,
         },
       },
       this.aggregator.maxPayload,
@@ -369,7 +406,9 @@ export class Sender {
         rateMbit: this.rateMbit,
         heartbeats: this.heartbeats,
         unexpectedInbound: this.unexpectedInbound,
-        sendErrors: this.sendErrors,
+        sendErrors: this.sendErrors + (this.writer?.errors ?? 0),
+        /** Datagrams per sendmmsg: how much the link writer batched. */
+        perSend: this.writer?.calls ? Math.round((10 * this.writer.sent) / this.writer.calls) / 10 : null,
       },
       tcp: {
         ...this.tcp.counters,
@@ -402,6 +441,8 @@ export class Sender {
     await Promise.race([this.aggregator.flushed(), new Promise((r) => setTimeout(r, graceMs))]);
     this.rounds?.close();
     this.aggregator.close();
+    this.writer?.flush();
+    this.writer?.close();
     this.statsFile?.close();
     this.socket.close();
   }

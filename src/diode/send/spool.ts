@@ -34,9 +34,10 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fsyncPath, writeFileAtomic } from '../../shared/atomic-file.js';
+import { fsyncPath, writeFileAtomic, writeFileAtomicAsync } from '../../shared/atomic-file.js';
+import { diodeLog as log } from '../../shared/log.js';
 import { isDiskFull, SpoolFullError, sha256File } from '../disk.js';
-import type { Manifest } from '../protocol/file-frames.js';
+import type { CalibrationStep, Manifest } from '../protocol/file-frames.js';
 
 export interface Progress {
   /** Rounds completely sent. */
@@ -60,6 +61,8 @@ export class FileSpool {
   /** Spooled directories that could not be read (list() quarantines them). */
   quarantined = 0;
   private readonly skipped = new Set<string>();
+  /** Background saves of progress under way, by file directory. */
+  private readonly saving = new Map<string, Promise<void>>();
   private readonly onQuarantine: ((what: { id: string; error: string; path: string }) => void) | undefined;
 
   constructor(
@@ -104,7 +107,10 @@ export class FileSpool {
    * Accepts a file: copies it (or, with `move`, renames it: the outbox) into the spool with
    * its manifest. Returns once it is durable; throws SpoolFullError when the disk is full.
    */
-  async accept(path: string, options: { move?: boolean; name?: string } = {}): Promise<Manifest> {
+  async accept(
+    path: string,
+    options: { move?: boolean; name?: string; calibration?: CalibrationStep } = {},
+  ): Promise<Manifest> {
     const id = this.freshId();
     const tmp = join(this.dir, `.tmp-${id}`);
     const name = options.name ?? basename(path);
@@ -112,7 +118,12 @@ export class FileSpool {
       mkdirSync(tmp, { mode: 0o700 });
       writeFileAtomic(
         join(tmp, 'origin.json'),
-        JSON.stringify({ id, name, senderTime: new Date().toISOString() }),
+        JSON.stringify({
+          id,
+          name,
+          senderTime: new Date().toISOString(),
+          ...(options.calibration ? { calibration: options.calibration } : {}),
+        }),
       );
       const data = join(tmp, 'data');
       let moved = false;
@@ -153,6 +164,7 @@ export class FileSpool {
       id: number;
       name: string;
       senderTime: string;
+      calibration?: CalibrationStep;
     };
     const data = join(tmp, 'data');
     const size = statSync(data).size;
@@ -164,6 +176,7 @@ export class FileSpool {
       senderTime: origin.senderTime,
       chunkBytes: this.chunkBytes,
       chunks: Math.max(1, Math.ceil(size / this.chunkBytes)),
+      ...(origin.calibration ? { calibration: origin.calibration } : {}),
     };
     writeFileAtomic(join(tmp, 'manifest.json'), JSON.stringify(manifest));
     renameSync(tmp, join(this.dir, String(origin.id)));
@@ -239,6 +252,27 @@ export class FileSpool {
 
   saveProgress(file: SpooledFile): void {
     writeFileAtomic(join(file.dir, 'progress.json'), JSON.stringify(file.progress));
+  }
+
+  /**
+   * Saves where sending is, in the background (the send loop does not wait on the disk), after
+   * any save of this file still under way; a failure is logged (the last save stands).
+   */
+  saveProgressLater(file: SpooledFile): void {
+    const text = JSON.stringify(file.progress);
+    const path = join(file.dir, 'progress.json');
+    const next = (this.saving.get(file.dir) ?? Promise.resolve())
+      .then(() => writeFileAtomicAsync(path, text))
+      .catch((err: Error) => log.warn({ file: path, err }, 'cannot save the progress of a file'))
+      .finally(() => {
+        if (this.saving.get(file.dir) === next) this.saving.delete(file.dir);
+      });
+    this.saving.set(file.dir, next);
+  }
+
+  /** Resolves once no background save of `file`'s progress is under way. */
+  progressSaved(file: SpooledFile): Promise<void> {
+    return this.saving.get(file.dir) ?? Promise.resolve();
   }
 
   remove(file: SpooledFile): void {

@@ -57,8 +57,14 @@ export class Proc {
     this.tool = new Tool(child);
   }
 
-  ready(timeoutMs = 15_000): Promise<void> {
-    return this.tool.line('ready', timeoutMs);
+  /** Waits for "ready"; a process that is not ready in time is killed, so it holds no port after. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    try {
+      await this.tool.line('ready', timeoutMs);
+    } catch (err) {
+      if (this.tool.child.exitCode === null) await this.kill();
+      throw err;
+    }
   }
 
   /** JSON objects printed so far, one per line. */
@@ -222,20 +228,37 @@ export class DiodeLab {
     return Object.assign(p, { statsFile });
   }
 
+  /** A sender's config over the defaults (link to the receiver at 400 Mbit/s, a store, a stats file). */
+  private senderConfig(config: Record<string, unknown>, link: Record<string, unknown>) {
+    const statsFile = join(this.dir, `send-stats-${Date.now()}.json`);
+    return {
+      statsFile,
+      config: {
+        link: { to: `${this.recvAddr}:${LINK_PORT}`, from: this.sendAddr, rateMbit: 400, ...link },
+        store: { dir: join(this.dir, 'store') },
+        stats: { file: statsFile, everyMs: 200 },
+        ...config,
+      },
+    };
+  }
+
   /** Starts a sender; `config` must give at least `tcp` or `udp` services. */
   async sender(
     config: Record<string, unknown>,
     link: Record<string, unknown> = {},
   ): Promise<Proc & { statsFile: string }> {
-    const statsFile = join(this.dir, `send-stats-${Date.now()}.json`);
-    const p = this.diode(this.sendNs, 'send', {
-      link: { to: `${this.recvAddr}:${LINK_PORT}`, from: this.sendAddr, rateMbit: 400, ...link },
-      store: { dir: join(this.dir, 'store') },
-      stats: { file: statsFile, everyMs: 200 },
-      ...config,
-    });
+    const c = this.senderConfig(config, link);
+    const p = this.diode(this.sendNs, 'send', c.config);
     await p.ready();
-    return Object.assign(p, { statsFile });
+    return Object.assign(p, { statsFile: c.statsFile });
+  }
+
+  /** Writes a sender's config (as sender() would) without starting one: for the other commands. */
+  senderConfigFile(config: Record<string, unknown>, link: Record<string, unknown> = {}): string {
+    return this.writeConfig(
+      `send-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`,
+      this.senderConfig(config, link).config,
+    );
   }
 
   /** The TCP destination, in the receiver's namespace on its loopback; `readRate` (bytes/s) makes it slow. */

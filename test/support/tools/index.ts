@@ -29,6 +29,10 @@ export class Tool {
     return this.out;
   }
 
+  get stderr(): string {
+    return this.err;
+  }
+
   /** Resolves once the tool has printed `marker` as a whole line. */
   async line(marker: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
