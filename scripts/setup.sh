@@ -34,6 +34,8 @@ PACKAGES=(
   nfdump                                       # IPFIX export test (nfcapd collects, nfdump reads)
   chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)
   haproxy                                      # the L7 proxy bench/services measures tacmesh's golden signals against
+  qemu-system-x86 linux-image-amd64            # VM members: QEMU microvm booting Debian's kernel
+  busybox-static cpio gzip                     # the VM members' initramfs (scripts/vm/build-image.sh)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -63,6 +65,9 @@ make -s -C bpf
 
 say "generating wire-schema types (proto/ -> src/proto/gen)"
 bash scripts/gen-proto.sh
+
+say "building the VM members' initramfs (build/vm, kernel from /boot)"
+bash scripts/vm/build-image.sh
 
 say "building TypeScript (dist/)"
 npx --no-install tsc -p tsconfig.build.json

@@ -44,6 +44,7 @@ function asIngest(recs: ReturnType<typeof benchRecords>, seq0: number): IngestBa
       seq: seq0 + i,
       timeMs: r.lastSeen,
       iface: r.iface,
+      ifaceKind: 'container',
       direction: 'egress',
       ipVersion: 4,
       src: r.src,

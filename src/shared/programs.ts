@@ -47,6 +47,11 @@ export const PROGRAMS = {
   nfdump: 'nfdump',
   chromium: 'chromium',
   haproxy: 'haproxy',
+  // VM members (docs/agent.md): QEMU, and what scripts/vm/build-image.sh builds their initramfs with.
+  'qemu-system-x86_64': 'qemu-system-x86',
+  busybox: 'busybox-static',
+  cpio: 'cpio',
+  gzip: 'gzip',
   npx: null,
 } as const satisfies Record<string, string | null>;
 

@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { cleanLeftovers } from '../netlab/lab.js';
 import { deadProcesses } from '../netlab/processes.js';
+import { stopVms } from '../node/agent/vm.js';
 import { loadConfig } from '../shared/config.js';
+import { PREFIX_PATTERN } from '../shared/name-prefix.js';
 import { type TestbedConfig, testbedConfigSchema } from './config.js';
 import { hqFlows } from './hq.js';
 import {
@@ -194,10 +196,13 @@ export function testbedCommand(): Command {
           `prefix must be tm and 5 lowercase letters or digits, not "${opts.prefix}"`,
         );
       }
-      const report = await cleanLeftovers(opts.prefix ? new RegExp(`^${opts.prefix}`) : undefined);
+      const pattern = opts.prefix ? new RegExp(`^${opts.prefix}`) : PREFIX_PATTERN;
+      const vms = await stopVms(pattern);
+      const report = await cleanLeftovers(pattern);
       console.log(
-        `removed ${report.namespaces.length} namespaces, ${report.links.length} links, ${report.processes} processes`,
+        `removed ${vms.length} VMs, ${report.namespaces.length} namespaces, ${report.links.length} links, ${report.processes} processes`,
       );
+      for (const v of vms) console.log(`  vm ${v}`);
       for (const n of report.namespaces) console.log(`  netns ${n}`);
       for (const link of report.links) console.log(`  link ${link}`);
     });

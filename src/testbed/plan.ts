@@ -16,6 +16,8 @@ export interface MemberPlan {
   name: string;
   address: string;
   role: 'server' | 'client';
+  /** One member of each node is a VM (a QEMU microvm on a tap), the others containers (Fig. 11). */
+  kind: 'container' | 'vm';
 }
 
 export interface SlicePlan {
@@ -86,15 +88,21 @@ export function planTestbed(config: TestbedConfig): TestbedPlan {
       lat: Math.round((config.center.lat + dLat) * 1e4) / 1e4,
       lon: Math.round((config.center.lon + dLon) * 1e4) / 1e4,
     };
-    const slice = (k: number, sliceName: string, server: string, client: string): SlicePlan => {
+    const slice = (
+      k: number,
+      sliceName: string,
+      server: string,
+      client: string,
+      clientKind: MemberPlan['kind'] = 'container',
+    ): SlicePlan => {
       const net = `10.77.${10 * i + k}`;
       return {
         name: sliceName,
         gateway: `${net}.1/24`,
         subnet: `${net}.0/24`,
         members: [
-          { name: server, address: `${net}.10/24`, role: 'server' },
-          { name: client, address: `${net}.20/24`, role: 'client' },
+          { name: server, address: `${net}.10/24`, role: 'server', kind: 'container' },
+          { name: client, address: `${net}.20/24`, role: 'client', kind: clientKind },
         ],
       };
     };
@@ -103,7 +111,7 @@ export function planTestbed(config: TestbedConfig): TestbedPlan {
       index: i,
       position,
       mgmtAddress: `10.77.240.${i}/24`,
-      slices: [slice(1, 'ops', 'web', 'cli'), slice(2, 'svc', 'api', 'cam')],
+      slices: [slice(1, 'ops', 'web', 'cli'), slice(2, 'svc', 'api', 'cam', 'vm')],
     });
   }
   const names = new Set(nodes.map((x) => x.name));

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { binomialBounds } from '../../test/support/binomial.js';
 import { openBrowser, spkiOfTower } from '../../test/support/dashboard-rig.js';
 import { parseMetrics } from '../../test/support/scrape.js';
 import { isAlive } from '../netlab/processes.js';
+import { VM_RUN_DIR } from '../node/agent/vm.js';
 import { run } from '../shared/exec.js';
 import { requirePrograms } from '../shared/programs.js';
 import type { ForwardView } from '../tower/api/forward-types.js';
 import type { LinkSeries, MeshEvents, MeshLinkEnd, MeshPath, MeshView } from '../tower/api/mesh-types.js';
 import type { QosView } from '../tower/api/qos-types.js';
+import type { HttpRequest } from '../tower/api/query-types.js';
 import type { ServiceIntent } from '../tower/api/services-types.js';
 import { testbedConfigSchema } from './config.js';
 import { hqFlows, proveHqOneWay, ROTATE_S } from './hq.js';
@@ -56,6 +58,71 @@ interface Flow {
   src: string;
   dst: string;
   locality: string;
+}
+
+/** Pids of the QEMU processes running a VM of this testbed (`-name <prefix>-...`). */
+function testbedVms(prefix: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[argv.indexOf('-name') + 1]?.startsWith(`${prefix}-`)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** What is known of a VM member that does not show: for a failure's message. */
+async function vmDiagnosis(state: TestbedState, node: string, vm: string, address: string): Promise<string> {
+  const part = async (what: string, fn: () => Promise<unknown> | unknown) =>
+    `--- ${what}\n${await Promise.resolve()
+      .then(fn)
+      .then((v) => (typeof v === 'string' ? v : JSON.stringify(v, null, 1)))
+      .catch((e: Error) => e.message)}`;
+  return (
+    await Promise.all([
+      part('agent events', async () =>
+        (
+          await towerApi<{ name: string; events: NodeEvent[] }[]>(state, 'nodes')
+        )
+          .find((n) => n.name === node)
+          ?.events.filter((e) => e.entity.includes('cam') || /VM/.test(e.action)),
+      ),
+      part(VM_RUN_DIR, () => readdirSync(VM_RUN_DIR).join(' ')),
+      part('console', () => readFileSync(`${VM_RUN_DIR}/${vm}.console`, 'utf8').slice(-3000)),
+      part('links', async () => (await run('ip', ['-n', `${state.prefix}-${node}`, '-s', 'link'])).stdout),
+      part('HTTP from its address', async () =>
+        (
+          await towerApi<HttpRequest[]>(state, 'http?last=1m&limit=5000')
+        )
+          .filter((h) => h.src === address)
+          .slice(0, 5),
+      ),
+    ])
+  ).join('\n');
+}
+
+interface NodeEvent {
+  entity: string;
+  action: string;
+  ok: boolean;
+  cause: string;
+}
+
+/** The first drift repair of `node` at the tower that `match` accepts. */
+function driftEvent(
+  state: TestbedState,
+  node: string,
+  what: string,
+  timeoutMs: number,
+  match: (e: NodeEvent) => boolean,
+): Promise<NodeEvent> {
+  return waitFor(`${what} on ${node}, at the tower`, timeoutMs, async () => {
+    const nodes = await towerApi<{ name: string; events: NodeEvent[] }[]>(state, 'nodes');
+    return nodes.find((n) => n.name === node)?.events.find((e) => e.cause === 'drift' && match(e));
+  });
 }
 
 /** The mesh stage's defaults the testbed runs with (docs/mesh.md). */
@@ -186,6 +253,45 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       result.pies.external?.some((s) => s.ip === state.plan.external.serverAddr),
       'the external server is external',
     );
+  });
+
+  test("a VM member (n1's svc/cam, a QEMU microvm) is monitored: its HTTP reaches the tower from a VM interface; its QEMU killed is started again", async () => {
+    const vm = `${state.prefix}-n1-svc-cam`;
+    const cam = state.plan.nodes[0]?.slices[1]?.members[1];
+    assert.equal(cam?.kind, 'vm', 'the plan makes n1 svc/cam a VM');
+    const address = cam?.address.split('/')[0];
+    const fromVm = (since: number) =>
+      waitFor(`HTTP from the VM ${vm} at the tower`, 60_000, async () => {
+        const http = await towerApi<HttpRequest[]>(state, 'http?last=1m&limit=5000');
+        return http.find(
+          (h) => h.node === 'n1' && h.src === address && h.ifaceKind === 'vm' && h.time >= since,
+        );
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await vmDiagnosis(state, 'n1', vm, address ?? '')}`);
+      });
+    const seen = await fromVm(0);
+    assert.match(seen.url, /^\/(status|api|maps|orders|feed)?/, 'one of the URLs its client fetches');
+    const pid = Number(readFileSync(`${VM_RUN_DIR}/${vm}.pid`, 'utf8'));
+    assert.deepEqual(
+      testbedVms(state.prefix).includes(pid),
+      true,
+      'the pid file names a QEMU of the testbed',
+    );
+    assert.equal(testbedVms(state.prefix).length, state.plan.nodes.length, 'one VM per node');
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    const event = await driftEvent(
+      state,
+      'n1',
+      'the VM started again',
+      30_000,
+      (e) => e.entity === 'slice svc member cam' && /start VM/.test(e.action),
+    );
+    assert.ok(event.ok, `the restart succeeded: ${JSON.stringify(event)}`);
+    const again = Number(readFileSync(`${VM_RUN_DIR}/${vm}.pid`, 'utf8'));
+    assert.notEqual(again, pid, 'a new QEMU');
+    assert.ok(isAlive(again), 'and it runs');
+    await fromVm(killedAt);
   });
 
   test('the tower sees every radio link, measured from both ends: up, RTT, capacity from the radio', async () => {
@@ -383,14 +489,13 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
   test("an agent's repair is reported to the tower", async () => {
     const bridge = `${state.prefix}-ops`;
     await run('ip', ['-n', `${state.prefix}-n2`, 'link', 'del', bridge]);
-    const event = await waitFor('the repair event of n2 at the tower', 15_000, async () => {
-      const nodes = await towerApi<
-        { name: string; events: { entity: string; action: string; ok: boolean; cause: string }[] }[]
-      >(state, 'nodes');
-      return nodes
-        .find((n) => n.name === 'n2')
-        ?.events.find((e) => e.cause === 'drift' && e.entity.includes(bridge) && e.ok);
-    });
+    const event = await driftEvent(
+      state,
+      'n2',
+      'the repair event',
+      15_000,
+      (e) => e.entity.includes(bridge) && e.ok,
+    );
     assert.match(event.action, /create|bridge/);
   });
 
@@ -912,6 +1017,15 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
     const { stdout: links } = await run('ip', ['link', 'show']);
     assert.doesNotMatch(links, new RegExp(state.prefix));
     assert.deepEqual(pids.filter(isAlive), [], 'every process is gone');
+    assert.deepEqual(testbedVms(state.prefix), [], 'no VM runs');
+    const vmFiles = (() => {
+      try {
+        return readdirSync(VM_RUN_DIR).filter((f) => f.startsWith(state.prefix));
+      } catch {
+        return [];
+      }
+    })();
+    assert.deepEqual(vmFiles, [], `no VM pid file or console in ${VM_RUN_DIR}`);
     // Namespaces are dismantled by the kernel in the background: their programs go with them.
     await waitFor('the programs to be freed', 30_000, async () => {
       const now = await ourPrograms();

@@ -24,6 +24,7 @@ import { describeProof } from '../netlab/one-way-proof.js';
 import { assertRunning, isAlive, logTail, startDetached, stopAll } from '../netlab/processes.js';
 import { readStateFile, writeStateFile } from '../netlab/state-file.js';
 import { toolPath } from '../netlab/tools/index.js';
+import { requireVmSupport, stopVms } from '../node/agent/vm.js';
 import { generateSigningKey, signManifest } from '../pki/bpf-manifest.js';
 import { initCa, issue } from '../pki/ca.js';
 import { run } from '../shared/exec.js';
@@ -182,12 +183,28 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
     checkIntervalMs: 500,
     management: { interface: 'mg0', address: node.mgmtAddress, tower: [`${plan.towerMgmt}/32`] },
     uplinks,
-    slices: node.slices.map((s) => ({
+    slices: node.slices.map((s, k) => ({
       name: s.name,
       uplink: first,
       gateway: s.gateway,
       share: 50,
-      members: s.members.map((m) => ({ name: m.name, address: m.address })),
+      members: s.members.map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        address: m.address,
+        // A VM runs its own client: the agent boots it with the URLs a container's gets.
+        ...(m.kind === 'vm'
+          ? {
+              vm: {
+                memoryMb: 128,
+                cpus: 1,
+                fetch: m.role === 'client' ? clientUrls(plan, plan.nodes.indexOf(node), k) : [],
+                // One a second: a request costs an emulated guest a process, and 4 VMs share 2 cores.
+                fetchEverySec: 1,
+              },
+            }
+          : {}),
+      })),
     })),
     monitoring: { l3: true, l4: true, l7: true, sample: 1, intervalMs: 1000 },
     bpf: { manifest: join(dir, 'bpf', 'manifest.json'), trustedKeys: [join(dir, 'bpf', 'signing.pub')] },
@@ -306,6 +323,8 @@ async function preflight(config: TestbedConfig): Promise<void> {
   requirePrograms(TESTBED_PROGRAMS, 'the testbed');
   if (config.hq.enabled)
     requirePrograms(HQ_PROGRAMS, "the testbed's headquarters behind the diode (hq.enabled)");
+  // One member of each node is a VM: QEMU and the built image, named before anything starts.
+  requireVmSupport();
   const existing = readState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new Error(
@@ -614,6 +633,8 @@ async function startTraffic(r: Run): Promise<void> {
         nodeArgs([toolPath('http'), 'serve', '80']),
         logs,
       );
+      // A VM runs its client itself (and serves HTTP), booted by its node's agent.
+      if (client.kind === 'vm') return;
       state.pids[`http-${tag}-${client.name}`] = startDetached(
         `http-${tag}-${client.name}`,
         memberNs(state, n.name, s.name, client.name),
@@ -641,8 +662,12 @@ export async function testbedDown(progress: Progress, given?: TestbedState, keep
   // Returns once each has exited, so nothing of the testbed runs after `down` says so.
   const stopped = await stopAll(pids).catch((err: Error) => err);
   const pattern = new RegExp(`^${state.prefix}`);
+  // The agents leave their VMs running when they stop, as they leave their namespaces.
+  const vms = await stopVms(pattern);
   const report = await cleanLeftovers(pattern);
-  progress(`removed ${report.namespaces.length} namespaces and ${report.links.length} host links`);
+  progress(
+    `removed ${vms.length} VMs, ${report.namespaces.length} namespaces and ${report.links.length} host links`,
+  );
   if (stopped instanceof Error) throw stopped;
   if (!keepData) rmSync(state.dir, { recursive: true, force: true });
   if (readState()?.prefix === state.prefix) rmSync(STATE_FILE, { force: true });

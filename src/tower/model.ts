@@ -3,6 +3,10 @@
  * the stores persist them, the API reads them back.
  */
 
+import type { IfaceKind } from '../node/monitor/records.js';
+
+export type { IfaceKind };
+
 export type Locality = 'intra' | 'inter' | 'external';
 
 export interface Position {
@@ -17,6 +21,8 @@ export interface SeenOnWire {
   /** ms since the epoch: a flow's interval end (lastSeen), an HTTP line's time. */
   timeMs: number;
   iface: string;
+  /** A container's or VM's switch port, or another interface; null from nodes too old to say. */
+  ifaceKind: IfaceKind | null;
   direction: 'ingress' | 'egress';
   ipVersion: number;
   src: string;

@@ -116,7 +116,7 @@ export async function makeTestNode(lab: Lab, options: TestNodeOptions = {}): Pro
         share: shareA,
         members: [
           { name: 'a1', address: '10.77.101.10/24' },
-          { name: 'a2', kind: 'vm', address: '10.77.101.11/24' },
+          { name: 'a2', address: '10.77.101.11/24' },
         ],
       },
       {

@@ -6,7 +6,7 @@
 import type { IngestBatch } from '../../src/tower/model.js';
 
 export function fullBatch(node: string, firstSeq: number, timeMs: number): IngestBatch {
-  const at = { node, timeMs, iface: 'pa', ipVersion: 4 };
+  const at = { node, timeMs, iface: 'pa', ifaceKind: 'vm' as const, ipVersion: 4 };
   return {
     node,
     firstSeq,

@@ -273,6 +273,7 @@ export function flow(seq: number, src: string, dst: string, lastSeenMs = Date.no
     dscp: 0,
     firstSeenMs: lastSeenMs - 1000,
     lastSeenMs,
+    ifaceKind: 'container',
   };
 }
 

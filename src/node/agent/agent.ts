@@ -23,6 +23,7 @@ import { emptyDesired, monitorEntity, plan } from './plan.js';
 import { execute, observeNode, Reconciler } from './reconcile.js';
 import { type AgentState, isAlive, StateStore } from './state.js';
 import { type EntityStatus, nodeStatus } from './status.js';
+import { requireVmSupport } from './vm.js';
 
 /** What the agent runs to build and check the node's links, namespaces and queues. */
 const AGENT_PROGRAMS: Program[] = ['ip', 'tc'];
@@ -61,6 +62,7 @@ export class Agent {
   ) {
     requirePrograms(AGENT_PROGRAMS, 'the node agent');
     this.desiredState = desiredState(cfg);
+    if (this.desiredState.slices.some((s) => s.members.some((m) => m.vm))) requireVmSupport();
     this.linux = new Linux(cfg.netns);
     this.store = new StateStore(options.stateDir);
   }

@@ -43,12 +43,35 @@ const monitoringSchema = z
   })
   .strict();
 
+const vmSchema = z
+  .object({
+    memoryMb: z.number().int().min(64).max(1024).default(128),
+    cpus: z.number().int().min(1).max(4).default(1),
+    /** URLs the VM's client requests in turn (an HTTP/1.1 GET by busybox nc), one every `fetchEverySec`. */
+    fetch: z
+      .array(z.string().regex(/^http:\/\/[^\s,]+$/, 'expected an http:// URL without spaces or commas'))
+      .max(32)
+      .default([]),
+    fetchEverySec: z.number().min(0.05).max(60).default(1),
+  })
+  .strict()
+  // They go on the kernel command line, which holds 2048 characters in all.
+  .refine((v) => v.fetch.join(',').length <= 1500, {
+    path: ['fetch'],
+    message: 'the URLs add up to more than 1500 characters (they go on the kernel command line)',
+  });
+
 const memberSchema = z
   .object({
     name: name(12),
-    /** Documentation only: both are network namespaces joined to the slice's switch. */
+    /**
+     * `container`: a network namespace on a veth port of the slice's switch; `vm`: a QEMU
+     * microvm on a tap port of it (docs/agent.md, "VM members").
+     */
     kind: z.enum(['container', 'vm']).default('container'),
     address: cidr,
+    /** The VM's size and what its built-in client fetches (kind: vm only). */
+    vm: vmSchema.optional(),
     /** Services this member serves, reported to the tower in the hello (docs/services.md). */
     services: z
       .array(
@@ -175,6 +198,8 @@ const baseSchema = z
 export const nodeConfigSchema = baseSchema.superRefine(checkConsistency);
 
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+/** A VM member's size and client when its config has no vm section. */
+export const VM_DEFAULTS = vmSchema.parse({});
 export type SliceConfig = NodeConfig['slices'][number];
 export type MemberConfig = SliceConfig['members'][number];
 export type UplinkConfig = NodeConfig['uplinks'][number];
@@ -273,6 +298,12 @@ function crossChecks(c: Raw, ctx: Ctx): void {
       'member name',
     );
     s.members.forEach((m, j) => {
+      if (m.vm && m.kind !== 'vm')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['slices', i, 'members', j, 'vm'],
+          message: `member ${m.name} is a ${m.kind}: a vm section needs kind: vm`,
+        });
       const path = ['slices', i, 'members', j, 'address'];
       addresses.push({ addr: m.address, path });
       if (s.gateway && !sameSubnet(m.address, s.gateway)) {

@@ -4,8 +4,9 @@
  *
  *   member namespace   <prefix>-<node>-<slice>-<member>   (found by `tacmesh testbed clean`)
  *   slice switch       <prefix>-<slice>                   (a Linux bridge)
- *   switch port        <prefix>v<7 base-36 of hash(slice/member)>; its peer is eth0 inside the
- *                      member namespace
+ *   switch port        <prefix>v<7 base-36 of hash(slice/member)>: a container's veth, whose
+ *                      peer is eth0 inside the member namespace, or a VM's tap
+ *   VM (QEMU -name)    <prefix>-<node>-<slice>-<member>, as a namespace would be
  *   VLAN subinterface  <prefix>.<vlan id>
  *
  * Every link the agent makes carries the alias `tacmesh <node> <what>`: that, not the name,
@@ -13,8 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { MemberConfig, NodeConfig, SliceConfig } from './config.js';
-import { subnet } from './config.js';
+import { subnet, VM_DEFAULTS } from './config.js';
 import { type HtbSpec, htbSpec } from './isolation.js';
+import { type VmSpec, vmSpec } from './vm.js';
 
 /** Rule priorities the agent owns in the node namespace: any other rule there is left alone. */
 export const ISOLATION_PREF = 7600;
@@ -25,8 +27,9 @@ export interface DesiredMember {
   slice: string;
   name: string;
   kind: 'container' | 'vm';
+  /** The member's namespace (containers); a VM has none, and runs under this name. */
   netns: string;
-  /** The switch port in the node namespace; its peer is MEMBER_IFACE in `netns`. */
+  /** The switch port in the node namespace: a veth whose peer is MEMBER_IFACE in `netns`, or a VM's tap. */
   port: string;
   alias: string;
   /**
@@ -37,6 +40,14 @@ export interface DesiredMember {
   address: string;
   /** The member's default gateway (the slice's address on its switch), if the slice is routed. */
   gateway?: string;
+  /** kind vm: the QEMU VM to run on the tap. */
+  vm?: VmSpec;
+}
+
+/** A switch port flowmon watches, and what is behind it (the records say so). */
+export interface MonitoredPort {
+  port: string;
+  kind: 'container' | 'vm';
 }
 
 export interface DesiredSlice {
@@ -97,7 +108,7 @@ export interface Desired {
   management?: DesiredManagement;
   rules: RuleSpec[];
   /** Switch ports flowmon watches. */
-  monitored: string[];
+  monitored: MonitoredPort[];
 }
 
 /** The start of the alias of every link the agent makes for this node. */
@@ -131,16 +142,33 @@ export function namespacePrefix(config: Pick<NodeConfig, 'prefix' | 'node'>): st
 const ip = (cidr: string) => cidr.split('/')[0] ?? cidr;
 
 function desiredMember(config: NodeConfig, slice: SliceConfig, m: MemberConfig): DesiredMember {
+  const netns = memberNetns(config, slice.name, m.name);
+  const port = portName(config.prefix, slice.name, m.name);
+  const mac = memberMac(config.node, slice.name, m.name);
+  const gateway = slice.gateway ? ip(slice.gateway) : undefined;
+  const vm = m.vm ?? VM_DEFAULTS;
   return {
     slice: slice.name,
     name: m.name,
     kind: m.kind,
-    netns: memberNetns(config, slice.name, m.name),
-    port: portName(config.prefix, slice.name, m.name),
+    netns,
+    port,
     alias: `${aliasPrefix(config.node)}${slice.name}/${m.name}`,
-    mac: memberMac(config.node, slice.name, m.name),
+    mac,
     address: m.address,
-    ...(slice.gateway ? { gateway: ip(slice.gateway) } : {}),
+    ...(gateway ? { gateway } : {}),
+    ...(m.kind === 'vm'
+      ? {
+          vm: vmSpec({
+            name: netns,
+            tap: port,
+            mac,
+            address: m.address,
+            ...(gateway ? { gateway } : {}),
+            ...vm,
+          }),
+        }
+      : {}),
   };
 }
 
@@ -224,6 +252,8 @@ export function desiredState(config: NodeConfig): Desired {
     slices,
     ...(management ? { management } : {}),
     rules,
-    monitored: slices.filter((s) => s.monitoring).flatMap((s) => s.members.map((m) => m.port)),
+    monitored: slices
+      .filter((s) => s.monitoring)
+      .flatMap((s) => s.members.map((m) => ({ port: m.port, kind: m.kind }))),
   };
 }

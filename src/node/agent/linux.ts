@@ -8,6 +8,7 @@ import { inNetns } from '../../shared/netns.js';
 import { MEMBER_IFACE, type RouteSpec, type RuleSpec } from './desired.js';
 import { htbCommands } from './isolation.js';
 import type { Op } from './plan.js';
+import { startVm, stopVm } from './vm.js';
 
 export class Linux {
   /** @param netns the node's namespace (undefined: the agent's own) */
@@ -35,6 +36,12 @@ export class Linux {
         return `create VLAN ${op.id} on ${op.parent} as ${op.name}`;
       case 'add-veth':
         return `create veth ${op.port} <-> ${op.peerNetns}/${MEMBER_IFACE}`;
+      case 'add-tap':
+        return `create tap ${op.name}`;
+      case 'start-vm':
+        return `start VM ${op.vm.name} on ${op.vm.tap} (${op.vm.memoryMb} MiB, ${op.vm.cpus} CPU)`;
+      case 'stop-vm':
+        return `stop VM ${op.name}`;
       case 'del-link':
         return `delete link ${op.name}`;
       case 'link-up':
@@ -115,6 +122,16 @@ export class Linux {
           op.peerNetns,
         );
         await this.ip(undefined, 'link', 'set', op.port, 'alias', op.alias);
+        return;
+      case 'add-tap':
+        await this.ip(undefined, 'tuntap', 'add', 'dev', op.name, 'mode', 'tap');
+        await this.ip(undefined, 'link', 'set', op.name, 'alias', op.alias);
+        return;
+      case 'start-vm':
+        await startVm(op.vm, this.netns);
+        return;
+      case 'stop-vm':
+        await stopVm(op.name);
         return;
       case 'del-link':
         // A veth goes with its namespace, a moment after the namespace is deleted.

@@ -1,6 +1,6 @@
 /**
  * The slices' monitoring: flowmon (through the monitor stage) on every switch port of a
- * monitored slice. The agent asks the kernel which programs sit on each port's tcx hooks
+ * monitored slice — a container's veth or a VM's tap, which its records name as such. The agent asks the kernel which programs sit on each port's tcx hooks
  * (BPF_PROG_QUERY) and puts flowmon back where it is gone — a port re-created, or the
  * program detached by hand (`bpftool link detach`).
  */
@@ -9,6 +9,7 @@ import { libc, loadLibrary } from '../../shared/libc.js';
 import { inNetns } from '../../shared/netns.js';
 import { Monitor, type MonitorSink } from '../monitor/monitor.js';
 import type { NodeConfig } from './config.js';
+import type { MonitoredPort } from './desired.js';
 
 const libbpf = loadLibrary('libbpf.so.1');
 const progQuery = libbpf.func(
@@ -105,9 +106,9 @@ export class SliceMonitor {
    * Makes flowmon watch exactly `ports` (those that exist): attaches where it is missing or
    * was detached, detaches from ports no longer monitored. Returns what it did.
    */
-  reconcile(ports: string[]): MonitorRepair[] {
+  reconcile(ports: MonitoredPort[]): MonitorRepair[] {
     const done: MonitorRepair[] = [];
-    const want = new Set(ports);
+    const want = new Map(ports.map((p) => [p.port, p.kind]));
     for (const port of this.watched) {
       if (want.has(port)) continue;
       this.monitor.removeInterface(port);
@@ -119,14 +120,14 @@ export class SliceMonitor {
         ok: true,
       });
     }
-    for (const port of want) {
+    for (const [port, kind] of want) {
       if (this.watched.has(port) && this.attached(port)) continue;
       if (!tcxPrograms(port, this.netns)) continue; // the port itself is missing: the plan re-creates it first
       const problem = this.watched.has(port) ? 'flowmon detached' : 'not monitored yet';
       try {
         if (this.watched.has(port)) this.monitor.removeInterface(port);
         this.watched.delete(port);
-        this.monitor.addInterface(port);
+        this.monitor.addInterface(port, kind);
         this.watched.add(port);
         done.push({ port, problem, action: `attach flowmon to ${port}`, ok: true });
       } catch (err) {

@@ -1,12 +1,14 @@
 /**
  * What the kernel has: namespaces, links and addresses, rules and routes, HTB trees,
- * forwarding — read with `ip`/`tc -j` and /proc, reduced to what the plan compares.
+ * forwarding, VM processes — read with `ip`/`tc -j` and /proc, reduced to what the plan
+ * compares.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { run } from '../../shared/exec.js';
 import { inNetns } from '../../shared/netns.js';
 import type { RuleSpec } from './desired.js';
 import { type ObservedHtb, parseHtbClasses, parseU32Filters } from './isolation.js';
+import { listVms, type RunningVm, runningVm } from './vm.js';
 
 export interface LinkInfo {
   name: string;
@@ -37,6 +39,8 @@ export interface ObservedMember {
 
 export interface Observed {
   namespaces: Set<string>;
+  /** The node's VMs with a pid file: each one's process, or null when it is not running. */
+  vms: Map<string, RunningVm | null>;
   /** Links of the node namespace. */
   links: Map<string, LinkInfo>;
   /** Inspected member namespaces only: a member missing here was not looked into. */
@@ -147,6 +151,11 @@ export async function readHtb(netns: string | undefined, iface: string): Promise
     classes: parseHtbClasses(await tc('class', 'show', 'dev', iface)),
     filters: parseU32Filters(await tc('-j', 'filter', 'show', 'dev', iface, 'parent', '1:')),
   };
+}
+
+/** The VMs of this node: those with a pid file under `prefix` (a running VM always has one). */
+export function readVms(prefix: string): Map<string, RunningVm | null> {
+  return new Map(listVms(prefix).map((name) => [name, runningVm(name) ?? null]));
 }
 
 export async function readMember(netns: string): Promise<ObservedMember> {

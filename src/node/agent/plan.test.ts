@@ -61,6 +61,7 @@ function converged(d: Desired): Observed {
   const u = d.uplinks[0]!;
   return {
     namespaces: new Set(d.slices.flatMap((s) => s.members.map((m) => m.netns))),
+    vms: new Map(),
     links,
     members,
     rules: d.rules,
@@ -100,6 +101,7 @@ test('an empty node is built in order: namespace before veth, switch before its 
   const d = desired();
   const observed: Observed = {
     namespaces: new Set(),
+    vms: new Map(),
     links: new Map([
       ['mgmt0', link('mgmt0')],
       ['wan0', link('wan0')],
@@ -241,4 +243,87 @@ test("HTB: a slice's class id does not depend on the others", () => {
   const alone = classMinors(['b']);
   assert.equal(both.get('b'), alone.get('b'));
   assert.equal(new Set(both.values()).size, 3);
+});
+
+/** base with slice a's second member a VM. */
+const withVm = (vm: object = {}) =>
+  desired({
+    slices: [
+      {
+        ...base.slices[0],
+        members: [
+          { name: 'a1', address: '10.77.101.10/24' },
+          {
+            name: 'v1',
+            kind: 'vm',
+            address: '10.77.101.30/24',
+            vm: { fetch: ['http://10.77.101.10/'], ...vm },
+          },
+        ],
+      },
+      base.slices[1],
+    ],
+  });
+
+/** converged(d) with the VM members' taps on their switches and their QEMU running its spec. */
+function convergedVms(d: Desired): Observed {
+  const o = converged(d);
+  for (const s of d.slices)
+    for (const m of s.members.filter((x) => x.vm)) {
+      o.namespaces.delete(m.netns);
+      o.members.delete(m.netns);
+      o.links.set(m.port, link(m.port, { kind: 'tun', master: s.bridge, alias: m.alias }));
+      o.vms.set(m.netns, { pid: 4242, spec: m.vm?.spec ?? '' });
+    }
+  return o;
+}
+
+test('a VM member is a tap on its switch and a QEMU with its spec; converged, nothing to do', () => {
+  const d = withVm();
+  const vm = d.slices[0]?.members[1];
+  assert.equal(vm?.kind, 'vm');
+  assert.equal(vm?.vm?.tap, vm?.port, 'QEMU runs on the switch port');
+  assert.deepEqual(d.monitored[1], { port: vm?.port, kind: 'vm' }, 'flowmon watches the tap as a VM port');
+  assert.deepEqual(plan({ desired: d, observed: convergedVms(d), previous: d }), []);
+});
+
+test('a VM whose QEMU is gone is started again on the tap it has', () => {
+  const d = withVm();
+  const o = convergedVms(d);
+  const name = d.slices[0]?.members[1]?.netns ?? '';
+  o.vms.set(name, null);
+  const actions = plan({ desired: d, observed: o });
+  assert.deepEqual(ops(actions), ['start-vm']);
+  assert.match(actions[0]?.problem ?? '', /not running/);
+});
+
+test('a VM is made in order: tap, on the switch, up, then QEMU; a changed config restarts it', () => {
+  const d = withVm();
+  const o = convergedVms(d);
+  const m = d.slices[0]?.members[1];
+  o.links.delete(m?.port ?? '');
+  o.vms.delete(m?.netns ?? '');
+  assert.deepEqual(ops(plan({ desired: d, observed: o })), ['add-tap', 'set-master', 'link-up', 'start-vm']);
+  const bigger = withVm({ memoryMb: 256 });
+  assert.notEqual(bigger.slices[0]?.members[1]?.vm?.spec, m?.vm?.spec, 'the spec digests the size');
+  assert.deepEqual(ops(plan({ desired: bigger, observed: convergedVms(d) })), ['stop-vm', 'start-vm']);
+});
+
+test('a VM the config dropped is stopped before its tap goes; remove stops every VM', () => {
+  const d = withVm();
+  const o = convergedVms(d);
+  const dropped = plan({ desired: desired(), observed: o, previous: d });
+  assert.deepEqual(ops(dropped), ['stop-vm', 'del-link']);
+  const removed = ops(plan({ desired: emptyDesired(d), observed: o, previous: d }));
+  assert.ok(removed.indexOf('stop-vm') < removed.indexOf('del-link'), removed.join(' '));
+});
+
+test('a vm section on a container is refused, naming the field', () => {
+  assert.throws(
+    () =>
+      desired({
+        slices: [{ ...base.slices[0], members: [{ name: 'a1', address: '10.77.101.10/24', vm: {} }] }],
+      }),
+    /slices\.0\.members\.0\.vm: member a1 is a container: a vm section needs kind: vm/,
+  );
 });

@@ -19,6 +19,7 @@ import {
 } from './desired.js';
 import { type HtbSpec, htbDrift } from './isolation.js';
 import type { LinkInfo, Observed, ObservedRoute } from './observe.js';
+import type { VmSpec } from './vm.js';
 
 /** One kernel change. `member`: run inside that member namespace; otherwise in the node's. */
 export type Op =
@@ -27,6 +28,9 @@ export type Op =
   | { op: 'add-bridge'; name: string; alias: string }
   | { op: 'add-vlan'; name: string; parent: string; id: number; alias: string }
   | { op: 'add-veth'; port: string; alias: string; peerNetns: string; peerMac: string }
+  | { op: 'add-tap'; name: string; alias: string }
+  | { op: 'start-vm'; vm: VmSpec }
+  | { op: 'stop-vm'; name: string }
   | { op: 'del-link'; name: string }
   | { op: 'link-up'; name: string; member?: string }
   | { op: 'set-master'; name: string; master: string }
@@ -197,7 +201,29 @@ function planPort(
   return !link;
 }
 
+/** A VM: its tap on the switch, and QEMU running on it with the spec of the config. */
+function planVm(s: DesiredSlice, m: DesiredMember, vm: VmSpec, observed: Observed, add: Add): void {
+  const entity = `slice ${s.name} member ${m.name}`;
+  const running = observed.vms.get(vm.name) ?? null;
+  const tap = observed.links.get(m.port);
+  // QEMU holds the tap it was started on: a tap made again needs the VM started again.
+  if (running && (!tap || running.spec !== vm.spec)) {
+    add(entity, tap ? 'VM runs an older config' : `tap ${m.port} missing under a running VM`, {
+      op: 'stop-vm',
+      name: vm.name,
+    });
+  }
+  planPort(entity, m.port, s.bridge, tap, add, { op: 'add-tap', name: m.port, alias: m.alias });
+  if (!running || !tap || running.spec !== vm.spec) {
+    add(entity, running ? 'VM to be started again' : `VM ${vm.name} not running`, { op: 'start-vm', vm });
+  }
+}
+
 function planMember(s: DesiredSlice, m: DesiredMember, observed: Observed, add: Add): void {
+  if (m.vm) {
+    planVm(s, m, m.vm, observed, add);
+    return;
+  }
   const entity = `slice ${s.name} member ${m.name}`;
   const nsMissing = !observed.namespaces.has(m.netns);
   if (nsMissing) add(entity, `namespace ${m.netns} missing`, { op: 'add-netns', netns: m.netns });
@@ -267,8 +293,14 @@ function ruleEntity(r: RuleSpec): string {
 function planStale(desired: Desired, observed: Observed, previous: Desired | undefined, add: Add): void {
   const nsPrefix = `${desired.prefix}-${desired.node}-`;
   const members = new Set(desired.slices.flatMap((s) => s.members.map((m) => m.netns)));
+  const vms = new Set(desired.slices.flatMap((s) => s.members.flatMap((m) => (m.vm ? [m.vm.name] : []))));
+  // Before the taps they run on.
+  for (const name of observed.vms.keys()) {
+    if (name.startsWith(nsPrefix) && !vms.has(name))
+      add(`VM ${name}`, 'not in the config', { op: 'stop-vm', name });
+  }
   for (const ns of observed.namespaces) {
-    if (ns.startsWith(nsPrefix) && !members.has(ns))
+    if (ns.startsWith(nsPrefix) && (!members.has(ns) || vms.has(ns)))
       add(`namespace ${ns}`, 'not in the config', { op: 'del-netns', netns: ns });
   }
   const ours = new Set<string>(

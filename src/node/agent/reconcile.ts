@@ -6,7 +6,7 @@
  * missing namespace, sends the cheap round into that member at once.
  */
 import { nodeLog as log } from '../../shared/log.js';
-import { type Desired, ISOLATION_PREF, MANAGEMENT_PREF } from './desired.js';
+import { type Desired, ISOLATION_PREF, MANAGEMENT_PREF, namespacePrefix } from './desired.js';
 import type { AgentEvent, AgentEventHandler } from './events.js';
 import { Linux } from './linux.js';
 import type { SliceMonitor } from './monitoring.js';
@@ -19,6 +19,7 @@ import {
   readMember,
   readRoutes,
   readRules,
+  readVms,
 } from './observe.js';
 import { type Action, monitorEntity, plan } from './plan.js';
 
@@ -27,10 +28,11 @@ export async function observeNode(desired: Desired, deep: boolean, previous?: De
   const netns = desired.netns;
   const namespaces = listNamespaces();
   const links = await readLinks(netns);
-  const observed: Observed = { namespaces, links, members: new Map(), htb: new Map() };
+  const vms = readVms(namespacePrefix(desired));
+  const observed: Observed = { namespaces, links, vms, members: new Map(), htb: new Map() };
   for (const s of desired.slices) {
     for (const m of s.members) {
-      if (!namespaces.has(m.netns)) continue;
+      if (m.kind === 'vm' || !namespaces.has(m.netns)) continue;
       const port = links.get(m.port);
       if (deep || (port && !(port.up && port.lowerUp)))
         observed.members.set(m.netns, await readMember(m.netns));

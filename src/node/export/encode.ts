@@ -29,6 +29,7 @@ export function encodeFlow(r: FlowRecord, seq: number): WireFlow {
     dscp: r.dscp,
     firstSeenMs: r.firstSeen,
     lastSeenMs: r.lastSeen,
+    ifaceKind: r.ifaceKind ?? '',
   };
 }
 
@@ -50,6 +51,7 @@ export function encodeHttp(e: HttpEvent, seq: number): WireHttp {
     status: e.status ?? 0,
     version: e.version,
     truncated: e.truncated,
+    ifaceKind: e.ifaceKind ?? '',
   };
 }
 

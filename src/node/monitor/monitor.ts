@@ -11,7 +11,7 @@ import { FlowKeyCache } from './flow-key.js';
 import { FlowTable } from './flow-table.js';
 import { Flowmon, type FlowmonSettings } from './flowmon.js';
 import { decodeHttpEvent } from './http-event.js';
-import type { FlowRecord, HttpEvent, MonitorStats } from './records.js';
+import type { FlowRecord, HttpEvent, IfaceKind, MonitorStats } from './records.js';
 
 export interface MonitorSink {
   flows(records: FlowRecord[]): void;
@@ -72,6 +72,8 @@ export class Monitor {
   private httpTimer: NodeJS.Timeout | undefined;
   private readMs = 0;
   private keys: FlowKeyCache | undefined;
+  /** Interfaces added as a container's or VM's port; any other is 'host'. */
+  private readonly kinds = new Map<string, IfaceKind>();
 
   private constructor(
     private readonly sink: MonitorSink,
@@ -118,7 +120,10 @@ export class Monitor {
     const keys = this.keys;
     return this.ring.drain((data, at) => {
       const event = decodeHttpEvent(data, at, this.node, this.clock, this.flowmon.ifaceName, keys);
-      if (event) this.sink.http(event);
+      if (event) {
+        event.ifaceKind = this.kinds.get(event.iface) ?? 'host';
+        this.sink.http(event);
+      }
     });
   }
 
@@ -128,6 +133,7 @@ export class Monitor {
     const started = performance.now();
     const records = this.table.read();
     this.readMs = performance.now() - started;
+    for (const r of records) r.ifaceKind = this.kinds.get(r.iface) ?? 'host';
     if (records.length) this.sink.flows(records);
     this.sink.stats(this.stats());
   }
@@ -152,9 +158,10 @@ export class Monitor {
     };
   }
 
-  /** Starts watching one more interface while running. */
-  addInterface(iface: string): void {
+  /** Starts watching one more interface while running; its records carry `kind`. */
+  addInterface(iface: string, kind: IfaceKind = 'host'): void {
     this.flowmon.watch(iface);
+    this.kinds.set(iface, kind);
   }
 
   /** Stops watching an interface; its flows already counted are still reported. */

@@ -5,6 +5,13 @@
 
 export type Direction = 'ingress' | 'egress';
 
+/**
+ * What is behind the interface a record was seen on: a container's veth or a VM's tap (the
+ * agent's switch ports), or any other interface of the node (uplinks, mesh links, `watch`).
+ */
+export type IfaceKind = 'container' | 'vm' | 'host';
+export const IFACE_KINDS: readonly IfaceKind[] = ['container', 'vm', 'host'];
+
 /** The identity of a flow as the kernel keys it. */
 export interface FlowKey {
   iface: string;
@@ -21,6 +28,7 @@ export interface FlowKey {
 /** Traffic of one flow during one export interval (a delta, not a running total). */
 export interface FlowRecord extends FlowKey {
   node: string;
+  ifaceKind?: IfaceKind;
   packets: number;
   bytes: number;
   /** OR of the TCP flags seen since the flow began. */
@@ -32,6 +40,7 @@ export interface FlowRecord extends FlowKey {
 
 export interface HttpEvent extends FlowKey {
   node: string;
+  ifaceKind?: IfaceKind;
   time: number;
   kind: 'request' | 'response';
   /** Requests: method and URL (path as sent), Host header when it was in the same packet. */

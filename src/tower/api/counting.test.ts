@@ -22,6 +22,7 @@ const seenBy = (node: string) => ({
   node,
   seq: 0,
   iface: 'up0',
+  ifaceKind: 'host' as const,
   direction: 'egress' as const,
   ipVersion: 4,
   src: '10.77.151.1',

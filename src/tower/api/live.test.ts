@@ -12,6 +12,7 @@ const conn = () => ({
   seq: 1,
   timeMs: Date.now(),
   iface: 'pa',
+  ifaceKind: 'container' as const,
   ipVersion: 4,
   src: '10.77.151.1',
   srcPort: 40000,

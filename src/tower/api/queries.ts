@@ -6,7 +6,7 @@
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Endpoint, LocalityMap } from '../ingest/locality.js';
-import type { Locality } from '../model.js';
+import type { IfaceKind, Locality } from '../model.js';
 import { CONVERSATION_SQL, type Filter, filterSql, httpLineSql, VOLUME_SQL } from './counting.js';
 import type {
   Conversation,
@@ -235,7 +235,7 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
     db,
     `WITH req AS (${httpOnce(cond, false)}),
           res AS (${httpOnce(cond, true)})
-     SELECT q.time_ms::DOUBLE AS time, q.node, q.iface, q.src, q.dst, q.dst_port, q.method, q.url, q.host,
+     SELECT q.time_ms::DOUBLE AS time, q.node, q.iface, q.iface_kind, q.src, q.dst, q.dst_port, q.method, q.url, q.host,
             q.truncated, q.locality, r.status, (r.time_ms - q.time_ms)::DOUBLE AS latency_ms
      FROM req q ASOF LEFT JOIN res r
        ON r.src = q.dst AND r.dst = q.src
@@ -248,6 +248,7 @@ export async function httpRequests(db: DuckDBConnection, w: Window, f: HttpFilte
     time: Number(r.time),
     node: String(r.node),
     iface: String(r.iface),
+    ifaceKind: r.iface_kind === null ? null : (r.iface_kind as IfaceKind),
     src: String(r.src),
     dst: String(r.dst),
     dstPort: Number(r.dst_port),

@@ -3,7 +3,7 @@
  * types the tower returns and the dashboard reads. Types only, so the page's build imports
  * nothing else.
  */
-import type { Locality, Position } from '../model.js';
+import type { IfaceKind, Locality, Position } from '../model.js';
 
 /** GET /summary */
 export interface Summary {
@@ -68,6 +68,8 @@ export interface HttpRequest {
   time: number;
   node: string;
   iface: string;
+  /** What is behind iface: a container's or VM's switch port, or another interface; null from older nodes. */
+  ifaceKind: IfaceKind | null;
   src: string;
   dst: string;
   dstPort: number;

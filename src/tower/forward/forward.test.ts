@@ -10,6 +10,7 @@ const flow = (seq: number, dst = '10.77.12.10'): FlowRow => ({
   seq,
   timeMs: 1_800_000_000_000 + seq,
   iface: 'mesh-n2',
+  ifaceKind: 'host',
   direction: 'egress',
   ipVersion: 4,
   src: '10.77.11.20',

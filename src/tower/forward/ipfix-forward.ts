@@ -25,7 +25,13 @@ export interface IpfixForwardCounters {
 
 /** The stored row as the node's record again (its interval's end is the row's time). */
 function flowRecord(r: FlowRow): FlowRecord {
-  return { ...r, ipVersion: r.ipVersion === 6 ? 6 : 4, firstSeen: r.firstSeenMs, lastSeen: r.timeMs };
+  return {
+    ...r,
+    ipVersion: r.ipVersion === 6 ? 6 : 4,
+    firstSeen: r.firstSeenMs,
+    lastSeen: r.timeMs,
+    ifaceKind: r.ifaceKind ?? 'host',
+  };
 }
 
 export class IpfixForward {

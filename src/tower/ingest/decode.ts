@@ -6,6 +6,7 @@
  * record escapes retention by claiming to come from the future.
  */
 import { isIP } from 'node:net';
+import { IFACE_KINDS, type IfaceKind } from '../../node/monitor/records.js';
 import type { RecordBatch__Output } from '../../proto/index.js';
 import type { IngestBatch } from '../model.js';
 import type { LocalityMap } from './locality.js';
@@ -26,6 +27,13 @@ function text(value: string, what: string): string {
 function address(value: string, what: string): string {
   if (!isIP(value)) throw new BadBatch(`${what} "${value.slice(0, 60)}" is not an IP address`);
   return value;
+}
+
+/** What is behind the interface; null from a node too old to say. */
+function ifaceKind(value: string): IfaceKind | null {
+  if (value === '') return null;
+  if ((IFACE_KINDS as readonly string[]).includes(value)) return value as IfaceKind;
+  throw new BadBatch(`interface kind "${value.slice(0, 20)}" is not ${IFACE_KINDS.join(', ')}`);
 }
 
 function linkState(value: string): 'up' | 'degraded' | 'down' {
@@ -107,6 +115,7 @@ export function decodeBatch(
         seq: seqIn(batch, f.seq),
         timeMs,
         iface: text(f.iface, 'interface name'),
+        ifaceKind: ifaceKind(f.ifaceKind),
         direction: f.direction === 'EGRESS' ? 'egress' : 'ingress',
         ipVersion: f.ipVersion,
         src,
@@ -132,6 +141,7 @@ export function decodeBatch(
         seq: seqIn(batch, h.seq),
         timeMs: time(h.timeMs),
         iface: text(h.iface, 'interface name'),
+        ifaceKind: ifaceKind(h.ifaceKind),
         direction: h.direction === 'EGRESS' ? 'egress' : 'ingress',
         ipVersion: h.ipVersion,
         src,

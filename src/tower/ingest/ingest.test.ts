@@ -118,6 +118,12 @@ test('a batch is decoded and classified, and a bad one is refused with the reaso
     /interface name is 5000 characters/,
   );
   assert.throws(() => decodeBatch('alpha', { ...batch([{}]), firstSeq: 9, lastSeq: 2 }, m), /reversed/);
+  assert.equal(ok.flows[0]?.ifaceKind, 'container', "the interface's kind, as the node said");
+  assert.equal(decodeBatch('alpha', batch([{ ifaceKind: '' }]), m).flows[0]?.ifaceKind, null, 'older nodes');
+  assert.throws(
+    () => decodeBatch('alpha', batch([{ ifaceKind: 'toaster' }]), m),
+    /interface kind "toaster" is not container, vm, host/,
+  );
   const route = { prefix: '10.77.21.0/24', via: '10.77.200.2', iface: 'mesh-n2', metric: 256, sinceMs: 5 };
   const withRoutes = (source: string, routes: (typeof route)[]) => ({
     ...batch([{}]),

@@ -29,6 +29,7 @@ test('a flow record reaches its stored row whole: every field on the wire, every
     dscp: 46,
     firstSeen: now - 1500,
     lastSeen: now,
+    ifaceKind: 'vm',
   };
   const seq = 7001;
   // What the tower adds: the node is the connection's, the places are the locality map's.

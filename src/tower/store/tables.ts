@@ -7,6 +7,7 @@
  *   2  monitor_stats.l7_sampled_out
  *   3  http_latency
  *   4  mesh_links.rtt_median_ms
+ *   5  flows.iface_kind, http.iface_kind
  * A new column goes last in its table with `since` the next version; a new table gets
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
@@ -46,6 +47,7 @@ export const FLOWS = recordTable(
     locality: { type: 'VARCHAR', tag: true },
     srcNode: { type: 'VARCHAR', nullable: true },
     dstNode: { type: 'VARCHAR', nullable: true },
+    ifaceKind: { type: 'VARCHAR', nullable: true, since: 5 },
   },
 );
 
@@ -72,6 +74,7 @@ export const HTTP = recordTable(
     version: 'VARCHAR',
     truncated: 'BOOLEAN',
     locality: { type: 'VARCHAR', tag: true },
+    ifaceKind: { type: 'VARCHAR', nullable: true, since: 5 },
   },
 );
 
