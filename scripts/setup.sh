@@ -30,6 +30,7 @@ PACKAGES=(
   irtt                                         # the mesh benchmark's peer (bench/mesh)
   udpcast                                      # the diode benchmark's peer (udp-sender/udp-receiver)
   influxdb                                     # the paper's store: the tower's optional sink, its tests
+  nats-server                                  # the towers' bus (NATS JetStream, docs/bus.md), its tests
   softflowd pmacct                             # the peers of bench/monitor
   nfdump                                       # IPFIX export test (nfcapd collects, nfdump reads)
   chromium                                     # the dashboard's end-to-end tests and bench (playwright-core)

@@ -39,6 +39,7 @@ export const PROGRAMS = {
   'udp-sender': 'udpcast',
   'udp-receiver': 'udpcast',
   influxd: 'influxdb',
+  'nats-server': 'nats-server',
   softflowd: 'softflowd',
   softflowctl: 'softflowd',
   pmacctd: 'pmacct',

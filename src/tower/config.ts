@@ -5,6 +5,7 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:7443 or [::]:7443');
 
+import { busSchema } from './bus/config.js';
 import { HealthThresholdsSpec, ServiceSetSpec } from './services/model.js';
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR prefix like 10.77.1.0/24');
@@ -52,6 +53,8 @@ export const towerConfigSchema = z
     tokens: z.string().min(1),
     site: z.string().optional(),
     influx: z.object({ url: z.string().url(), database: z.string().default('tacmesh') }).optional(),
+    /** NATS JetStream between the control plane and the store (docs/bus.md); none: no NATS. */
+    bus: busSchema.optional(),
     /**
      * The tower's flow records, one way to headquarters (docs/diode.md "Mesh telemetry to
      * headquarters"): as IPFIX over UDP to `ipfix` (a diode sender's UDP service, or any

@@ -9,17 +9,23 @@
  *   records_duplicate_total       resent records recognised by (node, seq) and not stored again
  *   store_errors_total            batches the store could not take (the node resends them)
  *   bad_messages_total            batches refused as malformed
- *   refused_total                 connections refused, label reason = tls | revoked | identity | hello | streams
+ *   refused_total                 connections refused, label reason = tls | revoked | identity | hello | streams | standby
  *   throttled_total               status, events and QoS reports dropped above limits.messagesPerSecond
  *   clamped_times_total           record times clamped to the latest the node's clock can be
  *   seq_gaps_closed_total         gaps in a node's stored seqs closed to keep within limits.seqGapsPerNode
  *   influx_points_total           points written to InfluxDB (when configured)
  *   influx_dropped_total          points dropped while InfluxDB was away too long
  *   live_clients                  dashboard live-feed streams open
+ *   bus_connected                 1 while the bus (docs/bus.md) is reachable (with `bus:` only)
+ *   bus_stream_messages           messages in the domain's stream
+ *   bus_writer_pending            messages the writer has not stored yet (undelivered + unacknowledged)
+ *   bus_publish_failures_total    batches the bus did not take (the node resends them)
+ *   bus_leader                    1 while this tower holds the leader lease (with bus.lease only)
  *   query_seconds                 API request latency histogram, label route (first path segment)
  */
 import { Histogram } from 'prom-client';
 import { type MetricDef, one, PromMetrics } from '../shared/metrics.js';
+import type { BusHealth } from './bus/connection.js';
 import type { ControlCounters } from './control/server.js';
 
 export interface TowerSnapshot {
@@ -27,6 +33,7 @@ export interface TowerSnapshot {
   control: ControlCounters;
   influx: { pointsWritten: number; pointsDropped: number } | undefined;
   liveClients: number;
+  bus: (BusHealth & { failures: number; leads: boolean | undefined }) | undefined;
 }
 
 type Def = MetricDef<TowerSnapshot>;
@@ -60,6 +67,7 @@ export const TOWER_METRICS: Def[] = [
       { labels: { reason: 'identity' }, value: s.control.identityRefused },
       { labels: { reason: 'hello' }, value: s.control.helloRefused },
       { labels: { reason: 'streams' }, value: s.control.streamsRefused },
+      { labels: { reason: 'standby' }, value: s.control.standbyRefused },
     ],
   },
   metric('counter', 'throttled_total', 'node messages over the rate', (s) => s.control.messagesThrottled),
@@ -68,6 +76,20 @@ export const TOWER_METRICS: Def[] = [
   metric('counter', 'influx_points_total', 'points written to InfluxDB', (s) => s.influx?.pointsWritten),
   metric('counter', 'influx_dropped_total', 'points dropped for InfluxDB', (s) => s.influx?.pointsDropped),
   metric('gauge', 'live_clients', 'dashboard live-feed streams open', (s) => s.liveClients),
+  metric('gauge', 'bus_connected', '1 while the bus is reachable', (s) =>
+    s.bus ? Number(s.bus.connected) : undefined,
+  ),
+  metric('gauge', 'bus_stream_messages', "messages in the domain's stream", (s) => s.bus?.messages),
+  metric(
+    'gauge',
+    'bus_writer_pending',
+    'messages the writer has not stored yet',
+    (s) => s.bus && s.bus.pending + s.bus.ackPending,
+  ),
+  metric('counter', 'bus_publish_failures_total', 'batches the bus did not take', (s) => s.bus?.failures),
+  metric('gauge', 'bus_leader', '1 while this tower holds the leader lease', (s) =>
+    s.bus?.leads === undefined ? undefined : Number(s.bus.leads),
+  ),
 ];
 
 export class TowerMetrics extends PromMetrics<TowerSnapshot> {

@@ -1,7 +1,8 @@
 /**
  * `tacmesh tower`: the stages wired together. Control plane (gRPC, mTLS) → ingest (decode,
  * classify) → DuckDB store (and the InfluxDB sink, the one-way forward to headquarters) →
- * query API (HTTPS). Maintenance (roll-ups, retention) runs every minute.
+ * query API (HTTPS); with a bus, the control plane puts batches on NATS JetStream and the
+ * bus's writer stores them (docs/bus.md). Maintenance (roll-ups, retention) runs every minute.
  */
 import maxmind, { type CityResponse, type Reader } from 'maxmind';
 import { pkiPaths } from '../pki/ca.js';
@@ -13,6 +14,10 @@ import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
+import { BusConnection } from './bus/connection.js';
+import { LeaderLease } from './bus/lease.js';
+import { BusPublisher } from './bus/publisher.js';
+import { BusWriter } from './bus/writer.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
 import { DiodeLinkWatch } from './forward/diode-link.js';
@@ -53,6 +58,14 @@ function allowedNodesOf(nodes: NonNullable<TowerConfig['nodes']>): Map<string, C
   return out;
 }
 
+/** The bus's parts in a tower that has one. */
+export interface TowerBus {
+  connection: BusConnection;
+  publisher: BusPublisher;
+  writer: BusWriter;
+  lease: LeaderLease | undefined;
+}
+
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
   private latencyTimer: NodeJS.Timeout | undefined;
@@ -71,6 +84,7 @@ export class Tower {
     readonly qos: QosService,
     readonly services: ServiceRegistry,
     readonly forward: { ipfix: IpfixForward; diode: DiodeLinkWatch | undefined } | undefined,
+    readonly bus: TowerBus | undefined,
   ) {}
 
   static async start(config: TowerConfig): Promise<Tower> {
@@ -102,7 +116,15 @@ export class Tower {
       ...config.store,
       seqGapsPerNode: limits.seqGapsPerNode,
     });
+    let connection: BusConnection | undefined;
+    let writer: BusWriter | undefined;
+    let lease: LeaderLease | undefined;
     try {
+      connection = config.bus ? await BusConnection.open(config.bus, tls) : undefined;
+      if (connection && config.bus?.lease)
+        lease = await LeaderLease.start(connection, config.bus.lease.holder, config.bus.lease.ttlMs);
+      const held = lease;
+      const publisher = connection ? new BusPublisher(connection) : undefined;
       const registry = new Registry(store, places, limits.subnetsPerNode);
       await registry.load();
       const qos = new QosService(store);
@@ -114,6 +136,15 @@ export class Tower {
         limits,
         revoked,
         services,
+        ...(publisher ? { publish: (b) => publisher.publish(b) } : {}),
+        ...(held
+          ? {
+              standby: () =>
+                held.leads
+                  ? undefined
+                  : `this tower is a standby: the leader is ${held.leader ?? 'not known yet'}`,
+            }
+          : {}),
       });
       let influx: InfluxSink | undefined;
       if (config.influx) {
@@ -151,6 +182,10 @@ export class Tower {
               diode: forward.diode?.view() ?? null,
             }
           : null;
+      // The writer starts once every listener of stored batches is in place.
+      if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
+      const bus: TowerBus | undefined =
+        connection && publisher && writer ? { connection, publisher, writer, lease } : undefined;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -163,6 +198,16 @@ export class Tower {
           influx: influx ? { ...influx.counters, buffered: influx.buffered } : null,
           storedNodes: store.stored.size,
           live: { clients: live.clients, pushes: live.pushes },
+          bus: bus
+            ? {
+                ...bus.connection.health,
+                ...bus.publisher.counters,
+                writer: bus.writer.counters,
+                lease: bus.lease
+                  ? { holder: bus.lease.holder, leader: bus.lease.leader, leads: bus.lease.leads }
+                  : null,
+              }
+            : null,
         }),
         live,
         qos,
@@ -189,6 +234,11 @@ export class Tower {
           control: control.counters,
           influx: influx?.counters,
           liveClients: live.clients,
+          bus: bus && {
+            ...bus.connection.health,
+            failures: bus.publisher.counters.failures,
+            leads: bus.lease?.leads,
+          },
         }));
         await metrics.listen(splitHostPort(config.metrics.listen));
       }
@@ -206,6 +256,7 @@ export class Tower {
         qos,
         services,
         forward,
+        bus,
       );
       tower.maintainTimer = setInterval(() => {
         store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
@@ -226,11 +277,15 @@ export class Tower {
           control: `${config.control.listen} (port ${controlPort})`,
           api: `https port ${api.port}`,
           store: config.store.path,
+          ...(bus ? { bus: bus.connection.stream } : {}),
         },
         'tower running',
       );
       return tower;
     } catch (err) {
+      await writer?.stop();
+      await lease?.stop();
+      await connection?.close();
       store.close();
       throw err;
     }
@@ -247,6 +302,9 @@ export class Tower {
     await this.influx?.stop();
     this.forward?.ipfix.stop();
     this.forward?.diode?.stop();
+    await this.bus?.writer.stop();
+    await this.bus?.lease?.stop();
+    await this.bus?.connection.close();
     this.store.close();
   }
 }

@@ -4,7 +4,7 @@
  * connection of its own): what a hostile or faulty node can send, without namespaces or eBPF.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,12 +95,23 @@ export class TowerRig {
 
   /** Makes the CA, the tower's certificate and one for each node name, and starts the tower. */
   async start(nodes: string[], towerYaml: Record<string, unknown> = {}): Promise<void> {
-    await initCa(this.pki);
-    await issue(this.pki, 'tower', 'tower');
-    for (const n of nodes) await issue(this.pki, 'node', n);
+    await this.prepare(nodes);
+    await this.launch(towerYaml);
+  }
+
+  /**
+   * The CA, the tower's certificate, one for each node name, and the tokens; no tower yet.
+   * With `peer`, its CA and certificates (a standby tower of the same nodes).
+   */
+  async prepare(nodes: string[], peer?: TowerRig): Promise<void> {
+    if (peer) cpSync(peer.pki, this.pki, { recursive: true });
+    else {
+      await initCa(this.pki);
+      await issue(this.pki, 'tower', 'tower');
+      for (const n of nodes) await issue(this.pki, 'node', n);
+    }
     this.operator = createToken(`${this.dir}/tokens.yaml`, 'op', 'operator');
     this.viewer = createToken(`${this.dir}/tokens.yaml`, 'watcher', 'viewer');
-    await this.launch(towerYaml);
   }
 
   /**
@@ -113,7 +124,8 @@ export class TowerRig {
     await this.launch(towerYaml);
   }
 
-  private async launch(towerYaml: Record<string, unknown>): Promise<void> {
+  /** Starts the tower (after prepare(), or again after halt()). */
+  async launch(towerYaml: Record<string, unknown>): Promise<void> {
     const config = {
       control: { listen: '127.0.0.1:0' },
       api: { listen: '127.0.0.1:0' },
@@ -233,10 +245,20 @@ export class TowerRig {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async halt(): Promise<void> {
+  /** Kills the tower with SIGKILL (no clean-up of its own), and waits for its exit. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Stops the tower (SIGTERM) and its stand-in nodes, keeping its directory and store. */
+  async halt(): Promise<void> {
     for (const n of this.nodes.splice(0)) n.close();
     const child = this.child;
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

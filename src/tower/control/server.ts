@@ -3,8 +3,8 @@
  * from our CA (else the TLS handshake fails, and is logged), not be revoked (its connection
  * is closed right after the handshake, and again when the deny-list changes), carry the node
  * role, and name the node its hello claims. Each node stream: hello (checked: see hello.ts)
- * → welcome, then batches stored and acknowledged in order, status and agent events
- * recorded, monitoring settings pushed.
+ * → welcome, then batches stored (or, with a bus, put on it: docs/bus.md) and acknowledged in
+ * order, status and agent events recorded, monitoring settings pushed.
  *
  * What one node may cost: a few streams (limits.streamsPerNode), bounded messages and
  * HTTP/2 streams per connection, a hello every few seconds, limits.messagesPerSecond status,
@@ -23,6 +23,7 @@ import {
   type TowerMessage,
 } from '../../proto/index.js';
 import { towerLog as log } from '../../shared/log.js';
+import { BusUnavailable } from '../bus/publisher.js';
 import { BadBatch, decodeBatch } from '../ingest/decode.js';
 import type { LocalityMap, Prefix } from '../ingest/locality.js';
 import { type Cidr, overlap } from '../ingest/prefix.js';
@@ -60,6 +61,10 @@ export interface ControlCounters {
   recordsDuplicate: number;
   storeErrors: number;
   batches: number;
+  /** Batches the bus did not take in time (the node keeps them and resends). */
+  busErrors: number;
+  /** Node streams refused because this tower is a standby (another holds the lease). */
+  standbyRefused: number;
 }
 
 /** What one node may cost the tower (tower.yaml `limits`). */
@@ -80,6 +85,13 @@ export interface ControlOptions {
   revoked?: RevocationList;
   /** The service registry the nodes' hellos declare services to. */
   services?: ServiceRegistry;
+  /**
+   * With a bus: where a batch goes instead of the store, resolving once it is durable there;
+   * the bus's writer then stores it through commit().
+   */
+  publish?: (batch: IngestBatch) => Promise<void>;
+  /** With a leader lease: why this tower takes no node stream now (undefined: it leads). */
+  standby?: () => string | undefined;
 }
 
 /** Extra consumers of every stored batch (the InfluxDB sink, the live dashboard feed). */
@@ -115,6 +127,8 @@ export class ControlServer {
     recordsDuplicate: 0,
     storeErrors: 0,
     batches: 0,
+    busErrors: 0,
+    standbyRefused: 0,
   };
   private readonly server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -130,6 +144,8 @@ export class ControlServer {
   private readonly limits: ControlLimits;
   private readonly revoked: RevocationList | undefined;
   private readonly services: ServiceRegistry | undefined;
+  private readonly publish: ((batch: IngestBatch) => Promise<void>) | undefined;
+  private readonly standby: (() => string | undefined) | undefined;
   /** Open TLS connections and their peer's certificate serial (to close on revocation). */
   private readonly sockets = new Map<TLSSocket, string>();
   private readonly streams = new Map<string, number>();
@@ -149,6 +165,8 @@ export class ControlServer {
     this.limits = options.limits;
     this.revoked = options.revoked;
     this.services = options.services;
+    this.publish = options.publish;
+    this.standby = options.standby;
     this.messages = new Buckets(this.limits.messagesPerSecond, this.limits.messagesPerSecond * 10);
     const handlers: TowerHandlers = { Connect: (call) => void this.serve(call) };
     this.server.addService(proto.tacmesh.v1.Tower.service, handlers);
@@ -260,6 +278,11 @@ export class ControlServer {
         `certificate serial ${cert?.serialNumber} is revoked`,
         'revokedRefused',
       );
+      return;
+    }
+    const standby = this.standby?.();
+    if (standby) {
+      refuse(grpc.status.UNAVAILABLE, standby, 'standbyRefused');
       return;
     }
     const open = this.streams.get(certName) ?? 0;
@@ -453,15 +476,42 @@ export class ControlServer {
       this.counters.timesClamped += clamped.times;
       log.warn({ node, records: clamped.times }, 'record times ahead of the node clock clamped');
     }
+    if (this.publish) {
+      try {
+        await this.publish(decoded);
+      } catch (err) {
+        // Not acknowledged: the node keeps the batch and sends it again.
+        this.counters.busErrors++;
+        if (!(err instanceof BusUnavailable))
+          log.error({ node, err }, 'batch not on the bus; the node will resend it');
+        return false;
+      }
+    } else {
+      try {
+        await this.commit(decoded);
+      } catch (err) {
+        log.error({ node, err }, 'batch not stored; the node will resend it');
+        return false;
+      }
+    }
+    call.write({ ack: { lastSeq: batch.lastSeq } });
+    return true;
+  }
+
+  /**
+   * Stores a decoded batch (the records not stored yet), counts it and hands it to the
+   * listeners; throws when the store fails. The control plane calls it for each batch, or,
+   * with a bus, the bus's writer for each batch it reads.
+   */
+  async commit(decoded: IngestBatch): Promise<number> {
+    const node = decoded.node;
     let added: number;
     const gapsBefore = this.store.stored.get(node)?.closedGaps ?? 0;
     try {
       added = await this.store.append(decoded);
     } catch (err) {
-      // Not acknowledged: the node keeps the batch and sends it again.
       this.counters.storeErrors++;
-      log.error({ node, err }, 'batch not stored; the node will resend it');
-      return false;
+      throw err;
     }
     const gaps = (this.store.stored.get(node)?.closedGaps ?? 0) - gapsBefore;
     if (gaps > 0) {
@@ -473,9 +523,8 @@ export class ControlServer {
     this.counters.recordsStored += added;
     this.counters.recordsDuplicate += total - added;
     this.registry.seen(node, added);
-    call.write({ ack: { lastSeq: batch.lastSeq } });
     for (const listener of this.listeners) listener(decoded);
-    return true;
+    return added;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,63 @@
+/**
+ * tower.yaml `bus`: the NATS JetStream servers the tower puts node batches on (docs/bus.md).
+ * Without it the tower stores batches itself, with no NATS at all.
+ */
+import { z } from 'zod';
+
+const natsUrl = z
+  .string()
+  .regex(/^(nats|tls):\/\/[^\s,/]+:\d{1,5}$/, 'must be nats://host:port (or tls://host:port)');
+
+export const busSchema = z
+  .object({
+    /** One server, or several of a cluster: a list, or comma-separated. */
+    url: z
+      .union([z.string().min(1), z.array(natsUrl).min(1)])
+      .transform((u) => (Array.isArray(u) ? u : u.split(',').map((s) => s.trim())))
+      .pipe(z.array(natsUrl).min(1)),
+    /** This echelon's name: the subjects `flows.<domain>.<node>` and the stream `FLOWS_<domain>`. */
+    domain: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9-]{0,31}$/,
+        'must be a name of lower-case letters, digits and -, e.g. brigade1',
+      ),
+    /** Copies of the stream kept (1, or 3 on a cluster of three servers). */
+    replicas: z.number().int().min(1).max(5).default(1),
+    /** How long the stream keeps a batch, stored or not. */
+    retentionDays: z.number().positive().default(7),
+    /** The durable consumer that fills this tower's store; each tower on a bus needs its own. */
+    consumer: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ and - only')
+      .default('writer'),
+    /** How long a node's batch waits for the bus's acknowledgement before the node is told to resend. */
+    publishTimeoutMs: z.number().int().positive().default(5000),
+    /**
+     * TLS to the servers, with this tower's certificate as the client's: `tls: {}` uses the
+     * tower's PKI (pki.dir's CA, pki.name's certificate and key); each file may be given instead.
+     */
+    /**
+     * A standby pair (docs/bus.md): towers on the same bus share a leader lease; only the
+     * holder takes node streams. `holder`: this tower's name in it; a lease lapses `ttlMs`
+     * after its holder last renewed it.
+     */
+    lease: z
+      .object({
+        holder: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ and - only'),
+        ttlMs: z.number().int().min(300).default(3000),
+      })
+      .strict()
+      .optional(),
+    tls: z
+      .object({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type BusConfig = z.infer<typeof busSchema>;
