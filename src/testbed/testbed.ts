@@ -229,7 +229,7 @@ function nodeConfig(state: TestbedState, node: TestbedPlan['nodes'][number]): ob
 /** Where a node's babeld answers its local (read-only) control protocol. */
 export const babelSocket = (dir: string, node: string) => join(dir, `babeld-${node}.sock`);
 
-function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
+export function memberNs(state: TestbedState, node: string, slice: string, member: string): string {
   return `${state.prefix}-${node}-${slice}-${member}`;
 }
 

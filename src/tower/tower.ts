@@ -27,6 +27,8 @@ import { type Cidr, firstOverlap, parseCidr } from './ingest/prefix.js';
 import { TowerMetrics } from './metrics.js';
 import { QosService } from './qos/service.js';
 import { Registry } from './registry.js';
+import { ServiceQosCompiler } from './services/enforce.js';
+import { INTENT_WINDOW_MS, intentOf } from './services/intent.js';
 import { DEFAULT_HEALTH } from './services/model.js';
 import { ServiceRegistry } from './services/registry.js';
 import { DuckStore } from './store/duckdb.js';
@@ -67,6 +69,7 @@ export interface TowerBus {
 export class Tower {
   private maintainTimer: NodeJS.Timeout | undefined;
   private latencyTimer: NodeJS.Timeout | undefined;
+  private serviceQos: ServiceQosCompiler | undefined;
 
   private constructor(
     readonly store: DuckStore,
@@ -208,7 +211,19 @@ export class Tower {
         }),
         live,
         qos,
-        services: { registry: services, thresholds: config.serviceHealth ?? DEFAULT_HEALTH },
+        services: {
+          registry: services,
+          thresholds: config.serviceHealth ?? DEFAULT_HEALTH,
+          intent: {
+            of: (s, p95Ms) =>
+              intentOf(s, p95Ms, {
+                state: qos.services,
+                applied: (node) => qos.nodes.get(node)?.applied ?? 0,
+                rate: (node, iface, cls) => qos.classWindow(node, iface, cls, INTENT_WINDOW_MS),
+              }),
+            policy: () => qos.operatorPolicy,
+          },
+        },
         forward: forwardView,
         onRequest: (path, status, ms) => metrics?.request(path, status, ms),
         limits,
@@ -246,6 +261,14 @@ export class Tower {
       tower.maintainTimer = setInterval(() => {
         store.maintain().catch((err: Error) => log.error({ err }, 'store maintenance failed'));
       }, MAINTAIN_EVERY_MS);
+      // QoS by service: the intents compiled onto the paths of the newest route reports.
+      tower.serviceQos = new ServiceQosCompiler({
+        db: store.reader,
+        registry: services,
+        qos,
+        nodeOf: (address) => places.endpoint(address).node,
+      });
+      tower.serviceQos.start();
       tower.latencyTimer = setInterval(() => {
         store.rollUpLatency().catch((err: Error) => log.error({ err }, 'latency roll-up failed'));
       }, LATENCY_ROLL_UP_EVERY_MS);
@@ -271,6 +294,7 @@ export class Tower {
   async stop(): Promise<void> {
     clearInterval(this.maintainTimer);
     clearInterval(this.latencyTimer);
+    this.serviceQos?.stop();
     this.control.forceClose();
     this.live.close();
     this.metrics?.close();

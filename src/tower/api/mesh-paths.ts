@@ -58,13 +58,11 @@ function lookup(
   return best?.route;
 }
 
-/** Every node's path to every prefix of every other node (pure: tested without a store). */
-export function meshPaths(
-  nodes: { name: string; prefixes: string[] }[],
-  tables: Map<string, Pick<NodeRoutes, 'routes'>>,
-  nodeOf: (address: string) => string | null,
-): MeshPath[] {
-  const parsed = new Map(
+type ParsedTables = Map<string, { route: Route; cidr: ReturnType<typeof parseCidr> }[]>;
+
+/** The route tables with their prefixes parsed once (a prefix that does not parse is left out). */
+export function parseTables(tables: Map<string, Pick<NodeRoutes, 'routes'>>): ParsedTables {
+  return new Map(
     [...tables].map(([node, t]) => [
       node,
       t.routes.flatMap((route) => {
@@ -76,27 +74,44 @@ export function meshPaths(
       }),
     ]),
   );
+}
+
+/** Every node's path to every prefix of every other node (pure: tested without a store). */
+export function meshPaths(
+  nodes: { name: string; prefixes: string[] }[],
+  tables: Map<string, Pick<NodeRoutes, 'routes'>>,
+  nodeOf: (address: string) => string | null,
+): MeshPath[] {
+  const parsed = parseTables(tables);
   const paths: MeshPath[] = [];
   for (const from of nodes) {
     if (!tables.has(from.name)) continue;
     for (const to of nodes) {
       if (to.name === from.name) continue;
-      for (const prefix of to.prefixes) paths.push(walk(from.name, to.name, prefix, parsed, nodeOf));
+      for (const prefix of to.prefixes) {
+        const { egress: _, ...path } = tracePath(from.name, to.name, prefix, parsed, nodeOf);
+        paths.push(path);
+      }
     }
   }
   return paths;
 }
 
-function walk(
+/** A path with the interface each hop but the last sends it out of (its route's). */
+export type TracedPath = MeshPath & { egress: string[] };
+
+/** The walk from `from` to `to`'s `prefix` along each node's route to it. */
+export function tracePath(
   from: string,
   to: string,
   prefix: string,
-  tables: Map<string, { route: Route; cidr: ReturnType<typeof parseCidr> }[]>,
+  tables: ParsedTables,
   nodeOf: (address: string) => string | null,
-): MeshPath {
+): TracedPath {
   const hops = [from];
+  const egress: string[] = [];
   let since: number | null = null;
-  const end = (status: MeshPath['status'], via?: string): MeshPath => ({
+  const end = (status: MeshPath['status'], via?: string): TracedPath => ({
     from,
     to,
     prefix,
@@ -104,6 +119,7 @@ function walk(
     status,
     ...(via ? { via } : {}),
     since,
+    egress,
   });
   for (let at = from; ; ) {
     if (at === to) return end('ok');
@@ -117,6 +133,7 @@ function walk(
     if (!next) return end('unknown-hop', route.via);
     const seen = hops.includes(next);
     hops.push(next);
+    egress.push(route.iface);
     if (seen) return end('loop');
     at = next;
   }

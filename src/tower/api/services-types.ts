@@ -50,6 +50,58 @@ export interface ServiceRow extends GoldenSignals {
   instances: ServiceInstanceView[];
   objective: ServiceObjective | null;
   health: ServiceHealth;
+  /** Whether the service's QoS intent holds; null when it states none (no guaranteeBps). */
+  intent: ServiceIntent | null;
+}
+
+/**
+ * holds: on every hop the class carried its guarantee, or lost nothing (it asked for less);
+ * violated: a hop dropped the class's packets below its guarantee; measuring: a hop has less
+ * than a few seconds of counters; unenforced: a hop's node does not run the rules yet;
+ * no-path: two instances have no mesh path; refused: the rules could not be compiled or set.
+ */
+export type IntentStatus = 'holds' | 'violated' | 'measuring' | 'unenforced' | 'no-path' | 'refused';
+
+/** One link on the service's paths: the class's rate there against what crosses it. */
+export interface IntentHop {
+  node: string;
+  iface: string;
+  /** the guarantees of the flows that cross this link, in this class (bit/s) */
+  guaranteeBps: number;
+  /** the class's rate on the link over `windowMs`, from the node's QoS counters; null unmeasured */
+  rateBps: number | null;
+  /** packets of the class the link dropped in the window */
+  drops: number | null;
+  windowMs: number;
+  /** the node runs the policy version that holds the rules */
+  enforced: boolean;
+}
+
+/** One direction between two instances, on the path the tower compiled it for. */
+export interface IntentFlow {
+  from: string;
+  to: string;
+  /** the instances' nodes and the relays between them */
+  hops: string[];
+  status: 'ok' | 'unreported' | 'no-route' | 'unknown-hop' | 'loop' | 'local';
+}
+
+/** GET /api/v1/services/{name}/intent, and each row's `intent`. */
+export interface ServiceIntent {
+  guaranteeBps: number;
+  qosClass: string;
+  status: IntentStatus;
+  /** why, when it does not hold */
+  why: string | null;
+  /** the hop that falls shortest of its guarantee while dropping; when none does, the busiest */
+  worstHop: IntentHop | null;
+  hops: IntentHop[];
+  flows: IntentFlow[];
+  /** the service's p95 from its golden signals (HTTP only) */
+  p95Ms: number | null;
+  /** the policy version that holds the rules, and since when (ms) */
+  version: number;
+  compiledMs: number | null;
 }
 
 export interface HealthThresholdsView {

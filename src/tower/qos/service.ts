@@ -10,6 +10,7 @@ import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
 import { towerLog as log } from '../../shared/log.js';
 import type { AutoLinkView, QosRate } from '../api/qos-types.js';
 import type { LinkRow, QosAuditRow } from '../model.js';
+import { type CompiledServices, checkWithServices, withServices } from '../services/compile.js';
 import type { DuckStore } from '../store/duckdb.js';
 import { ClosedLoop, type LoopDecision } from './loop.js';
 import { EMPTY_POLICY, QosPolicySpec } from './model.js';
@@ -40,6 +41,24 @@ export interface MeasuredLink {
 /** A mesh report older than this (at the tower) is not acted on: the node stopped measuring. */
 const MEASURED_FRESH_MS = 5000;
 
+/** How much of each node's counters the tower keeps, for rates over a window (services' intents). */
+const HISTORY_MS = 15_000;
+
+/** A class's rate on one link over a window of the node's counters. */
+export interface ClassWindow {
+  bps: number;
+  drops: number;
+  windowMs: number;
+}
+
+/** The services' rules in force (docs/services.md), the version that holds them, and a refusal. */
+export interface ServicesInForce {
+  compiled: CompiledServices | undefined;
+  version: number;
+  sinceMs: number | null;
+  refused: string[];
+}
+
 export interface SetResult {
   ok: boolean;
   version?: number;
@@ -52,6 +71,12 @@ export class QosService {
   private readonly pushers = new Map<string, QosPush>();
   readonly nodes = new Map<string, NodeQosState>();
   private readonly last = new Map<string, QosCounters__Output>();
+  /** Each node's reports of the last HISTORY_MS, oldest first. */
+  private readonly history = new Map<string, QosCounters__Output[]>();
+  /** The rules compiled from the services' intents, merged into what the nodes get. */
+  private servicesState: ServicesInForce = { compiled: undefined, version: 0, sinceMs: null, refused: [] };
+  /** What the last setServices was given (with the operator's policy it was checked against). */
+  private servicesKey = '';
   private readonly loop = new ClosedLoop();
   private readonly limits: CeilingLimits = new Map();
   private readonly waiters = new Set<() => void>();
@@ -101,7 +126,7 @@ export class QosService {
     for (const [node, ifaces] of this.limits)
       for (const [iface, classes] of ifaces) limits[`${node}/${iface}`] = Object.fromEntries(classes);
     const measured: Record<string, AutoLinkView> = {};
-    for (const l of this.spec.links.filter((x) => x.rateBps === 'auto')) {
+    for (const l of this.effective.links.filter((x) => x.rateBps === 'auto')) {
       const key = `${l.node}/${l.iface}`;
       const m = this.measured.get(key);
       if (m)
@@ -138,8 +163,71 @@ export class QosService {
     return n;
   }
 
+  /** The operator's policy with the services' rules, links and guarantees: what the nodes run. */
+  private get effective(): QosPolicySpec {
+    return withServices(this.spec, this.servicesState.compiled);
+  }
+
+  get operatorPolicy(): QosPolicySpec {
+    return this.spec;
+  }
+
+  get services(): ServicesInForce {
+    return this.servicesState;
+  }
+
   private forNode(node: string): QosPolicy {
-    return nodePolicy(this.spec, this.version, node, this.limits, this.hostAddresses, this.autoRate);
+    return nodePolicy(this.effective, this.version, node, this.limits, this.hostAddresses, this.autoRate);
+  }
+
+  /**
+   * The services' compiled rules (src/tower/services/compile.ts): checked with the operator's
+   * policy, then pushed as a new version (audited `services`); refused (audited once) if the
+   * two together break a rule, the rules before stay in force. The same input again is a no-op.
+   */
+  async setServices(compiled: CompiledServices): Promise<{ ok: boolean; errors: string[] }> {
+    const key = `${JSON.stringify(this.spec)}\0${JSON.stringify(compiled)}`;
+    if (this.servicesKey === key)
+      return { ok: this.servicesState.refused.length === 0, errors: this.servicesState.refused };
+    this.servicesKey = key;
+    const errors = checkWithServices(this.spec, compiled);
+    if (errors.length) {
+      this.servicesState = { ...this.servicesState, refused: errors };
+      await this.audit('services', 'refused', this.version, errors.join('; '), compiled);
+      log.warn({ errors }, "QoS: the services' rules refused");
+      return { ok: false, errors };
+    }
+    const before = this.servicesState.compiled;
+    this.servicesState = { compiled, version: this.version + 1, sinceMs: Date.now(), refused: [] };
+    this.version++;
+    this.rateMeasuredAutoLinks();
+    const summary = describeServices(before, compiled);
+    await this.audit('services', 'services', this.version, summary, this.spec);
+    log.info({ version: this.version, summary }, "QoS: the services' rules set");
+    this.pushAll();
+    return { ok: true, errors: [] };
+  }
+
+  /** A class's rate on a node's link over the last `windowMs` of its reports (bytes never went back). */
+  classWindow(node: string, iface: string, cls: string, windowMs: number): ClassWindow | undefined {
+    const reports = this.history.get(node) ?? [];
+    const newest = reports.at(-1);
+    const at = (r: QosCounters__Output) => r.classes.find((x) => x.iface === iface && x.class === cls);
+    const end = newest && at(newest);
+    if (!newest || !end) return undefined;
+    let start = { timeMs: newest.timeMs, c: end };
+    for (let i = reports.length - 2; i >= 0; i--) {
+      const r = reports[i];
+      const c = r && at(r);
+      if (!r || !c || c.bytes > start.c.bytes || newest.timeMs - r.timeMs > windowMs) break;
+      start = { timeMs: r.timeMs, c };
+    }
+    const ms = newest.timeMs - start.timeMs;
+    return {
+      bps: ms > 0 ? ((end.bytes - start.c.bytes) * 8 * 1000) / ms : 0,
+      drops: end.drops - start.c.drops,
+      windowMs: ms,
+    };
   }
 
   /** An operator's policy: refused with the reasons (and audited), or stored, audited and pushed. */
@@ -153,11 +241,7 @@ export class QosService {
     const summary = describeChange(this.spec, v.policy);
     this.spec = v.policy;
     this.limits.clear();
-    // Auto links already measured are built at once, at the radio's maximum rate.
-    for (const l of this.spec.links.filter((x) => x.rateBps === 'auto')) {
-      const m = this.measured.get(`${l.node}/${l.iface}`);
-      if (m && m.maxCapacityBps > 0) this.autoRates.set(`${l.node}/${l.iface}`, m.maxCapacityBps);
-    }
+    this.rateMeasuredAutoLinks();
     for (const link of this.spec.links) this.loop.forget(`${link.node}/${link.iface}`);
     this.version++;
     await this.audit(who, 'set', this.version, summary, this.spec);
@@ -165,6 +249,14 @@ export class QosService {
     await this.refreshHosts();
     this.pushAll();
     return { ok: true, version: this.version };
+  }
+
+  /** Auto links already measured are built at once, at the radio's maximum rate. */
+  private rateMeasuredAutoLinks(): void {
+    for (const l of this.effective.links.filter((x) => x.rateBps === 'auto')) {
+      const m = this.measured.get(`${l.node}/${l.iface}`);
+      if (m && m.maxCapacityBps > 0) this.autoRates.set(`${l.node}/${l.iface}`, m.maxCapacityBps);
+    }
   }
 
   private pushAll(): void {
@@ -210,6 +302,10 @@ export class QosService {
     n.reportedMs = Date.now();
     const prev = this.last.get(node);
     this.last.set(node, c);
+    const kept = (this.history.get(node) ?? []).filter(
+      (r) => r.timeMs < c.timeMs && c.timeMs - r.timeMs <= HISTORY_MS,
+    );
+    this.history.set(node, [...kept, c]);
     for (const w of [...this.waiters]) w();
     if (!prev || prev.policyVersion !== c.policyVersion || c.timeMs <= prev.timeMs) return;
     const seconds = (c.timeMs - prev.timeMs) / 1000;
@@ -244,7 +340,7 @@ export class QosService {
         state: r.state,
         receivedMs: now,
       });
-      const auto = this.spec.links.some(
+      const auto = this.effective.links.some(
         (l) => l.node === node && l.iface === r.iface && l.rateBps === 'auto',
       );
       if (!auto || r.maxCapacityBps <= 0 || this.autoRates.get(key) === r.maxCapacityBps) continue;
@@ -275,7 +371,8 @@ export class QosService {
   }
 
   private async runLoop(node: string, timeMs: number, rates: NodeQosState['rates']): Promise<void> {
-    for (const link of this.spec.links.filter((l) => l.node === node)) {
+    const effective = this.effective;
+    for (const link of effective.links.filter((l) => l.node === node)) {
       const mine = rates.filter((r) => r.iface === link.iface);
       const now = this.linkSample(node, link, mine);
       if (!now) continue;
@@ -283,8 +380,8 @@ export class QosService {
       const decision = this.loop.step(
         key,
         { timeMs, ...now, classBps: new Map(mine.map((r) => [r.class, r.bps])) },
-        this.spec.classes,
-        this.spec.auto,
+        effective.classes,
+        effective.auto,
       );
       if (decision) await this.enact(node, link.iface, decision);
     }
@@ -303,6 +400,21 @@ export class QosService {
     log.info({ node, iface, version: this.version, reason: d.reason }, `QoS closed loop: ${d.action}`);
     this.pushAll();
   }
+}
+
+/** What a change of the services' rules did, in one line for the audit log. */
+function describeServices(before: CompiledServices | undefined, after: CompiledServices): string {
+  const links = (c: CompiledServices | undefined) =>
+    new Set((c?.rules ?? []).map((r) => `${r.scope?.node}/${r.scope?.iface}`));
+  const [was, now] = [links(before), links(after)];
+  const added = [...now].filter((l) => !was.has(l));
+  const removed = [...was].filter((l) => !now.has(l));
+  const parts = [`${after.rules.length} service rules on ${now.size} links`];
+  if (added.length) parts.push(`now on ${added.join(', ')}`);
+  if (removed.length) parts.push(`no longer on ${removed.join(', ')}`);
+  const raised = Object.entries(after.guarantees).map(([c, bps]) => `${c} ${mbit(bps)}`);
+  if (raised.length) parts.push(`guarantees needed: ${raised.join(', ')}`);
+  return parts.join('; ');
 }
 
 /** What an operator's change did, in one line for the audit log. */

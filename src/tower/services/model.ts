@@ -46,6 +46,11 @@ export const ServiceSpec = z
     precedence: z.enum(PRECEDENCES).default('routine'),
     instances: z.array(ServiceInstanceSpec).max(256).default([]),
     objective: ServiceObjectiveSpec.optional(),
+    /**
+     * The QoS intent (docs/services.md): at least this many bit/s between any two of its
+     * instances, in its precedence's class, on every link of the paths between them.
+     */
+    guaranteeBps: z.number().int().min(8000).max(100_000_000_000).optional(),
   })
   .strict();
 

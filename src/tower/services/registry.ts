@@ -123,11 +123,12 @@ export class ServiceRegistry {
     return m;
   }
 
-  /** What setTower would answer, without changing anything. */
-  check(input: unknown): string | undefined {
+  /** What setTower would answer, and the services it would register, without changing anything. */
+  check(input: unknown): { problem: string | undefined; services: RegisteredService[] } {
     const trial = new ServiceRegistry();
     for (const [node, services] of this.fromNodes) trial.fromNodes.set(node, services);
-    return trial.setTower(input);
+    const problem = trial.setTower(input);
+    return { problem, services: problem ? [] : trial.services };
   }
 
   get towerDeclared(): ServiceSpec[] {
@@ -169,10 +170,13 @@ function add(into: Map<string, RegisteredService>, s: ServiceSpec, from: Service
     return `service "${s.name}": ${who} declares precedence ${s.precedence}, ${have.declaredBy.join(', ')} declares ${have.precedence}`;
   if (s.objective && have.objective && JSON.stringify(s.objective) !== JSON.stringify(have.objective))
     return `service "${s.name}": ${who} declares another objective than ${have.declaredBy.join(', ')}`;
+  if (s.guaranteeBps !== undefined && have.guaranteeBps !== undefined && s.guaranteeBps !== have.guaranteeBps)
+    return `service "${s.name}": ${who} declares a guarantee of ${s.guaranteeBps} bit/s, ${have.declaredBy.join(', ')} ${have.guaranteeBps} bit/s`;
   const seen = new Set(have.instances.map(endpoint));
   into.set(s.name, {
     ...have,
     objective: have.objective ?? s.objective,
+    guaranteeBps: have.guaranteeBps ?? s.guaranteeBps,
     instances: [...have.instances, ...s.instances.filter((i) => !seen.has(endpoint(i)))],
     declaredBy: [...have.declaredBy, who],
   });

@@ -10,6 +10,7 @@ import type {
   ServiceGraph,
   ServiceGraphNode,
   ServiceHealth,
+  ServiceIntent,
   ServiceRow,
   ServiceSeries,
 } from '../api/services-types.js';
@@ -208,6 +209,7 @@ export async function serviceRows(
   services: RegisteredService[],
   w: SignalWindow,
   th: HealthThresholds,
+  intentOf: (s: RegisteredService, p95Ms: number | null) => ServiceIntent | null = () => null,
 ): Promise<ServiceRow[]> {
   const dir = new Directory(services);
   const pairs = tallyPairs(await latencyRows(db, w), dir);
@@ -226,6 +228,7 @@ export async function serviceRows(
       objective: s.objective ?? null,
       ...g,
       health: healthOf(g, th),
+      intent: intentOf(s, g.p95Ms),
     });
   }
   return out;

@@ -75,6 +75,26 @@ function drawGraph(el: HTMLElement, g: ServiceGraph, onPick: (name: string) => v
   });
 }
 
+/** The QoS intent in one cell: the guarantee, whether it holds, and the worst hop's rate and drops. */
+function intentCell(s: ServiceRow): HTMLElement {
+  const i = s.intent;
+  if (!i) return h('td', { class: 'muted small' }, '–');
+  const worst = i.worstHop;
+  return h(
+    'td',
+    { class: 'small', 'data-intent': i.status, title: i.why ?? '' },
+    h('span', { class: `intent ${i.status}` }, i.status),
+    ` ≥ ${fmt.bits(i.guaranteeBps)}`,
+    worst
+      ? h(
+          'span',
+          { class: 'muted' },
+          ` · worst ${worst.node}/${worst.iface} ${worst.rateBps === null ? '–' : fmt.bits(worst.rateBps)}, ${worst.drops ?? '–'} drops`,
+        )
+      : '',
+  );
+}
+
 function row(s: ServiceRow, onPick: (name: string) => void): HTMLElement {
   const tr = h(
     'tr',
@@ -94,6 +114,7 @@ function row(s: ServiceRow, onPick: (name: string) => void): HTMLElement {
       { class: 'muted small' },
       s.objective ? `p95 ≤ ${s.objective.targetP95Ms} ms, errors ≤ ${s.objective.errorBudgetPct} %` : '–',
     ),
+    intentCell(s),
   );
   tr.addEventListener('click', () => onPick(s.name));
   return tr;
@@ -166,16 +187,20 @@ export function mountServices(ctx: PageContext): () => void {
     'bytes',
     'instances',
     'objective',
+    'QoS intent',
   ]);
   const detailHead = h('h2', { id: 'service-detail-name' }, '');
   const seriesEl = h('div', { class: 'chart', id: 'service-series', style: 'height: 260px' });
   const breaches = h('ul', { id: 'service-breaches', class: 'small' });
+  const intentHops = h('ul', { id: 'service-intent', class: 'small' });
+  let latest: ServiceRow[] = [];
   const detail = h(
     'div',
     { class: 'panel', id: 'service-detail', hidden: true },
     detailHead,
     seriesEl,
     breaches,
+    intentHops,
   );
   const content = h('div', {}, graph, h('div', { class: 'panel' }, table), detail);
   fill(ctx.root, error, h('div', { class: 'page-head' }, h('h1', {}, 'Services'), summary), content);
@@ -192,6 +217,22 @@ export function mountServices(ctx: PageContext): () => void {
       ? `${s.name}: p95 target ${s.objective.targetP95Ms} ms, error budget ${s.objective.errorBudgetPct} %`
       : `${s.name}: no objective declared`;
     drawSeries(seriesEl, s, w);
+    const intent = latest.find((r) => r.name === picked)?.intent;
+    // Each link of the service's paths: the class's rate there against the guarantees crossing it.
+    intentHops.replaceChildren(
+      ...(intent
+        ? [
+            h('li', {}, `QoS intent: ${intent.status}${intent.why ? ` (${intent.why})` : ''}`),
+            ...intent.hops.map((x) =>
+              h(
+                'li',
+                { 'data-hop': `${x.node}/${x.iface}` },
+                `${x.node}/${x.iface}: ${x.rateBps === null ? '–' : fmt.bits(x.rateBps)} of ${fmt.bits(x.guaranteeBps)} guaranteed, ${x.drops ?? '–'} drops in ${(x.windowMs / 1000).toFixed(0)} s${x.enforced ? '' : ', rules not in force yet'}`,
+              ),
+            ),
+          ]
+        : []),
+    );
     breaches.replaceChildren(
       ...(s.breaches.length
         ? s.breaches.map((b) =>
@@ -237,6 +278,7 @@ export function mountServices(ctx: PageContext): () => void {
       const count = (x: ServiceHealth) => rows.filter((r) => r.health === x).length;
       summary.textContent = `${rows.length} services: ${count('ok')} ok, ${count('degraded')} degraded, ${count('failing')} failing, ${count('idle')} idle`;
       drawGraph(graph, g, pick);
+      latest = rows;
       body.replaceChildren(...rows.map((r) => row(r, pick)));
       await loadDetail();
     },
