@@ -17,6 +17,9 @@ import { meshIfname, type TestbedPlan } from './plan.js';
 export const PORTS = { web: 80, c2: 8080, sensor: 5004, bulk: 5001 } as const;
 /** Linux's ephemeral ports: the clients' end of every connection, so no two rules overlap. */
 const EPHEMERAL: [number, number] = [32768, 60999];
+/** STAMP's reflector port (RFC 8762 §4; node.yaml mesh.probe.port) and Babel's (RFC 8966 §5). */
+const STAMP_PORT = 862;
+const BABEL_PORT = 6696;
 
 export type ServiceName = keyof typeof PORTS;
 
@@ -72,7 +75,7 @@ export function testbedServices(plan: TestbedPlan, config: TestbedConfig): Servi
 const MBIT = 1_000_000;
 
 /**
- * The policy: C2 first (EF) with a guarantee, the sensor stream next (AF41) with room for
+ * The policy: the mesh's probes (CS6) and routing first, then C2 (EF) with a guarantee, the sensor stream next (AF41) with room for
  * its rate, web and bulk below. On a radio that falls to 4 Mbit/s the guarantees still fit,
  * and the closed loop caps web and bulk at theirs.
  */
@@ -96,7 +99,10 @@ export function testbedQosPolicy(plan: TestbedPlan, config: TestbedConfig): QosP
   ];
   return {
     classes: [
-      { name: 'flash', priority: 0, guaranteedBps: 0.8 * MBIT, ceilingBps: 0, dscp: 46 },
+      // The mesh's own traffic first: a radio link full of bulk is busy, not broken, only
+      // while its probes and babeld's hellos still get through.
+      { name: 'network', priority: 0, guaranteedBps: 0.1 * MBIT, ceilingBps: 0, dscp: 48 },
+      { name: 'flash', priority: 0, guaranteedBps: 0.7 * MBIT, ceilingBps: 0, dscp: 46 },
       {
         name: 'immediate',
         priority: 1,
@@ -109,6 +115,21 @@ export function testbedQosPolicy(plan: TestbedPlan, config: TestbedConfig): QosP
     ],
     rules: (
       [
+        {
+          name: 'stamp-to',
+          class: 'network',
+          protocol: 17,
+          dstPorts: [STAMP_PORT, STAMP_PORT],
+          srcPorts: EPHEMERAL,
+        },
+        {
+          name: 'stamp-from',
+          class: 'network',
+          protocol: 17,
+          srcPorts: [STAMP_PORT, STAMP_PORT],
+          dstPorts: EPHEMERAL,
+        },
+        { name: 'babel', class: 'network', protocol: 17, dstPorts: [BABEL_PORT, BABEL_PORT] },
         ...both('c2', 'flash', PORTS.c2, 6),
         {
           name: 'sensor',

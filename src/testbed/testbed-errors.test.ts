@@ -20,7 +20,17 @@ after(() => rmSync(bin, { recursive: true, force: true }));
 /** A PATH with the testbed's programs but babeld: none, or `babeld` given. */
 function pathWithout(babeld?: string): string {
   const dir = mkdtempSync(join(bin, 'p-'));
-  for (const p of ['ip', 'tc', 'nsenter', 'sysctl', 'bpftool', 'nfcapd', 'nfdump', 'ping']) {
+  for (const p of [
+    'ip',
+    'tc',
+    'nsenter',
+    'sysctl',
+    'bpftool',
+    'nfcapd',
+    'nfdump',
+    'ping',
+    'qemu-system-x86_64',
+  ]) {
     const real = findProgram(p);
     assert.ok(real, `${p} is installed (scripts/setup.sh)`);
     symlinkSync(real, join(dir, p));
