@@ -19,6 +19,8 @@ test('QoS page: a bad policy shows its problem and changes nothing; a good one i
     await login(page, rig, rig.token);
     await page.goto(`${rig.url}/#/qos`);
     await page.locator('#qos-editor').waitFor();
+    // The page fills the editor from its first refresh; typing before that can be lost to it.
+    await page.waitForFunction("document.querySelector('#qos-editor')?.value.includes('classes')");
     const policy = {
       classes: [
         { name: 'c2', priority: 0, guaranteedBps: 2_000_000, dscp: 46 },
