@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initCa, issue } from '../../src/pki/ca.js';
 import { pies, throughput } from '../../src/tower/api/queries.js';
@@ -18,6 +18,7 @@ import type { IngestBatch } from '../../src/tower/model.js';
 import { InfluxSink, toLines } from '../../src/tower/store/influx.js';
 import { Tower } from '../../src/tower/tower.js';
 import { startInfluxd } from '../../test/support/influxd.js';
+import { treeCpuNs } from '../../test/support/proc-stat.js';
 import { benchRecords, SERIES } from './records.js';
 
 const { values: args } = parseArgs({
@@ -65,11 +66,7 @@ function asIngest(recs: ReturnType<typeof benchRecords>, seq0: number): IngestBa
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
+const cpuSeconds = (pid: number) => treeCpuNs(pid, false) / 1e9;
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();
