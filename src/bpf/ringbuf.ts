@@ -19,6 +19,8 @@ const MAP_SHARED = 1;
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const HEADER = 8;
+/** Consumed bytes between two stores of the consumer position (at most a quarter of the ring). */
+const PUBLISH_BYTES = 64 * 1024;
 
 /**
  * Receives one record at data[offset .. offset+length). `data` is the kernel's memory: read
@@ -30,6 +32,7 @@ export class RingBufferReader {
   private readonly page = libc.pageSize;
   private readonly size: number;
   private readonly mask: number;
+  private readonly publishBytes: number;
   private consumerPtr: bigint;
   private producerPtr: bigint;
   private readonly consumer: DataView;
@@ -43,6 +46,7 @@ export class RingBufferReader {
     if (map.type !== BPF_MAP_TYPE_RINGBUF) throw new Error(`map ${map.name} is not a ring buffer`);
     this.size = map.maxEntries;
     this.mask = this.size - 1;
+    this.publishBytes = Math.min(PUBLISH_BYTES, this.size / 4);
     this.consumerPtr = libc.mmap(null, this.page, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0);
     if (this.consumerPtr === MAP_FAILED)
       throw new SysError(`mmap of ring buffer ${map.name} (consumer)`, errno());
@@ -65,6 +69,7 @@ export class RingBufferReader {
     // Positions are u64 counters; 2^53 bytes is far beyond any process lifetime.
     let cons = Number(this.consumer.getBigUint64(0, true));
     const prod = Number(this.producer.getBigUint64(0, true));
+    let published = cons;
     let delivered = 0;
     while (cons < prod) {
       const at = cons & this.mask;
@@ -75,15 +80,20 @@ export class RingBufferReader {
         handler(this.dataBytes, at + HEADER, length);
         delivered++;
       }
-      const next = cons + ((length + HEADER + 7) & ~7);
-      // Publish as we go, so the kernel can reuse space while a long drain runs: one 32-bit
-      // store of the low half while the high half stays (no BigInt per record), else all 64 bits.
-      if (Math.floor(next / 2 ** 32) === Math.floor(cons / 2 ** 32))
-        this.consumer.setUint32(0, next >>> 0, true);
-      else this.consumer.setBigUint64(0, BigInt(next), true);
-      cons = next;
+      cons += (length + HEADER + 7) & ~7;
+      // Publish as we go, so the kernel can reuse space while a long drain runs, but once
+      // per publishBytes rather than per record (docs/monitor.md, "User side").
+      if (cons - published >= this.publishBytes) published = this.publish(published, cons);
     }
+    if (cons !== published) this.publish(published, cons);
     return delivered;
+  }
+
+  /** Stores the consumer position: the low half alone while the high half stays (no BigInt). */
+  private publish(from: number, to: number): number {
+    if (Math.floor(to / 2 ** 32) === Math.floor(from / 2 ** 32)) this.consumer.setUint32(0, to >>> 0, true);
+    else this.consumer.setBigUint64(0, BigInt(to), true);
+    return to;
   }
 
   /** Drains every `intervalMs` until close(). */

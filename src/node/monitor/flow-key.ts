@@ -51,6 +51,8 @@ interface Cached {
 export class FlowKeyCache {
   private readonly byHash = new Map<number, Cached>();
   private view: Uint32Array | undefined;
+  /** The last key returned: events of one flow tend to come in a row. */
+  private last: Cached | undefined;
 
   constructor(
     private readonly ifaceName: (ifindex: number) => string,
@@ -65,12 +67,23 @@ export class FlowKeyCache {
     const words = this.view as Uint32Array;
     const at = offset >> 2;
     if (at + KEY_WORDS > words.length) return decodeFlowKey(raw, offset, this.ifaceName);
+    const last = this.last;
+    if (last && sameKey(last.words, words, at)) return last.key;
     const hash = hashKey(words, at);
     const head = this.byHash.get(hash);
-    for (let c = head; c; c = c.next) if (sameKey(c.words, words, at)) return c.key;
+    for (let c = head; c; c = c.next) {
+      if (!sameKey(c.words, words, at)) continue;
+      this.last = c;
+      return c.key;
+    }
     if (this.byHash.size >= this.max) this.byHash.clear();
-    const key = decodeFlowKey(raw, offset, this.ifaceName);
-    this.byHash.set(hash, { words: words.slice(at, at + KEY_WORDS), key, next: head });
-    return key;
+    const cached = {
+      words: words.slice(at, at + KEY_WORDS),
+      key: decodeFlowKey(raw, offset, this.ifaceName),
+      next: head,
+    };
+    this.byHash.set(hash, cached);
+    this.last = cached;
+    return cached.key;
   }
 }
