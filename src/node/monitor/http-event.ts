@@ -2,21 +2,13 @@
 import { HTTP_KIND_RESPONSE, httpEvent } from '../../bpf/types.js';
 import type { MonotonicClock } from './clock.js';
 import { decodeFlowKey, type FlowKeyCache } from './flow-key.js';
-import { type HttpLine, parseHttpAt } from './http-parser.js';
+import { newHttpLine, parseHttpAt } from './http-parser.js';
 import type { HttpEvent } from './records.js';
 
 const H = httpEvent.offset;
 
 /** One parse at a time: its members are copied into the event. */
-const line: HttpLine = {
-  kind: 'request',
-  method: undefined,
-  url: undefined,
-  host: undefined,
-  status: undefined,
-  version: '',
-  truncated: false,
-};
+const line = newHttpLine();
 
 /**
  * `at` is the record's offset in `data`; undefined when the payload is not an HTTP line after all.

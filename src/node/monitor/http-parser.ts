@@ -29,11 +29,8 @@ export interface HttpLine {
   truncated: boolean;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const TAB = 0x09;
-const COLON = 0x3a;
+/** The bytes the parser looks for. */
+const [CR, LF, SP, TAB, COLON] = [0x0d, 0x0a, 0x20, 0x09, 0x3a] as const;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE'].map(
   (name) => ({ name, bytes: Buffer.from(name, 'latin1') }),
 );
@@ -186,15 +183,20 @@ export function parseHttpAt(
   return true;
 }
 
-const scratch: HttpLine = {
-  kind: 'request',
-  method: undefined,
-  url: undefined,
-  host: undefined,
-  status: undefined,
-  version: '',
-  truncated: false,
-};
+/** An HttpLine to parse into, with every member present (one shape for the engine). */
+export function newHttpLine(): HttpLine {
+  return {
+    kind: 'request',
+    method: undefined,
+    url: undefined,
+    host: undefined,
+    status: undefined,
+    version: '',
+    truncated: false,
+  };
+}
+
+const scratch = newHttpLine();
 
 /** `text` is the copy (latin1); `payloadLen` is how long the payload really was. */
 export function parseHttp(text: string, payloadLen: number): ParsedHttp | undefined {
