@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fullBatch } from '../../../test/support/ingest-batch.js';
 import { withTempDir } from '../../../test/support/temp-dir.js';
+import { parseConfig } from '../../shared/config.js';
 import { conversations, httpRequests, httpStatus, nodeSeqs, summary } from '../api/queries.js';
+import { towerConfigSchema } from '../config.js';
 import { ARCHIVED, DAY_MS } from './archive.js';
 import { DuckStore } from './duckdb.js';
 
@@ -190,6 +192,14 @@ test('a tower that dies between the steps of a move loses no day and doubles non
     });
 });
 
-test('store.archiveDays needs a store file', async () => {
+test('store.archiveDays: a whole number of days, and a store file', async () => {
+  const yaml = (days: string) =>
+    `pki: { dir: /p }\ntokens: /t.yaml\nstore: { retentionDays: 7, archiveDays: ${days} }\n`;
+  assert.equal(parseConfig('tower.yaml', yaml('90'), towerConfigSchema).store.archiveDays, 90);
+  for (const bad of ['1.5', '-1', 'a month'])
+    assert.throws(
+      () => parseConfig('tower.yaml', yaml(bad), towerConfigSchema),
+      /tower\.yaml: store\.archiveDays: /,
+    );
   await assert.rejects(DuckStore.open(':memory:', OPTIONS), /store.archiveDays needs a store file/);
 });
