@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,9 +9,11 @@ import { withTempDir } from '../../../test/support/temp-dir.js';
 import { parseConfig } from '../../shared/config.js';
 import { conversations, httpRequests, httpStatus, nodeSeqs, summary } from '../api/queries.js';
 import { towerConfigSchema } from '../config.js';
+import type { FlowRow } from '../model.js';
 import { ARCHIVED, DAY_MS } from './archive.js';
 import { DuckStore } from './duckdb.js';
 
+const MOVER = new URL('../../../test/support/archive-mover.ts', import.meta.url).pathname;
 const OPTIONS = { retentionDays: 7, rollupRetentionDays: 90, archiveDays: 30 };
 /** Noon on 1 December 2026: the days of 21, 22 and 23 November are past the retention, whole. */
 const NOW = Date.UTC(2026, 11, 1, 12);
@@ -80,6 +84,7 @@ const files = (dir: string, table: string, day: string) =>
 test('days past the retention move to Parquet, the API answers as before, and a day goes with its directory', () =>
   withDir(async (dir) => {
     const store = await DuckStore.open(join(dir, 'tower.duckdb'), OPTIONS);
+    let flowsKept: unknown[] = [];
     try {
       await fill(store);
       const before = await answers(store);
@@ -143,6 +148,7 @@ test('days past the retention move to Parquet, the API answers as before, and a 
         assert.equal(files(dir, t.name, 'day=2026-11-23').length, 1, `${t.name}: 23 November kept`);
       }
       const kept = await answers(store);
+      flowsKept = kept.tables.flows ?? [];
       assert.deepEqual(kept.tables.http, [
         ...dayRows(late.tables.http ?? [], DAY23),
         ...(late.tables.http ?? []).filter(
@@ -151,6 +157,20 @@ test('days past the retention move to Parquet, the API answers as before, and a 
       ]);
     } finally {
       store.close();
+    }
+    // Every day of http deleted while the tower is stopped: its queries read the live table alone.
+    rmSync(join(dir, 'archive', 'http'), { recursive: true });
+    const again = await DuckStore.open(join(dir, 'tower.duckdb'), OPTIONS);
+    try {
+      const now = await answers(again);
+      assert.equal(
+        now.tables.http?.length,
+        await liveRows(again, 'http', NOW + 30 * DAY_MS),
+        'http: the live rows',
+      );
+      assert.deepEqual(now.tables.flows, flowsKept, 'flows as before');
+    } finally {
+      again.close();
     }
   }));
 
@@ -191,6 +211,66 @@ test('a tower that dies between the steps of a move loses no day and doubles non
       }
     });
 });
+
+test('a tower killed with SIGKILL while it moves days loses no row and doubles none', () =>
+  withDir(async (dir) => {
+    const path = join(dir, 'tower.duckdb');
+    let store = await DuckStore.open(path, OPTIONS);
+    let before: Awaited<ReturnType<typeof answers>>;
+    try {
+      await fill(store);
+      // Days big enough that the kill lands inside a move.
+      for (const [i, day] of OLD_DAYS.entries())
+        for (let b = 0; b < 8; b++) {
+          const seq0 = 1_000_000 * (i + 1) + b * 5000;
+          const one = fullBatch('n1', seq0, day + DAY_MS / 2);
+          const flows = Array.from({ length: 5000 }, (_, k) => ({
+            ...(one.flows[0] as FlowRow),
+            seq: seq0 + k,
+            bytes: k,
+          }));
+          await store.append({
+            ...one,
+            lastSeq: seq0 + 4999,
+            flows,
+            http: [],
+            stats: [],
+            links: [],
+            routes: [],
+          });
+        }
+      before = await answers(store);
+    } finally {
+      store.close();
+    }
+    // Killed once a day's file is being written, then once a day has been moved.
+    for (const when of [(f: string) => f.endsWith('.tmp'), (f: string) => f.endsWith('.parquet')]) {
+      const mover = spawn(process.execPath, ['--import', 'tsx', MOVER, path, String(NOW)], {
+        stdio: 'inherit',
+      });
+      const exited = once(mover, 'exit');
+      const flowsDir = join(dir, 'archive', 'flows');
+      const seen = () =>
+        existsSync(flowsDir) && readdirSync(flowsDir).some((d) => readdirSync(join(flowsDir, d)).some(when));
+      while (!seen() && mover.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+      mover.kill('SIGKILL');
+      await exited;
+      store = await DuckStore.open(path, OPTIONS);
+      try {
+        assert.deepEqual(await answers(store), before, `killed at ${when}: every row once`);
+      } finally {
+        store.close();
+      }
+    }
+    store = await DuckStore.open(path, OPTIONS);
+    try {
+      await store.maintain(NOW);
+      assert.deepEqual(await answers(store), before, 'and once more when the pass is done');
+      assert.equal(await liveRows(store, 'flows', DAY23 + DAY_MS), 0, 'every old day moved');
+    } finally {
+      store.close();
+    }
+  }));
 
 test('store.archiveDays: a whole number of days, and a store file', async () => {
   const yaml = (days: string) =>

@@ -69,7 +69,7 @@ export interface Day {
 
 export class Archive {
   /** The tables whose view is in place (they have files). */
-  private viewed = new Set<string>();
+  private readonly viewed = new Set<string>();
 
   private constructor(
     readonly dir: string,
@@ -81,7 +81,8 @@ export class Archive {
     const a = new Archive(dir, db);
     await db.run(`CREATE SCHEMA IF NOT EXISTS ${ALL_DAYS}`);
     await a.reconcile();
-    await a.refreshViews();
+    // Every view made again (the store may have moved) or dropped (its files deleted while the tower was stopped).
+    await a.refreshViews(true);
     return a;
   }
 
@@ -147,10 +148,10 @@ export class Archive {
    * A view for each table with files, none for one without (read_parquet refuses a glob that
    * matches nothing); redone only when that changes.
    */
-  async refreshViews(): Promise<void> {
+  async refreshViews(all = false): Promise<void> {
     for (const t of ARCHIVED) {
       const has = this.hasFiles(t);
-      if (has === this.viewed.has(t.name)) continue;
+      if (!all && has === this.viewed.has(t.name)) continue;
       if (has) {
         const glob = sqlString(join(this.dir, t.name, '*', '*.parquet'));
         await this.db.run(
