@@ -122,8 +122,6 @@ export interface RecordTable<K extends BatchKey, Row extends StoredRecord = Stor
   /** The InfluxDB measurement its rows become. */
   measurement: string;
   rows: (record: RecordOf<K>) => Row[];
-  /** Each record is its row (no `rows` of its own): the appender takes it as it is. */
-  rowPerRecord: boolean;
 }
 
 /** A record table of batch list K, whatever its row type: what the store and the sink iterate over. */
@@ -156,7 +154,7 @@ export function recordTable<K extends BatchKey, Row extends StoredRecord>(
   const t = table<Row>(name, { retention: 'raw', ...rest }, specs);
   for (const field of ['node', 'seq', 'timeMs'])
     if (!t.columns.some((c) => c.field === field)) throw new Error(`record table ${name} has no ${field}`);
-  return { ...t, batch, measurement, rows: rows ?? ((r) => [r as unknown as Row]), rowPerRecord: !rows };
+  return { ...t, batch, measurement, rows: rows ?? ((r) => [r as unknown as Row]) };
 }
 
 /** A row's value as DuckDB takes it in a statement's parameters. */

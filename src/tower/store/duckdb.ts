@@ -98,7 +98,7 @@ export class DuckStore {
 
   private async appendNow(batch: IngestBatch): Promise<number> {
     try {
-      return await this.records.append(batch);
+      return this.records.append(batch);
     } catch (err) {
       await this.records.reopen();
       throw new Error(`storing a batch from ${batch.node} failed: ${(err as Error).message}`);

@@ -103,37 +103,23 @@ export class RecordWriter {
   }
 
   /**
-   * Appends the records of a batch that are not stored yet, commits them and returns how
-   * many were new. Only after it resolves may the batch be acked; when it throws, nothing of
-   * the batch is stored or marked stored, so the node's resend brings it again.
-   *
-   * The batch is one transaction, whatever its kinds of records: appenders flushed on their
-   * own commit one transaction each (flows, then the batch's stats record: two WAL syncs per
-   * batch, on the event loop's thread), and the COMMIT runs on DuckDB's thread.
+   * Appends the records of a batch that are not stored yet, flushes (commits) them and
+   * returns how many were new. Only after it returns may the batch be acked; when it
+   * throws, nothing of the batch is marked stored, so the node's resend brings it again.
    */
-  async append(batch: IngestBatch): Promise<number> {
+  append(batch: IngestBatch): number {
     const have = this.ranges(batch.node);
     let added = 0;
     const records = (s: Sink) => batch[s.table.batch] as RecordOf<BatchKey>[];
-    const used = this.sinks.filter((s) => records(s).length > 0);
-    await this.db.run('BEGIN TRANSACTION');
-    try {
-      for (const s of used) {
-        const oneRow = s.table.rowPerRecord;
-        for (const r of records(s)) {
-          if (have.has(r.seq)) continue;
-          if (oneRow) s.write(s.appender, r);
-          else for (const row of s.table.rows(r)) s.write(s.appender, row);
-          added++;
-        }
-        s.appender.flushSync();
+    for (const s of this.sinks) {
+      for (const r of records(s)) {
+        if (have.has(r.seq)) continue;
+        for (const row of s.table.rows(r)) s.write(s.appender, row);
+        added++;
       }
-      await this.db.run('COMMIT');
-    } catch (err) {
-      await this.db.run('ROLLBACK').catch(() => undefined);
-      throw err;
     }
-    have.addSeqs(used.flatMap((s) => records(s).map((r) => r.seq)));
+    for (const s of this.sinks) s.appender.flushSync();
+    have.addSeqs(this.sinks.flatMap((s) => records(s).map((r) => r.seq)));
     return added;
   }
 
