@@ -272,12 +272,12 @@ const SHORT_STORY = `
 name: short story
 steps:
   - { at: 0, traffic: on, service: bulk }
-  - { at: 5, link: set, a: n1, b: n2, rateMbit: 4, lossPct: 2 }
-  - { at: 20, link: cut, a: n1, b: n2 }
-  - { at: 30, mgmt: cut, node: n2 }
-  - { at: 45, restore: all }
-  - { at: 58, traffic: off, service: bulk }
-end: 58
+  - { at: 3, link: set, a: n1, b: n2, rateMbit: 4, lossPct: 2 }
+  - { at: 18, link: cut, a: n1, b: n2 }
+  - { at: 26, mgmt: cut, node: n2 }
+  - { at: 38, restore: all }
+  - { at: 52, traffic: off, service: bulk }
+end: 52
 `;
 
 /** Every path from a to b (one per slice of b) at the tower. */
@@ -479,138 +479,148 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
     const watch = await watchScenario(state);
     const startMs = Date.now();
     const { browser, page } = await signedIn(state);
-    let endMs = 0;
-    let report: ScenarioReport | undefined;
-    // The degraded link's end that bulk leaves by: the loop's cap there, as n1's HTB runs it.
-    const degraded = planLink(state, 'n1', 'n2');
-    const capped = waitFor("n1's bulk class capped while the link is degraded", 14_000, async () =>
-      (await htbCeil(state, 'n1', degraded.ifA, 'bulk')) === '200Kbit' ? true : undefined,
-    );
-    capped.catch(() => undefined); // awaited after the story
     try {
-      // Pictures while the story plays (the README's): the degraded link's QoS, the cut, the relayed node.
-      const at = (sec: number) => sleep(startMs + sec * 1000 - Date.now());
-      const pictures = (async () => {
-        await at(13);
-        await shoot(page, state.apiUrl, 'qos', 'qos');
-        await shoot(page, state.apiUrl, 'services', 'services');
-        await at(26);
-        await shoot(page, state.apiUrl, 'mesh', 'mesh');
-        await at(42);
-        await shoot(page, state.apiUrl, 'nodes', 'nodes');
-      })();
-      pictures.catch(() => undefined); // awaited after the story; its error is thrown there
-      const done: StepDone[] = await runScenario(
-        state,
-        spec,
-        (l) => lines.push(l),
-        new AbortController().signal,
-        startMs,
+      let endMs = 0;
+      let report: ScenarioReport | undefined;
+      // The degraded link's end that bulk leaves by: the loop's cap there, as n1's HTB runs it.
+      const degraded = planLink(state, 'n1', 'n2');
+      const capped = waitFor("n1's bulk class capped while the link is degraded", 17_500, async () =>
+        (await htbCeil(state, 'n1', degraded.ifA, 'bulk')) === '200Kbit' ? true : undefined,
       );
-      endMs = Date.now();
-      await pictures;
+      capped.catch(() => undefined); // awaited after the story
+      try {
+        // Pictures while the story plays (the README's): the degraded link's QoS, the cut, the relayed node.
+        const at = (sec: number) => sleep(startMs + sec * 1000 - Date.now());
+        const pictures = (async () => {
+          await at(12);
+          await shoot(page, state.apiUrl, 'qos', 'qos');
+          await shoot(page, state.apiUrl, 'services', 'services');
+          await at(24);
+          await shoot(page, state.apiUrl, 'mesh', 'mesh');
+          await at(34);
+          await shoot(page, state.apiUrl, 'nodes', 'nodes');
+        })();
+        pictures.catch(() => undefined); // awaited after the story; its error is thrown there
+        const done: StepDone[] = await runScenario(
+          state,
+          spec,
+          (l) => lines.push(l),
+          new AbortController().signal,
+          startMs,
+        );
+        endMs = Date.now();
+        await pictures;
+        await capped;
+        assert.equal(done.length, spec.steps.length, 'every step done');
+        assert.deepEqual(lines, [
+          't+0 s  bulk traffic on',
+          't+3 s  radio link n1-n2 degraded to 4 Mbit/s, 2 % loss',
+          't+18 s  radio link n1-n2 cut',
+          't+26 s  management link of n2 cut',
+          't+38 s  everything restored',
+          't+52 s  bulk traffic off',
+        ]);
+        // The last records of the run reach the tower (an export interval, a batch or two).
+        await sleep(3000);
+        await watch.stop();
+        report = await scenarioReport(state, startMs, endMs, watch);
+        console.log(formatReport(report));
+      } finally {
+        await watch.stop();
+        await testbedTraffic('off', 'bulk');
+        if (!endMs) {
+          // The story stopped short of its restore: the tests after it need the mesh whole.
+          const { rateMbit, lossPct } = state.config.link;
+          await testbedLinkSet('n1', 'n2', { rateMbit, lossPct });
+          testbedLink('restore', 'n1', 'n2');
+          testbedMgmt('restore', 'n2');
+        }
+      }
+
+      const events = await towerApi<MeshEvents>(state, `mesh/events?from=${startMs}&to=${endMs}&limit=2000`);
+      const steps = events.events
+        .filter((e): e is StepEvent & { text: string } => e.kind === 'step')
+        .reverse();
+      assert.deepEqual(
+        steps.map((s) => [s.action, s.subject]),
+        [
+          ['traffic-on', 'bulk'],
+          ['link-set', 'n1-n2'],
+          ['link-cut', 'n1-n2'],
+          ['mgmt-cut', 'n2'],
+          ['restore', 'all'],
+          ['traffic-off', 'bulk'],
+        ],
+      );
+      const [, set, cut, mgmt, restore] = steps;
+      const answered = (s: StepEvent | undefined, kinds: string[]) =>
+        kinds.every((k) => s?.answer.some((a) => a.kind === k));
+      // The radio reports 4 Mbit/s (DLEP): the link is degraded, and the loop caps the classes
+      // below C2's on the end bulk leaves by (the radio fell below what its classes are built
+      // at; whether bulk also fills it, the reason's other half, is the machine's).
+      assert.ok(set?.detectedMs !== null && answered(set, ['link-degraded']), JSON.stringify(set));
+      const lowered = set?.answer.find((a) => a.kind === 'qos-loop' && /auto-lower/.test(a.text));
+      assert.ok(
+        lowered?.text.includes(`link n1/${degraded.ifA} `) &&
+          /bulk ceiling → 0\.200 Mbit\/s/.test(lowered.text),
+        `the loop's answer names the link and the squeezed class: ${JSON.stringify(set?.answer)}`,
+      );
+      // n1 ran the cap: its HTB's bulk class on that link at the cap, before the link was cut.
+      assert.ok(report, 'the report');
       await capped;
-      assert.equal(done.length, spec.steps.length, 'every step done');
-      assert.deepEqual(lines, [
-        't+0 s  bulk traffic on',
-        't+5 s  radio link n1-n2 degraded to 4 Mbit/s, 2 % loss',
-        't+20 s  radio link n1-n2 cut',
-        't+30 s  management link of n2 cut',
-        't+45 s  everything restored',
-        't+58 s  bulk traffic off',
-      ]);
-      // The last records of the run reach the tower (an export interval, a batch or two).
-      await sleep(3000);
-      await watch.stop();
-      report = await scenarioReport(state, startMs, endMs, watch);
-      console.log(formatReport(report));
-    } finally {
-      await watch.stop();
-      await testbedTraffic('off', 'bulk');
-    }
+      const capsAtN1 = report.steps[1]?.caps.find((c) => c.at === `n1/${degraded.ifA}`);
+      assert.equal(
+        capsAtN1?.caps.bulk,
+        200_000,
+        `the report shows the cap: ${JSON.stringify(report.steps[1])}`,
+      );
+      // The cut: the link down, the route through the relay n3.
+      assert.ok(cut?.detectedMs !== null && cut?.reroutedMs !== null, JSON.stringify(cut));
+      assert.ok(answered(cut, ['link-down', 'route-changed', 'relayed']), JSON.stringify(cut?.answer));
+      // The management cut: n2's telemetry through a neighbour.
+      assert.ok(mgmt?.detectedMs !== null, JSON.stringify(mgmt));
+      assert.ok(
+        mgmt?.answer.some((a) => a.kind === 'node-via' && a.text.startsWith('n2 reaches the tower through')),
+      );
+      assert.ok(restore?.detectedMs !== null && restore?.reroutedMs !== null, JSON.stringify(restore));
 
-    const events = await towerApi<MeshEvents>(state, `mesh/events?from=${startMs}&to=${endMs}&limit=2000`);
-    const steps = events.events.filter((e): e is StepEvent & { text: string } => e.kind === 'step').reverse();
-    assert.deepEqual(
-      steps.map((s) => [s.action, s.subject]),
-      [
-        ['traffic-on', 'bulk'],
-        ['link-set', 'n1-n2'],
-        ['link-cut', 'n1-n2'],
-        ['mgmt-cut', 'n2'],
-        ['restore', 'all'],
-        ['traffic-off', 'bulk'],
-      ],
-    );
-    const [, set, cut, mgmt, restore] = steps;
-    const answered = (s: StepEvent | undefined, kinds: string[]) =>
-      kinds.every((k) => s?.answer.some((a) => a.kind === k));
-    // The radio reports 4 Mbit/s (DLEP): the link is degraded, and the loop caps the classes
-    // below C2's on the end bulk leaves by (the radio fell below what its classes are built at).
-    assert.ok(set?.detectedMs !== null && answered(set, ['link-degraded']), JSON.stringify(set));
-    const lowered = set?.answer.find((a) => a.kind === 'qos-loop' && /auto-lower/.test(a.text));
-    assert.ok(
-      lowered?.text.includes(`link n1/${degraded.ifA} fallen to 4 Mbit/s`) &&
-        /bulk ceiling → 0\.200 Mbit\/s/.test(lowered.text),
-      `the loop's answer names the link and the squeezed class: ${JSON.stringify(set?.answer)}`,
-    );
-    // n1 ran the cap: its HTB's bulk class on that link at the cap, before the link was cut.
-    assert.ok(report, 'the report');
-    await capped;
-    const capsAtN1 = report.steps[1]?.caps.find((c) => c.at === `n1/${degraded.ifA}`);
-    assert.equal(
-      capsAtN1?.caps.bulk,
-      200_000,
-      `the report shows the cap: ${JSON.stringify(report.steps[1])}`,
-    );
-    // The cut: the link down, the route through the relay n3.
-    assert.ok(cut?.detectedMs !== null && cut?.reroutedMs !== null, JSON.stringify(cut));
-    assert.ok(answered(cut, ['link-down', 'route-changed', 'relayed']), JSON.stringify(cut?.answer));
-    // The management cut: n2's telemetry through a neighbour.
-    assert.ok(mgmt?.detectedMs !== null, JSON.stringify(mgmt));
-    assert.ok(
-      mgmt?.answer.some((a) => a.kind === 'node-via' && a.text.startsWith('n2 reaches the tower through')),
-    );
-    assert.ok(restore?.detectedMs !== null && restore?.reroutedMs !== null, JSON.stringify(restore));
+      // The report's numbers are the API's.
+      assert.deepEqual(
+        report.steps.map((s) => [s.label, s.detectedMs, s.reroutedMs, s.qosMs]),
+        steps.map((s) => [s.label, s.detectedMs, s.reroutedMs, s.qosMs]),
+      );
+      const rows = await towerApi<ServiceRow[]>(state, `services?from=${startMs}&to=${endMs}`);
+      assert.deepEqual(
+        report.services.map((s) => [s.name, s.requests, s.p95Ms, s.errorPct]).sort(),
+        rows.map((r) => [r.name, r.requests, r.p95Ms, r.errorPct]).sort(),
+      );
+      assert.deepEqual(report.services.map((s) => s.name).sort(), ['bulk', 'c2', 'sensor', 'web']);
+      const c2 = report.services.find((s) => s.name === 'c2');
+      assert.ok(
+        c2 && c2.requests > 0 && c2.heldPct !== null,
+        `C2 measured against its objective: ${JSON.stringify(c2)}`,
+      );
+      // C2's intent, as the tower states it, read through the story; the others say why they have none.
+      const intent = await towerApi<ServiceIntent>(state, 'services/c2/intent');
+      assert.deepEqual(
+        [c2?.intent?.guaranteeBps, c2?.intent?.qosClass],
+        [intent.guaranteeBps, intent.qosClass],
+      );
+      assert.ok((c2?.intent?.readings ?? 0) > 0 && c2?.intent?.heldPct !== null, JSON.stringify(c2?.intent));
+      for (const s of report.services.filter((x) => x.name !== 'c2'))
+        assert.ok(s.intent === null && s.noIntent, `${s.name} says why it has no intent`);
+      assert.equal(
+        report.records.relayed,
+        (await relayedNow(state)) - relayedBefore,
+        "records through a relay: the tower's count over the story",
+      );
+      assert.ok(
+        report.records.relayed > 0,
+        'n2 sent records through a relay while its management link was cut',
+      );
+      assert.equal(report.records.lost, 0, 'no record lost');
 
-    // The report's numbers are the API's.
-    assert.deepEqual(
-      report.steps.map((s) => [s.label, s.detectedMs, s.reroutedMs, s.qosMs]),
-      steps.map((s) => [s.label, s.detectedMs, s.reroutedMs, s.qosMs]),
-    );
-    const rows = await towerApi<ServiceRow[]>(state, `services?from=${startMs}&to=${endMs}`);
-    assert.deepEqual(
-      report.services.map((s) => [s.name, s.requests, s.p95Ms, s.errorPct]).sort(),
-      rows.map((r) => [r.name, r.requests, r.p95Ms, r.errorPct]).sort(),
-    );
-    assert.deepEqual(report.services.map((s) => s.name).sort(), ['bulk', 'c2', 'sensor', 'web']);
-    const c2 = report.services.find((s) => s.name === 'c2');
-    assert.ok(
-      c2 && c2.requests > 0 && c2.heldPct !== null,
-      `C2 measured against its objective: ${JSON.stringify(c2)}`,
-    );
-    // C2's intent, as the tower states it, read through the story; the others say why they have none.
-    const intent = await towerApi<ServiceIntent>(state, 'services/c2/intent');
-    assert.deepEqual(
-      [c2?.intent?.guaranteeBps, c2?.intent?.qosClass],
-      [intent.guaranteeBps, intent.qosClass],
-    );
-    assert.ok((c2?.intent?.readings ?? 0) > 0 && c2?.intent?.heldPct !== null, JSON.stringify(c2?.intent));
-    for (const s of report.services.filter((x) => x.name !== 'c2'))
-      assert.ok(s.intent === null && s.noIntent, `${s.name} says why it has no intent`);
-    assert.equal(
-      report.records.relayed,
-      (await relayedNow(state)) - relayedBefore,
-      "records through a relay: the tower's count over the story",
-    );
-    assert.ok(
-      report.records.relayed > 0,
-      'n2 sent records through a relay while its management link was cut',
-    );
-    assert.equal(report.records.lost, 0, 'no record lost');
-
-    // The Overview marks each step on the time axis: a line across the throughput chart, a pin on the strip.
-    try {
+      // The Overview marks each step on the time axis: a line across the throughput chart, a pin on the strip.
       await page.goto(state.apiUrl);
       const marks = await waitFor('the steps on the Overview', 20_000, async () => {
         const m = await page.evaluate(() => ({

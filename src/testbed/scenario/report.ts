@@ -43,9 +43,11 @@ export interface CapReport {
   at: string;
   /** class → cap (bit/s); empty: the loop capped nothing here during the step */
   caps: Record<string, number>;
-  /** class → mean bit/s in the step's readings before the caps and under them (null: no reading) */
+  /** class → median bit/s of the step's readings before the caps and under them (null: no reading) */
   before: Record<string, number | null>;
   under: Record<string, number | null>;
+  /** how many readings each is of */
+  readings: { before: number; under: number };
 }
 
 export interface StepReport {
@@ -72,7 +74,11 @@ export interface ScenarioReport {
 /** The series' step: the services' latency periods are 10 s. */
 const SERIES_STEP = '10s';
 
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+/** The middle reading: a node's rate over one report interval can spike (a late report). */
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? ((v[(v.length - 1) >> 1] ?? 0) + (v[v.length >> 1] ?? 0)) / 2 : null;
+};
 
 /** The loop's caps on each end of a degraded link over the step's readings. */
 function capsOf(
@@ -93,12 +99,14 @@ function capsOf(
     const rateOf = (s: WatchSample, cls: string) =>
       s.rates[node]?.find((r) => r.iface === ifaceOf(node, peer) && r.class === cls)?.bps ?? 0;
     const per = (xs: WatchSample[]) =>
-      Object.fromEntries(Object.keys(caps).map((c) => [c, mean(xs.map((s) => rateOf(s, c)))]));
+      Object.fromEntries(Object.keys(caps).map((c) => [c, median(xs.map((s) => rateOf(s, c)))]));
+    const [before, under] = [during.filter((s) => !s.limits[at]), during.filter((s) => s.limits[at])];
     return {
       at,
       caps,
-      before: per(during.filter((s) => !s.limits[at])),
-      under: per(during.filter((s) => s.limits[at])),
+      before: per(before),
+      under: per(under),
+      readings: { before: before.length, under: under.length },
     };
   });
 }
@@ -203,7 +211,7 @@ function capText(c: CapReport): string {
   const top = classes.sort((x, y) => pressing(y) - pressing(x));
   return `      ${c.at}: the loop capped ${top
     .map((k) => `${k} at ${mb(c.caps[k])} (${mb(c.before[k])} → ${mb(c.under[k])})`)
-    .join(', ')} Mbit/s`;
+    .join(', ')} Mbit/s (medians of ${c.readings.before} and ${c.readings.under} readings)`;
 }
 
 export function formatReport(r: ScenarioReport): string {
@@ -234,7 +242,11 @@ export function formatReport(r: ScenarioReport): string {
     '  steps                                             detected   rerouted   QoS loop',
     ...r.steps.flatMap((s) => [
       `  ${s.label.slice(0, 48).padEnd(49)} ${ms(s.detectedMs).padEnd(10)} ${ms(s.reroutedMs).padEnd(10)} ${ms(s.qosMs)}`,
-      ...(s.caps.length ? ['    on the degraded link, each class: cap (before → under the cap)'] : []),
+      ...(s.caps.length
+        ? [
+            "    on the degraded link, each class: cap (its rate before → under the cap, the node's QoS counters)",
+          ]
+        : []),
       ...s.caps.map(capText),
     ]),
     `  records since the testbed started: ${r.records.stored} stored, ${r.records.lost} lost; during the scenario ${r.records.relayed} came through a relay`,
