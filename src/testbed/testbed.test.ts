@@ -482,9 +482,7 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         ? true
         : undefined,
     );
-    // Chromium signs in while the story starts: its first picture is at t+12 s.
-    const signing = signedIn(state);
-    signing.catch(() => undefined); // awaited where the page is needed
+    const { browser, page } = await signedIn(state);
     try {
       const lines: string[] = [];
       const relayedBefore = await relayedNow(state);
@@ -504,7 +502,6 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
         // Pictures while the story plays (the README's): the degraded link's QoS, the cut, the relayed node.
         const at = (sec: number) => sleep(startMs + sec * 1000 - Date.now());
         const pictures = (async () => {
-          const { page } = await signing;
           await at(12);
           await shoot(page, state.apiUrl, 'qos', 'qos');
           await shoot(page, state.apiUrl, 'services', 'services');
@@ -633,7 +630,6 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       assert.equal(report.records.lost, 0, 'no record lost');
 
       // The Overview marks each step on the time axis: a line across the throughput chart, a pin on the strip.
-      const { page } = await signing;
       await page.goto(state.apiUrl);
       const marks = await waitFor('the steps on the Overview', 20_000, async () => {
         const m = await page.evaluate(() => ({
@@ -647,10 +643,7 @@ describe("testbed: the paper's 4-node mesh (real namespaces, babeld, agents, tow
       assert.deepEqual(marks, { lines: steps.length, pins: steps.length });
       await shoot(page, state.apiUrl, 'overview', 'overview');
     } finally {
-      await signing.then(
-        (b) => b.browser.close(),
-        () => undefined,
-      );
+      await browser.close();
     }
   });
 
