@@ -110,7 +110,8 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
     let recv: Running | undefined = await d.receiver(recvConfig);
     let recv2: Running | undefined;
     // 4 MB/s: delivery takes 12 s, far more than the link's 4 s; the kernel's socket buffers
-    // (several MB each way) absorb only the start, so the kill lands mid-delivery.
+    // (several MB each way) absorb only the start, so the kill lands mid-delivery. The restarted
+    // receiver delivers to a fast destination: the slowness was only for where the kill lands.
     const sink = await d.sink(x.sinkPort, 4 * MB);
     const send = await d.sender(x.sendConfig, { rateMbit: 100 });
     try {
@@ -124,6 +125,7 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
       const [cut] = await connections(sink, 1, 10_000);
       assert.equal(cut?.outcome, 'reset', 'killed mid-delivery: the destination gets a reset');
       assert.ok((cut?.bytes ?? 0) < 48 * MB);
+      sink.signal('SIGUSR1');
       recv2 = await d.receiver(recvConfig);
       const conns = await connections(sink, 2, 30_000);
       t.diagnostic(`destination connections: ${conns.map((c) => `${c.outcome} ${c.bytes}`).join(', ')}`);
