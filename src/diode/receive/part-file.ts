@@ -21,8 +21,8 @@ const RUN_MS = 100;
  * overloaded) instead of memory growing without bound.
  */
 const MAX_PENDING_BYTES = 32 * 1024 * 1024;
-/** Run buffers kept for reuse, at most. */
-const SPARE_RUNS = 8;
+/** Run buffers kept for reuse, at most (as many as MAX_PENDING_BYTES holds). */
+const SPARE_RUNS = 32;
 
 interface Run {
   first: number;
