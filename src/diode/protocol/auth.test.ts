@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,19 @@ function datagram(ring: KeyRing, payload: Buffer, copy = 0): Buffer {
   );
   return Buffer.concat([header, payload, ring.tag(ring.signingId, header, payload)!]);
 }
+
+test('the tag is HMAC-SHA-256 of header (copy byte as 0) and payload, truncated to 16 bytes', () => {
+  const hex = key();
+  const ring = new KeyRing(keyFile('hmac', `5 ${hex}\n`));
+  for (const length of [0, 1, 63, 64, 200, 1412, 8940]) {
+    const payload = randomBytes(length);
+    const d = datagram(ring, payload, length % 3);
+    const header = Buffer.from(d.subarray(0, 32));
+    header[6] = 0;
+    const expected = createHmac('sha256', Buffer.from(hex, 'hex')).update(header).update(payload).digest();
+    assert.deepEqual(d.subarray(32 + length), expected.subarray(0, TAG_BYTES), `payload of ${length} bytes`);
+  }
+});
 
 test('a tag checks; every flipped bit (but the copy byte) fails; an unknown key is named', () => {
   const ring = new KeyRing(keyFile('k1', `1 ${key()}\n`));

@@ -47,7 +47,8 @@ import { MarkWriter } from './mark-writer.js';
 export interface FrameHandlers {
   session(epoch: number, frame: Frame): void;
   udp(frame: Frame): void;
-  heartbeat(epoch: number, frame: Frame, datagramsFromEpoch: number): void;
+  /** `datagramsFromEpoch`: counted so far, in arrival order; undefined for a heartbeat FEC rebuilt. */
+  heartbeat(epoch: number, frame: Frame, datagramsFromEpoch: number | undefined): void;
   /** File manifests, data and ends (files.ts). */
   file?(epoch: number, frame: Frame): void;
 }
@@ -363,13 +364,15 @@ export class Collector {
     );
   }
 
-  private dispatch(frame: Frame, state: EpochState): void {
+  private dispatch(frame: Frame, state: EpochState, rebuilt = false): void {
     switch (frame.type) {
       case FrameType.Udp:
         this.guard('udp', () => this.handlers.udp(frame));
         break;
       case FrameType.Heartbeat:
-        this.guard('heartbeat', () => this.handlers.heartbeat(frame.epoch, frame, state.datagrams));
+        this.guard('heartbeat', () =>
+          this.handlers.heartbeat(frame.epoch, frame, rebuilt ? undefined : state.datagrams),
+        );
         break;
       case FrameType.FileManifest:
       case FrameType.FileData:
@@ -390,7 +393,7 @@ export class Collector {
       return;
     if (state.window.accept(frame.linkSeq) !== 'new') return;
     this.counters.frames++;
-    this.dispatch(frame, state);
+    this.dispatch(frame, state, true);
   }
 
   /** Retires old FEC blocks; the receiver calls it every 100 ms. */

@@ -464,7 +464,7 @@ export class FileReceiver {
         lastHeard: Date.now(),
         finalEnded: false,
         verifying: false,
-        hash: new PrefixHash(m.chunks, (i) => part.read(i)),
+        hash: new PrefixHash(m.chunks, (i, most) => part.read(i, most)),
       });
       this.audit.write('file-receiving', {
         id: m.id,

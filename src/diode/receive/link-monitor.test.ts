@@ -18,3 +18,23 @@ test("the link monitor: alive while heartbeats come, loss from the sender's coun
   now = 5000;
   assert.equal(m.alive(), false);
 });
+
+test('a heartbeat FEC rebuilt keeps the link alive but does not count for the loss', () => {
+  let now = 0;
+  const m = new LinkMonitor(3000, () => now);
+  const hb = (uptimeS: number, datagramsSent: number) => ({
+    intervalMs: 1000,
+    uptimeS,
+    datagramsSent,
+    truncated: false,
+    sessions: [],
+  });
+  m.heard(hb(0, 1000), 10);
+  m.heard(hb(1, 2000), 960);
+  now = 2500;
+  // Rebuilt after the rest of its block arrived: 4000 datagrams counted by then, 3000 sent before it.
+  m.heard(hb(2, 3000), undefined);
+  assert.equal(m.alive(), true);
+  assert.equal(m.health().senderUptimeS, 2);
+  assert.deepEqual([m.health().datagramsSent, m.health().datagramsReceived], [1000, 950]);
+});

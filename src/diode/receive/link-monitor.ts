@@ -16,8 +16,11 @@ export interface LinkHealth {
 
 /** The receiver's view of the link: alive while heartbeats keep coming; loss from their counts. */
 export class LinkMonitor {
-  private last: { at: number; heartbeat: Heartbeat; received: number } | undefined;
+  /** The last heartbeat heard, and when. */
+  private last: { at: number; heartbeat: Heartbeat } | undefined;
+  /** The first and the last heartbeat counted in arrival order: the loss is between them. */
   private first: { heartbeat: Heartbeat; received: number } | undefined;
+  private counted: { heartbeat: Heartbeat; received: number } | undefined;
   private count = 0;
 
   constructor(
@@ -25,13 +28,19 @@ export class LinkMonitor {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** `received`: datagrams of this sender the collector has counted so far, this one included. */
-  heard(heartbeat: Heartbeat, received: number): void {
+  /**
+   * `received`: datagrams of this sender the collector has counted so far, this one included;
+   * undefined for a heartbeat FEC rebuilt (it came later than its place: the datagrams counted
+   * by then include some the sender sent after it).
+   */
+  heard(heartbeat: Heartbeat, received?: number): void {
     this.count++;
-    const entry = { at: this.now(), heartbeat, received };
-    if (!this.first || heartbeat.datagramsSent < (this.last?.heartbeat.datagramsSent ?? 0))
+    this.last = { at: this.now(), heartbeat };
+    if (received === undefined) return;
+    const entry = { heartbeat, received };
+    if (!this.first || heartbeat.datagramsSent < (this.counted?.heartbeat.datagramsSent ?? 0))
       this.first = entry;
-    this.last = entry;
+    this.counted = entry;
   }
 
   alive(): boolean {
@@ -44,18 +53,18 @@ export class LinkMonitor {
   }
 
   health(): LinkHealth {
-    const { first, last } = this;
+    const { first, counted: last } = this;
     const sent = first && last ? last.heartbeat.datagramsSent - first.heartbeat.datagramsSent : 0;
     const got = first && last ? last.received - first.received : 0;
     return {
       alive: this.alive(),
       heartbeats: this.count,
-      lastHeartbeatAgoMs: last ? this.now() - last.at : null,
+      lastHeartbeatAgoMs: this.last ? this.now() - this.last.at : null,
       datagramLoss: sent > 0 ? Math.max(0, 1 - got / sent) : null,
       datagramsSent: sent,
       datagramsReceived: got,
-      senderUptimeS: last?.heartbeat.uptimeS ?? null,
-      sender: last?.heartbeat.counters ?? null,
+      senderUptimeS: this.last?.heartbeat.uptimeS ?? null,
+      sender: this.last?.heartbeat.counters ?? null,
     };
   }
 }

@@ -28,13 +28,17 @@ test('chunks in any order reach the disk whole; what is in flight reads back fro
     // Mostly in order, with holes filled later (FEC rebuilding a block's losses).
     const late = order.filter((i) => i % 97 === 5);
     for (const i of order.filter((i) => i % 97 !== 5)) t.p.write(i, t.chunk(i));
-    assert.deepEqual(t.p.read(1234), t.chunk(1234), 'read back while its run is gathered or in flight');
+    assert.deepEqual(t.p.read(1234).data, t.chunk(1234), 'read back while its run is gathered or in flight');
     for (const i of late) t.p.write(i, t.chunk(i));
     assert.ok(t.p.pendingBytes > 0);
     await t.p.drained();
     assert.equal(t.p.pendingBytes, 0);
     for (let i = 0; i < 3000; i++) assert.ok(isWritten(t.p, i), `chunk ${i} on disk`);
-    assert.deepEqual(t.p.read(5), t.chunk(5), 'read back from the disk');
+    assert.deepEqual(t.p.read(5).data, t.chunk(5), 'read back from the disk');
+    // Many at once: from chunk 90 to the end in one read, as the prefix hash asks.
+    const run = t.p.read(90, 3000);
+    assert.equal(run.count, 2910);
+    assert.deepEqual(run.data, t.data.subarray(90 * CHUNK));
     t.p.close();
     assert.deepEqual(readFileSync(t.path), t.data);
   } finally {

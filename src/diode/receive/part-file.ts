@@ -2,10 +2,12 @@
  * The part file of a file being received, written without holding the frame path: chunks
  * that follow each other are gathered into runs (up to RUN_BYTES) and each run is written in
  * the background (libuv's thread pool); a run still in memory or in flight is read back from
- * memory (the prefix hash reads chunks that came early). `written` says which chunks are on
+ * memory (the prefix hash reads chunks that came early, many at a time). `written` says which chunks are on
  * disk — what the saved chunk map may claim after an fdatasync (inbox.ts) — and the
  * descriptor is closed only once no write on it is pending (a closed descriptor's number is
- * reused: a late write would land in another file).
+ * reused: a late write would land in another file). A run's buffer is kept for the next
+ * run once written: at 1 % loss every loss ends a run and every rebuilt chunk is a run of its
+ * own, and a new 1 MiB buffer for each cost more in allocation and collection than the writes.
  */
 import { closeSync, readSync, write, writeSync } from 'node:fs';
 
@@ -19,6 +21,8 @@ const RUN_MS = 100;
  * overloaded) instead of memory growing without bound.
  */
 const MAX_PENDING_BYTES = 32 * 1024 * 1024;
+/** Run buffers kept for reuse, at most (as many as MAX_PENDING_BYTES holds). */
+const SPARE_RUNS = 32;
 
 interface Run {
   first: number;
@@ -36,6 +40,10 @@ export class PartFile {
   private closing = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  /** Buffers of runs written, for the next runs. */
+  private readonly spare: Buffer[] = [];
+  /** What read() reads from the disk into. */
+  private scratch = Buffer.alloc(0);
   /** Bytes gathered or being written, not yet on disk. */
   pendingBytes = 0;
   /** The first write that failed. */
@@ -63,7 +71,7 @@ export class PartFile {
         first: index,
         count: 0,
         bytes: 0,
-        data: Buffer.allocUnsafe(runLength * this.chunkBytes),
+        data: this.spare.pop() ?? Buffer.allocUnsafe(runLength * this.chunkBytes),
         opened: performance.now(),
       };
     const r = this.open;
@@ -73,22 +81,34 @@ export class PartFile {
     this.pendingBytes += data.length;
   }
 
-  /** Chunk `index`, from memory if its write is not done, else from the disk. */
-  read(index: number): Buffer {
+  /**
+   * Chunks from `index` on, at most `most` of them, as one buffer: those that lie together
+   * in one run still in memory, or on disk in one read (into a buffer reused by the next
+   * call: use it before calling again). At least chunk `index`, which must be stored.
+   */
+  read(index: number, most = 1): { data: Buffer; count: number } {
     for (const run of [this.open, ...this.inFlight]) {
       if (!run || index < run.first || index >= run.first + run.count) continue;
+      const count = Math.min(most, run.first + run.count - index);
       const at = (index - run.first) * this.chunkBytes;
-      return run.data.subarray(at, Math.min(run.bytes, at + this.chunkBytes));
+      return { data: run.data.subarray(at, Math.min(run.bytes, at + count * this.chunkBytes)), count };
     }
-    const length = Math.min(this.chunkBytes, this.size - index * this.chunkBytes);
-    const b = Buffer.allocUnsafe(length);
+    let count = 1;
+    while (count < most && this.isWritten(index + count)) count++;
+    const length = Math.min(count * this.chunkBytes, this.size - index * this.chunkBytes);
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, RUN_BYTES));
+    const b = this.scratch.subarray(0, length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, b, done, length - done, index * this.chunkBytes + done);
-      if (n === 0) throw new Error(`chunk ${index} is short on disk`);
+      if (n === 0) throw new Error(`chunk ${index + Math.floor(done / this.chunkBytes)} is short on disk`);
       done += n;
     }
-    return b;
+    return { data: b, count };
+  }
+
+  private isWritten(i: number): boolean {
+    return ((this.written[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0;
   }
 
   /** Starts writing the open run (writes it in line when too much already waits for the disk). */
@@ -116,6 +136,7 @@ export class PartFile {
           this.failed ??= err ?? Object.assign(new Error('short write'), { code: 'EIO' });
           this.onError(this.failed);
         } else for (let i = run.first; i < run.first + run.count; i++) this.written[i >>> 3]! |= 1 << (i & 7);
+        if (this.spare.length < SPARE_RUNS) this.spare.push(run.data);
         this.settled();
       });
     };
@@ -144,6 +165,7 @@ export class PartFile {
     while (done < run.bytes)
       done += writeSync(this.fd, run.data, done, run.bytes - done, run.first * this.chunkBytes + done);
     for (let i = run.first; i < run.first + run.count; i++) this.written[i >>> 3]! |= 1 << (i & 7);
+    if (this.spare.length < SPARE_RUNS) this.spare.push(run.data);
   }
 
   /** Closes the descriptor, now or once the writes in flight are done; nothing gathered is written. */

@@ -10,10 +10,12 @@ test('chunks stored in any order hash to the whole file; no digest while one is 
   const chunk = (i: number) => file.subarray(i * chunkBytes, (i + 1) * chunkBytes);
   const stored = new Set<number>();
   let readBack = 0;
-  const hash = new PrefixHash(chunks, (i) => {
-    assert.ok(stored.has(i), `read back chunk ${i} before it was stored`);
-    readBack++;
-    return chunk(i);
+  const hash = new PrefixHash(chunks, (i, most) => {
+    // At most 3 at a time, as a part file gives fewer than asked when they lie apart.
+    const count = Math.min(most, 3);
+    for (let j = i; j < i + count; j++) assert.ok(stored.has(j), `read back chunk ${j} before it was stored`);
+    readBack += count;
+    return { data: file.subarray(i * chunkBytes, (i + count) * chunkBytes), count };
   });
   // Everything but chunk 3 in a shuffled order, then chunk 3 (the one FEC rebuilt late).
   const order = [...Array(chunks).keys()].filter((i) => i !== 3).sort(() => Math.random() - 0.5);

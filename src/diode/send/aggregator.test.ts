@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { testAggregator } from '../../../test/support/diode/aggregator.js';
 import { FrameType, Importance } from '../protocol/frame.js';
 import type { Aggregator } from './aggregator.js';
+import { CopyPolicy } from './copies.js';
 
 /** Submits `n` data frames of `bytes` each. */
 function submitData(agg: Aggregator, n: number, bytes: number): void {
@@ -46,6 +47,39 @@ test('a new epoch starts before the link sequence reaches its limit; sequences n
     assert.ok(seen.every((s) => s.linkSeq < 48));
     assert.deepEqual(seen[48], { epoch: 500, linkSeq: 0 });
     assert.equal(agg.snapshot().epochChanges, 2);
+  } finally {
+    agg.close();
+  }
+});
+
+test("a heartbeat's count is of the datagrams sent before it, though copies go ahead of queued originals", async () => {
+  const types: number[] = [];
+  const agg = testAggregator((header) => types.push(header[3]!), {
+    rateBitsPerSecond: 20e6,
+    spreadMs: 1,
+    copyPolicy: new CopyPolicy({ high: [{ freeAtLeast: 0, copies: 2 }], low: [] }),
+  });
+  try {
+    submitData(agg, 100, 1000);
+    let stamped = -1;
+    agg.submitLate((datagramsSent) => {
+      stamped = datagramsSent;
+      return {
+        type: FrameType.Heartbeat,
+        importance: Importance.High,
+        session: 0,
+        seq: 0,
+        payload: Buffer.alloc(40),
+        copies: false,
+      };
+    }, 40);
+    // Queued behind it: their copies fall due while it waits, and go first.
+    const queuedAhead = agg.pending;
+    submitData(agg, 100, 1000);
+    await agg.flushed();
+    const before = types.indexOf(FrameType.Heartbeat);
+    assert.equal(stamped, before, 'the count it carries is what left before it');
+    assert.notEqual(before, queuedAhead - 1, 'copies of frames queued after it went ahead of it');
   } finally {
     agg.close();
   }

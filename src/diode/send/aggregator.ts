@@ -209,25 +209,7 @@ export class Aggregator {
 
   /** Queues a frame and its copies; returns hasRoom() afterwards. */
   submit(frame: OutgoingFrame): boolean {
-    if (frame.payload.length > this.maxPayload)
-      throw new RangeError(`payload of ${frame.payload.length} bytes exceeds ${this.maxPayload}`);
-    const margin = Math.min(SEQ_MARGIN, this.seqLimit / 4);
-    if (this.linkSeq >= this.seqLimit - margin || this.repairSeq >= this.seqLimit - margin) this.nextEpoch();
-    const linkSeq = this.linkSeq;
-    const block = this.fec ? this.fec.blockFor(linkSeq, this.epoch) : 0;
-    const { header, tag } = this.header(
-      frame.type,
-      frame.importance,
-      linkSeq,
-      frame.session,
-      frame.seq,
-      block,
-      frame.payload,
-    );
-    this.fec?.add(header, frame.payload);
-    this.linkSeq++;
-    this.stats.frames++;
-    this.stats.payloadBytes += frame.payload.length;
+    const { header, tag } = this.number(frame);
     this.pacer.enqueue({ header, payload: frame.payload, tag, due: 0 });
     const copies = frame.copies === false ? 0 : this.options.copyPolicy.copies(frame.importance, this.free);
     const now = performance.now();
@@ -246,6 +228,50 @@ export class Aggregator {
     const room = this.hasRoom();
     if (!room) this.paused = true;
     return room;
+  }
+
+  /**
+   * Queues a frame without copies that is made only when its turn comes, after every frame
+   * queued before it has been sent (`make` is then called with the datagrams sent so far:
+   * a heartbeat's count is exact, whatever copies went ahead of it). It takes its link sequence
+   * and FEC block then. `payloadBytes`: its expected size, for the buffer's accounting.
+   */
+  submitLate(make: (datagramsSent: number) => OutgoingFrame, payloadBytes: number): void {
+    const tag = this.options.auth ? TAG_BYTES : 0;
+    this.pacer.enqueue({
+      header: Buffer.alloc(HEADER_BYTES),
+      payload: Buffer.alloc(payloadBytes + tag),
+      due: 0,
+      late: () => {
+        const frame = make(this.pacer.sent);
+        const { header, tag } = this.number(frame);
+        return { header, payload: frame.payload, tag, due: 0 };
+      },
+    });
+  }
+
+  /** Numbers a frame on the link: its link sequence, FEC block (and symbol), header and tag. */
+  private number(frame: OutgoingFrame): { header: Buffer; tag: Buffer | undefined } {
+    if (frame.payload.length > this.maxPayload)
+      throw new RangeError(`payload of ${frame.payload.length} bytes exceeds ${this.maxPayload}`);
+    const margin = Math.min(SEQ_MARGIN, this.seqLimit / 4);
+    if (this.linkSeq >= this.seqLimit - margin || this.repairSeq >= this.seqLimit - margin) this.nextEpoch();
+    const linkSeq = this.linkSeq;
+    const block = this.fec ? this.fec.blockFor(linkSeq, this.epoch) : 0;
+    const numbered = this.header(
+      frame.type,
+      frame.importance,
+      linkSeq,
+      frame.session,
+      frame.seq,
+      block,
+      frame.payload,
+    );
+    this.fec?.add(numbered.header, frame.payload);
+    this.linkSeq++;
+    this.stats.frames++;
+    this.stats.payloadBytes += frame.payload.length;
+    return numbered;
   }
 
   /** Starts a new epoch: the open FEC block closes, both sequences start again at 0. */

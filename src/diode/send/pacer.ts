@@ -16,6 +16,11 @@ export interface Outgoing {
   tag?: Buffer;
   /** Not before this time (ms, the pacer's clock); 0 for originals. */
   due: number;
+  /**
+   * Made only when its turn comes (a heartbeat: the count of datagrams sent before it is then
+   * exact); header and payload are placeholders of its expected size until then.
+   */
+  late?: () => Outgoing;
 }
 
 export type SendDatagram = (header: Buffer, payload: Buffer, tag?: Buffer) => void;
@@ -35,6 +40,11 @@ export class Fifo<T> {
 
   peek(): T | undefined {
     return this.items[this.head];
+  }
+
+  /** Puts `item` in place of the first one. */
+  replaceFirst(item: T): void {
+    if (this.head < this.items.length) this.items[this.head] = item;
   }
 
   shift(): T | undefined {
@@ -131,8 +141,14 @@ export class Pacer {
     let sliceFull = false;
     for (;;) {
       const queue = this.nextQueue(now);
-      const item = queue?.peek();
+      let item = queue?.peek();
       if (!queue || !item) break;
+      if (item.late) {
+        const made = item.late();
+        this.queuedBytes += wireBytes(made) - wireBytes(item);
+        queue.replaceFirst(made);
+        item = made;
+      }
       const cost = wireBytes(item);
       if (this.tokens < cost) break;
       if (sliced >= this.slice) {

@@ -361,35 +361,43 @@ export class Sender {
     this.spoolBytes = duBytes(this.config.store.dir);
     this.sessionSpoolBytes = this.sessionStore?.bytes() ?? 0;
     const a = this.aggregator.snapshot();
-    const payload = encodeHeartbeat(
-      {
-        intervalMs: this.config.heartbeat.everyMs,
-        uptimeS: Math.floor((Date.now() - this.started) / 1000),
-        // What will have been sent when this heartbeat leaves: it queues behind the others.
-        datagramsSent: this.aggregator.datagramsSent + this.aggregator.pending,
-        sessions: [...this.tcp.marks(), ...(this.rounds?.marks() ?? [])],
-        counters: {
-          frames: a.frames,
-          copiesSent: a.copiesSent,
-          repairFrames: a.repairFrames,
-          fecBlocks: a.fec?.blocks ?? 0,
-          tcpSessions: this.tcp.counters.opened,
-          filesSent: this.files.counters.sent,
-          fileBytes: this.files.counters.bytes,
-          rateMbit: this.rateMbit,
+    // The sessions as they are now: every frame they name is queued ahead of the heartbeat.
+    const sessions = [...this.tcp.marks(), ...(this.rounds?.marks() ?? [])];
+    const counters = {
+      frames: a.frames,
+      copiesSent: a.copiesSent,
+      repairFrames: a.repairFrames,
+      fecBlocks: a.fec?.blocks ?? 0,
+      tcpSessions: this.tcp.counters.opened,
+      filesSent: this.files.counters.sent,
+      fileBytes: this.files.counters.bytes,
+      rateMbit: this.rateMbit,
+    };
+    const encode = (datagramsSent: number) =>
+      encodeHeartbeat(
+        {
+          intervalMs: this.config.heartbeat.everyMs,
+          uptimeS: Math.floor((Date.now() - this.started) / 1000),
+          datagramsSent,
+          sessions,
+          counters,
         },
-      },
-      this.aggregator.maxPayload,
-    );
+        this.aggregator.maxPayload,
+      );
     this.heartbeats++;
-    this.aggregator.submit({
-      type: FrameType.Heartbeat,
-      importance: Importance.High,
-      session: 0,
-      seq: 0,
-      payload,
-      copies: false,
-    });
+    // Made when its turn comes, so its count is of the datagrams that left before it: copies
+    // due meanwhile go ahead of queued originals, and copies not yet due go after them.
+    this.aggregator.submitLate(
+      (datagramsSent) => ({
+        type: FrameType.Heartbeat,
+        importance: Importance.High,
+        session: 0,
+        seq: 0,
+        payload: encode(datagramsSent),
+        copies: false,
+      }),
+      encode(0).length,
+    );
   }
 
   /** The epoch frames are sent in now (a new one when the link sequence nears its limit). */
