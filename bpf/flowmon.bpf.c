@@ -17,6 +17,7 @@
 #define TC_ACT_UNSPEC (-1)
 #define E2BIG_ 7
 #define EEXIST_ 17
+#define TCP_FLAG_SYN_ 0x02
 #define TCP_FLAG_PSH_ 0x08
 
 /* Per-CPU: no atomics and no cache-line bouncing on the hot path (docs/monitor.md has the
@@ -66,10 +67,11 @@ struct {
 } flowmon_clock SEC(".maps");
 
 /* Returns this CPU's slot of an existing flow; NULL when the packet created the flow or
- * found no room. */
+ * found no room. A SYN (or SYN-ACK) opens the slot's HTTP track (FLOWMON_L7_OPENING). */
 static __always_inline struct flow_value *account_flow(struct parsed *p, __u32 segs, __u32 len,
 							__u64 now, struct flowmon_counters *cnt)
 {
+	int syn = p->key.protocol == IPPROTO_TCP && (p->tcp_flags & TCP_FLAG_SYN_);
 	struct flow_value *v = bpf_map_lookup_elem(&flowmon_flows, &p->key);
 	if (!v) {
 		struct flow_value fresh = {
@@ -79,6 +81,8 @@ static __always_inline struct flow_value *account_flow(struct parsed *p, __u32 s
 			.last_seen_jiffies = now,
 			.tcp_flags = p->tcp_flags,
 			.dscp = p->dscp,
+			.l7_state = syn ? FLOWMON_L7_OPENING : FLOWMON_L7_UNKNOWN,
+			.l7_next_seq = p->tcp_seq + 1,
 		};
 		long err = bpf_map_update_elem(&flowmon_flows, &p->key, &fresh, BPF_NOEXIST);
 		if (err == 0) {
@@ -101,31 +105,53 @@ static __always_inline struct flow_value *account_flow(struct parsed *p, __u32 s
 	v->last_seen_jiffies = now;
 	v->tcp_flags |= p->tcp_flags;
 	v->dscp = p->dscp;
+	if (syn) {
+		v->l7_state = FLOWMON_L7_OPENING;
+		v->l7_next_seq = p->tcp_seq + 1;
+		v->l7_in_write = 0;
+	}
 	return v;
 }
 
-/* Can this TCP segment's payload start an HTTP line? Not when it goes on, in sequence, from
- * a segment that ended without PSH: the kernel sets PSH at the end of every write (unless
- * MSG_MORE), and a GSO or GRO packet carries its last segment's PSH. Reading the payload
- * of a GSO packet costs ~100 ns here (its page is cold), so a bulk transfer is read only
- * where its writes start (docs/monitor.md). v: this CPU's slot of the flow, or NULL (a new
- * flow, a full table, L3 or L4 off): then every segment is looked at. */
+#define L7_SKIP 0
+#define L7_LOOK 1
+#define L7_FIRST 2 /* the direction's first payload: its head settles l7_state */
+
+/* Can this TCP segment's payload start an HTTP line? Not in a direction whose first payload
+ * was something else (FLOWMON_L7_OTHER), nor when the segment goes on, in sequence, from one
+ * that ended without PSH: the kernel sets PSH at the end of every write (unless MSG_MORE),
+ * and a GSO or GRO packet carries its last segment's PSH. Reading the payload of a GSO
+ * packet costs ~100 ns here (its page is cold), so a bulk transfer is read only where it
+ * starts, or where its writes start when it is HTTP (docs/monitor.md). v: this CPU's slot
+ * of the flow, or NULL (a new flow, a full table, L3 or L4 off): then every segment is
+ * looked at. */
 static __always_inline int may_start_write(struct flow_value *v, struct parsed *p, __u32 len)
 {
-	if (!v || len <= p->payload_off)
-		return 1; /* no payload: emit_http returns at once, and the track stays */
+	if (!v)
+		return L7_LOOK;
+	if (len <= p->payload_off || v->l7_state == FLOWMON_L7_OTHER)
+		return L7_SKIP; /* no payload: the track stays */
+	int first = 0;
+	if (v->l7_state == FLOWMON_L7_OPENING) {
+		first = v->l7_next_seq == p->tcp_seq;
+		if (!first) /* the first payload went by on another CPU, or in the SYN */
+			v->l7_state = FLOWMON_L7_UNKNOWN;
+	}
 	int goes_on = v->l7_in_write && v->l7_next_seq == p->tcp_seq;
 	v->l7_in_write = !(p->tcp_flags & TCP_FLAG_PSH_);
 	v->l7_next_seq = p->tcp_seq + (len - p->payload_off);
-	return !goes_on;
+	return first ? L7_FIRST : goes_on ? L7_SKIP : L7_LOOK;
 }
 
-static __always_inline void emit_http(struct __sk_buff *skb, struct parsed *p, __u32 l7_sample,
-				      struct flowmon_counters *cnt)
+/* Returns HTTP_KIND_* when the payload starts an HTTP line (whether or not the event was
+ * sampled in and found room), 0 when its first 8 bytes are something else, -1 when there
+ * are no 8 bytes to look at. */
+static __always_inline int emit_http(struct __sk_buff *skb, struct parsed *p, __u32 l7_sample,
+				     struct flowmon_counters *cnt)
 {
 	__u32 off = p->payload_off;
 	if (!off || skb->len < off + 8)
-		return;
+		return -1;
 	/* The first 8 payload bytes: straight from the packet when they are in the linear
 	 * area, else copied (a GSO packet's payload sits in page fragments). */
 	void *data = (void *)(long)skb->data;
@@ -137,18 +163,18 @@ static __always_inline void emit_http(struct __sk_buff *skb, struct parsed *p, _
 	if (direct < 0x400 && data + direct + 8 <= data_end)
 		head = data + direct;
 	else if (bpf_skb_load_bytes(skb, off, copy, sizeof(copy)))
-		return;
+		return -1;
 	int kind = http_kind(head);
 	if (!kind)
-		return;
+		return 0;
 	if (l7_sample > 1 && bpf_get_prandom_u32() % l7_sample) {
 		cnt->l7_sampled_out++;
-		return;
+		return kind;
 	}
 	struct http_event *ev = bpf_ringbuf_reserve(&flowmon_events, sizeof(*ev), 0);
 	if (!ev) {
 		cnt->events_dropped++;
-		return;
+		return kind;
 	}
 	__u32 payload = skb->len - p->payload_off;
 	__u32 n;
@@ -167,7 +193,7 @@ static __always_inline void emit_http(struct __sk_buff *skb, struct parsed *p, _
 	}
 	if (err) {
 		bpf_ringbuf_discard(ev, 0);
-		return;
+		return kind;
 	}
 	__builtin_memcpy(&ev->key, &p->key, sizeof(ev->key));
 	ev->time_ns = bpf_ktime_get_ns();
@@ -177,6 +203,7 @@ static __always_inline void emit_http(struct __sk_buff *skb, struct parsed *p, _
 	/* no wakeup: user space drains on a timer */
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 	cnt->http_events++;
+	return kind;
 }
 
 static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
@@ -230,8 +257,12 @@ static __always_inline int flowmon(struct __sk_buff *skb, __u8 direction)
 		p.tcp_flags = 0;
 	}
 	struct flow_value *v = account_flow(&p, segs, skb->len, now, cnt);
-	if (l7 && may_start_write(v, &p, skb->len))
-		emit_http(skb, &p, flowmon_config.l7_sample, cnt);
+	int look = l7 ? may_start_write(v, &p, skb->len) : L7_SKIP;
+	if (look != L7_SKIP) {
+		int kind = emit_http(skb, &p, flowmon_config.l7_sample, cnt);
+		if (look == L7_FIRST && v)
+			v->l7_state = kind > 0 ? FLOWMON_L7_HTTP : kind == 0 ? FLOWMON_L7_OTHER : FLOWMON_L7_UNKNOWN;
+	}
 	return TC_ACT_UNSPEC;
 }
 

@@ -17,9 +17,17 @@ struct flow_value {
 	/* TCP, this CPU's last payload segment: it ended without PSH, so a segment that starts
 	 * at l7_next_seq continues the same write and cannot start an HTTP line. */
 	__u8 l7_in_write;
-	__u8 _pad;
-	__u32 l7_next_seq;
+	__u8 l7_state;  /* FLOWMON_L7_*: what this CPU's slot knows of the direction's start */
+	__u32 l7_next_seq; /* FLOWMON_L7_OPENING: the first payload byte's sequence number */
 };
+
+/* flow_value.l7_state. HTTP/1.x puts a request or a status line first in each direction of a
+ * connection: where this CPU's slot saw the SYN and then the segment at SYN + 1, that segment
+ * settles whether the direction is looked at any more. */
+#define FLOWMON_L7_UNKNOWN 0 /* its start not seen here: every write start is looked at */
+#define FLOWMON_L7_OPENING 1 /* SYN seen here; l7_next_seq is the first payload byte */
+#define FLOWMON_L7_HTTP 2    /* the first payload was HTTP: every write start is looked at */
+#define FLOWMON_L7_OTHER 3   /* the first payload was 8 bytes or more and not HTTP: never again */
 
 #define FLOWMON_L3 1 /* account flows by address pair */
 #define FLOWMON_L4 2 /* ... and by protocol ports; off: ports are 0 */

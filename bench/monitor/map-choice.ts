@@ -2,7 +2,8 @@
  * Which map for the flow table? Per-packet cost of flowmon's accounting in the kernel with
  * a per-CPU hash (no atomics), an LRU hash and a plain hash (both shared, atomic adds),
  * timed by BPF_PROG_TEST_RUN on one hot flow and on 50,000 flows, and what each does when
- * the table is full.
+ * the table is full; and the per-CPU hash with a 20-byte IPv4 key instead of the 44-byte
+ * flow_key (what hashing the key costs).
  *
  *   node --import tsx bench/monitor/map-choice.ts
  */
@@ -18,6 +19,7 @@ const variants = [
   { id: 1, name: 'percpu_hash' },
   { id: 2, name: 'lru_hash + atomics' },
   { id: 3, name: 'hash + atomics' },
+  { id: 4, name: 'percpu_hash, v4 key' },
 ];
 const FLOWS = 50_000;
 const frames = Array.from({ length: FLOWS }, (_, i) =>

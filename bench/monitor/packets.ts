@@ -15,11 +15,20 @@ function ipv4Frame(protocol: number, l4: Buffer, srcPort: number, dstPort: numbe
   return frame;
 }
 
-export function tcpFrame(srcPort: number, dstPort: number, payload: string): Buffer {
+export const TCP_SYN = 0x02;
+export const TCP_PSH_ACK = 0x18;
+
+export function tcpFrame(
+  srcPort: number,
+  dstPort: number,
+  payload: string,
+  { flags = TCP_PSH_ACK, seq = 0 } = {},
+): Buffer {
   const body = Buffer.from(payload, 'latin1');
   const l4 = Buffer.alloc(20 + body.length);
+  l4.writeUInt32BE(seq, 4);
   l4[12] = 0x50; // data offset 5
-  l4[13] = 0x18; // PSH ACK
+  l4[13] = flags;
   body.copy(l4, 20);
   return ipv4Frame(6, l4, srcPort, dstPort);
 }

@@ -49,7 +49,8 @@ export const flowValue = cStruct('flow_value', {
   dscp: 'u8',
   /** The kernel's own: whether the next TCP segment can start an HTTP line. */
   l7_in_write: 'u8',
-  _pad: 'u8',
+  /** The kernel's own: FLOWMON_L7_* of bpf/flowmon.h, whether the direction is looked at. */
+  l7_state: 'u8',
   l7_next_seq: 'u32',
 });
 
