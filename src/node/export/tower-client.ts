@@ -383,6 +383,8 @@ export class TowerLink {
           { tower: this.tower, leader: msg.refusal.leader || 'not known' },
           'a standby tower: moving on',
         );
+        // Ended here too: a leader that lost its lease says so on a stream it may not close itself.
+        this.call?.cancel();
       } else log.error({ tower: this.tower, reason: msg.refusal.reason }, 'the tower refused this node');
     }
   }

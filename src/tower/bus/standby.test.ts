@@ -8,13 +8,14 @@
  * The failover times are printed; every record of each node is stored once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { allAcked, busYaml, feed, nodeLink, storedSeqs } from '../../../test/support/bus-rig.js';
 import { freePort } from '../../../test/support/free-port.js';
 import { startNats } from '../../../test/support/nats.js';
-import { type Json, TowerRig, waitFor } from '../../../test/support/tower-process.js';
+import { type Json, TowerRig, tacmesh, waitFor } from '../../../test/support/tower-process.js';
 import type { TowerLink } from '../../node/export/tower-client.js';
+import { pkiPaths } from '../../pki/ca.js';
 import { type Relay, startRelay } from '../../shared/relay.js';
 
 const TTL_MS = 1500;
@@ -156,6 +157,24 @@ test('nodes given both towers follow the lease through a cut from the bus and a 
       ],
       'the audit log holds the entries of both leaders, once each',
     );
+
+    // What an operator reads of it.
+    const tokenFile = `${a.dir}/operator.token`;
+    writeFileSync(tokenFile, a.operator, { mode: 0o600 });
+    const report = await tacmesh([
+      'tower',
+      'bus',
+      '--api',
+      `https://127.0.0.1:${a.apiPort}`,
+      '--ca',
+      pkiPaths(a.pki).caCert,
+      '--token-file',
+      tokenFile,
+    ]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, /^bus +connected to (nats:\/\/)?127\.0\.0\.1:\d+$/m);
+    assert.match(report.stdout, /^writer +lag 0\.0 s; pending 0, unacknowledged 0;/m);
+    assert.match(report.stdout, /^lease +this tower \(a\) leads$/m);
 
     for (const l of links) await l.stop();
     links.length = 0;
