@@ -38,7 +38,7 @@ interface RunOptions {
   config?: string;
   name?: string;
   iface: string[];
-  tower?: string;
+  tower?: string[];
   towerName?: string;
   pki?: string;
   cert?: string;
@@ -83,7 +83,10 @@ export function nodeRunCommand(): Command {
     )
     .option('--name <name>', "this node's name (default: the config's); its certificate must carry it")
     .option('-i, --iface <name...>', 'interfaces to watch besides the slices: names or glob patterns', [])
-    .option('--tower <host:port>', "the tower's control plane (default: the config's tower.address)")
+    .option(
+      '--tower <host:port...>',
+      "the tower's control plane; with a standby, every tower's (default: the config's tower.address)",
+    )
     .option('--tower-name <name>', "the name in the tower's certificate (default tower)")
     .option(
       '--pki <dir>',

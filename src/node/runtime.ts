@@ -273,7 +273,7 @@ export class NodeRuntime {
       }
       this.neighbourRelay = new NeighbourRelay(links, {
         port: config.mesh.relay.port,
-        tower: this.options.tower.tower,
+        tower: () => this.link.tower,
         ...(localAddress ? { localAddress } : {}),
       });
       await this.neighbourRelay.start();

@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import { pkiPaths } from '../pki/ca.js';
 import { loadConfig, requireFiles } from '../shared/config.js';
+import { ApiClient, type ApiClientOptions, withApiOptions } from './api/client.js';
 import { createToken, type Role, revokeToken } from './api/tokens.js';
+import { type BusHealthView, busReport } from './bus/report.js';
 import { towerConfigSchema } from './config.js';
 import { Tower } from './tower.js';
 
@@ -33,6 +35,18 @@ export function towerCommand(): Command {
       });
       await running.stop();
     });
+  withApiOptions(
+    tower
+      .command('bus')
+      .description(
+        "The bus's health at a running tower (docs/bus.md): connected, the writer's lag and backlog, the replicas, the leader; exits 1 when not connected",
+      ),
+  ).action(async (opts: ApiClientOptions) => {
+    const health = await new ApiClient(opts).call<{ bus: BusHealthView | null }>('GET', 'health');
+    const report = busReport(health.bus, Date.now());
+    for (const line of report.lines) console.log(line);
+    if (!report.ok) process.exitCode = 1;
+  });
   tower
     .command('token')
     .description('Create an API/dashboard token in the tokens file (printed once)')

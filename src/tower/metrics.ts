@@ -20,6 +20,8 @@
  *   bus_stream_messages           messages in the domain's stream
  *   bus_writer_pending            messages the writer has not stored yet (undelivered + unacknowledged)
  *   bus_publish_failures_total    batches the bus did not take (the node resends them)
+ *   bus_writer_lag_seconds        age of the oldest message the writer has not stored (0: none)
+ *   bus_replica_lag               operations the most behind copy of a replicated stream lags
  *   bus_leader                    1 while this tower holds the leader lease (with bus.lease only)
  *   query_seconds                 API request latency histogram, label route (first path segment)
  */
@@ -85,6 +87,18 @@ export const TOWER_METRICS: Def[] = [
     'bus_writer_pending',
     'messages the writer has not stored yet',
     (s) => s.bus && s.bus.pending + s.bus.ackPending,
+  ),
+  metric(
+    'gauge',
+    'bus_writer_lag_seconds',
+    'age of the oldest message the writer has not stored',
+    (s) => s.bus && s.bus.lagMs / 1000,
+  ),
+  metric(
+    'gauge',
+    'bus_replica_lag',
+    'operations the most behind copy of a replicated stream lags',
+    (s) => s.bus && Math.max(0, ...s.bus.replicas.map((r) => r.lag)),
   ),
   metric('counter', 'bus_publish_failures_total', 'batches the bus did not take', (s) => s.bus?.failures),
   metric('gauge', 'bus_leader', '1 while this tower holds the leader lease', (s) =>

@@ -14,6 +14,7 @@ import type { ForwardView } from './api/forward-types.js';
 import { LiveFeed } from './api/live.js';
 import { type ApiServer, buildApi, startApi } from './api/server.js';
 import { Tokens } from './api/tokens.js';
+import { BusAudit } from './bus/audit.js';
 import { BusConnection } from './bus/connection.js';
 import { LeaderLease } from './bus/lease.js';
 import { BusPublisher } from './bus/publisher.js';
@@ -64,6 +65,7 @@ export interface TowerBus {
   publisher: BusPublisher;
   writer: BusWriter;
   lease: LeaderLease | undefined;
+  audit: BusAudit;
 }
 
 export class Tower {
@@ -119,16 +121,35 @@ export class Tower {
     let connection: BusConnection | undefined;
     let writer: BusWriter | undefined;
     let lease: LeaderLease | undefined;
+    let audit: BusAudit | undefined;
     try {
       connection = config.bus ? await BusConnection.open(config.bus, tls) : undefined;
-      if (connection && config.bus?.lease)
-        lease = await LeaderLease.start(connection, config.bus.lease.holder, config.bus.lease.ttlMs);
+      if (connection && config.bus?.lease) {
+        const { holder, ttlMs, advertise } = config.bus.lease;
+        lease = await LeaderLease.start(connection, holder, ttlMs, advertise);
+      }
       const held = lease;
+      const standby = held
+        ? () =>
+            held.leads
+              ? undefined
+              : {
+                  reason: `this tower is a standby: the leader is ${held.leader ?? 'not known yet'}`,
+                  leader: held.leaderAddress ?? '',
+                }
+        : undefined;
       const publisher = connection ? new BusPublisher(connection) : undefined;
       const registry = new Registry(store, places, limits.subnetsPerNode);
       await registry.load();
-      const qos = new QosService(store);
+      // With a bus, the QoS audit log (and so the policy in force) comes from it.
+      audit = connection ? await BusAudit.start(connection, store) : undefined;
+      const onBus = audit;
+      const qos = new QosService(store, {
+        ...(onBus ? { audit: (row) => onBus.append(row) } : {}),
+        ...(standby ? { standby: () => standby()?.reason } : {}),
+      });
       await qos.load();
+      onBus?.follow((row) => qos.adopt(row));
       const services = new ServiceRegistry(config.services ?? []);
       const control = new ControlServer(registry, store, places, {
         allowedNodes,
@@ -137,14 +158,12 @@ export class Tower {
         revoked,
         services,
         ...(publisher ? { publish: (b) => publisher.publish(b) } : {}),
-        ...(held
-          ? {
-              standby: () =>
-                held.leads
-                  ? undefined
-                  : `this tower is a standby: the leader is ${held.leader ?? 'not known yet'}`,
-            }
-          : {}),
+        ...(standby ? { standby } : {}),
+      });
+      // A leader that lost the lease sends its nodes on to the new one.
+      held?.onChange((leads) => {
+        const s = standby?.();
+        if (!leads && s) control.endStreams(s);
       });
       let influx: InfluxSink | undefined;
       if (config.influx) {
@@ -185,7 +204,9 @@ export class Tower {
       // The writer starts once every listener of stored batches is in place.
       if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
       const bus: TowerBus | undefined =
-        connection && publisher && writer ? { connection, publisher, writer, lease } : undefined;
+        connection && publisher && writer && audit
+          ? { connection, publisher, writer, lease, audit }
+          : undefined;
       const controlPort = await control.listen(config.control.listen, tls);
       let metrics: TowerMetrics | undefined;
       const app = buildApi({
@@ -203,8 +224,14 @@ export class Tower {
                 ...bus.connection.health,
                 ...bus.publisher.counters,
                 writer: bus.writer.counters,
+                audit: { stream: bus.audit.stream, ...bus.audit.counters },
                 lease: bus.lease
-                  ? { holder: bus.lease.holder, leader: bus.lease.leader, leads: bus.lease.leads }
+                  ? {
+                      holder: bus.lease.holder,
+                      leader: bus.lease.leader,
+                      leaderAddress: bus.lease.leaderAddress,
+                      leads: bus.lease.leads,
+                    }
                   : null,
               }
             : null,
@@ -284,6 +311,7 @@ export class Tower {
       return tower;
     } catch (err) {
       await writer?.stop();
+      await audit?.stop();
       await lease?.stop();
       await connection?.close();
       store.close();
@@ -303,6 +331,7 @@ export class Tower {
     this.forward?.ipfix.stop();
     this.forward?.diode?.stop();
     await this.bus?.writer.stop();
+    await this.bus?.audit.stop();
     await this.bus?.lease?.stop();
     await this.bus?.connection.close();
     this.store.close();

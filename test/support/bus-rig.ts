@@ -18,13 +18,21 @@ export function busYaml(nats: NatsSet, extra: Record<string, unknown> = {}): Rec
   return { bus: { url: nats.url, domain: 'b1', publishTimeoutMs: 1000, ...extra } };
 }
 
-/** A node's real export link to the rig's tower, spooling in `stateDir` (default: the rig's directory). */
-export async function nodeLink(rig: TowerRig, name: string, stateDir = rig.dir): Promise<TowerLink> {
+/**
+ * A node's real export link to the rig's tower (or to every one of `towers`, a leader and its
+ * standby, with the rig's certificates), spooling in `stateDir` (default: the rig's directory).
+ */
+export async function nodeLink(
+  rig: TowerRig,
+  name: string,
+  stateDir = rig.dir,
+  towers = [`127.0.0.1:${rig.controlPort}`],
+): Promise<TowerLink> {
   const paths = pkiPaths(rig.pki);
   const link = new TowerLink(
     {
       node: name,
-      tower: `127.0.0.1:${rig.controlPort}`,
+      tower: towers,
       tls: { caCert: paths.caCert, cert: paths.cert(name), key: paths.key(name) },
       hello: () => ({ subnets: [], slices: [], position: null }),
       onMonitorConfig: () => undefined,

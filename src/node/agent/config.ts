@@ -144,12 +144,17 @@ const bpfSchema = z
   })
   .strict();
 
+const towerAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 10.77.120.2:7443');
+
 const towerSchema = z
   .object({
-    /** host:port of the tower's control plane. */
-    address: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 10.77.120.2:7443'),
+    /**
+     * host:port of the tower's control plane; with a standby tower (docs/bus.md), a list of
+     * every tower's: the node sends to the one that leads.
+     */
+    address: z.union([towerAddress, z.array(towerAddress).min(1)]),
     /** The name in the tower's certificate. */
     name: z.string().default('tower'),
     /** Holds ca.crt, <node>.crt and <node>.key (mode 600). */

@@ -10,6 +10,11 @@
  * is gone: a batch unacknowledged for ackTimeoutMs ends the stream, and the next one goes
  * through the first neighbour whose relay connects (tower-paths.ts); while it does, the
  * direct path is tried every few seconds and taken back as soon as it connects.
+ *
+ * Given several tower addresses (a leader and its standby: docs/bus.md), the link talks to
+ * one at a time and moves on — to the leader a standby's refusal names, else to the next —
+ * when it is refused or its stream is lost; the spool brings the new tower everything not
+ * acknowledged.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,8 +52,8 @@ export interface HelloInfo {
 
 export interface TowerLinkOptions {
   node: string;
-  /** host:port of the tower's control plane. */
-  tower: string;
+  /** host:port of the tower's control plane; with a standby tower, every tower's (the node sends to the leader). */
+  tower: string | string[];
   /** The name in the tower's certificate (default "tower"). */
   towerName?: string;
   tls: { caCert: string; cert: string; key: string };
@@ -72,9 +77,19 @@ const BACKOFF_MAX_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 1000;
 const DIRECT_RETRY_MS = 2000;
 const WATCH_MS = 500;
+/** While a standby answers, the towers are up and the lease is moving: tried again this soon. */
+const STANDBY_RETRY_MS = 500;
+/** How long after a standby's refusal the next tries stay that close. */
+const STANDBY_WINDOW_MS = 10_000;
 
 export class TowerLink {
   readonly spool: Spool;
+  /** Every tower's control-plane address; the link talks to towers[at]. */
+  private readonly towers: string[];
+  private at = 0;
+  /** Where the last standby's refusal said the leader is. */
+  private leaderHint: string | undefined;
+  private lastStandbyMs = 0;
   /** Agent events waiting for the tower, also on disk so that a restart keeps them. */
   private readonly held: NodeMessage[] = [];
   private readonly heldFile: string;
@@ -120,6 +135,8 @@ export class TowerLink {
     private readonly options: TowerLinkOptions,
     private readonly seq: SeqAllocator,
   ) {
+    this.towers = [options.tower].flat();
+    if (this.towers.length === 0) throw new Error('the tower link needs a tower address');
     const { dir, ...bound } = options.spool;
     this.spool = new Spool(dir, bound);
     this.counters.recordsLost = this.spool.lost;
@@ -160,6 +177,11 @@ export class TowerLink {
     return this.welcomed ? this.streamVia : null;
   }
 
+  /** The tower address the link talks to (or tries) now. */
+  get tower(): string {
+    return this.towers[this.at] as string;
+  }
+
   get unacknowledged(): number {
     return this.spool.records;
   }
@@ -168,17 +190,17 @@ export class TowerLink {
     const { relays } = this.options;
     const local =
       this.options.mgmtAddr ?? (this.options.mgmtIface ? addressOf(this.options.mgmtIface) : undefined);
-    this.target = this.options.tower;
+    this.target = this.tower;
     if (local || relays) {
       this.paths = new TowerPaths({
-        tower: this.options.tower,
+        tower: this.tower,
         ...(local ? { localAddress: local } : {}),
         ...(relays ? { relays: { port: relays.port, neighbours: relays.neighbours } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
       });
       this.target = await this.paths.start();
       if (local)
-        log.info({ tower: this.options.tower, from: local }, 'control plane bound to the management address');
+        log.info({ tower: this.tower, from: local }, 'control plane bound to the management address');
     }
     const { tls } = this.options;
     this.credentials = grpc.credentials.createSsl(
@@ -247,19 +269,42 @@ export class TowerLink {
       if (this.call !== call) return;
       this.call = undefined;
       this.welcomed = false;
+      this.moveOn();
       this.scheduleReconnect(why);
     };
     call.on('error', (err: Error) => retry(err));
     call.on('end', () => retry('stream ended'));
   }
 
+  /**
+   * With several towers, after a refusal or a lost stream: the one a standby named as the
+   * leader, else the next in the list; a fresh channel, as gRPC would keep the old connection.
+   */
+  private moveOn(): void {
+    if (this.towers.length < 2) return;
+    const named = this.leaderHint ? this.towers.indexOf(this.leaderHint) : -1;
+    this.leaderHint = undefined;
+    this.at = named >= 0 ? named : (this.at + 1) % this.towers.length;
+    if (this.paths) this.paths.setTower(this.tower);
+    else this.target = this.tower;
+    this.newClient();
+  }
+
   private scheduleReconnect(why: string | Error): void {
     if (this.stopped) return;
+    const wait =
+      Date.now() - this.lastStandbyMs < STANDBY_WINDOW_MS
+        ? Math.min(this.backoff, STANDBY_RETRY_MS)
+        : this.backoff;
     log.info(
-      { ...(typeof why === 'string' ? { reason: why } : { err: why }), retryInMs: this.backoff },
+      {
+        ...(typeof why === 'string' ? { reason: why } : { err: why }),
+        retryInMs: wait,
+        ...(this.towers.length > 1 ? { next: this.tower } : {}),
+      },
       'tower link down; reconnecting',
     );
-    this.reconnectTimer = setTimeout(() => void this.connect(), this.backoff);
+    this.reconnectTimer = setTimeout(() => void this.connect(), wait);
     this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
   }
 
@@ -309,7 +354,7 @@ export class TowerLink {
       this.seq.skipTo(Number(msg.welcome.storedSeq) + 1);
       this.counters.connects++;
       log.info(
-        { tower: this.options.tower, via: this.streamVia ?? 'direct', spooled: this.spool.records },
+        { tower: this.tower, via: this.streamVia ?? 'direct', spooled: this.spool.records },
         'tower link up',
       );
       if (msg.welcome.monitorConfig) this.options.onMonitorConfig(msg.welcome.monitorConfig);
@@ -331,7 +376,16 @@ export class TowerLink {
     } else if (msg.refusal) {
       this.counters.refusals++;
       this.counters.lastRefusal = msg.refusal.reason;
-      log.error({ reason: msg.refusal.reason }, 'the tower refused this node');
+      if (msg.refusal.standby) {
+        this.lastStandbyMs = Date.now();
+        this.leaderHint = msg.refusal.leader || undefined;
+        log.info(
+          { tower: this.tower, leader: msg.refusal.leader || 'not known' },
+          'a standby tower: moving on',
+        );
+        // Ended here too: a leader that lost its lease says so on a stream it may not close itself.
+        this.call?.cancel();
+      } else log.error({ tower: this.tower, reason: msg.refusal.reason }, 'the tower refused this node');
     }
   }
 

@@ -34,7 +34,7 @@ export interface TowerPathsOptions {
 export class TowerPaths {
   private relay: Relay | undefined;
   private held: { socket: Socket; timer: NodeJS.Timeout } | undefined;
-  private readonly direct: TowerRoute;
+  private direct: TowerRoute;
   current: TowerRoute;
 
   constructor(private readonly options: TowerPathsOptions) {
@@ -46,6 +46,14 @@ export class TowerPaths {
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
     };
     this.current = this.direct;
+  }
+
+  /** Another tower (a standby's leader, docs/bus.md): the direct path goes there from now on. */
+  setTower(tower: string): void {
+    const onDirect = this.current === this.direct;
+    this.direct = { ...this.direct, ...splitHostPort(tower) };
+    if (onDirect) this.current = this.direct;
+    this.drop();
   }
 
   /** Listens on loopback for gRPC; returns the address to give it. */

@@ -39,7 +39,7 @@ test('a neighbour is joined to the tower, bytes unchanged both ways; anyone else
   const towerPort = (tower.address() as { port: number }).port;
   const relay = new NeighbourRelay(
     [{ iface: 'mesh-n2', address: '127.0.0.1', rateMbit: 20, mesh: { neighbour: '127.0.0.2' } }],
-    { port: PORT, tower: `127.0.0.1:${towerPort}` },
+    { port: PORT, tower: () => `127.0.0.1:${towerPort}` },
   );
   const open: Socket[] = [];
   try {

@@ -2,13 +2,14 @@
  * The relay a node offers its neighbours for their control plane when their management
  * path is gone (node.yaml mesh.relay; docs/mesh.md): on each radio link, a listener on this
  * node's address there that takes connections only from the neighbour at the link's other
- * end, and joins each to a new connection to this node's own tower address, opened from
- * its management address. Bytes only: the neighbour's TLS session runs end to end with the
+ * end, and joins each to a new connection to the tower this node's own link talks to (with
+ * a standby tower, the leader as far as it knows), opened from its management address. Bytes only: the neighbour's TLS session runs end to end with the
  * tower. Never an open relay: the far end is fixed, the near end is one neighbour, and it
  * has a few connections at most.
  */
+import { connect } from 'node:net';
 import { nodeLog as log } from '../../shared/log.js';
-import { type Relay, startRelay } from '../../shared/relay.js';
+import { type Relay, splitHostPort, startRelay } from '../../shared/relay.js';
 import type { MeshLink } from './stage.js';
 
 /** A neighbour needs one connection; a few allow a reconnect while an old one lingers. */
@@ -22,7 +23,7 @@ export class NeighbourRelay {
 
   constructor(
     private readonly links: MeshLink[],
-    private readonly options: { port: number; tower: string; localAddress?: string },
+    private readonly options: { port: number; tower: () => string; localAddress?: string },
   ) {}
 
   /** Resolves once every link listens, or is retried (its address not there yet). */
@@ -35,9 +36,10 @@ export class NeighbourRelay {
     if (this.stopped) return;
     const neighbour = link.mesh.neighbour;
     try {
-      const relay = await startRelay(this.options.tower, {
+      const { tower, localAddress } = this.options;
+      const relay = await startRelay(tower(), {
         listen: `${link.address}:${this.options.port}`,
-        ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
+        upstream: () => connect({ ...splitHostPort(tower()), ...(localAddress ? { localAddress } : {}) }),
         allow: (from) => from === neighbour || from === `::ffff:${neighbour}`,
         maxClients: CLIENTS_PER_NEIGHBOUR,
       });

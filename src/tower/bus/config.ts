@@ -40,12 +40,17 @@ export const busSchema = z
     /**
      * A standby pair (docs/bus.md): towers on the same bus share a leader lease; only the
      * holder takes node streams. `holder`: this tower's name in it; a lease lapses `ttlMs`
-     * after its holder last renewed it.
+     * after its holder last renewed it. `advertise`: the host:port nodes reach this tower's
+     * control plane at (as in their tower.address), named to the nodes a standby refuses.
      */
     lease: z
       .object({
         holder: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ and - only'),
         ttlMs: z.number().int().min(300).default(3000),
+        advertise: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 10.77.0.5:7443')
+          .optional(),
       })
       .strict()
       .optional(),

@@ -38,6 +38,10 @@ export interface BusHealth {
   /** The writer's backlog: messages not yet delivered to it, and delivered but not acknowledged. */
   pending: number;
   ackPending: number;
+  /** How far behind the stream the writer is: the age of the oldest message it has not stored (0: none). */
+  lagMs: number;
+  /** On a replicated stream, the other servers' copies: current or not, and how many operations behind. */
+  replicas: { server: string; current: boolean; lag: number }[];
   /** When the picture was taken (ms since the epoch); 0: never. */
   checkedMs: number;
 }
@@ -63,6 +67,8 @@ export class BusConnection {
       bytes: 0,
       pending: 0,
       ackPending: 0,
+      lagMs: 0,
+      replicas: [],
       checkedMs: 0,
     };
   }
@@ -168,15 +174,31 @@ export class BusConnection {
       const s = await this.jsm.streams.info(this.stream);
       this.health.messages = s.state.messages;
       this.health.bytes = s.state.bytes;
+      this.health.replicas = (s.cluster?.replicas ?? []).map((r) => ({
+        server: r.name,
+        current: r.current,
+        lag: r.lag ?? 0,
+      }));
       if (this.consumerName) {
         const c = await this.jsm.consumers.info(this.stream, this.consumerName);
         this.health.pending = c.num_pending;
         this.health.ackPending = c.num_ack_pending;
+        this.health.lagMs = await this.oldestUnstoredAge(
+          Math.max(c.ack_floor.stream_seq + 1, s.state.first_seq),
+          s.state.last_seq,
+        );
       }
       this.health.checkedMs = Date.now();
     } catch {
       // an outage is logged by watch(); the picture keeps its time, so its age shows
     }
+  }
+
+  /** The age of message `seq` (the first the writer has not acknowledged), if the stream holds it. */
+  private async oldestUnstoredAge(seq: number, lastSeq: number): Promise<number> {
+    if (seq > lastSeq) return 0;
+    const m = await this.jsm.streams.getMessage(this.stream, { seq }).catch(() => undefined);
+    return m ? Math.max(0, Date.now() - m.time.getTime()) : 0;
   }
 
   async close(): Promise<void> {

@@ -90,8 +90,17 @@ export interface ControlOptions {
    * the bus's writer then stores it through commit().
    */
   publish?: (batch: IngestBatch) => Promise<void>;
-  /** With a leader lease: why this tower takes no node stream now (undefined: it leads). */
-  standby?: () => string | undefined;
+  /**
+   * With a leader lease: why this tower takes no node stream now, and the leader's
+   * advertised address ("" when not known); undefined while it leads.
+   */
+  standby?: () => Standby | undefined;
+}
+
+/** A standby's word to a node it refuses. */
+export interface Standby {
+  reason: string;
+  leader: string;
 }
 
 /** Extra consumers of every stored batch (the InfluxDB sink, the live dashboard feed). */
@@ -145,7 +154,9 @@ export class ControlServer {
   private readonly revoked: RevocationList | undefined;
   private readonly services: ServiceRegistry | undefined;
   private readonly publish: ((batch: IngestBatch) => Promise<void>) | undefined;
-  private readonly standby: (() => string | undefined) | undefined;
+  private readonly standby: (() => Standby | undefined) | undefined;
+  /** Each node stream open now, and how to end it (the lease lost: endStreams). */
+  private readonly open = new Map<object, (s: Standby) => void>();
   /** Open TLS connections and their peer's certificate serial (to close on revocation). */
   private readonly sockets = new Map<TLSSocket, string>();
   private readonly streams = new Map<string, number>();
@@ -258,10 +269,10 @@ export class ControlServer {
     const cn = cert?.subject?.CN;
     const certName = typeof cn === 'string' ? cn : undefined;
     const certRole = cert?.subject?.OU;
-    const refuse = (code: grpc.status, reason: string, counter: keyof ControlCounters) => {
+    const refuse = (code: grpc.status, reason: string, counter: keyof ControlCounters, standby?: Standby) => {
       this.counters[counter]++;
       log.warn({ peer, certName, reason }, 'control plane: node refused');
-      call.write({ refusal: { reason } });
+      call.write({ refusal: { reason, ...(standby ? { standby: true, leader: standby.leader } : {}) } });
       call.emit('error', { code, details: reason });
     };
     if (!certName || certRole !== 'node') {
@@ -282,7 +293,7 @@ export class ControlServer {
     }
     const standby = this.standby?.();
     if (standby) {
-      refuse(grpc.status.UNAVAILABLE, standby, 'standbyRefused');
+      refuse(grpc.status.UNAVAILABLE, standby.reason, 'standbyRefused', standby);
       return;
     }
     const open = this.streams.get(certName) ?? 0;
@@ -295,6 +306,7 @@ export class ControlServer {
       return;
     }
     this.streams.set(certName, open + 1);
+    this.open.set(call, (s) => refuse(grpc.status.UNAVAILABLE, s.reason, 'standbyRefused', s));
     let node: string | undefined;
     let push: ((s: MonitorSettings) => void) | undefined;
     let latestMs = () => Date.now() + TIME_SLACK_MS;
@@ -414,6 +426,7 @@ export class ControlServer {
       log.info({ node, peer, err }, 'node stream ended with an error');
     } finally {
       clearTimeout(helloTimer);
+      this.open.delete(call);
       const left = (this.streams.get(certName) ?? 1) - 1;
       if (left > 0) this.streams.set(certName, left);
       else this.streams.delete(certName);
@@ -525,6 +538,18 @@ export class ControlServer {
     this.registry.seen(node, added);
     for (const listener of this.listeners) listener(decoded);
     return added;
+  }
+
+  /**
+   * Ends every node stream open (this tower lost the leader lease): each node is told, as a
+   * standby tells it, and moves to the new leader, resending what was not acknowledged.
+   */
+  endStreams(standby: Standby): number {
+    const ends = [...this.open.values()];
+    this.open.clear();
+    for (const end of ends) end(standby);
+    if (ends.length) log.warn({ streams: ends.length, reason: standby.reason }, 'node streams ended');
+    return ends.length;
   }
 
   async close(): Promise<void> {

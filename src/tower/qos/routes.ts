@@ -39,6 +39,7 @@ export function qosApi(qos: QosService): Hono<Env> {
       return c.json({ error: 'changing the QoS policy needs the operator role' }, 403);
     const body = await c.req.json().catch(() => undefined);
     const result = await qos.set(user.name, body);
+    if (result.unavailable) return c.json({ error: result.unavailable }, 503);
     if (!result.ok || result.version === undefined)
       return c.json(
         { error: `the policy was refused: ${result.errors?.join('; ')}`, errors: result.errors },

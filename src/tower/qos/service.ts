@@ -5,6 +5,9 @@
  * rates — which also feed the closed loop when the policy's automatic mode is on. For a
  * link whose rate is `auto` the loop takes capacity and load from the node's newest mesh
  * report of that link, and the classes are built at the radio's maximum rate.
+ *
+ * With a bus (docs/bus.md) the audit log lives on it: a standby tower follows the leader's
+ * entries (adopt), changes nothing itself, and has the policy in force when it leads.
  */
 import type { QosCounters__Output, QosPolicy } from '../../proto/index.js';
 import { towerLog as log } from '../../shared/log.js';
@@ -63,6 +66,15 @@ export interface SetResult {
   ok: boolean;
   version?: number;
   errors?: string[];
+  /** Why no change can be made here now (a standby; the bus away): nothing changed. */
+  unavailable?: string;
+}
+
+export interface QosServiceOptions {
+  /** Where audit entries go first (the bus); without it, the store only. Throws when not taken. */
+  audit?: (row: QosAuditRow) => Promise<void>;
+  /** With a leader lease: why this tower changes no policy now (undefined: it leads). */
+  standby?: () => string | undefined;
 }
 
 export class QosService {
@@ -90,7 +102,10 @@ export class QosService {
   private readonly hosts = new Map<string, string[]>();
   private readonly hostAddresses = (host: string) => this.hosts.get(host) ?? [];
 
-  constructor(private readonly store: DuckStore) {}
+  constructor(
+    private readonly store: DuckStore,
+    private readonly options: QosServiceOptions = {},
+  ) {}
 
   /** Looks up the servers of every HTTP host the rules name, from the last day of HTTP lines. */
   private async refreshHosts(): Promise<void> {
@@ -191,6 +206,11 @@ export class QosService {
       return { ok: this.servicesState.refused.length === 0, errors: this.servicesState.refused };
     this.servicesKey = key;
     const errors = checkWithServices(this.spec, compiled);
+    if (this.options.standby?.()) {
+      // Worked out here from the same store as the leader's, in force once this tower leads.
+      this.servicesState = { compiled, version: this.version, sinceMs: Date.now(), refused: errors };
+      return { ok: errors.length === 0, errors };
+    }
     if (errors.length) {
       this.servicesState = { ...this.servicesState, refused: errors };
       await this.audit('services', 'refused', this.version, errors.join('; '), compiled);
@@ -232,6 +252,8 @@ export class QosService {
 
   /** An operator's policy: refused with the reasons (and audited), or stored, audited and pushed. */
   async set(who: string, input: unknown): Promise<SetResult> {
+    const standby = this.options.standby?.();
+    if (standby) return { ok: false, unavailable: `${standby}: set the policy there` };
     const v = validatePolicy(input);
     if (!v.ok) {
       await this.audit(who, 'refused', this.version, v.errors.join('; '), input);
@@ -239,12 +261,18 @@ export class QosService {
       return { ok: false, errors: v.errors };
     }
     const summary = describeChange(this.spec, v.policy);
+    try {
+      // Audited (on the bus, with one) before it takes effect: a change the bus did not take is none.
+      await this.audit(who, 'set', this.version + 1, summary, v.policy, true);
+    } catch (err) {
+      log.error({ who, err }, 'QoS policy not set: its audit entry was not taken');
+      return { ok: false, unavailable: `the audit log did not take the change: ${(err as Error).message}` };
+    }
     this.spec = v.policy;
     this.limits.clear();
     this.rateMeasuredAutoLinks();
     for (const link of this.spec.links) this.loop.forget(`${link.node}/${link.iface}`);
     this.version++;
-    await this.audit(who, 'set', this.version, summary, this.spec);
     log.info({ who, version: this.version, summary }, 'QoS policy set');
     await this.refreshHosts();
     this.pushAll();
@@ -263,8 +291,46 @@ export class QosService {
     for (const [node, push] of this.pushers) push(this.forNode(node));
   }
 
-  private async audit(who: string, action: string, version: number, summary: string, policy: unknown) {
-    await this.store.appendQosAudit({ timeMs: Date.now(), who, action, version, summary, policy });
+  /**
+   * Keeps an audit entry: on the bus first when there is one. An entry the bus does not take
+   * is `required`'s error; else (the automatic ones) it is logged and kept in this store only.
+   */
+  private async audit(
+    who: string,
+    action: string,
+    version: number,
+    summary: string,
+    policy: unknown,
+    required = false,
+  ): Promise<void> {
+    const row = { timeMs: Date.now(), who, action, version, summary, policy };
+    if (!this.options.audit) return this.store.appendQosAudit(row);
+    try {
+      await this.options.audit(row);
+    } catch (err) {
+      if (required) throw err;
+      log.error({ err, action, version }, 'QoS audit entry not on the bus: kept in this store only');
+      await this.store.appendQosAudit(row);
+    }
+  }
+
+  /**
+   * Another tower's audit entry from the bus (this one's come back too, and change nothing):
+   * a newer version is the policy in force here too, unless it was a refusal.
+   */
+  adopt(row: QosAuditRow): void {
+    if (row.version <= this.version) return;
+    this.version = row.version;
+    if (row.action === 'refused') return;
+    this.spec = QosPolicySpec.parse(row.policy);
+    this.limits.clear();
+    log.info(
+      { who: row.who, version: row.version, summary: row.summary },
+      "QoS policy of the bus's audit log",
+    );
+    void this.refreshHosts()
+      .then(() => this.pushAll())
+      .catch((err: Error) => log.error({ err }, 'QoS: hosts not looked up'));
   }
 
   auditLog(limit = 200): Promise<QosAuditRow[]> {
@@ -343,6 +409,8 @@ export class QosService {
       const auto = this.effective.links.some(
         (l) => l.node === node && l.iface === r.iface && l.rateBps === 'auto',
       );
+      // A standby follows the leader's versions; it builds its own once it leads.
+      if (this.options.standby?.()) continue;
       if (!auto || r.maxCapacityBps <= 0 || this.autoRates.get(key) === r.maxCapacityBps) continue;
       const was = this.autoRates.get(key);
       this.autoRates.set(key, r.maxCapacityBps);
