@@ -126,14 +126,19 @@ function tlsBlock(t: NatsTlsFiles, more = ''): string {
  * A division's server's side of the echelons (docs/bus.md): it takes leaf connections from
  * brigades' servers on `port`, over TLS with certificates of the tacmesh CA only, each
  * certificate mapped to a leaf user (`CN=<name>,OU=tower,O=tacmesh`); any other is refused.
- * It does not advertise its own address, so a brigade reaches it only the way it was told
- * (here: through the relay the test cuts).
+ * It advertises `advertise` as its leaf address, the one its brigades reach it at (here: the
+ * relay the test cuts), never its listener's own: a brigade told of that would go round the cut.
  */
-export function leafHubConfig(port: number, tls: NatsTlsFiles, brigadeCerts: string[]): string {
+export function leafHubConfig(
+  port: number,
+  tls: NatsTlsFiles,
+  brigadeCerts: string[],
+  advertise: string,
+): string {
   const users = brigadeCerts.map((n) => `{ user: "CN=${n},OU=tower,O=tacmesh" }`).join(', ');
   return `leafnodes {
   listen: 127.0.0.1:${port}
-  no_advertise: true
+  advertise: "${advertise}"
   ${tlsBlock(tls, ', verify_and_map: true')}
   authorization { users: [ ${users} ] }
 }

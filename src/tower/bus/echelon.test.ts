@@ -81,16 +81,16 @@ test('a brigade cut off for 60 s works alone, and the division catches up with e
       key: files.key(name),
     });
 
+    // brigade1's leaf link goes through a relay the test cuts; brigade2's is direct.
     const leafPort = await freePort();
+    relay = await startRelay(`127.0.0.1:${leafPort}`);
+    const relayAt = relay.address;
     const hub = await startNats({
       name: DIVISION,
       domain: DIVISION,
-      extra: leafHubConfig(leafPort, tls('bus-division'), ['bus-brigade1', 'bus-brigade2']),
+      extra: leafHubConfig(leafPort, tls('bus-division'), ['bus-brigade1', 'bus-brigade2'], relayAt),
     });
     servers.push(hub);
-    // brigade1's leaf link goes through a relay the test cuts; brigade2's is direct.
-    relay = await startRelay(`127.0.0.1:${leafPort}`);
-    const relayAt = relay.address;
     const n1 = await startNats({
       name: 'brigade1',
       domain: 'brigade1',
