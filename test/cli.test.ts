@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Command } from 'commander';
@@ -13,6 +13,18 @@ function tacmesh(...args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
 }
 
+/** `tacmesh args` to its end without blocking, so that several can run at once. */
+function tacmeshAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [bin, ...args],
+      { encoding: 'utf8', timeout: 30_000 },
+      (_, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
+    );
+  });
+}
+
 function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
   return cmd.commands.flatMap((sub) => [
     [...prefix, sub.name()],
@@ -20,18 +32,38 @@ function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
   ]);
 }
 
-test('the installed tacmesh prints help for itself and every subcommand', () => {
+test('the installed tacmesh prints help for itself and every subcommand', async () => {
   const top = tacmesh('--help');
   assert.equal(top.status, 0, top.stderr);
   assert.match(top.stdout, /^Usage: tacmesh/);
-  const paths = commandPaths(buildProgram());
+  const program = await buildProgram();
+  const paths = commandPaths(program);
   assert.ok(paths.length > 0);
-  for (const path of paths) {
-    const r = tacmesh(...path, '--help');
+  // `tacmesh <component> …` loads that component's command and no other.
+  for (const name of program.commands.map((c) => c.name())) {
+    const only = await buildProgram(['node', 'tacmesh', name, '--help']);
+    assert.deepEqual(
+      only.commands.map((c) => c.name()),
+      [name],
+      `tacmesh ${name}: its own command only`,
+    );
+  }
+  // One process per subcommand, a few at a time: each spends most of its second loading modules.
+  const helps: Awaited<ReturnType<typeof tacmeshAsync>>[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i = next++;
+      helps[i] = await tacmeshAsync([...paths[i]!, '--help']);
+    }
+  };
+  await Promise.all(Array.from({ length: 2 * availableParallelism() }, worker));
+  paths.forEach((path, i) => {
+    const r = helps[i]!;
     assert.equal(r.status, 0, `${path.join(' ')} --help: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^Usage: tacmesh ${path.join(' ')}`), path.join(' '));
     assert.ok(r.stdout.split('\n').length > 2, `${path.join(' ')} --help says something`);
-  }
+  });
 });
 
 test('an unknown command fails with a clear message', () => {

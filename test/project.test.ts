@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { test } from 'node:test';
@@ -8,22 +8,42 @@ import { findProgram, PROGRAMS, requirePrograms } from '../src/shared/programs.j
 
 const root = new URL('..', import.meta.url).pathname;
 
-function npx(...args: string[]) {
-  return spawnSync('npx', ['--no-install', ...args], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+function npx(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      'npx',
+      ['--no-install', ...args],
+      { cwd: root, encoding: 'utf8', timeout: 300_000 },
+      (_, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
+    );
+  });
 }
 
-test('lint and format (biome) are clean', () => {
-  const r = npx('biome', 'check', '.');
+/** The lint and the two type checks, started together at the first ask: each keeps a core busy for seconds. */
+let started:
+  | { biome: ReturnType<typeof npx>; tsc: ReturnType<typeof npx>; web: ReturnType<typeof npx> }
+  | undefined;
+function checks() {
+  started ??= {
+    biome: npx('biome', 'check', '.'),
+    tsc: npx('tsc', '--noEmit'),
+    web: npx('tsc', '--noEmit', '-p', 'web'),
+  };
+  return started;
+}
+
+test('lint and format (biome) are clean', async () => {
+  const r = await checks().biome;
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
 });
 
-test('the type checker (tsc --noEmit, strict) is clean', () => {
-  const r = npx('tsc', '--noEmit');
+test('the type checker (tsc --noEmit, strict) is clean', async () => {
+  const r = await checks().tsc;
   assert.equal(r.status, 0, r.stdout);
 });
 
-test('the dashboard (web/, DOM types) type-checks clean', () => {
-  const r = npx('tsc', '--noEmit', '-p', 'web');
+test('the dashboard (web/, DOM types) type-checks clean', async () => {
+  const r = await checks().web;
   assert.equal(r.status, 0, r.stdout);
 });
 
@@ -216,23 +236,26 @@ function setupPackages(): Set<string> {
   );
 }
 
-/** The Debian package that owns `path` (usrmerge: /usr/sbin/ip is dpkg's /sbin/ip). */
-function owningPackage(path: string): string | undefined {
-  const real = realpathSync(path);
+/** Paths `path` may have in dpkg's database (usrmerge: /usr/sbin/ip is dpkg's /sbin/ip). */
+function dpkgPaths(path: string): string[] {
   const merged = (p: string) => [
     p,
     p.replace(/^\/usr\/(s?bin)\//, '/$1/'),
     p.replace(/^\/(s?bin)\//, '/usr/$1/'),
   ];
-  for (const candidate of new Set([...merged(path), ...merged(real)])) {
-    const r = spawnSync('dpkg-query', ['-S', candidate], { encoding: 'utf8' });
-    const owner = r.stdout
-      .split('\n')
-      .find((l) => !l.startsWith('diversion') && l.includes(': '))
-      ?.split(':')[0];
-    if (r.status === 0 && owner) return owner;
+  return [...new Set([...merged(path), ...merged(realpathSync(path))])];
+}
+
+/** The Debian package owning each of `paths` that one owns, in one dpkg-query (each run reads the whole database). */
+function owningPackages(paths: string[]): Map<string, string> {
+  const r = spawnSync('dpkg-query', ['-S', ...paths], { encoding: 'utf8' });
+  const owners = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const at = line.indexOf(': ');
+    if (line.startsWith('diversion') || at < 0) continue;
+    owners.set(line.slice(at + 2), line.slice(0, at));
   }
-  return undefined;
+  return owners;
 }
 
 test('every program the code starts is declared with its Debian package, and setup installs that package', () => {
@@ -245,15 +268,19 @@ test('every program the code starts is declared with its Debian package, and set
   assert.deepEqual(undeclared, [], 'started in the code but missing from src/shared/programs.ts');
   const packages = setupPackages();
   const problems: string[] = [];
+  const found: [name: string, pkg: string, path: string][] = [];
   for (const [name, pkg] of Object.entries(declared)) {
     if (pkg === null) continue; // Node.js's own (npx): the README's prerequisite
     if (!packages.has(pkg)) problems.push(`${name}: package ${pkg} is not in scripts/setup.sh's PACKAGES`);
     const path = findProgram(name);
-    if (!path) {
-      problems.push(`${name}: not found on PATH after setup`);
-      continue;
-    }
-    const owner = owningPackage(path);
+    if (path) found.push([name, pkg, path]);
+    else problems.push(`${name}: not found on PATH after setup`);
+  }
+  const owners = owningPackages(found.flatMap(([, , path]) => dpkgPaths(path)));
+  for (const [name, pkg, path] of found) {
+    const owner = dpkgPaths(path)
+      .map((p) => owners.get(p))
+      .find(Boolean);
     if (owner !== pkg) problems.push(`${name}: ${path} belongs to ${owner ?? 'no package'}, not ${pkg}`);
   }
   assert.deepEqual(problems, []);

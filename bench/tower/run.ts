@@ -7,18 +7,14 @@
  *   node --import tsx bench/tower/run.ts [--rows 1000000] [--query-rows 10000000]
  */
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { initCa, issue } from '../../src/pki/ca.js';
 import { pies, throughput } from '../../src/tower/api/queries.js';
-import { createToken } from '../../src/tower/api/tokens.js';
-import type { IngestBatch } from '../../src/tower/model.js';
 import { InfluxSink, toLines } from '../../src/tower/store/influx.js';
-import { Tower } from '../../src/tower/tower.js';
+import type { Tower } from '../../src/tower/tower.js';
 import { startInfluxd } from '../../test/support/influxd.js';
 import { treeCpuNs } from '../../test/support/proc-stat.js';
+import { asIngest, benchTower, influxIngest, influxWrite, sendFromNodes } from './ingest.js';
 import { benchRecords, SERIES } from './records.js';
 
 const { values: args } = parseArgs({
@@ -29,41 +25,6 @@ const { values: args } = parseArgs({
 });
 const ROWS = Number(args.rows);
 const QUERY_ROWS = Number(args['query-rows']);
-const BATCH = 5000;
-
-function asIngest(recs: ReturnType<typeof benchRecords>, seq0: number): IngestBatch {
-  return {
-    node: 'bench',
-    firstSeq: seq0,
-    lastSeq: seq0 + recs.length - 1,
-    stats: [],
-    links: [],
-    routes: [],
-    http: [],
-    flows: recs.map((r, i) => ({
-      node: 'bench',
-      seq: seq0 + i,
-      timeMs: r.lastSeen,
-      iface: r.iface,
-      ifaceKind: 'container',
-      direction: 'egress',
-      ipVersion: 4,
-      src: r.src,
-      dst: r.dst,
-      srcPort: r.srcPort,
-      dstPort: r.dstPort,
-      protocol: 6,
-      packets: r.packets,
-      bytes: r.bytes,
-      tcpFlags: r.tcpFlags,
-      dscp: 0,
-      firstSeenMs: r.firstSeen,
-      locality: 'external',
-      srcNode: null,
-      dstNode: null,
-    })),
-  };
-}
 
 /** CPU seconds (user + system) a process has used, from /proc. */
 const cpuSeconds = (pid: number) => treeCpuNs(pid, false) / 1e9;
@@ -78,45 +39,14 @@ const dir = mkdtempSync('/tmp/tacmesh-bench-tower-');
 const influxd = await startInfluxd();
 let tower: Tower | undefined;
 try {
-  await initCa(`${dir}/pki`);
-  await issue(`${dir}/pki`, 'tower', 'tower');
-  await issue(`${dir}/pki`, 'node', 'bench');
-  await issue(`${dir}/pki`, 'node', 'bench2');
-  createToken(`${dir}/tokens.yaml`, 'bench', 'viewer');
-  tower = await Tower.start({
-    control: { listen: '127.0.0.1:0' },
-    api: { listen: '127.0.0.1:0' },
-    pki: { dir: `${dir}/pki`, name: 'tower' },
-    store: { path: `${dir}/tower.duckdb`, retentionDays: 7, rollupRetentionDays: 90 },
-    tokens: `${dir}/tokens.yaml`,
-  });
+  tower = await benchTower(dir, ['bench', 'bench2']);
   const now = Date.now();
 
   // 1. Ingest from node processes through their own links: gRPC, mTLS, decode, classify, DuckDB, acks.
   //    Two senders, as two nodes; the tower's CPU time is measured as well as the wall time,
   //    because on this 2-core machine the senders compete with the tower for the cores.
   const towerCpu0 = process.cpuUsage();
-  const senders = ['bench', 'bench2'].map((node) =>
-    spawn(
-      process.execPath,
-      [
-        ...process.execArgv,
-        new URL('./sender.ts', import.meta.url).pathname,
-        `127.0.0.1:${tower?.controlPort}`,
-        `${dir}/pki`,
-        `${dir}/seq-${node}`,
-        String(ROWS / 2),
-        node,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    ),
-  );
-  const exits = senders.map((sender) => once(sender, 'exit') as Promise<[number]>);
-  const t0 = performance.now();
-  for (const [code] of await Promise.all(exits)) {
-    if (code !== 0) throw new Error(`sender exited with ${code}`);
-  }
-  const grpcMs = performance.now() - t0;
+  const grpcMs = await sendFromNodes(tower.controlPort, dir, ROWS);
   const towerCpu = process.cpuUsage(towerCpu0);
   const towerRate = ROWS / (grpcMs / 1000);
   const towerPerCore = ROWS / ((towerCpu.user + towerCpu.system) / 1e6);
@@ -124,25 +54,9 @@ try {
   // 2. The same records to InfluxDB, 4 writers in parallel.
   const influx = new InfluxSink({ url: influxd.url, database: 'bench' });
   await influx.query('CREATE DATABASE bench');
-  const write = async (lines: string[]) => {
-    const res = await fetch(`${influxd.url}/write?db=bench&precision=ns`, {
-      method: 'POST',
-      body: lines.join('\n'),
-    });
-    if (!res.ok) throw new Error(`InfluxDB: ${res.status} ${await res.text()}`);
-  };
+  const write = (lines: string[]) => influxWrite(influxd.url, 'bench', lines);
   const influxCpu0 = cpuSeconds(influxd.pid);
-  const [, influxMs] = await timed(async () => {
-    let next = 0;
-    const worker = async () => {
-      while (next < ROWS) {
-        const off = next;
-        next += BATCH;
-        await write(toLines(asIngest(benchRecords(Math.min(BATCH, ROWS - off), off, now), off + 1)));
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-  });
+  const influxMs = await influxIngest(influxd.url, 'bench', ROWS, now);
   const influxRate = ROWS / (influxMs / 1000);
   const influxPerCore = ROWS / (cpuSeconds(influxd.pid) - influxCpu0);
 

@@ -1,7 +1,7 @@
 import { buildProgram } from './program.js';
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv)).parseAsync(process.argv);
 } catch (err) {
   console.error(`tacmesh: ${(err as Error).message}`);
   // Exit now: a command that failed half-way may hold timers and sockets that would keep

@@ -143,7 +143,11 @@ describe('diode over a one-way link (real namespaces, TCP and UDP)', () => {
           link: { rateMbit: 50 },
           sinkPort: port + 200,
         },
-        async () => {
+        async ({ send, recv }) => {
+          // The link up first (the receiver has heard the sender): UDP has no flow control, and a
+          // burst that meets a receiver still starting on a busy machine is lost.
+          const { epoch } = await d.waitStats<Stats>(send.statsFile, (s) => s.epoch > 0);
+          await d.waitStats<Stats>(recv.statsFile, (s) => s.link.epoch === epoch);
           const udpSink = new Tool(
             d.lab.spawnNode(d.recvNs, toolPath('udp'), ['recv', String(port), '1500']),
           );

@@ -82,8 +82,10 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
   ) {
     const x = dirs();
     const files = [0, 1, 2, 3].map((i) => d.makeFile(`${label}-${i}.bin`, fileMB * MB));
-    const recv = await d.receiver(recvConfig(x));
-    const relayProc = relay ? await d.relay(47100 + n, relay) : undefined;
+    const [recv, relayProc] = await Promise.all([
+      d.receiver(recvConfig(x)),
+      relay ? d.relay(47100 + n, relay) : undefined,
+    ]);
     const send = await d.sender(
       sendConfig(x, { fec: { expectedLoss: 0.05, ...fec }, ...(relay ? {} : {}) }),
       relay ? { ...link, to: `127.0.0.1:${47100 + n}`, from: '127.0.0.1' } : link,
@@ -163,9 +165,11 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
   test('forged, replayed, bit-flipped and unsigned frames are dropped and counted; nothing reaches a destination', async () => {
     const x = dirs();
     const record = join(d.dir, 'recorded.bin');
-    const recv = await d.receiver(recvConfig(x, { tcp: { allow: ['127.0.0.1:9020'] } }));
-    const sink = await d.sink(9020);
-    const relay = await d.relay(47090, ['--record', record, '--count', '3000']);
+    const [recv, sink, relay] = await Promise.all([
+      d.receiver(recvConfig(x, { tcp: { allow: ['127.0.0.1:9020'] } })),
+      d.sink(9020),
+      d.relay(47090, ['--record', record, '--count', '3000']),
+    ]);
     const service = [{ name: 'legit', listen: '127.0.0.1:9120', destination: '127.0.0.1:9020' }];
     let send: Running | undefined = await d.sender(sendConfig(x, { tcp: service }), {
       rateMbit: 100,
@@ -291,14 +295,19 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
       recv2 = await d.receiver(recvConfig(x));
       const restarted = performance.now();
       assert.equal(await d.arrived(join(x.inbox, 'resume-recv.bin'), 60_000), f.sha256);
+      const roundsAtDelivery: number = (await fresh(send.statsFile)).files.rounds; // or later: safe
       const s = await d.waitStats<Stats>(recv2.statsFile, (st) => st.files.delivered === 1);
       t.diagnostic(
         `receiver restarted; file complete ${((performance.now() - restarted) / 1000).toFixed(1)} s later, ` +
           `receiving ${s.files.chunks} of ${Math.ceil(f.size / 1392)} chunks after the restart`,
       );
       assert.ok(s.files.chunks < f.size / 1392, 'the chunks kept before the crash were not received again');
-      // The second round does not deliver it twice.
-      await d.waitStats<Stats>(send.statsFile, (st) => st.files.sent === 1, 60_000);
+      // A whole round after the one that completed it does not deliver it twice.
+      await d.waitStats<Stats>(
+        send.statsFile,
+        (st) => st.files.sent === 1 || st.files.rounds >= roundsAtDelivery + 2,
+        60_000,
+      );
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(
         readdirSync(x.inbox).filter((e) => !e.startsWith('.')),
@@ -424,9 +433,11 @@ describe('diode files, FEC, auth, spool and carousel over a one-way link', () =>
   test('a fuzzer sends 1 M random and mutated frames: no crash, nothing delivered', async (t) => {
     const x = dirs();
     const record = join(d.dir, 'fuzz-recorded.bin');
-    const recv = await d.receiver(recvConfig(x, { tcp: { allow: ['127.0.0.1:9030'] } }));
-    const sink = await d.sink(9030);
-    const relay = await d.relay(47095, ['--record', record, '--count', '500']);
+    const [recv, sink, relay] = await Promise.all([
+      d.receiver(recvConfig(x, { tcp: { allow: ['127.0.0.1:9030'] } })),
+      d.sink(9030),
+      d.relay(47095, ['--record', record, '--count', '500']),
+    ]);
     const service = [{ name: 'fz', listen: '127.0.0.1:9130', destination: '127.0.0.1:9030' }];
     const send = await d.sender(sendConfig(x, { tcp: service, fec: { expectedLoss: 0.01 } }), {
       rateMbit: 100,

@@ -64,8 +64,7 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
 
   test('sender killed with SIGKILL after the client finished, before the link sent it all: replayed whole after the restart', async (t) => {
     const x = scenario();
-    const recv = await d.receiver(x.recvConfig());
-    const sink = await d.sink(x.sinkPort);
+    const [recv, sink] = await Promise.all([d.receiver(x.recvConfig()), d.sink(x.sinkPort)]);
     // 8 Mbit/s with a 4 MiB send buffer: the client finishes with ~3 MB still to go.
     let send: Running | undefined = await d.sender(x.sendConfig, { rateMbit: 8 });
     let send2: Running | undefined;
@@ -107,11 +106,12 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
   test('receiver killed with SIGKILL mid-delivery to a slow destination: restarted, it delivers the held session whole', async (t) => {
     const x = scenario();
     const recvConfig = x.recvConfig({ tcp: { store: { retryMs: 300 } } });
-    let recv: Running | undefined = await d.receiver(recvConfig);
-    let recv2: Running | undefined;
     // 4 MB/s: delivery takes 12 s, far more than the link's 4 s; the kernel's socket buffers
-    // (several MB each way) absorb only the start, so the kill lands mid-delivery.
-    const sink = await d.sink(x.sinkPort, 4 * MB);
+    // (several MB each way) absorb only the start, so the kill lands mid-delivery. The restarted
+    // receiver delivers to a fast destination: the slowness was only for where the kill lands.
+    const [first, sink] = await Promise.all([d.receiver(recvConfig), d.sink(x.sinkPort, 4 * MB)]);
+    let recv: Running | undefined = first;
+    let recv2: Running | undefined;
     const send = await d.sender(x.sendConfig, { rateMbit: 100 });
     try {
       const sent = await d.source(x.listen, 48 * MB, 'kill-receiver');
@@ -124,6 +124,7 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
       const [cut] = await connections(sink, 1, 10_000);
       assert.equal(cut?.outcome, 'reset', 'killed mid-delivery: the destination gets a reset');
       assert.ok((cut?.bytes ?? 0) < 48 * MB);
+      sink.signal('SIGUSR1');
       recv2 = await d.receiver(recvConfig);
       const conns = await connections(sink, 2, 30_000);
       t.diagnostic(`destination connections: ${conns.map((c) => `${c.outcome} ${c.bytes}`).join(', ')}`);
@@ -166,9 +167,9 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
 
   test('rounds of a session already delivered are not delivered again, across a receiver restart too', async () => {
     const x = scenario({ rounds: 6 });
-    let recv: Running | undefined = await d.receiver(x.recvConfig());
+    const [first, sink] = await Promise.all([d.receiver(x.recvConfig()), d.sink(x.sinkPort)]);
+    let recv: Running | undefined = first;
     let recv2: Running | undefined;
-    const sink = await d.sink(x.sinkPort);
     const send = await d.sender(x.sendConfig, { rateMbit: 16 });
     try {
       const sent = await d.source(x.listen, 2 * MB, 'once');

@@ -12,6 +12,7 @@ import { formatReport, scenarioReport } from './scenario/report.js';
 import { runScenario, type StepDone } from './scenario/run.js';
 import { ScenarioSpec } from './scenario/schema.js';
 import { storyScenario } from './scenario/story.js';
+import { type ScenarioWatch, watchScenario } from './scenario/watch.js';
 import {
   readState,
   testbedDown,
@@ -244,20 +245,22 @@ export function demoCommand(): Command {
       const scenario = scenarioOf(opts.scenario, config);
       const state = await testbedUp(config, progress);
       let stopping = false;
-      let watch: NodeJS.Timeout | undefined;
+      let deaths: NodeJS.Timeout | undefined;
       const story = new AbortController();
       let playing: Promise<StepDone[]> | undefined;
+      let watch: ScenarioWatch | undefined;
       const startMs = Date.now();
       const stop = async () => {
         if (stopping) return;
         stopping = true;
-        clearInterval(watch);
+        clearInterval(deaths);
         story.abort();
-        if (playing) {
+        if (playing && watch) {
           await playing.catch(() => undefined);
           // What the tower saw, before the testbed goes: a couple of export intervals for the last records.
           await new Promise((r) => setTimeout(r, 3000));
-          const report = await scenarioReport(state, startMs, Date.now()).catch((err: Error) => err);
+          await watch.stop();
+          const report = await scenarioReport(state, startMs, Date.now(), watch).catch((err: Error) => err);
           console.log(
             report instanceof Error ? `no report: ${report.message}` : `\n${formatReport(report)}\n`,
           );
@@ -271,7 +274,7 @@ export function demoCommand(): Command {
       process.on('SIGTERM', () => void stop());
       // A process of the demo that dies is said at once, each once (traffic turned off is no longer listed).
       const reported = new Set<string>();
-      watch = setInterval(() => {
+      deaths = setInterval(() => {
         if (stopping) return;
         for (const dead of deadProcesses((readState() ?? state).pids, join(state.dir, 'logs'))) {
           if (reported.has(dead.name)) continue;
@@ -309,6 +312,7 @@ export function demoCommand(): Command {
         ].join('\n'),
       );
       if (scenario) {
+        watch = await watchScenario(state);
         playing = runScenario(
           state,
           scenario,

@@ -33,8 +33,11 @@ export const testbedConfigSchema = z
         c2Rps: z.number().positive().max(200).default(2),
         /** Each node's sensor stream to the next node, kbit/s (immediate, UDP). */
         sensorKbit: z.number().int().min(8).max(50_000).default(2000),
-        /** A bulk TCP transfer across the first radio link, as fast as it goes. */
-        bulk: z.boolean().default(true),
+        /**
+         * A bulk TCP transfer across the first radio link, as fast as it goes: true from the
+         * start; "off": declared, started by a scenario's `traffic: on`; false: none.
+         */
+        bulk: z.union([z.boolean(), z.literal('off')]).default(true),
       })
       .strict()
       .prefault({}),

@@ -4,9 +4,11 @@
  * (docs/qos.md): a class per kind, rules by protocol and port, every radio link `auto` and
  * the closed loop on. traffic.ts makes the traffic these name.
  *
- * Until the tower compiles a service's precedence into rules itself (issue 19 part 4), the
- * rules here say by port what each service's traffic is; the services' precedences name
- * the same classes (PRECEDENCE_CLASS), so the rules can later come from the services alone.
+ * C2 states issue 19's intent (a guarantee between any two of its instances): the tower
+ * compiles its rules onto the links of its paths, the relay's after a cut. The other
+ * services' traffic is not between any two of their instances (a stream to one neighbour, a
+ * transfer across one link, requests of clients no service declares), so the policy's
+ * rules say by port what it is; their precedences name the same classes (PRECEDENCE_CLASS).
  */
 import type { QosPolicySpec, QosRuleSpec } from '../tower/qos/model.js';
 import type { ServiceSpec } from '../tower/services/model.js';
@@ -17,6 +19,12 @@ import { meshIfname, type TestbedPlan } from './plan.js';
 export const PORTS = { web: 80, c2: 8080, sensor: 5004, bulk: 5001 } as const;
 /** Linux's ephemeral ports: the clients' end of every connection, so no two rules overlap. */
 const EPHEMERAL: [number, number] = [32768, 60999];
+/**
+ * C2's intent: at least this between any two nodes' C2 endpoints, each way. Its messages
+ * are small (tens of kbit/s); the guarantees crossing one link (up to four directions) stay
+ * within the flash class's 0.7 Mbit/s, so the tower need not raise it.
+ */
+export const C2_GUARANTEE_BPS = 100_000;
 /** STAMP's reflector port (RFC 8762 §4; node.yaml mesh.probe.port) and Babel's (RFC 8966 §5). */
 const STAMP_PORT = 862;
 const BABEL_PORT = 6696;
@@ -49,8 +57,11 @@ export function testbedServices(plan: TestbedPlan, config: TestbedConfig): Servi
     {
       name: 'c2',
       precedence: 'flash',
+      // Each node's C2 endpoint serves and sends messages (traffic.ts): peers, so its
+      // instances are both ends of every message, as the intent's pairs are.
       instances: everyNode('ops', PORTS.c2, 'http'),
       objective: { targetP95Ms: 200, errorBudgetPct: 1 },
+      guaranteeBps: C2_GUARANTEE_BPS,
     },
     { name: 'sensor', precedence: 'immediate', instances: everyNode('svc', PORTS.sensor, 'udp') },
     {
@@ -61,7 +72,7 @@ export function testbedServices(plan: TestbedPlan, config: TestbedConfig): Servi
       objective: { targetP95Ms: 500, errorBudgetPct: 25 },
     },
   ];
-  if (config.traffic.bulk) {
+  if (config.traffic.bulk !== false) {
     const { to } = bulkEnds(plan);
     services.push({
       name: 'bulk',
@@ -75,9 +86,10 @@ export function testbedServices(plan: TestbedPlan, config: TestbedConfig): Servi
 const MBIT = 1_000_000;
 
 /**
- * The policy: the mesh's probes (CS6) and routing first, then C2 (EF) with a guarantee, the sensor stream next (AF41) with room for
- * its rate, web and bulk below. On a radio that falls to 4 Mbit/s the guarantees still fit,
- * and the closed loop caps web and bulk at theirs.
+ * The policy: the mesh's probes (CS6) and routing first, then C2 (EF) with a guarantee (its
+ * rules come from its intent), the sensor stream next (AF41) with room for its rate, web and
+ * bulk below. On a radio that falls to 4 Mbit/s the guarantees still fit, and the closed
+ * loop caps the classes below C2's at theirs.
  */
 export function testbedQosPolicy(plan: TestbedPlan, config: TestbedConfig): QosPolicySpec {
   type Rule = Pick<QosRuleSpec, 'name' | 'class' | 'protocol' | 'srcPorts' | 'dstPorts'>;
@@ -130,7 +142,6 @@ export function testbedQosPolicy(plan: TestbedPlan, config: TestbedConfig): QosP
           dstPorts: EPHEMERAL,
         },
         { name: 'babel', class: 'network', protocol: 17, dstPorts: [BABEL_PORT, BABEL_PORT] },
-        ...both('c2', 'flash', PORTS.c2, 6),
         {
           name: 'sensor',
           class: 'immediate',

@@ -608,9 +608,10 @@ async function startRouting(r: Run): Promise<void> {
 async function startTraffic(r: Run): Promise<void> {
   const { config, logs, plan, state } = r;
   r.progress(
-    `traffic: C2 between all nodes (${config.traffic.c2Rps}/s each), sensor streams (${config.traffic.sensorKbit} kbit/s each), web in every slice and to the outside${config.traffic.bulk ? ', a bulk transfer' : ''}`,
+    `traffic: C2 between all nodes (${config.traffic.c2Rps}/s each), sensor streams (${config.traffic.sensorKbit} kbit/s each), web in every slice and to the outside${config.traffic.bulk === true ? ', a bulk transfer' : config.traffic.bulk === 'off' ? ' (the bulk transfer off until a scenario turns it on)' : ''}`,
   );
-  for (const p of trafficPlan(plan, config)) state.pids[p.name] = startTrafficProcess(state, p, r.ext, logs);
+  for (const p of trafficPlan(plan, config).filter((x) => !x.idle))
+    state.pids[p.name] = startTrafficProcess(state, p, r.ext, logs);
   writeState(state);
   // A traffic tool that cannot start dies at once: give them a moment, then look.
   await sleep(1000);

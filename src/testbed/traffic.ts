@@ -15,6 +15,8 @@ export interface TrafficProcess {
   at: { node: string; slice: string; member: string } | null;
   tool: 'http' | 'udp' | 'bulk';
   args: string[];
+  /** Not started by `up`: a scenario's `traffic: on` starts it (traffic.bulk "off"). */
+  idle?: true;
 }
 
 const ip = (cidr: string) => cidr.split('/')[0] ?? '';
@@ -76,9 +78,9 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
     proc('web', 'ops', cli.name, 'http', ['mix', String(config.rps), ...webUrls(plan, i, 0)]);
     if (cam.kind !== 'vm')
       proc('web', 'svc', cam.name, 'http', ['mix', String(config.rps), ...webUrls(plan, i, 1)]);
-    // C2: small messages from each node's ops client to every other node's C2 server.
+    // C2: small messages from each node's C2 endpoint (ops' server) to every other node's.
     const peers = plan.nodes.filter((p) => p.name !== node.name);
-    proc('c2', 'ops', cli.name, 'http', [
+    proc('c2', 'ops', web.name, 'http', [
       'mix',
       String(config.traffic.c2Rps),
       ...peers.map(
@@ -94,7 +96,8 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
       String(config.traffic.sensorKbit),
     ]);
   });
-  if (config.traffic.bulk) {
+  if (config.traffic.bulk !== false) {
+    const idle = config.traffic.bulk === 'off' ? { idle: true as const } : {};
     const { from, to } = bulkEnds(plan);
     const sliceOf = (name: string, k: number) => plan.nodes.find((x) => x.name === name)?.slices[k];
     const sink = sliceOf(to, 1)?.members[0];
@@ -106,6 +109,7 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
         at: { node: to, slice: 'svc', member: sink.name },
         tool: 'bulk',
         args: ['sink', String(PORTS.bulk)],
+        ...idle,
       });
       out.push({
         name: `bulk-${from}-ops-${sender.name}`,
@@ -113,6 +117,7 @@ export function trafficPlan(plan: TestbedPlan, config: TestbedConfig): TrafficPr
         at: { node: from, slice: 'ops', member: sender.name },
         tool: 'bulk',
         args: ['send', ip(sink.address), String(PORTS.bulk)],
+        ...idle,
       });
     }
   }

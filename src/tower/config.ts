@@ -48,6 +48,8 @@ export const towerConfigSchema = z
         path: z.string().default('/var/lib/tacmesh/tower.duckdb'),
         retentionDays: z.number().positive().default(7),
         rollupRetentionDays: z.number().positive().default(90),
+        /** Whole days past retentionDays kept this much longer in Parquet files (store/archive.ts); none or 0: none. */
+        archiveDays: z.number().int().nonnegative().optional(),
       })
       .default({ path: '/var/lib/tacmesh/tower.duckdb', retentionDays: 7, rollupRetentionDays: 90 }),
     tokens: z.string().min(1),

@@ -174,6 +174,17 @@ export interface RollupStateRow {
   doneMs: number;
 }
 
+/** A day of a table's raw rows moved into a Parquet file of the archive (store/archive.ts). */
+export interface ArchivePartRow {
+  tableName: string;
+  /** The day's start, ms since the epoch (UTC). */
+  dayMs: number;
+  /** The file's name in the day's directory. */
+  part: string;
+  rows: number;
+  movedMs: number;
+}
+
 export interface AgentEventRow {
   node: string;
   timeMs: number;

@@ -345,13 +345,12 @@ describe('flowmon monitor (real kernel, namespaces, real traffic)', () => {
       maxFlows: 32,
     });
     try {
-      // 100 UDP flows (one per source socket) against a table of 32.
-      for (let i = 0; i < 100; i++) {
-        await lab.exec(a, process.execPath, [
-          '-e',
-          "const s=require('dgram').createSocket('udp4');s.send('x',9100,'10.77.30.2',()=>s.close())",
-        ]);
-      }
+      // 100 UDP flows (one per source socket, all open at once: 100 source ports) against a table of 32.
+      await lab.exec(a, process.execPath, [
+        '-e',
+        "const d=require('dgram');const s=Array.from({length:100},()=>d.createSocket('udp4'));let n=s.length;" +
+          "for(const x of s)x.send('x',9100,'10.77.30.2',()=>{if(--n===0)for(const y of s)y.close()})",
+      ]);
       monitor.tick();
       const stats = monitor.stats();
       assert.ok(stats.flowMapFull > 0, `overflow counted (${stats.flowMapFull})`);

@@ -75,3 +75,34 @@ test('an auto link: capacity falls, the lower classes are capped; it grows back,
   assert.equal(restore?.action, 'auto-restore');
   assert.match(restore?.reason ?? '', /capacity is back at 20 Mbit\/s from 3 Mbit\/s/);
 });
+
+test('an auto link whose radio fell below its classes: a class above its guarantee is capped though the link is not full, one pressing its cap keeps it; at its maximum a full link is left alone', () => {
+  const loop = new ClosedLoop();
+  const fallen = (t: number, bulk: number, capacityBps = 4e6) => ({
+    timeMs: t,
+    rateBps: capacityBps,
+    builtAtBps: 20e6,
+    linkBps: 0.1e6 + bulk,
+    classBps: new Map([
+      ['c2', 0.1e6],
+      ['bulk', bulk],
+    ]),
+  });
+  // Built at 20 Mbit/s, the radio at 4: bulk's 3 Mbit/s under 2 % loss fills 78 % of it.
+  assert.equal(loop.step('n1/mesh-n2', fallen(0, 3e6), classes, auto), undefined);
+  const lower = loop.step('n1/mesh-n2', fallen(2000, 3e6), classes, auto);
+  assert.equal(lower?.action, 'auto-lower');
+  assert.deepEqual(lower?.action === 'auto-lower' && [...lower.limits], [['bulk', 1e6]]);
+  assert.match(lower?.reason ?? '', /fallen to 4 Mbit\/s of the 20 Mbit\/s its classes are built at/);
+  // Capped, bulk presses its cap: the link far from full, the caps stay.
+  for (let t = 3000; t < 12_000; t += 1000)
+    assert.equal(loop.step('n1/mesh-n2', fallen(t, 1e6), classes, auto), undefined);
+  // Within its guarantee on a fallen radio: nothing to cap.
+  const calm = new ClosedLoop();
+  for (let t = 0; t < 10_000; t += 1000)
+    assert.equal(calm.step('n1/mesh-n2', fallen(t, 0.9e6), classes, auto), undefined);
+  // The radio at its maximum, full of bulk: HTB is the bottleneck and serves c2 first.
+  const full = new ClosedLoop();
+  for (let t = 0; t < 10_000; t += 1000)
+    assert.equal(full.step('n1/mesh-n2', fallen(t, 19.5e6, 20e6), classes, auto), undefined);
+});

@@ -8,12 +8,20 @@
  * below the top priority at its guarantee. The classes that may still fill the link are the
  * top ones, so when the real bottleneck is downstream (a radio that fell below the rate the
  * policy names) the traffic that reaches it is what the guarantees promise. Congestion ends
- * when the capped classes together send < clearAt of their caps for holdMs: their demand is
- * gone, and the caps are lifted. Two thresholds and a hold time: hysteresis, no flapping.
+ * when every capped class sends < clearAt of its cap for holdMs: their demand is gone, and
+ * the caps are lifted (one class still pressing its cap would congest the link again at
+ * once). Two thresholds and a hold time: hysteresis, no flapping.
  *
- * On an `auto` link the rate is the capacity the mesh reports measure, and may move: the
- * caps are also lifted once the capacity has grown so far that what congested the link
- * when they were set would fill less than clearAt of it (a radio back from 3 to 20 Mbit/s).
+ * On an `auto` link the rate is the capacity the mesh reports measure, and may move. Its
+ * classes are built at the radio's maximum: while the radio carries that, HTB is the
+ * bottleneck and its priorities serve the top classes, so a full link is left alone. A
+ * radio below it is the downstream bottleneck: a full link is congested, and one that fell
+ * below congestedAt of the maximum is congested as soon as a lower class uses more than its
+ * guarantee, without waiting for the link to fill (senders on a lossy radio, TCP under 2 %
+ * loss, may never carry 90 % of it, while the radio's queue already delays the top
+ * classes). The caps are also lifted once the capacity has grown so far that what congested
+ * the link when they were set would fill less than clearAt of it (a radio back from 3 to
+ * 20 Mbit/s).
  */
 import type { QosAutoSpec, QosClassSpec } from './model.js';
 import { mbit } from './validate.js';
@@ -26,6 +34,8 @@ export interface LinkSample {
   linkBps: number;
   /** per class: bits per second over the last interval */
   classBps: Map<string, number>;
+  /** an `auto` link: the rate its classes are built at (the radio's maximum) */
+  builtAtBps?: number;
 }
 
 export type LoopDecision =
@@ -76,7 +86,10 @@ export class ClosedLoop {
       const borrowing = lower.filter(
         (c) => (s.classBps.get(c.name) ?? 0) > Math.max(c.guaranteedBps, 8000) * 1.05,
       );
-      if (!hold(util >= auto.congestedAt && borrowing.length > 0)) return undefined;
+      const downstream = s.builtAtBps === undefined || s.rateBps < s.builtAtBps;
+      const fallen = s.builtAtBps !== undefined && s.rateBps < auto.congestedAt * s.builtAtBps;
+      const congested = (util >= auto.congestedAt && downstream) || fallen;
+      if (!hold(congested && borrowing.length > 0)) return undefined;
       const limits = new Map(
         lower.map((c) => [c.name, Math.max(c.guaranteedBps, Math.round(s.rateBps / 100))]),
       );
@@ -86,12 +99,12 @@ export class ClosedLoop {
       return {
         action: 'auto-lower',
         limits,
-        reason: `link ${link} at ${pct(util)} of its rate for ${auto.holdMs} ms with ${borrowing.map((c) => `"${c.name}"`).join(', ')} above guarantee: ${[...limits].map(([c, v]) => `${c} ceiling → ${(v / 1e6).toFixed(3)} Mbit/s`).join(', ')}`,
+        reason: `link ${link} ${util >= auto.congestedAt ? `at ${pct(util)} of its rate` : `fallen to ${mbit(s.rateBps)} of the ${mbit(s.builtAtBps ?? 0)} its classes are built at`} for ${auto.holdMs} ms with ${borrowing.map((c) => `"${c.name}"`).join(', ')} above guarantee: ${[...limits].map(([c, v]) => `${c} ceiling → ${(v / 1e6).toFixed(3)} Mbit/s`).join(', ')}`,
       };
     }
     const capped = [...st.limited].reduce((sum, [, v]) => sum + v, 0);
     const sending = [...st.limited.keys()].reduce((sum, c) => sum + (s.classBps.get(c) ?? 0), 0);
-    const idle = sending < auto.clearAt * capped;
+    const idle = [...st.limited].every(([c, cap]) => (s.classBps.get(c) ?? 0) < auto.clearAt * cap);
     const grown = s.rateBps * auto.clearAt >= st.limitedAtBps;
     if (!hold(idle || grown)) return undefined;
     const was = st.limitedAtBps;
@@ -100,7 +113,7 @@ export class ClosedLoop {
     return {
       action: 'auto-restore',
       reason: idle
-        ? `link ${link}: the capped classes send ${pct(sending / capped)} of their caps (under ${pct(auto.clearAt)}) for ${auto.holdMs} ms: ceilings restored`
+        ? `link ${link}: each capped class sends under ${pct(auto.clearAt)} of its cap (together ${pct(sending / capped)}) for ${auto.holdMs} ms: ceilings restored`
         : `link ${link}: its capacity is back at ${mbit(s.rateBps)} from ${mbit(was)} for ${auto.holdMs} ms: ceilings restored`,
     };
   }

@@ -359,7 +359,7 @@ export class QosService {
     node: string,
     link: QosPolicySpec['links'][number],
     mine: NodeQosState['rates'],
-  ): { rateBps: number; linkBps: number } | undefined {
+  ): { rateBps: number; linkBps: number; builtAtBps?: number } | undefined {
     if (link.rateBps !== 'auto') {
       const whole = mine.find((r) => r.class === '*');
       return whole && { rateBps: link.rateBps, linkBps: whole.bps };
@@ -367,7 +367,8 @@ export class QosService {
     const m = this.measured.get(`${node}/${link.iface}`);
     if (!m || Date.now() - m.receivedMs > MEASURED_FRESH_MS || m.state === 'down' || m.capacityBps <= 0)
       return undefined;
-    return { rateBps: m.capacityBps, linkBps: m.loadTxBps };
+    const builtAtBps = this.autoRates.get(`${node}/${link.iface}`);
+    return { rateBps: m.capacityBps, linkBps: m.loadTxBps, ...(builtAtBps ? { builtAtBps } : {}) };
   }
 
   private async runLoop(node: string, timeMs: number, rates: NodeQosState['rates']): Promise<void> {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { fullBatch } from '../../../test/support/ingest-batch.js';
+import { withTempDir } from '../../../test/support/temp-dir.js';
 import { migrationTo } from './catalog.js';
 import { rowOf, table } from './columns.js';
 import { DuckStore } from './duckdb.js';
@@ -31,14 +31,7 @@ const v1Tables = () =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'tacmesh-store-'));
-  try {
-    await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir('tacmesh-store-', fn);
 
 test('a store from before schema versions opens at the current one and keeps every row', () =>
   withDir(async (dir) => {

@@ -86,15 +86,41 @@ async function checkColumns(db: DuckDBConnection): Promise<void> {
 }
 
 export interface Retention {
-  /** Raw rows (records, agent events) are kept this long. */
+  /** Raw rows (records, agent events) are kept this long in the live tables. */
   retentionDays: number;
   /** One-minute roll-ups are kept this long. */
   rollupRetentionDays: number;
+  /**
+   * Whole days of raw rows past retentionDays are kept this much longer in the archive's
+   * Parquet files (archive.ts); 0: they are deleted at retentionDays.
+   */
+  archiveDays?: number;
+}
+
+const dayStart = (ms: number) => Math.floor(ms / DAY) * DAY;
+
+/**
+ * Where retention cuts: raw rows before `raw` are deleted, roll-ups before `rollup`. With an
+ * archive, whole days before `archiveFrom` move to it, and `raw` is the day boundary that
+ * the archive's days end at (its older days are dropped).
+ */
+export function retentionCuts(
+  keep: Retention,
+  nowMs: number,
+): { raw: number; rollup: number; archiveFrom?: number } {
+  const rollup = nowMs - keep.rollupRetentionDays * DAY;
+  const archiveDays = keep.archiveDays ?? 0;
+  if (archiveDays === 0) return { raw: nowMs - keep.retentionDays * DAY, rollup };
+  return {
+    raw: dayStart(nowMs - (keep.retentionDays + archiveDays) * DAY),
+    rollup,
+    archiveFrom: dayStart(nowMs - keep.retentionDays * DAY),
+  };
 }
 
 /**
  * Rolls whole minutes older than two minutes up into flows_1m (once each), then removes
- * raw rows past the retention and roll-ups past theirs.
+ * raw rows past the retention (and the archive's) and roll-ups past theirs.
  */
 export async function maintain(db: DuckDBConnection, keep: Retention, nowMs: number): Promise<void> {
   const state = await db.runAndReadAll(
@@ -120,10 +146,7 @@ export async function maintain(db: DuckDBConnection, keep: Retention, nowMs: num
       throw err;
     }
   }
-  const cut = {
-    raw: nowMs - keep.retentionDays * DAY,
-    rollup: nowMs - keep.rollupRetentionDays * DAY,
-  };
+  const cut = retentionCuts(keep, nowMs);
   for (const t of TABLES) {
     const time = t.columns.find((c) => c.time);
     if (t.retention && time)

@@ -6,10 +6,11 @@
  * One writer connection does one thing at a time; queries read on a second one.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { AgentEventRow, IngestBatch, MeshStepRow, NodeRow, NodeViaRow, QosAuditRow } from '../model.js';
-import { maintain, openCatalog, type Retention } from './catalog.js';
+import { ALL_DAYS, Archive } from './archive.js';
+import { maintain, openCatalog, type Retention, retentionCuts } from './catalog.js';
 import { rowOf, type Table, toStored } from './columns.js';
 import { BATCH_LATENESS_MS, LATENCY_PERIOD_MS, RESPONSE_WAIT_MS, ROLL_UP_LATENCY } from './http-latency.js';
 import { RecordWriter } from './records.js';
@@ -38,10 +39,15 @@ export class DuckStore {
     private readonly records: RecordWriter,
     /** The schema version the file had when it was opened (0: new, or from before versions). */
     readonly openedAtVersion: number,
+    /** Days past the retention, in Parquet files beside the store (none for a store in memory). */
+    readonly archive: Archive | undefined,
   ) {}
 
   static async open(path: string, options: StoreOptions): Promise<DuckStore> {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const inMemory = path === ':memory:';
+    if (inMemory && (options.archiveDays ?? 0) > 0)
+      throw new Error('store.archiveDays needs a store file, not :memory:');
+    if (!inMemory) mkdirSync(dirname(path), { recursive: true });
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(path);
@@ -53,7 +59,9 @@ export class DuckStore {
     try {
       const version = await openCatalog(writer);
       const records = await RecordWriter.open(writer, options.seqGapsPerNode);
-      return new DuckStore(path, instance, writer, reader, options, records, version);
+      const archive = inMemory ? undefined : await Archive.open(writer, join(dirname(path), 'archive'));
+      if (archive) await reader.run(`SET search_path = '${ALL_DAYS},main'`);
+      return new DuckStore(path, instance, writer, reader, options, records, version, archive);
     } catch (err) {
       writer.closeSync();
       reader.closeSync();
@@ -170,9 +178,20 @@ export class DuckStore {
     });
   }
 
-  /** Roll-ups and retention (catalog.ts). */
-  maintain(nowMs = Date.now()): Promise<void> {
-    return this.exclusive(() => maintain(this.writer, this.options, nowMs));
+  /**
+   * Roll-ups and retention (catalog.ts); with store.archiveDays, the days past the
+   * retention into the archive, a day at a time so batches are stored in between (archive.ts).
+   */
+  async maintain(nowMs = Date.now()): Promise<void> {
+    await this.exclusive(() => maintain(this.writer, this.options, nowMs));
+    const archive = this.archive;
+    if (!archive) return;
+    const cut = retentionCuts(this.options, nowMs);
+    await this.exclusive(() => archive.drop(cut.archiveFrom === undefined ? 0 : cut.raw));
+    if (cut.archiveFrom === undefined) return;
+    const from = cut.archiveFrom;
+    for (const day of await this.exclusive(() => archive.due(from)))
+      await this.exclusive(() => archive.move(day, nowMs));
   }
 
   close(): void {

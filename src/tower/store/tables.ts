@@ -9,12 +9,14 @@
  *   4  mesh_links.rtt_median_ms
  *   5  flows.iface_kind, http.iface_kind
  *   6  mesh_steps, node_via
+ *   7  archive_parts
  * A new column goes last in its table with `since` the next version; a new table gets
  * `since` on the table. Nothing else is needed: the migration, the appender and the
  * InfluxDB line follow from the declaration.
  */
 import type {
   AgentEventRow,
+  ArchivePartRow,
   FlowMinuteRow,
   HttpLatencyRow,
   MeshRouteRow,
@@ -282,6 +284,19 @@ export const NODE_VIA = table<NodeViaRow>(
   },
 );
 
+/** Which days of which tables are in the archive's Parquet files, and in which file (archive.ts). */
+export const ARCHIVE_PARTS = table<ArchivePartRow>(
+  'archive_parts',
+  { since: 7 },
+  {
+    tableName: 'VARCHAR',
+    dayMs: 'BIGINT',
+    part: 'VARCHAR',
+    rows: 'UBIGINT',
+    movedMs: 'BIGINT',
+  },
+);
+
 export const TABLES: Table<never>[] = [
   ...Object.values(RECORD_TABLES),
   FLOWS_1M,
@@ -292,6 +307,7 @@ export const TABLES: Table<never>[] = [
   QOS_AUDIT,
   MESH_STEPS,
   NODE_VIA,
+  ARCHIVE_PARTS,
 ] as Table<never>[];
 
 export const SCHEMA_VERSION = Math.max(...TABLES.flatMap((t) => [t.since, ...t.columns.map((c) => c.since)]));

@@ -81,6 +81,11 @@ export class Proc {
     return this.tool.result<T>();
   }
 
+  /** Sends `signal` to the process (a tool's own control: tcp-sink's SIGUSR1). */
+  signal(signal: NodeJS.Signals): void {
+    this.tool.child.kill(signal);
+  }
+
   kill(): Promise<number | null> {
     this.tool.child.kill('SIGKILL');
     return this.tool.exited;
