@@ -137,6 +137,35 @@ export class Registry {
     return state;
   }
 
+  /**
+   * A brigade's node, which a division knows from the bus only (docs/bus.md, Echelons):
+   * listed under its qualified name, never connected here; remembered by the store.
+   */
+  async brigadeNode(name: string): Promise<void> {
+    if (this.nodes.has(name)) return;
+    const now = Date.now();
+    const state: NodeState = {
+      name,
+      subnets: [],
+      slices: [],
+      position: null,
+      software: '',
+      connected: false,
+      via: null,
+      firstSeenMs: now,
+      lastSeenMs: now,
+      clockSkewMs: 0,
+      status: null,
+      monitor: { ...DEFAULT_MONITOR_SETTINGS },
+      appliedMonitorVersion: 0,
+      events: [],
+      recordsStored: 0,
+      recordsRelayed: 0,
+    };
+    this.nodes.set(name, state);
+    await this.store.saveNode(this.row(state));
+  }
+
   /** Takes a subnet from a node's registration (tower.yaml gives it to another node). */
   async dropSubnet(name: string, subnet: string): Promise<void> {
     const n = this.nodes.get(name);

@@ -202,7 +202,11 @@ export class Tower {
             }
           : null;
       // The writer starts once every listener of stored batches is in place.
-      if (connection) writer = await BusWriter.start(connection, (b) => control.commit(b));
+      if (connection)
+        writer = await BusWriter.start(connection, async (b, brigade) => {
+          if (brigade) await registry.brigadeNode(b.node);
+          return control.commit(b);
+        });
       const bus: TowerBus | undefined =
         connection && publisher && writer && audit
           ? { connection, publisher, writer, lease, audit }

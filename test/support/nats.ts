@@ -11,10 +11,12 @@ import { requirePrograms } from '../../src/shared/programs.js';
 import { freePort } from './free-port.js';
 
 export interface NatsServerOptions {
+  /** Its server_name (default n1): servers joined as leaf nodes must have names of their own. */
+  name?: string;
   /** The JetStream domain of this server. */
   domain?: string;
   /** TLS with client certificates required (files of the tacmesh CA). */
-  tls?: { ca: string; cert: string; key: string };
+  tls?: NatsTlsFiles;
   /** Extra lines of nats-server configuration. */
   extra?: string;
 }
@@ -109,6 +111,46 @@ ${tls}${cluster ?? ''}${o.extra ?? ''}
 `;
 }
 
+/** TLS files of the tacmesh CA for a server: the CA, and the server's own certificate and key. */
+export interface NatsTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+function tlsBlock(t: NatsTlsFiles, more = ''): string {
+  return `tls { ca_file: "${t.ca}", cert_file: "${t.cert}", key_file: "${t.key}"${more} }`;
+}
+
+/**
+ * A division's server's side of the echelons (docs/bus.md): it takes leaf connections from
+ * brigades' servers on `port`, over TLS with certificates of the tacmesh CA only, each
+ * certificate mapped to a leaf user (`CN=<name>,OU=tower,O=tacmesh`); any other is refused.
+ * It advertises `advertise` as its leaf address, the one its brigades reach it at (here: the
+ * relay the test cuts), never its listener's own: a brigade told of that would go round the cut.
+ */
+export function leafHubConfig(
+  port: number,
+  tls: NatsTlsFiles,
+  brigadeCerts: string[],
+  advertise: string,
+): string {
+  const users = brigadeCerts.map((n) => `{ user: "CN=${n},OU=tower,O=tacmesh" }`).join(', ');
+  return `leafnodes {
+  listen: 127.0.0.1:${port}
+  advertise: "${advertise}"
+  ${tlsBlock(tls, ', verify_and_map: true')}
+  authorization { users: [ ${users} ] }
+}
+`;
+}
+
+/** A brigade's server as a leaf node of the division's at `hostPort`, over TLS with its own certificate. */
+export function leafRemoteConfig(hostPort: string, tls: NatsTlsFiles): string {
+  return `leafnodes { remotes [ { url: "tls://${hostPort}", ${tlsBlock(tls)} } ] }
+`;
+}
+
 /** A set of servers started together; `stop()` stops them all and removes their directories. */
 export class NatsSet {
   constructor(
@@ -131,7 +173,8 @@ export class NatsSet {
 export async function startNats(o: NatsServerOptions = {}): Promise<NatsSet> {
   const dir = mkdtempSync('/tmp/tacmesh-nats-');
   const port = await freePort();
-  const server = new NatsServer('n1', port, dir, serverConfig('n1', port, dir, o));
+  const name = o.name ?? 'n1';
+  const server = new NatsServer(name, port, dir, serverConfig(name, port, dir, o));
   const set = new NatsSet([server], dir);
   try {
     await server.start();

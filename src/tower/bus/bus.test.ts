@@ -156,7 +156,7 @@ describe('durable ingest through the bus', () => {
         const last = await jsm.streams.getMessage(streamName('b1'), {
           last_by_subj: nodeSubject('b1', 'bravo.b1'),
         });
-        assert.match(last.header.get('Nats-Msg-Id'), /^bravo\.b1:\d+-\d+$/);
+        assert.match(last.header.get('Nats-Msg-Id'), /^b1\/bravo\.b1:\d+-\d+$/);
       } finally {
         await nc.close();
       }

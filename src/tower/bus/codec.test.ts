@@ -28,29 +28,29 @@ test('a node name with dots is one subject token, and back', () => {
 
 test('a batch over the payload limit goes as parts under the limit, the same parts every time', () => {
   const b = batch('alpha', 1000);
-  const whole = encodeBatch(b, 1024 * 1024);
+  const whole = encodeBatch('b1', b, 1024 * 1024);
   assert.equal(whole.length, 1);
-  assert.equal(whole[0]?.id, 'alpha:1-1001');
-  const parts = encodeBatch(b, 8 * 1024);
+  assert.equal(whole[0]?.id, 'b1/alpha:1-1001');
+  const parts = encodeBatch('b1', b, 8 * 1024);
   assert.ok(parts.length > 2);
   assert.ok(parts.every((p) => p.data.length <= 8 * 1024));
   assert.deepEqual(
     parts.map((p) => p.id),
-    encodeBatch(b, 8 * 1024).map((p) => p.id),
+    encodeBatch('b1', b, 8 * 1024).map((p) => p.id),
     'a resent batch has the same ids',
   );
-  assert.equal(parts[0]?.id, `alpha:1-1001/1of${parts.length}`);
+  assert.equal(parts[0]?.id, `b1/alpha:1-1001/1of${parts.length}`);
   const back = parts.map((p) => decodeBatch('flows.b1.alpha', p.data));
   assert.deepEqual(
     back.flatMap((p) => [...p.flows, ...p.stats].map((r) => r.seq)),
     Array.from({ length: 1001 }, (_, i) => i + 1),
     'every record in exactly one part, in order',
   );
-  assert.throws(() => encodeBatch(batch('alpha', 1), 10), /one record of alpha is \d+ bytes/);
+  assert.throws(() => encodeBatch('b1', batch('alpha', 1), 10), /one record of alpha is \d+ bytes/);
 });
 
 test('a message that is not one of ours is refused with the reason, never stored', () => {
-  const ok = encodeBatch(batch('alpha', 2), 1 << 20)[0]?.data as Uint8Array;
+  const ok = encodeBatch('b1', batch('alpha', 2), 1 << 20)[0]?.data as Uint8Array;
   const cases: [string, Uint8Array, RegExp][] = [
     ['flows.b1.alpha', new TextEncoder().encode('{'), /not JSON/],
     ['flows.b1.bravo', ok, /a batch of node "alpha" on the subject flows\.b1\.bravo/],

@@ -1,6 +1,8 @@
 /**
  * What a node batch is on the bus, declared once: the stream and subject it goes to, its
- * message id (JetStream drops a resent id as a duplicate), and its payload, the decoded
+ * message id (JetStream drops a resent id as a duplicate; the id names the domain, so a
+ * division's stream, which sources several brigades', holds each brigade's batches even when
+ * their nodes share names and seqs), and its payload, the decoded
  * batch as JSON (rows already placed by the tower's locality map, so every reader of the
  * stream stores the same rows). A batch larger than the servers' max_payload is split into
  * parts by records, the same way every time, so a resent batch has the same ids.
@@ -21,6 +23,9 @@ export function domainSubjects(domain: string): string {
   return `flows.${domain}.>`;
 }
 
+/** Every domain's subjects: what a division's stream holds, its own and its brigades'. */
+export const ALL_FLOW_SUBJECTS = 'flows.>';
+
 /** A node name as one subject token: node names hold no `_`, so `.` → `_` is reversible. */
 export function nodeSubject(domain: string, node: string): string {
   return `flows.${domain}.${node.replaceAll('.', '_')}`;
@@ -28,6 +33,10 @@ export function nodeSubject(domain: string, node: string): string {
 
 export function nodeOfSubject(subject: string): string {
   return (subject.split('.')[2] ?? '').replaceAll('_', '.');
+}
+
+export function domainOfSubject(subject: string): string {
+  return subject.split('.')[1] ?? '';
 }
 
 export interface BusMessage {
@@ -56,9 +65,9 @@ function slice(b: IngestBatch, from: number, to: number): IngestBatch {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The batch as messages of at most `maxBytes` each (one, unless it is too big). */
-export function encodeBatch(b: IngestBatch, maxBytes: number): BusMessage[] {
-  const id = `${b.node}:${b.firstSeq}-${b.lastSeq}`;
+/** The batch of a node of `domain` as messages of at most `maxBytes` each (one, unless it is too big). */
+export function encodeBatch(domain: string, b: IngestBatch, maxBytes: number): BusMessage[] {
+  const id = `${domain}/${b.node}:${b.firstSeq}-${b.lastSeq}`;
   const parts: IngestBatch[] = [];
   const split = (part: IngestBatch, n: number): Uint8Array[] => {
     const data = encoder.encode(JSON.stringify(part));

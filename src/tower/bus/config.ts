@@ -4,6 +4,10 @@
  */
 import { z } from 'zod';
 
+const domainName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a name of lower-case letters, digits and -, e.g. brigade1');
+
 const natsUrl = z
   .string()
   .regex(/^(nats|tls):\/\/[^\s,/]+:\d{1,5}$/, 'must be nats://host:port (or tls://host:port)');
@@ -16,12 +20,7 @@ export const busSchema = z
       .transform((u) => (Array.isArray(u) ? u : u.split(',').map((s) => s.trim())))
       .pipe(z.array(natsUrl).min(1)),
     /** This echelon's name: the subjects `flows.<domain>.<node>` and the stream `FLOWS_<domain>`. */
-    domain: z
-      .string()
-      .regex(
-        /^[a-z0-9][a-z0-9-]{0,31}$/,
-        'must be a name of lower-case letters, digits and -, e.g. brigade1',
-      ),
+    domain: domainName,
     /** Copies of the stream kept (1, or 3 on a cluster of three servers). */
     replicas: z.number().int().min(1).max(5).default(1),
     /** How long the stream keeps a batch, stored or not. */
@@ -33,6 +32,26 @@ export const busSchema = z
       .default('writer'),
     /** How long a node's batch waits for the bus's acknowledgement before the node is told to resend. */
     publishTimeoutMs: z.number().int().positive().default(5000),
+    /**
+     * A division (docs/bus.md, Echelons): its stream also sources the streams of these
+     * brigades' domains, whose servers are leaf nodes of its own, and its writer stores their
+     * records under node names qualified by brigade (`brigade1/alpha`).
+     */
+    echelon: z
+      .object({
+        brigades: z
+          .array(domainName)
+          .min(1, 'must name at least one brigade domain')
+          .superRefine((list, ctx) => {
+            const seen = new Set<string>();
+            for (const [i, b] of list.entries()) {
+              if (seen.has(b)) ctx.addIssue({ code: 'custom', path: [i], message: `${b} is listed twice` });
+              seen.add(b);
+            }
+          }),
+      })
+      .strict()
+      .optional(),
     /**
      * TLS to the servers, with this tower's certificate as the client's: `tls: {}` uses the
      * tower's PKI (pki.dir's CA, pki.name's certificate and key); each file may be given instead.
@@ -63,6 +82,15 @@ export const busSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((bus, ctx) => {
+    const own = bus.echelon?.brigades.indexOf(bus.domain) ?? -1;
+    if (own >= 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['echelon', 'brigades', own],
+        message: `${bus.domain} is this tower's own domain (bus.domain), not a brigade of it`,
+      });
+  });
 
 export type BusConfig = z.infer<typeof busSchema>;

@@ -19,6 +19,7 @@ import { towerLog } from '../../shared/log.js';
 import type { TlsFiles } from '../control/server.js';
 import { domainSubjects, streamName } from './codec.js';
 import type { BusConfig } from './config.js';
+import { brigadeSources } from './echelon.js';
 
 const log = towerLog.child({ stage: 'bus' });
 
@@ -44,6 +45,11 @@ export interface BusHealth {
   replicas: { server: string; current: boolean; lag: number }[];
   /** When the picture was taken (ms since the epoch); 0: never. */
   checkedMs: number;
+  /**
+   * A division's brigades (bus.echelon; null without): messages of each brigade's stream not
+   * yet in the division's, and how long ago its source last heard from it (null: never).
+   */
+  brigades: { domain: string; lag: number; activeMs: number | null }[] | null;
 }
 
 export class BusConnection {
@@ -70,6 +76,7 @@ export class BusConnection {
       lagMs: 0,
       replicas: [],
       checkedMs: 0,
+      brigades: null,
     };
   }
 
@@ -125,6 +132,7 @@ export class BusConnection {
       max_age: nanos(this.config.retentionDays * 86_400_000),
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       discard: DiscardPolicy.Old,
+      ...(this.config.echelon ? { sources: brigadeSources(this.config.echelon.brigades) } : {}),
     };
     const have = await this.jsm.streams.info(this.stream).catch((err: Error) => {
       if (/stream not found/i.test(err.message)) return null;
@@ -132,17 +140,29 @@ export class BusConnection {
     });
     if (!have) {
       await this.jsm.streams.add(want);
-      log.info({ stream: this.stream, replicas: this.config.replicas }, 'bus: stream created');
+      log.info(
+        { stream: this.stream, replicas: this.config.replicas, brigades: this.config.echelon?.brigades },
+        'bus: stream created',
+      );
       return;
     }
     const c = have.config;
-    if (c.num_replicas !== want.num_replicas || c.max_age !== want.max_age) {
+    const sourced = (s: StreamConfig['sources']) => (s ?? []).map((x) => x.name).join(',');
+    if (
+      c.num_replicas !== want.num_replicas ||
+      c.max_age !== want.max_age ||
+      sourced(c.sources) !== sourced(want.sources)
+    ) {
       await this.jsm.streams.update(this.stream, {
         ...c,
         num_replicas: want.num_replicas,
         max_age: want.max_age,
+        sources: want.sources ?? [],
       });
-      log.info({ stream: this.stream, replicas: this.config.replicas }, 'bus: stream updated');
+      log.info(
+        { stream: this.stream, replicas: this.config.replicas, brigades: this.config.echelon?.brigades },
+        'bus: stream updated',
+      );
     }
   }
 
@@ -179,6 +199,14 @@ export class BusConnection {
         current: r.current,
         lag: r.lag ?? 0,
       }));
+      const brigades = this.config.echelon?.brigades;
+      if (brigades)
+        this.health.brigades = brigades.map((domain) => {
+          const src = s.sources?.find((x) => x.name === streamName(domain));
+          // `active` is nanoseconds since the source last heard from its stream; -1: never.
+          const active = src?.active ?? -1;
+          return { domain, lag: src?.lag ?? 0, activeMs: active < 0 ? null : Math.round(active / 1e6) };
+        });
       if (this.consumerName) {
         const c = await this.jsm.consumers.info(this.stream, this.consumerName);
         this.health.pending = c.num_pending;

@@ -39,14 +39,17 @@ export class BusPublisher {
     const subject = nodeSubject(this.bus.config.domain, batch.node);
     const deadline = Date.now() + this.bus.config.publishTimeoutMs;
     try {
-      for (const m of encodeBatch(batch, this.bus.maxPayload - HEADER_ROOM)) {
+      for (const m of encodeBatch(this.bus.config.domain, batch, this.bus.maxPayload - HEADER_ROOM)) {
         for (;;) {
           try {
+            // Checked after, not with an expected-stream header: a division's stream sourcing
+            // this one would find that header naming another stream and refuse the message.
             const ack = await this.bus.js.publish(subject, m.data, {
               msgID: m.id,
-              expect: { streamName: this.bus.stream },
               timeout: Math.max(deadline - Date.now(), 1),
             });
+            if (ack.stream !== this.bus.stream)
+              throw new Error(`stored in the stream ${ack.stream}, not ${this.bus.stream}`);
             if (ack.duplicate) this.counters.duplicates++;
             else this.counters.published++;
             break;

@@ -1,5 +1,6 @@
 /**
- * The writer: a durable pull consumer of the domain's stream that fills this tower's store.
+ * The writer: a durable pull consumer of the domain's stream that fills this tower's store
+ * (on a division, with its brigades' batches too, their node names qualified: echelon.ts).
  * Each message is stored (the store recognises records it holds by (node, seq)) and only
  * then acknowledged to JetStream, so a writer killed anywhere in between finds the message
  * delivered again at its next start, and stores only what it had not.
@@ -7,8 +8,9 @@
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, nanos } from 'nats';
 import { towerLog } from '../../shared/log.js';
 import type { IngestBatch } from '../model.js';
-import { BadBusMessage, decodeBatch, domainSubjects } from './codec.js';
+import { ALL_FLOW_SUBJECTS, BadBusMessage, decodeBatch, domainOfSubject } from './codec.js';
 import type { BusConnection } from './connection.js';
+import { qualifyBatch } from './echelon.js';
 
 const log = towerLog.child({ stage: 'bus-writer' });
 
@@ -31,8 +33,11 @@ const ACK_WAIT_MS = 10_000;
 /** After a failed store, how long before the message comes again. */
 const RETRY_MS = 1000;
 
-/** Stores one batch; resolves once it is committed, throws when it is not. */
-export type Commit = (batch: IngestBatch) => Promise<unknown>;
+/**
+ * Stores one batch (of a brigade's node, on a division: `brigade`, its node names qualified);
+ * resolves once it is committed, throws when it is not.
+ */
+export type Commit = (batch: IngestBatch, brigade: string | undefined) => Promise<unknown>;
 
 export class BusWriter {
   readonly counters: WriterCounters = { stored: 0, refused: 0, retried: 0 };
@@ -57,11 +62,14 @@ export class BusWriter {
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        filter_subject: domainSubjects(bus.config.domain),
+        filter_subject: ALL_FLOW_SUBJECTS,
         ack_wait: nanos(ACK_WAIT_MS),
         max_ack_pending: MAX_ACK_PENDING,
         max_deliver: -1,
       });
+    // A consumer made before this tower became a division took its own domain's subjects only.
+    else if (exists.config.filter_subject !== ALL_FLOW_SUBJECTS)
+      await bus.jsm.consumers.update(bus.stream, name, { filter_subject: ALL_FLOW_SUBJECTS });
     bus.consumerName = name;
     const w = new BusWriter(bus, commit);
     w.done = w.run();
@@ -85,8 +93,16 @@ export class BusWriter {
 
   private async handle(m: JsMsg): Promise<void> {
     let batch: IngestBatch;
+    let brigade: string | undefined;
     try {
       batch = decodeBatch(m.subject, m.data);
+      const domain = domainOfSubject(m.subject);
+      if (domain !== this.bus.config.domain) {
+        if (!this.bus.config.echelon?.brigades.includes(domain))
+          throw new BadBusMessage(`a batch of domain ${domain}, not a brigade of this tower (bus.echelon)`);
+        brigade = domain;
+        batch = qualifyBatch(domain, batch);
+      }
     } catch (err) {
       if (!(err instanceof BadBusMessage)) throw err;
       this.counters.refused++;
@@ -96,7 +112,7 @@ export class BusWriter {
     }
     const working = setInterval(() => m.working(), ACK_WAIT_MS / 2);
     try {
-      await this.commit(batch);
+      await this.commit(batch, brigade);
     } catch (err) {
       this.counters.retried++;
       log.error({ err, node: batch.node, streamSeq: m.seq }, 'bus writer: batch not stored; it comes again');
