@@ -158,7 +158,11 @@ test('nodes given both towers follow the lease through a cut from the bus and a 
       'the audit log holds the entries of both leaders, once each',
     );
 
-    // What an operator reads of it.
+    // What an operator reads of it, once the writer has caught up (health is read every 2 s).
+    await waitFor('the writer caught up', async () => {
+      const bus = ((await a.api('health')).body as Json).bus as Json;
+      return bus.pending === 0 && bus.ackPending === 0 && bus.lagMs === 0 ? true : undefined;
+    });
     const tokenFile = `${a.dir}/operator.token`;
     writeFileSync(tokenFile, a.operator, { mode: 0o600 });
     const report = await tacmesh([
