@@ -122,8 +122,13 @@ describe('diode TCP sessions: crash-safe spool and carousel over a one-way link'
       await recv.kill();
       recv = undefined;
       const [cut] = await connections(sink, 1, 10_000);
-      assert.equal(cut?.outcome, 'reset', 'killed mid-delivery: the destination gets a reset');
-      assert.ok((cut?.bytes ?? 0) < 48 * MB);
+      // A SIGKILLed process's socket is closed by the kernel: a reset, or a FIN once its send
+      // buffer drains (an orphaned socket). Either way the destination got only part of it.
+      assert.ok(cut?.outcome === 'reset' || cut?.outcome === 'end', `killed mid-delivery: ${cut?.outcome}`);
+      assert.ok(
+        (cut?.bytes ?? 0) < 48 * MB,
+        'killed mid-delivery: the destination got only part of the session',
+      );
       sink.signal('SIGUSR1');
       recv2 = await d.receiver(recvConfig);
       const conns = await connections(sink, 2, 30_000);
