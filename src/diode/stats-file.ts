@@ -5,7 +5,8 @@
  * snapshot that a power cut takes back a few seconds is harmless, while an fsync — even the
  * open and the rename, on a disk busy with a file being received — made the frame path's
  * thread wait for the journal (0.1-0.2 s a second at 1 Gbit/s). The last write, at close, is
- * in line.
+ * in line, and made again once a background write still under way has landed, so an older
+ * snapshot never ends up over it.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
@@ -13,8 +14,8 @@ import { diodeLog as log } from '../shared/log.js';
 
 export class StatsFile {
   private readonly timer: NodeJS.Timeout | undefined;
-  /** A background write under way (the next waits for the one after it). */
-  private writing = false;
+  /** The background write under way, if any (a tick during it is skipped). */
+  private inFlight: Promise<void> | undefined;
   private failed = false;
 
   constructor(
@@ -33,11 +34,10 @@ export class StatsFile {
   }
 
   private writeLater(): void {
-    if (!this.file || this.writing) return;
-    this.writing = true;
+    if (!this.file || this.inFlight) return;
     const file = this.file;
     const tmp = `${file}.tmp`;
-    writeFile(tmp, this.text(), { mode: 0o644 })
+    this.inFlight = writeFile(tmp, this.text(), { mode: 0o644 })
       .then(() => rename(tmp, file))
       .catch((err) => {
         // Logged once: the counters go on being kept, and the file is tried again each time.
@@ -45,7 +45,7 @@ export class StatsFile {
         this.failed = true;
       })
       .finally(() => {
-        this.writing = false;
+        this.inFlight = undefined;
       });
   }
 
@@ -60,5 +60,8 @@ export class StatsFile {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.write();
+    this.inFlight
+      ?.then(() => this.write())
+      .catch((err) => log.warn({ err, file: this.file }, 'cannot write the stats file'));
   }
 }
