@@ -362,11 +362,6 @@ export class Aggregator {
     return { ...this.stats };
   }
 
-  /** Datagrams handed to the socket so far (heartbeats report it to the receiver). */
-  get datagramsSent(): number {
-    return this.pacer.sent;
-  }
-
   /** Datagrams queued and not yet sent. */
   get pending(): number {
     return this.pacer.pending;
