@@ -62,6 +62,7 @@ import { isDiskFull, sha256File } from '../disk.js';
 import { decodeEnd, decodeManifest, type Manifest, type ManifestPayload } from '../protocol/file-frames.js';
 import { type Frame, FrameType } from '../protocol/frame.js';
 import type { CalibrationRecorder } from './calibration.js';
+import { hasChunk, markChunks } from './chunk-bits.js';
 import { PartFile } from './part-file.js';
 import { PrefixHash } from './prefix-hash.js';
 
@@ -207,11 +208,6 @@ interface DoneEntry {
   /** identity(); undefined for an entry written before issue 16 (it matches any file of the id). */
   identity: string | undefined;
   at: number;
-}
-
-/** True when the bitmap says chunk `i` is on disk. */
-function hasChunk(have: Uint8Array, i: number): boolean {
-  return (have[i >>> 3]! & (1 << (i & 7))) !== 0;
 }
 
 /** Missing chunks of a bitmap as byte ranges [start, end) (at most `max` ranges). */
@@ -510,7 +506,7 @@ export class FileReceiver {
       return;
     }
     inc.part.write(i, frame.payload);
-    inc.have[i >>> 3]! |= 1 << (i & 7);
+    markChunks(inc.have, i);
     try {
       inc.hash?.add(i, frame.payload, (j) => hasChunk(inc.have, j));
     } catch (err) {

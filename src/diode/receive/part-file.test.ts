@@ -4,6 +4,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { hasChunk } from './chunk-bits.js';
 import { PartFile } from './part-file.js';
 
 const CHUNK = 1000;
@@ -19,7 +20,7 @@ function part(chunks: number, onError: (err: Error) => void = () => assert.fail(
   return { p, path, data, chunk, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-const isWritten = (p: PartFile, i: number) => (p.written[i >>> 3]! & (1 << (i & 7))) !== 0;
+const isWritten = (p: PartFile, i: number) => hasChunk(p.written, i);
 
 test('chunks in any order reach the disk whole; what is in flight reads back from memory; written says what is on disk', async () => {
   const t = part(3000);

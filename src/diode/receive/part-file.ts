@@ -10,6 +10,7 @@
  * own, and a new 1 MiB buffer for each cost more in allocation and collection than the writes.
  */
 import { closeSync, readSync, write, writeSync } from 'node:fs';
+import { hasChunk, markChunks } from './chunk-bits.js';
 
 /** The most a run gathers before it is written. */
 const RUN_BYTES = 1 << 20;
@@ -94,7 +95,7 @@ export class PartFile {
       return { data: run.data.subarray(at, Math.min(run.bytes, at + count * this.chunkBytes)), count };
     }
     let count = 1;
-    while (count < most && this.isWritten(index + count)) count++;
+    while (count < most && hasChunk(this.written, index + count)) count++;
     const length = Math.min(count * this.chunkBytes, this.size - index * this.chunkBytes);
     if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, RUN_BYTES));
     const b = this.scratch.subarray(0, length);
@@ -107,8 +108,9 @@ export class PartFile {
     return { data: b, count };
   }
 
-  private isWritten(i: number): boolean {
-    return ((this.written[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0;
+  /** A run's buffer, its write done, kept for a next run (up to SPARE_RUNS of them). */
+  private reuse(data: Buffer): void {
+    if (this.spare.length < SPARE_RUNS) this.spare.push(data);
   }
 
   /** Starts writing the open run (writes it in line when too much already waits for the disk). */
@@ -135,8 +137,8 @@ export class PartFile {
         if (err || n === 0) {
           this.failed ??= err ?? Object.assign(new Error('short write'), { code: 'EIO' });
           this.onError(this.failed);
-        } else for (let i = run.first; i < run.first + run.count; i++) this.written[i >>> 3]! |= 1 << (i & 7);
-        if (this.spare.length < SPARE_RUNS) this.spare.push(run.data);
+        } else markChunks(this.written, run.first, run.count);
+        this.reuse(run.data);
         this.settled();
       });
     };
@@ -164,8 +166,8 @@ export class PartFile {
     let done = 0;
     while (done < run.bytes)
       done += writeSync(this.fd, run.data, done, run.bytes - done, run.first * this.chunkBytes + done);
-    for (let i = run.first; i < run.first + run.count; i++) this.written[i >>> 3]! |= 1 << (i & 7);
-    if (this.spare.length < SPARE_RUNS) this.spare.push(run.data);
+    markChunks(this.written, run.first, run.count);
+    this.reuse(run.data);
   }
 
   /** Closes the descriptor, now or once the writes in flight are done; nothing gathered is written. */
