@@ -135,8 +135,8 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encodi
 
 /** The live keys of a key file, re-read when the file changes. */
 export class KeyRing {
-  private keys: Map<number, Buffer>;
-  private pads = new Map<number, Pads>();
+  /** Each live key with its HMAC pads. */
+  private keys: Map<number, { key: Buffer; pads: Pads }>;
   private mtimeMs: number;
   /** The key id frames are signed with. */
   signingId: number;
@@ -145,14 +145,17 @@ export class KeyRing {
     readonly file: string,
     private readonly fixedId?: number,
   ) {
-    this.keys = readKeyFile(file);
+    ({ keys: this.keys, signingId: this.signingId } = this.load());
     this.mtimeMs = statSync(file).mtimeMs;
-    this.signingId = this.pickSigningId();
-    this.pads = this.padsOfKeys();
   }
 
-  private padsOfKeys(): Map<number, Pads> {
-    return new Map([...this.keys].map(([id, key]) => [id, padsOf(key)]));
+  /** The key file's keys and the signing id, all checked before any is used. */
+  private load(): { keys: Map<number, { key: Buffer; pads: Pads }>; signingId: number } {
+    const keys = readKeyFile(this.file);
+    return {
+      signingId: this.pickSigningId(keys),
+      keys: new Map([...keys].map(([id, key]) => [id, { key, pads: padsOf(key) }])),
+    };
   }
 
   /** Re-reads the file if it changed; keeps the old keys (and says why) if the new file is bad. */
@@ -166,9 +169,7 @@ export class KeyRing {
     if (mtime === this.mtimeMs) return { changed: false };
     this.mtimeMs = mtime;
     try {
-      this.keys = readKeyFile(this.file);
-      this.signingId = this.pickSigningId();
-      this.pads = this.padsOfKeys();
+      ({ keys: this.keys, signingId: this.signingId } = this.load());
       return { changed: true };
     } catch (err) {
       return { changed: false, error: (err as Error).message };
@@ -179,22 +180,20 @@ export class KeyRing {
     return [...this.keys.keys()].sort((a, b) => a - b);
   }
 
-  private pickSigningId(): number {
+  private pickSigningId(keys: Map<number, Buffer>): number {
     if (this.fixedId !== undefined) {
-      if (!this.keys.has(this.fixedId))
-        throw new KeyFileError(`${this.file}: no key with id ${this.fixedId}`);
+      if (!keys.has(this.fixedId)) throw new KeyFileError(`${this.file}: no key with id ${this.fixedId}`);
       return this.fixedId;
     }
-    return Math.max(...this.keys.keys());
+    return Math.max(...keys.keys());
   }
 
   /** The tag of a frame: header (copy byte as 0) and payload under key `id`. */
   tag(id: number, header: Buffer, payload: Buffer): Buffer | undefined {
-    const key = this.keys.get(id);
-    if (!key) return undefined;
-    const pads = this.pads.get(id);
-    if (oneShot && pads && header.length === HEADER_BYTES) {
-      const { inner, outer } = pads;
+    const live = this.keys.get(id);
+    if (!live) return undefined;
+    if (oneShot && header.length === HEADER_BYTES) {
+      const { inner, outer } = live.pads;
       header.copy(inner, BLOCK_BYTES);
       inner[BLOCK_BYTES + 6] = 0;
       payload.copy(inner, BLOCK_BYTES + HEADER_BYTES);
@@ -204,7 +203,7 @@ export class KeyRing {
       );
       return oneShot('sha256', outer, 'buffer').subarray(0, TAG_BYTES);
     }
-    const mac = createHmac('sha256', key);
+    const mac = createHmac('sha256', live.key);
     if (header[6] === 0) mac.update(header);
     else {
       const h = Buffer.from(header);
