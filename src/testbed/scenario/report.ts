@@ -9,8 +9,9 @@
 import type { MeshEvents, StepEvent } from '../../tower/api/mesh-types.js';
 import type { NodeInfo } from '../../tower/api/node-types.js';
 import type { IntentStatus, ServiceRow, ServiceSeries } from '../../tower/api/services-types.js';
+import { meshIfname } from '../plan.js';
 import { type TestbedState, towerApi } from '../testbed.js';
-import { relayedNow, type ScenarioWatch, type WatchSample } from './watch.js';
+import { relayedOf, type ScenarioWatch, type WatchSample } from './watch.js';
 
 export interface ServiceReport {
   name: string;
@@ -85,7 +86,6 @@ function capsOf(
   step: { timeMs: number; subject: string },
   untilMs: number,
   samples: WatchSample[],
-  ifaceOf: (node: string, peer: string) => string,
 ): CapReport[] {
   const [a = '', b = ''] = step.subject.split('-');
   const during = samples.filter((s) => s.timeMs >= step.timeMs && s.timeMs < untilMs);
@@ -93,11 +93,12 @@ function capsOf(
     [a, b],
     [b, a],
   ].map(([node = '', peer = '']) => {
-    const at = `${node}/${ifaceOf(node, peer)}`;
+    const iface = meshIfname(peer);
+    const at = `${node}/${iface}`;
     const capped = during.find((s) => s.limits[at]);
     const caps = capped?.limits[at] ?? {};
     const rateOf = (s: WatchSample, cls: string) =>
-      s.rates[node]?.find((r) => r.iface === ifaceOf(node, peer) && r.class === cls)?.bps ?? 0;
+      s.rates[node]?.find((r) => r.iface === iface && r.class === cls)?.bps ?? 0;
     const per = (xs: WatchSample[]) =>
       Object.fromEntries(Object.keys(caps).map((c) => [c, median(xs.map((s) => rateOf(s, c)))]));
     const [before, under] = [during.filter((s) => !s.limits[at]), during.filter((s) => s.limits[at])];
@@ -161,10 +162,6 @@ export async function scenarioReport(
   const stepEvents = events.events
     .filter((e): e is StepEvent & { text: string } => e.kind === 'step')
     .sort((a, b) => a.timeMs - b.timeMs);
-  const ifaceOf = (node: string, peer: string) => {
-    const l = state.plan.links.find((x) => (x.a === node && x.b === peer) || (x.a === peer && x.b === node));
-    return (l?.a === node ? l.ifA : l?.ifB) ?? '';
-  };
   const steps = stepEvents.map((e, i) => ({
     timeMs: e.timeMs,
     label: e.label,
@@ -173,7 +170,7 @@ export async function scenarioReport(
     detectedMs: e.detectedMs,
     reroutedMs: e.reroutedMs,
     qosMs: e.qosMs,
-    caps: e.action === 'link-set' ? capsOf(e, stepEvents[i + 1]?.timeMs ?? toMs, watch.samples, ifaceOf) : [],
+    caps: e.action === 'link-set' ? capsOf(e, stepEvents[i + 1]?.timeMs ?? toMs, watch.samples) : [],
   }));
   // Every record each node made since the testbed started: a gap between stored runs is lost.
   const nodes = await towerApi<NodeInfo[]>(state, 'nodes');
@@ -188,7 +185,7 @@ export async function scenarioReport(
     for (let i = 1; i < seqs.runs.length; i++)
       lost += (seqs.runs[i]?.[0] ?? 0) - (seqs.runs[i - 1]?.[1] ?? 0) - 1;
   }
-  const relayed = (await relayedNow(state)) - watch.relayedAtStart;
+  const relayed = relayedOf(nodes) - watch.relayedAtStart;
   return { fromMs, toMs, services, steps, records: { stored, lost, relayed } };
 }
 

@@ -32,9 +32,12 @@ export interface ScenarioWatch {
   stop(): Promise<void>;
 }
 
-/** Σ recordsRelayed over the tower's nodes now: the records that came through a relay since it started. */
+/** Σ recordsRelayed over the tower's nodes: the records that came through a relay since it started. */
+export const relayedOf = (nodes: NodeInfo[]) => nodes.reduce((s, n) => s + n.recordsRelayed, 0);
+
+/** relayedOf the tower's nodes now. */
 export const relayedNow = async (state: TestbedState) =>
-  (await towerApi<NodeInfo[]>(state, 'nodes')).reduce((s, n) => s + n.recordsRelayed, 0);
+  relayedOf(await towerApi<NodeInfo[]>(state, 'nodes'));
 
 export async function watchScenario(state: TestbedState, everyMs = WATCH_EVERY_MS): Promise<ScenarioWatch> {
   const samples: WatchSample[] = [];
