@@ -406,11 +406,11 @@ export class QosService {
         state: r.state,
         receivedMs: now,
       });
+      // A standby follows the leader's versions; it builds its own once it leads.
+      if (this.options.standby?.()) continue;
       const auto = this.effective.links.some(
         (l) => l.node === node && l.iface === r.iface && l.rateBps === 'auto',
       );
-      // A standby follows the leader's versions; it builds its own once it leads.
-      if (this.options.standby?.()) continue;
       if (!auto || r.maxCapacityBps <= 0 || this.autoRates.get(key) === r.maxCapacityBps) continue;
       const was = this.autoRates.get(key);
       this.autoRates.set(key, r.maxCapacityBps);
