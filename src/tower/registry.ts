@@ -66,25 +66,30 @@ export class Registry {
         subnets = [];
         this.places.setNode(row.name, [], position);
       }
-      this.nodes.set(row.name, {
-        name: row.name,
-        subnets,
-        slices: row.slices,
-        position,
-        software: row.software,
-        connected: false,
-        via: null,
-        firstSeenMs: row.firstSeenMs,
-        lastSeenMs: row.lastSeenMs,
-        clockSkewMs: 0,
-        status: row.status,
-        monitor: { ...DEFAULT_MONITOR_SETTINGS, ...row.monitor },
-        appliedMonitorVersion: 0,
-        events: [],
-        recordsStored: 0,
-        recordsRelayed: 0,
-      });
+      this.nodes.set(row.name, this.offline(row, subnets));
     }
+  }
+
+  /** A node as the store remembers it, not connected (with the subnets that were indexed). */
+  private offline(row: NodeRow, subnets: string[]): NodeState {
+    return {
+      name: row.name,
+      subnets,
+      slices: row.slices,
+      position: row.lat === null || row.lon === null ? null : { lat: row.lat, lon: row.lon },
+      software: row.software,
+      connected: false,
+      via: null,
+      firstSeenMs: row.firstSeenMs,
+      lastSeenMs: row.lastSeenMs,
+      clockSkewMs: 0,
+      status: row.status,
+      monitor: { ...DEFAULT_MONITOR_SETTINGS, ...row.monitor },
+      appliedMonitorVersion: 0,
+      events: [],
+      recordsStored: 0,
+      recordsRelayed: 0,
+    };
   }
 
   private row(n: NodeState): NodeRow {
@@ -144,24 +149,19 @@ export class Registry {
   async brigadeNode(name: string): Promise<void> {
     if (this.nodes.has(name)) return;
     const now = Date.now();
-    const state: NodeState = {
+    const row: NodeRow = {
       name,
       subnets: [],
       slices: [],
-      position: null,
+      lat: null,
+      lon: null,
       software: '',
-      connected: false,
-      via: null,
       firstSeenMs: now,
       lastSeenMs: now,
-      clockSkewMs: 0,
       status: null,
-      monitor: { ...DEFAULT_MONITOR_SETTINGS },
-      appliedMonitorVersion: 0,
-      events: [],
-      recordsStored: 0,
-      recordsRelayed: 0,
+      monitor: {},
     };
+    const state = this.offline(row, []);
     this.nodes.set(name, state);
     await this.store.saveNode(this.row(state));
   }
