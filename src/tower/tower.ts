@@ -18,6 +18,7 @@ import { BusAudit } from './bus/audit.js';
 import { BusConnection } from './bus/connection.js';
 import { LeaderLease } from './bus/lease.js';
 import { BusPublisher } from './bus/publisher.js';
+import type { BusHealthView } from './bus/report.js';
 import { BusWriter } from './bus/writer.js';
 import { DEFAULT_LIMITS, siteSchema, type TowerConfig } from './config.js';
 import { ControlServer } from './control/server.js';
@@ -224,7 +225,7 @@ export class Tower {
           storedNodes: store.stored.size,
           live: { clients: live.clients, pushes: live.pushes },
           bus: bus
-            ? {
+            ? ({
                 ...bus.connection.health,
                 ...bus.publisher.counters,
                 writer: bus.writer.counters,
@@ -237,7 +238,7 @@ export class Tower {
                       leads: bus.lease.leads,
                     }
                   : null,
-              }
+              } satisfies BusHealthView)
             : null,
         }),
         live,
