@@ -287,7 +287,8 @@ export class TowerLink {
     this.at = named >= 0 ? named : (this.at + 1) % this.towers.length;
     if (this.paths) this.paths.setTower(this.tower);
     else this.target = this.tower;
-    this.newClient();
+    // Over relays, connect() makes the fresh channel once it has chosen a path.
+    if (!(this.options.relays && this.paths)) this.newClient();
   }
 
   private scheduleReconnect(why: string | Error): void {
