@@ -15,19 +15,10 @@
  * out for the instant of the rename.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  unlinkSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { fsyncPath } from '../../shared/atomic-file.js';
 import type { Table } from './columns.js';
 import { ARCHIVE_PARTS, TABLES } from './tables.js';
 
@@ -50,16 +41,6 @@ const dayOf = (name: string) =>
   /^day=\d{4}-\d{2}-\d{2}$/.test(name) ? Date.parse(`${name.slice(4)}T00:00:00Z`) : NaN;
 const tempName = (part: string) => `.${part}.tmp`;
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
-
-/** Writes what the kernel holds of a file or directory to the disk. */
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** A day of a table that is due to move, or to be dropped. */
 export interface Day {

@@ -187,8 +187,10 @@ export class DuckStore {
     const archive = this.archive;
     if (!archive) return;
     const cut = retentionCuts(this.options, nowMs);
-    await this.exclusive(() => archive.drop(cut.archiveFrom === undefined ? 0 : cut.raw));
-    if (cut.archiveFrom === undefined) return;
+    // Without archiveDays nothing moves or is dropped; the views still follow the files (an
+    // operator may delete a day's directory).
+    if (cut.archiveFrom === undefined) return this.exclusive(() => archive.refreshViews());
+    await this.exclusive(() => archive.drop(cut.raw));
     const from = cut.archiveFrom;
     for (const day of await this.exclusive(() => archive.due(from)))
       await this.exclusive(() => archive.move(day, nowMs));
