@@ -99,9 +99,7 @@ function serverConfig(
   o: NatsServerOptions,
   cluster?: string,
 ): string {
-  const tls = o.tls
-    ? `tls {\n  ca_file: "${o.tls.ca}"\n  cert_file: "${o.tls.cert}"\n  key_file: "${o.tls.key}"\n  verify: true\n}\n`
-    : '';
+  const tls = o.tls ? `${tlsBlock(o.tls, ', verify: true')}\n` : '';
   return `server_name: ${name}
 listen: 127.0.0.1:${port}
 jetstream {
