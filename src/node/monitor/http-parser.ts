@@ -8,16 +8,6 @@
  * "User side").
  */
 
-export interface ParsedHttp {
-  kind: 'request' | 'response';
-  method?: string;
-  url?: string;
-  host?: string;
-  status?: number;
-  version: string;
-  truncated: boolean;
-}
-
 /** What parseHttpAt found: every member set by each parse, so one object serves them all. */
 export interface HttpLine {
   kind: 'request' | 'response';
@@ -194,17 +184,4 @@ export function newHttpLine(): HttpLine {
     version: '',
     truncated: false,
   };
-}
-
-const scratch = newHttpLine();
-
-/** `text` is the copy (latin1); `payloadLen` is how long the payload really was. */
-export function parseHttp(text: string, payloadLen: number): ParsedHttp | undefined {
-  const b = Buffer.from(text, 'latin1');
-  if (!parseHttpAt(b, 0, b.length, payloadLen, scratch)) return undefined;
-  const { kind, method, url, host, status, version, truncated } = scratch;
-  if (kind === 'response') return { kind, version, status, truncated };
-  const parsed: ParsedHttp = { kind, method, url, version, truncated };
-  if (host !== undefined) parsed.host = host;
-  return parsed;
 }
